@@ -8,6 +8,7 @@
 mod apphost;
 mod digest;
 mod op;
+mod package;
 mod relpath;
 mod settings;
 mod version;
@@ -17,6 +18,10 @@ pub use digest::{BadDigest, Digest};
 pub use op::{
     BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp, EditAppHostOp,
     EditSettingsOp, ExternalFile, Op, OpOutcome, Principal, RenameFolderOp, SqlOp, WriteFileOp,
+};
+pub use package::{
+    Deletion, FolderRename, InventoryEntry, MANIFEST_ENTRY, MANIFEST_FORMAT, MAX_MANIFEST_BYTES,
+    Manifest, PAYLOAD_PREFIX, PackageFile, PluginUpdate, SettingsEdit,
 };
 pub use relpath::{RelPath, UnsafePath};
 pub use settings::{Change as SettingsChange, KeyPath};
