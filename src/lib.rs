@@ -10,6 +10,7 @@ mod digest;
 mod op;
 mod package;
 mod relpath;
+mod secret;
 mod settings;
 mod version;
 
@@ -24,5 +25,6 @@ pub use package::{
     Manifest, PAYLOAD_PREFIX, PackageFile, PluginUpdate, SettingsEdit,
 };
 pub use relpath::{RelPath, UnsafePath};
+pub use secret::{BadPassword, Secret};
 pub use settings::{Change as SettingsChange, KeyPath};
 pub use version::{RangeError, Step, UnknownVersion, Version, steps_between};
