@@ -6,6 +6,9 @@
 //! re-exported here, and the modules themselves stay private. See ARCHITECTURE.md for the map.
 
 mod apphost;
+mod catalog;
+mod components;
+mod config;
 mod digest;
 mod op;
 mod package;
@@ -15,6 +18,14 @@ mod settings;
 mod version;
 
 pub use apphost::{Edit as AppHostEdit, NewSite};
+pub use catalog::{NewDatabase, OptionalSetting, Prerequisite, STEPS, StepSpec, spec as step_spec};
+pub use components::{
+    COMPONENTS, Component, ComponentInfo, LIVE_DATA_FOLDERS, LIVE_DATA_PREFIX, RABBITMQ_SERVICE,
+};
+pub use config::{
+    CommandTemplates, Config, ConfigError, DecisionConfig, PLACEHOLDERS, SiteSettings, Template,
+    default_journal_path, render_part,
+};
 pub use digest::{BadDigest, Digest};
 pub use op::{
     BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp, EditAppHostOp,

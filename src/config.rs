@@ -1,0 +1,793 @@
+//! hubup's configuration file (TOML): everything the vendor's wizards ask on their screens
+//! (SQL Server, site names, host names, ports, certificates, optional URLs), where things are
+//! (install root, IIS config, packages, journal, output folder), and the command templates for
+//! Windows actions. Loading validates every value, so bad input is refused before anything
+//! changes, with a message that names the key and what to do.
+//!
+//! Relative paths in the file are relative to the file's own folder.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::components::{COMPONENTS, Component, ComponentInfo};
+use crate::digest::Digest;
+use crate::version::Version;
+
+/// A loaded, validated configuration.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub install: InstallConfig,
+    #[serde(default)]
+    pub journal: JournalConfig,
+    #[serde(default)]
+    pub output: OutputConfig,
+    /// Per-component site settings, keyed by component key (`license_manager`, ...). Missing
+    /// entries take the vendor's defaults.
+    #[serde(default)]
+    pub sites: BTreeMap<String, SiteConfig>,
+    #[serde(default)]
+    pub optional: OptionalConfig,
+    #[serde(default)]
+    pub windows_auth: WindowsAuthConfig,
+    #[serde(default)]
+    pub commands: CommandTemplates,
+    /// Where the file was loaded from (not part of the file).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallConfig {
+    /// The installation location (`C:\Program Files (x86)\Blue Prism`).
+    pub root: PathBuf,
+    /// How IIS's config spells the installation location in physical paths. Defaults to
+    /// `root` as written; differs when the install is reached through another path.
+    #[serde(default)]
+    pub iis_location: Option<String>,
+    /// IIS's `applicationHost.config`.
+    #[serde(default = "default_apphost")]
+    pub apphost: PathBuf,
+    /// Folder holding the `BluePrismHubAndInteractUpdate4.n.bin` packages.
+    #[serde(default = "default_packages")]
+    pub packages: PathBuf,
+    /// Rename the `Email Sender` folder to `Email Service` at 4.3 (the guide renames the site;
+    /// the folder rename is ours and can be turned off).
+    #[serde(default = "yes")]
+    pub rename_email_folder: bool,
+    /// Name recorded in the journal; defaults to the computer's name.
+    #[serde(default)]
+    pub machine: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// Defaults to `%ProgramData%\hubup\journal.redb` on Windows, `/var/lib/hubup/journal.redb`
+    /// elsewhere.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Where hubup writes SQL scripts, receipts and reports. Defaults to the journal's folder.
+    pub dir: Option<PathBuf>,
+}
+
+/// What the wizard's "IIS setup" screen asks for a site.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// The SSL certificate: its thumbprint (40 hex characters) or friendly name.
+    pub certificate: Option<String>,
+    /// The wizard's "Start Website".
+    pub start: Option<bool>,
+}
+
+/// A site's settings with defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteSettings {
+    pub component: Component,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub certificate: Option<String>,
+    pub start: bool,
+}
+
+/// The optional screens: Blue Prism API URL (4.3) and Blue Prism Decision (4.5).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionalConfig {
+    /// URL of the Blue Prism API, for the Control Room plugin (Blue Prism 7.0+).
+    pub control_room_api_url: Option<String>,
+    pub decision: Option<DecisionConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionConfig {
+    /// `https://<FQDN>:<port>`; the FQDN must match the certificate.
+    pub model_service_url: String,
+    /// The SSL certificate for the model service (thumbprint or friendly name).
+    pub certificate: String,
+}
+
+/// Extra work the guide asks for when the applications use Windows authentication.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowsAuthConfig {
+    /// The identity the new app pools run as (the guide: the same as the existing Hub pools).
+    /// `None`: read it from the Hub site's app pool in applicationHost.config.
+    pub app_pool_identity: Option<String>,
+    /// The certificate whose private key the pool identities need (the guide: full control).
+    pub sql_certificate: String,
+}
+
+impl Default for WindowsAuthConfig {
+    fn default() -> Self {
+        WindowsAuthConfig {
+            app_pool_identity: None,
+            sql_certificate: "BPC_SQL_CERTIFICATE".to_string(),
+        }
+    }
+}
+
+/// A command line template: program and arguments, each of which may hold `{placeholders}`.
+/// No shell is involved, so values with spaces or quotes stay one argument.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Template(pub Vec<String>);
+
+impl Template {
+    fn of(parts: &[&str]) -> Template {
+        Template(parts.iter().map(|p| p.to_string()).collect())
+    }
+}
+
+const APPCMD: &str = r"C:\Windows\System32\inetsrv\appcmd.exe";
+const NETSH: &str = r"C:\Windows\System32\netsh.exe";
+const ICACLS: &str = r"C:\Windows\System32\icacls.exe";
+const POWERSHELL: &str = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe";
+const IISRESET: &str = r"C:\Windows\System32\iisreset.exe";
+const REG: &str = r"C:\Windows\System32\reg.exe";
+
+/// The Windows actions hubup takes, as overridable templates. Placeholders: `{site}`,
+/// `{app_pool}`, `{host}`, `{port}`, `{certificate}`, `{identity}`, `{folder}`, `{service}`,
+/// `{version}`, `{runtime}`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandTemplates {
+    pub stop_site: Template,
+    pub start_site: Template,
+    pub ssl_binding_add: Template,
+    pub ssl_binding_check: Template,
+    pub ssl_binding_remove: Template,
+    pub app_pool_identity_set: Template,
+    pub app_pool_identity_reset: Template,
+    pub certificate_key_grant: Template,
+    pub certificate_key_revoke: Template,
+    pub certificate_check: Template,
+    pub folder_acl_grant: Template,
+    pub folder_acl_revoke: Template,
+    pub service_restart: Template,
+    pub app_pool_recycle: Template,
+    pub iis_restart: Template,
+    pub installed_version_set: Template,
+    pub runtime_check: Template,
+}
+
+impl Default for CommandTemplates {
+    fn default() -> Self {
+        let ps = |script: &str| {
+            Template::of(&[
+                POWERSHELL,
+                "-NoProfile",
+                "-NonInteractive",
+                "-Command",
+                script,
+            ])
+        };
+        CommandTemplates {
+            stop_site: Template::of(&[APPCMD, "stop", "site", "/site.name:{site}"]),
+            start_site: Template::of(&[APPCMD, "start", "site", "/site.name:{site}"]),
+            ssl_binding_add: Template::of(&[
+                NETSH,
+                "http",
+                "add",
+                "sslcert",
+                "hostnameport={host}:{port}",
+                "certhash={certificate}",
+                "appid={4dc3e181-e14b-4a21-b022-59fc669b0914}",
+                "certstorename=MY",
+            ]),
+            ssl_binding_check: Template::of(&[
+                NETSH,
+                "http",
+                "show",
+                "sslcert",
+                "hostnameport={host}:{port}",
+            ]),
+            ssl_binding_remove: Template::of(&[
+                NETSH,
+                "http",
+                "delete",
+                "sslcert",
+                "hostnameport={host}:{port}",
+            ]),
+            app_pool_identity_set: Template::of(&[
+                APPCMD,
+                "set",
+                "apppool",
+                "/apppool.name:{app_pool}",
+                "/processModel.identityType:SpecificUser",
+                "/processModel.userName:{identity}",
+            ]),
+            app_pool_identity_reset: Template::of(&[
+                APPCMD,
+                "set",
+                "apppool",
+                "/apppool.name:{app_pool}",
+                "/processModel.identityType:ApplicationPoolIdentity",
+            ]),
+            certificate_key_grant: ps(
+                "$c = Get-ChildItem Cert:\\LocalMachine\\My | Where-Object { $_.FriendlyName -eq '{certificate}' -or $_.Thumbprint -eq '{certificate}' } | Select-Object -First 1; \
+                 $k = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($c).Key.UniqueName; \
+                 icacls \"$env:ProgramData\\Microsoft\\Crypto\\RSA\\MachineKeys\\$k\" /grant '{identity}:F'",
+            ),
+            certificate_key_revoke: ps(
+                "$c = Get-ChildItem Cert:\\LocalMachine\\My | Where-Object { $_.FriendlyName -eq '{certificate}' -or $_.Thumbprint -eq '{certificate}' } | Select-Object -First 1; \
+                 $k = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($c).Key.UniqueName; \
+                 icacls \"$env:ProgramData\\Microsoft\\Crypto\\RSA\\MachineKeys\\$k\" /remove:g '{identity}'",
+            ),
+            certificate_check: ps(
+                "if (Get-ChildItem Cert:\\LocalMachine\\My | Where-Object { $_.FriendlyName -eq '{certificate}' -or $_.Thumbprint -eq '{certificate}' }) { exit 0 } else { exit 1 }",
+            ),
+            folder_acl_grant: Template::of(&[ICACLS, "{folder}", "/grant", "{identity}:(OI)(CI)F"]),
+            folder_acl_revoke: Template::of(&[ICACLS, "{folder}", "/remove:g", "{identity}"]),
+            service_restart: ps("Restart-Service -Name '{service}' -Force"),
+            app_pool_recycle: Template::of(&[
+                APPCMD,
+                "recycle",
+                "apppool",
+                "/apppool.name:{app_pool}",
+            ]),
+            iis_restart: Template::of(&[IISRESET, "/restart"]),
+            installed_version_set: Template::of(&[
+                REG,
+                "add",
+                r"HKLM\SOFTWARE\Blue Prism Limited\Hub and Interact",
+                "/v",
+                "Version",
+                "/d",
+                "{version}",
+                "/f",
+            ]),
+            runtime_check: ps(
+                "if ((Get-ChildItem 'C:\\Program Files\\dotnet\\shared\\Microsoft.AspNetCore.App' -ErrorAction SilentlyContinue).Name -match '^{runtime}') { exit 0 } else { exit 1 }",
+            ),
+        }
+    }
+}
+
+fn default_apphost() -> PathBuf {
+    PathBuf::from(r"C:\Windows\System32\inetsrv\config\applicationHost.config")
+}
+
+fn default_packages() -> PathBuf {
+    PathBuf::from(".")
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A configuration that cannot be used. Nothing has changed when this is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: {key}: {problem}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        problem: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`; relative paths in it are resolved
+    /// against its folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Config::parse(&text, path)?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        config.resolve_relative_paths(&base);
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses and validates config text; `origin` names it in errors. Paths stay as written.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    fn resolve_relative_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() && !looks_like_windows_absolute(p) {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.install.root);
+        resolve(&mut self.install.apphost);
+        resolve(&mut self.install.packages);
+        if let Some(p) = self.journal.path.as_mut() {
+            resolve(p);
+        }
+        if let Some(p) = self.output.dir.as_mut() {
+            resolve(p);
+        }
+    }
+
+    fn validate(&self, origin: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: String, problem: String| ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            key,
+            problem,
+        };
+        for key in self.sites.keys() {
+            if !COMPONENTS.iter().any(|c| c.key == key) {
+                let known: Vec<&str> = COMPONENTS.iter().map(|c| c.key).collect();
+                return Err(invalid(
+                    format!("sites.{key}"),
+                    format!("unknown component; known: {}", known.join(", ")),
+                ));
+            }
+        }
+        for info in COMPONENTS.iter() {
+            let site = self.site(info.component);
+            validate_site(info, &site).map_err(|(field, problem)| {
+                invalid(format!("sites.{}.{field}", info.key), problem)
+            })?;
+        }
+        if let Some(url) = &self.optional.control_room_api_url {
+            validate_https_url(url, false)
+                .map_err(|p| invalid("optional.control_room_api_url".into(), p))?;
+        }
+        if let Some(decision) = &self.optional.decision {
+            validate_https_url(&decision.model_service_url, true)
+                .map_err(|p| invalid("optional.decision.model_service_url".into(), p))?;
+            if decision.certificate.trim().is_empty() {
+                return Err(invalid(
+                    "optional.decision.certificate".into(),
+                    "missing: Decision needs the SSL certificate of its model service".into(),
+                ));
+            }
+        }
+        self.commands
+            .validate()
+            .map_err(|(key, problem)| invalid(format!("commands.{key}"), problem))?;
+        Ok(())
+    }
+
+    /// The settings of `component`'s site: the config's values over the vendor's defaults.
+    pub fn site(&self, component: Component) -> SiteSettings {
+        let info = crate::components::info(component);
+        let given = self.sites.get(info.key).cloned().unwrap_or_default();
+        SiteSettings {
+            component,
+            name: given
+                .name
+                .unwrap_or_else(|| info.site_name(Version::LATEST).to_string()),
+            host: given.host.unwrap_or_else(|| info.host.to_string()),
+            port: given.port.unwrap_or(443),
+            certificate: given.certificate,
+            start: given.start.unwrap_or(true),
+        }
+    }
+
+    /// How physical paths in applicationHost.config spell the install location.
+    pub fn iis_location(&self) -> String {
+        self.install
+            .iis_location
+            .clone()
+            .unwrap_or_else(|| self.install.root.display().to_string())
+    }
+
+    /// The journal file: the config's, or the platform default.
+    pub fn journal_path(&self) -> PathBuf {
+        self.journal
+            .path
+            .clone()
+            .unwrap_or_else(default_journal_path)
+    }
+
+    /// The output folder: the config's, or the journal's folder.
+    pub fn output_dir(&self) -> PathBuf {
+        self.output.dir.clone().unwrap_or_else(|| {
+            self.journal_path()
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."))
+        })
+    }
+
+    /// The package that upgrades to `to`.
+    pub fn package_path(&self, to: Version) -> PathBuf {
+        self.install.packages.join(to.package_file_name())
+    }
+
+    /// The secret-free view of this config that the journal records at the start of a run,
+    /// as ordered key/value pairs.
+    pub fn journal_view(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            (
+                "install.root".to_string(),
+                self.install.root.display().to_string(),
+            ),
+            (
+                "install.apphost".to_string(),
+                self.install.apphost.display().to_string(),
+            ),
+            (
+                "install.packages".to_string(),
+                self.install.packages.display().to_string(),
+            ),
+            ("install.iis_location".to_string(), self.iis_location()),
+            (
+                "install.rename_email_folder".to_string(),
+                self.install.rename_email_folder.to_string(),
+            ),
+        ];
+        for info in COMPONENTS.iter() {
+            let site = self.site(info.component);
+            let prefix = format!("sites.{}", info.key);
+            out.push((format!("{prefix}.name"), site.name));
+            out.push((format!("{prefix}.host"), site.host));
+            out.push((format!("{prefix}.port"), site.port.to_string()));
+            if let Some(cert) = site.certificate {
+                out.push((format!("{prefix}.certificate"), cert));
+            }
+        }
+        if let Some(url) = &self.optional.control_room_api_url {
+            out.push(("optional.control_room_api_url".into(), url.clone()));
+        }
+        if let Some(d) = &self.optional.decision {
+            out.push((
+                "optional.decision.model_service_url".into(),
+                d.model_service_url.clone(),
+            ));
+            out.push((
+                "optional.decision.certificate".into(),
+                d.certificate.clone(),
+            ));
+        }
+        out.push(("commands.digest".into(), self.commands.digest().to_hex()));
+        out
+    }
+}
+
+impl CommandTemplates {
+    fn all(&self) -> [(&'static str, &Template); 17] {
+        [
+            ("stop_site", &self.stop_site),
+            ("start_site", &self.start_site),
+            ("ssl_binding_add", &self.ssl_binding_add),
+            ("ssl_binding_check", &self.ssl_binding_check),
+            ("ssl_binding_remove", &self.ssl_binding_remove),
+            ("app_pool_identity_set", &self.app_pool_identity_set),
+            ("app_pool_identity_reset", &self.app_pool_identity_reset),
+            ("certificate_key_grant", &self.certificate_key_grant),
+            ("certificate_key_revoke", &self.certificate_key_revoke),
+            ("certificate_check", &self.certificate_check),
+            ("folder_acl_grant", &self.folder_acl_grant),
+            ("folder_acl_revoke", &self.folder_acl_revoke),
+            ("service_restart", &self.service_restart),
+            ("app_pool_recycle", &self.app_pool_recycle),
+            ("iis_restart", &self.iis_restart),
+            ("installed_version_set", &self.installed_version_set),
+            ("runtime_check", &self.runtime_check),
+        ]
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        for (key, template) in self.all() {
+            if template.0.first().is_none_or(|p| p.trim().is_empty()) {
+                return Err((
+                    key.to_string(),
+                    "empty command: give at least the program".into(),
+                ));
+            }
+            for part in &template.0 {
+                if let Some(name) = unknown_placeholder(part) {
+                    return Err((
+                        key.to_string(),
+                        format!(
+                            "unknown placeholder {{{name}}}; known: {}",
+                            PLACEHOLDERS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Digest of every template, so the journal records which commands a run used.
+    pub fn digest(&self) -> Digest {
+        let mut hasher = blake3::Hasher::new();
+        for (key, template) in self.all() {
+            hasher.update(key.as_bytes());
+            for part in &template.0 {
+                hasher.update(&(part.len() as u64).to_le_bytes());
+                hasher.update(part.as_bytes());
+            }
+        }
+        hasher.finalize().into()
+    }
+}
+
+/// Placeholders a template may use.
+pub const PLACEHOLDERS: [&str; 10] = [
+    "site",
+    "app_pool",
+    "host",
+    "port",
+    "certificate",
+    "identity",
+    "folder",
+    "service",
+    "version",
+    "runtime",
+];
+
+/// The first `{name}` in `part` that is not a known placeholder. PowerShell braces such as
+/// `{ $_.Name }` (with a space or `$` inside) are not placeholders.
+fn unknown_placeholder(part: &str) -> Option<String> {
+    let mut rest = part;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else { break };
+        let name = &after[..end];
+        let is_identifier =
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        if is_identifier && !PLACEHOLDERS.contains(&name) {
+            return Some(name.to_string());
+        }
+        rest = &after[end + 1..];
+    }
+    None
+}
+
+/// Fills `{placeholders}` in a template part from `values`; unknown ones stay as written.
+pub fn render_part(part: &str, values: &[(&str, &str)]) -> String {
+    let mut out = part.to_string();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+fn validate_site(info: &ComponentInfo, site: &SiteSettings) -> Result<(), (&'static str, String)> {
+    if site.name.trim().is_empty() {
+        return Err(("name", "empty site name".into()));
+    }
+    if site.host != site.host.to_lowercase() {
+        return Err((
+            "host",
+            format!(
+                "host name {:?} has uppercase letters; IIS host names must be lowercase \
+                 (the vendor does not support uppercase in URLs): use {:?}",
+                site.host,
+                site.host.to_lowercase()
+            ),
+        ));
+    }
+    let default_first = info.host.split('.').next().unwrap_or(info.host);
+    let given_first = site.host.split('.').next().unwrap_or("");
+    if given_first != default_first || !site.host.contains('.') {
+        return Err((
+            "host",
+            format!(
+                "host name {:?} changes the first part of the default {:?}; only the part after \
+                 {default_first:?} (the \".local\") may be changed, e.g. {default_first}.example.com",
+                site.host, info.host
+            ),
+        ));
+    }
+    if !site
+        .host
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        return Err((
+            "host",
+            format!(
+                "host name {:?} may only hold a-z, 0-9, '.' and '-'",
+                site.host
+            ),
+        ));
+    }
+    if site.port == 0 {
+        return Err((
+            "port",
+            "port 0 is not a usable port; the default is 443".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_https_url(url: &str, needs_port: bool) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("{url:?} must start with https://"))?;
+    let authority = rest.split('/').next().unwrap_or("");
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    if host.is_empty() || !host.contains('.') {
+        return Err(format!(
+            "{url:?}: the host must be a fully qualified domain name (it must match the certificate)"
+        ));
+    }
+    match (port, needs_port) {
+        (Some(p), _) if p.parse::<u16>().is_ok_and(|p| p > 0) => Ok(()),
+        (Some(p), _) => Err(format!(
+            "{url:?}: port {p:?} is not a number from 1 to 65535"
+        )),
+        (None, true) => Err(format!(
+            "{url:?} has no port; the format is https://<FQDN>:<port>, e.g. https://decision.example.com:50051"
+        )),
+        (None, false) => Ok(()),
+    }
+}
+
+/// A path like `C:\x` is absolute on Windows but relative to Rust on Linux; never join those.
+fn looks_like_windows_absolute(path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    let bytes = text.as_bytes();
+    bytes.len() >= 3
+        && bytes[0].is_ascii_alphabetic()
+        && bytes[1] == b':'
+        && (bytes[2] == b'\\' || bytes[2] == b'/')
+}
+
+/// The journal's default location on this platform.
+pub fn default_journal_path() -> PathBuf {
+    if cfg!(windows) {
+        let base = std::env::var_os("ProgramData").unwrap_or_else(|| r"C:\ProgramData".into());
+        PathBuf::from(base).join("hubup").join("journal.redb")
+    } else {
+        PathBuf::from("/var/lib/hubup/journal.redb")
+    }
+}
+
+impl fmt::Display for SiteSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (https://{}:{})", self.name, self.host, self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("hubup.toml"))
+    }
+
+    const MINIMAL: &str = "[install]\nroot = 'C:\\Program Files (x86)\\Blue Prism'\n";
+
+    #[test]
+    fn minimal_config_takes_vendor_defaults() {
+        let config = parse(MINIMAL).unwrap();
+        let lm = config.site(Component::LicenseManager);
+        assert_eq!(lm.name, "Blue Prism - License Manager");
+        assert_eq!(lm.host, "licensemanager.local");
+        assert_eq!(lm.port, 443);
+        assert!(lm.start);
+        assert_eq!(config.commands, CommandTemplates::default());
+    }
+
+    #[test]
+    fn uppercase_host_is_refused_with_the_lowercase_suggestion() {
+        let text = format!("{MINIMAL}[sites.license_manager]\nhost = 'LicenseManager.local'\n");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("sites.license_manager.host"), "{err}");
+        assert!(err.contains("licensemanager.local"), "{err}");
+    }
+
+    #[test]
+    fn only_the_local_part_of_a_host_may_change() {
+        let ok = format!("{MINIMAL}[sites.hub]\nhost = 'hub.corp.example.com'\n");
+        parse(&ok).unwrap();
+        let bad = format!("{MINIMAL}[sites.hub]\nhost = 'portal.local'\n");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("first part"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_components_and_placeholders_are_named() {
+        let err = parse(&format!("{MINIMAL}[sites.hubb]\nport = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sites.hubb") && err.contains("license_manager"),
+            "{err}"
+        );
+        let err = parse(&format!("{MINIMAL}colour = 'blue'\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("colour"), "{err}");
+        let err = parse(&format!(
+            "{MINIMAL}[commands]\niis_restart = ['iisreset', '{{sitee}}']\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("commands.iis_restart") && err.contains("sitee"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn decision_url_needs_https_fqdn_and_port() {
+        let with = |url: &str| {
+            parse(&format!(
+                "{MINIMAL}[optional.decision]\nmodel_service_url = '{url}'\ncertificate = 'DecisionCert'\n"
+            ))
+        };
+        with("https://decision.example.com:50051").unwrap();
+        assert!(with("http://decision.example.com:50051").is_err());
+        assert!(with("https://decision.example.com").is_err());
+        assert!(with("https://decision:50051").is_err());
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hubup.toml");
+        std::fs::write(
+            &path,
+            "[install]\nroot = 'install/Blue Prism'\napphost = 'iis/applicationHost.config'\n[journal]\npath = 'j.redb'\n",
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.install.root, dir.path().join("install/Blue Prism"));
+        assert_eq!(config.journal_path(), dir.path().join("j.redb"));
+        assert_eq!(config.output_dir(), dir.path());
+    }
+
+    #[test]
+    fn templates_render_and_powershell_braces_are_not_placeholders() {
+        assert_eq!(unknown_placeholder("if (x) { exit 0 }"), None);
+        assert_eq!(unknown_placeholder("{site}"), None);
+        assert_eq!(unknown_placeholder("{nope}"), Some("nope".into()));
+        assert_eq!(
+            render_part("/site.name:{site}", &[("site", "Blue Prism - Hub")]),
+            "/site.name:Blue Prism - Hub"
+        );
+    }
+}
