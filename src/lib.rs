@@ -7,6 +7,7 @@
 
 mod apphost;
 mod digest;
+mod journal;
 mod op;
 mod package;
 mod relpath;
@@ -16,6 +17,12 @@ mod version;
 
 pub use apphost::{Edit as AppHostEdit, NewSite};
 pub use digest::{BadDigest, Digest};
+pub use journal::{
+    BadRunId, ChainFault, Clock, ConfigPathError, ConfigRecord, Entry, Head, Holder,
+    JOURNAL_FORMAT, Journal, JournalError, MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId,
+    RunOutcome, UnfinishedRun, VerifyReport, default_journal_path, describe_op, export_json,
+    format_utc, journal_path_from_config, local_machine_name, names_a_secret, show_line,
+};
 pub use op::{
     BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp, EditAppHostOp,
     EditSettingsOp, ExternalFile, Op, OpOutcome, Principal, RenameFolderOp, SqlOp, WriteFileOp,
