@@ -234,7 +234,14 @@ fn header_damage_and_head_record_damage_are_named() {
     }
     let fault = fault_of(&file);
     assert!(
-        matches!(fault, ChainFault::HeadMismatch { recorded: None, found: Some(_), .. }),
+        matches!(
+            fault,
+            ChainFault::HeadMismatch {
+                recorded: None,
+                found: Some(_),
+                ..
+            }
+        ),
         "{fault:?}"
     );
 }
@@ -257,10 +264,7 @@ fn appending_to_a_truncated_journal_is_refused() {
         )
         .unwrap_err();
     assert!(
-        matches!(
-            err.fault(),
-            Some(ChainFault::HeadMismatch { .. })
-        ),
+        matches!(err.fault(), Some(ChainFault::HeadMismatch { .. })),
         "{err}"
     );
     drop(journal);

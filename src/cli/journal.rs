@@ -79,11 +79,15 @@ fn verify(location: Location) -> CommandResult {
         None => "empty".to_string(),
     };
     print_lines([format!(
-        "journal {} ok: {} entries, {} runs, {head}",
+        "journal {} ok: {}, {}, {head}",
         journal.path().display(),
-        report.entries,
-        report.runs
+        count(report.entries, "entry", "entries"),
+        count(report.runs, "run", "runs")
     )])
+}
+
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 enum Format {
@@ -100,11 +104,7 @@ fn print_entries(location: Location, filter: Filter, format: Format) -> CommandR
             let plans = PlanIndex::new(&entries);
             print_lines(selected.iter().map(|entry| show_line(entry, &plans)))
         }
-        Format::Json => print_lines(
-            selected
-                .iter()
-                .map(|entry| export_json(entry).to_string()),
-        ),
+        Format::Json => print_lines(selected.iter().map(|entry| export_json(entry).to_string())),
     }
 }
 

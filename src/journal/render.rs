@@ -145,9 +145,9 @@ fn describe_outcome(outcome: &OpOutcome) -> String {
 pub fn describe_op(op: &Op) -> String {
     match op {
         Op::Backup(backup) => format!(
-            "back up {} files and {} external files to {}",
-            backup.files.len(),
-            backup.external.len(),
+            "back up {} and {} to {}",
+            count(backup.files.len(), "file", "files"),
+            count(backup.external.len(), "external file", "external files"),
             backup.folder
         ),
         Op::WriteFile(write) => match &write.replaces {
@@ -179,6 +179,10 @@ pub fn describe_op(op: &Op) -> String {
         Op::Command(command) => describe_purpose(&command.purpose),
         Op::Sql(sql) => describe_sql(sql),
     }
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn describe_apphost_edit(edit: &Edit) -> String {

@@ -8,8 +8,8 @@ use std::path::Path;
 use hubup::{
     AppHostEdit, BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, ConfigRecord,
     DeleteFileOp, Digest, EditAppHostOp, EditSettingsOp, ExternalFile, Journal, KeyPath, NewSite,
-    Op, OpOutcome, Payload, Principal, RelPath, RenameFolderOp, RunId, RunOutcome,
-    SettingsChange, SqlOp, Step, Version, WriteFileOp,
+    Op, OpOutcome, Payload, Principal, RelPath, RenameFolderOp, RunId, RunOutcome, SettingsChange,
+    SqlOp, Step, Version, WriteFileOp,
 };
 
 /// The journal's tables, as `store.rs` documents them (what an attacker with redb would use).
@@ -31,6 +31,10 @@ pub fn backed_up(text: &str) -> BackedUpFile {
 }
 
 /// One op of every kind (and every command purpose and SQL op), as a plan would hold them.
+///
+/// Frozen: the golden journal of format 1 (`tests/golden/`) is written from this and
+/// [`full_run_batches`]; changing either changes what the golden test expects. Add new op
+/// kinds in a new function (and to the golden of the next format version).
 pub fn every_op() -> Vec<Op> {
     let login = Principal::Windows(r"IIS APPPOOL\Blue Prism - License Manager".to_string());
     let cmd = |program: &str, args: &[&str]| CommandLine {
@@ -72,7 +76,10 @@ pub fn every_op() -> Vec<Op> {
     let mut ops = vec![
         Op::Backup(BackupOp {
             folder: path("backup_4.1"),
-            files: vec![backed_up("Hub/BluePrism.Hub.dll"), backed_up("Hub/web.config")],
+            files: vec![
+                backed_up("Hub/BluePrism.Hub.dll"),
+                backed_up("Hub/web.config"),
+            ],
             external: vec![(ExternalFile::AppHostConfig, Digest::of(b"applicationHost"))],
         }),
         Op::WriteFile(WriteFileOp {
@@ -200,6 +207,7 @@ pub fn run_started(from: Version, to: Version, config: ConfigRecord) -> Payload 
 /// The batches of a whole run from `from` to `to` that uses every payload kind: each step is
 /// planned with [`every_op`], runs its ops in batches (intent, done; one skipped, one already
 /// present); the second step fails once, is rolled back, cancelled, resumed, and finishes.
+/// Frozen, like [`every_op`].
 pub fn full_run_batches(from: Version, to: Version) -> Vec<Vec<Payload>> {
     let config = ConfigRecord::from_pairs([
         ("install.root", r"C:\Program Files (x86)\Blue Prism"),
