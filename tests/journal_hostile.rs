@@ -252,3 +252,68 @@ fn huge_length_prefixes_are_refused_without_allocating_them() {
         "largest allocation: {largest} bytes"
     );
 }
+
+/// Replaces entry `seq` by `body` under a correctly recomputed hash (its successor's link
+/// then breaks, as it would for anyone who rewrote it).
+fn rewrite_raw(file: &Path, seq: u64, body: &[u8]) {
+    journal_common::tamper(file, |table| {
+        let old = journal_common::record(table, seq);
+        let prev = &old[2..34];
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(prev);
+        hasher.update(&seq.to_le_bytes());
+        hasher.update(body);
+        let mut record = old[..34].to_vec();
+        record.extend_from_slice(hasher.finalize().as_bytes());
+        record.extend_from_slice(body);
+        table.insert(seq, record.as_slice()).unwrap();
+    });
+}
+
+/// 60 notes of 150 kB each: about nine decoding chunks.
+fn write_big_notes(file: &Path) {
+    let mut journal = Journal::create(file).unwrap();
+    let notes: Vec<hubup::Payload> = (0..60)
+        .map(|i| hubup::Payload::Note {
+            step: None,
+            text: format!("{i:03}").repeat(50_000),
+        })
+        .collect();
+    journal.append(hubup::RunId([1; 16]), &notes).unwrap();
+}
+
+#[test]
+fn the_first_undecodable_entry_is_named_across_many_decoding_chunks() {
+    // Verify decodes on several threads, in chunks of about 1 MiB: plant faults in different
+    // chunks and check that the first one in sequence order is reported.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.redb");
+    write_big_notes(&file);
+    let mut undecodable = body_start();
+    undecodable.extend(huge_varint(u64::MAX));
+    rewrite_raw(&file, 47, &undecodable);
+    rewrite_raw(&file, 31, &undecodable);
+    journal_common::tamper(&file, |table| {
+        table.remove(55).unwrap();
+    });
+    let journal = Journal::open(&file).unwrap();
+    match journal.verify() {
+        Err(JournalError::Corrupt {
+            fault: ChainFault::Undecodable { seq, .. },
+            ..
+        }) => assert_eq!(seq, 31),
+        other => panic!("{other:?}"),
+    }
+    drop(journal);
+
+    // With only the later faults left, the chain fault at 48 (after the undecodable 47) is
+    // not reported: 47 comes first.
+    let file2 = dir.path().join("big2.redb");
+    write_big_notes(&file2);
+    rewrite_raw(&file2, 47, &undecodable);
+    let fault = Journal::open(&file2).unwrap().verify().unwrap_err();
+    assert!(
+        matches!(fault.fault(), Some(ChainFault::Undecodable { seq: 47, .. })),
+        "{fault}"
+    );
+}
