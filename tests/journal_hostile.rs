@@ -9,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use hubup::{ChainFault, Journal, JournalError};
+use hubup::{ChainFault, Journal};
 use journal_common::{ENTRIES, HEADER_LEN, META, write_sample_journal};
 
 /// Records the largest single allocation the process makes.
@@ -223,25 +223,18 @@ fn huge_length_prefixes_are_refused_without_allocating_them() {
         let file = sample(dir.path());
         let seq = append_raw(&file, &body);
         let journal = Journal::open(&file).unwrap();
-        match journal.verify() {
-            Err(JournalError::Corrupt {
-                fault: ChainFault::Undecodable { seq: bad, reason },
-                ..
-            }) => {
-                assert_eq!(bad, seq, "{what}");
+        let error = journal.verify().unwrap_err();
+        match error.fault() {
+            Some(ChainFault::Undecodable { seq: bad, reason }) => {
+                assert_eq!(*bad, seq, "{what}");
                 assert!(!reason.is_empty());
             }
-            other => panic!("{what}: {other:?}"),
+            _ => panic!("{what}: {error}"),
         }
+        let error = journal.entries().unwrap_err();
         assert!(
-            matches!(
-                journal.entries(),
-                Err(JournalError::Corrupt {
-                    fault: ChainFault::Undecodable { .. },
-                    ..
-                })
-            ),
-            "{what}"
+            matches!(error.fault(), Some(ChainFault::Undecodable { .. })),
+            "{what}: {error}"
         );
         drop(journal);
         std::fs::remove_file(&file).unwrap();
@@ -297,13 +290,11 @@ fn the_first_undecodable_entry_is_named_across_many_decoding_chunks() {
         table.remove(55).unwrap();
     });
     let journal = Journal::open(&file).unwrap();
-    match journal.verify() {
-        Err(JournalError::Corrupt {
-            fault: ChainFault::Undecodable { seq, .. },
-            ..
-        }) => assert_eq!(seq, 31),
-        other => panic!("{other:?}"),
-    }
+    let error = journal.verify().unwrap_err();
+    assert!(
+        matches!(error.fault(), Some(ChainFault::Undecodable { seq: 31, .. })),
+        "{error}"
+    );
     drop(journal);
 
     // With only the later faults left, the chain fault at 48 (after the undecodable 47) is

@@ -48,7 +48,7 @@ fn fault_of(file: &Path) -> ChainFault {
                 Err(JournalError::Corrupt { fault: read, .. }) => assert_eq!(read, fault),
                 other => panic!("entries() of a tampered journal: {other:?}"),
             }
-            fault
+            *fault
         }
         other => panic!("tampering was not detected: {other:?}"),
     }

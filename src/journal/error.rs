@@ -57,7 +57,11 @@ pub enum JournalError {
          damaged): keep a copy of the file for the audit, and do not resume or roll back from it",
         path.display()
     )]
-    Corrupt { path: PathBuf, fault: ChainFault },
+    Corrupt {
+        path: PathBuf,
+        /// Boxed: a head mismatch carries two heads, and errors travel by value.
+        fault: Box<ChainFault>,
+    },
 
     /// An entry of a batch is larger than [`MAX_ENTRY_BYTES`](super::MAX_ENTRY_BYTES).
     #[error(

@@ -263,7 +263,7 @@ impl Journal {
         match error {
             WalkError::Fault(fault) => JournalError::Corrupt {
                 path: self.path().to_path_buf(),
-                fault,
+                fault: Box::new(fault),
             },
             WalkError::Storage(e) => self.store.storage("reading entries", e.into()),
         }

@@ -139,11 +139,11 @@ impl Store {
             Some(head) => Ok(Some(head)),
             None => Err(JournalError::Corrupt {
                 path: self.path.clone(),
-                fault: ChainFault::HeadMismatch {
+                fault: Box::new(ChainFault::HeadMismatch {
                     seq: 0,
                     recorded: None,
                     found: None,
-                },
+                }),
             }),
         }
     }
@@ -200,25 +200,22 @@ impl Store {
         let last = entries
             .last()
             .map_err(|e| self.storage("reading the last entry", e.into()))?;
-        let found = match &last {
-            None => None,
-            Some((seq, value)) => Some(Head {
-                seq: seq.value(),
-                hash: super::entry::split_record(value.value())
-                    .map(|(header, _)| header.hash)
-                    .unwrap_or(Digest::ZERO),
-            }),
-        };
+        let found = last.map(|(seq, value)| Head {
+            seq: seq.value(),
+            hash: super::entry::split_record(value.value())
+                .map(|(header, _)| header.hash)
+                .unwrap_or(Digest::ZERO),
+        });
         if found == expected {
             return Ok(());
         }
         Err(JournalError::Corrupt {
             path: self.path.clone(),
-            fault: ChainFault::HeadMismatch {
+            fault: Box::new(ChainFault::HeadMismatch {
                 seq: found.map_or(1, |h| h.seq),
                 recorded: expected,
                 found,
-            },
+            }),
         })
     }
 
