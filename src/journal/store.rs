@@ -172,6 +172,11 @@ impl Store {
         let mut txn = self.db.begin_write().map_err(|e| fail(e.into()))?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| fail(e.into()))?;
+        // Quick repair commits in two phases: a damaged primary commit slot is then reported
+        // as damage instead of redb silently falling back to the previous commit (which would
+        // drop the last batch and its head together, unnoticed). Its other half, the saved
+        // allocator state, is unused here since every open checks the whole file. Cost: about
+        // 0.4 ms instead of 0.2 ms per commit on the development machine.
         txn.set_quick_repair(true);
         {
             let mut entries = txn.open_table(ENTRIES).map_err(|e| fail(e.into()))?;
