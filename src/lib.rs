@@ -18,10 +18,10 @@ mod version;
 pub use apphost::{Edit as AppHostEdit, NewSite};
 pub use digest::{BadDigest, Digest};
 pub use journal::{
-    BadRunId, ChainFault, Clock, ConfigPathError, ConfigRecord, Entry, Head, Holder,
-    JOURNAL_FORMAT, Journal, JournalError, MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId,
-    RunOutcome, UnfinishedRun, VerifyReport, default_journal_path, describe_op, export_json,
-    format_utc, journal_path_from_config, local_machine_name, names_a_secret, show_line,
+    BadRunId, ChainFault, ConfigPathError, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT,
+    Journal, JournalError, MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId, RunOutcome,
+    UnfinishedRun, VerifyReport, default_journal_path, describe_op, export_json, format_utc,
+    journal_path_from_config, local_machine_name, names_a_secret, show_line,
 };
 pub use op::{
     BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp, EditAppHostOp,

@@ -47,7 +47,7 @@ use summary::RunTracker;
 use verify::WalkError;
 
 /// A clock giving milliseconds since the Unix epoch (UTC).
-pub type Clock = Box<dyn Fn() -> u64 + Send>;
+type Clock = Box<dyn Fn() -> u64 + Send>;
 
 /// An open journal, held exclusively by this process until dropped.
 pub struct Journal {

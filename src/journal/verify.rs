@@ -193,6 +193,7 @@ where
                 expected_prev,
                 &header,
                 body,
+                recorded,
             )?));
         }
         if header.prev != expected_prev {
@@ -391,12 +392,21 @@ fn diagnose_changed<T>(
     expected_prev: Digest,
     header: &Header,
     body: &[u8],
+    recorded: Option<Head>,
 ) -> Result<ChainFault, StorageError>
 where
     T: ReadableTable<u64, &'static [u8]>,
 {
+    // An entry cannot have been written past the recorded head (or the number of entries, if
+    // the head was changed too); the search is also capped, since a hostile file can claim
+    // any sequence number.
+    let written = table.len()?.max(recorded.map_or(0, |h| h.seq));
     let last_key = table.last()?.map_or(seq, |(key, _)| key.value());
-    let Some(written_at) = original_position(header, body, seq, last_key.max(seq)) else {
+    let limit = last_key
+        .min(written.saturating_add(1))
+        .max(seq)
+        .min(seq.saturating_add(SEARCH_LIMIT));
+    let Some(written_at) = original_position(header, body, seq, limit) else {
         return Ok(ChainFault::Changed { seq });
     };
     if written_at < seq || holds_original(table, seq, expected_prev)? {
@@ -411,7 +421,10 @@ where
     })
 }
 
-/// The sequence number the entry was written under, searched outwards from `seq`.
+/// How far from its position a moved entry is searched for (one hash per candidate).
+const SEARCH_LIMIT: u64 = 10_000_000;
+
+/// The sequence number the entry was written under, searched outwards from `seq` up to `limit`.
 fn original_position(header: &Header, body: &[u8], seq: u64, limit: u64) -> Option<u64> {
     let hashes_as =
         |candidate: u64| entry::entry_hash(&header.prev, candidate, body) == header.hash;
