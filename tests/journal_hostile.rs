@@ -308,3 +308,24 @@ fn the_first_undecodable_entry_is_named_across_many_decoding_chunks() {
         "{fault}"
     );
 }
+
+#[test]
+fn an_absurd_sequence_number_does_not_send_the_diagnosis_searching_forever() {
+    // Diagnosing a changed entry searches for the position it was written at; a key near
+    // u64::MAX must not stretch that search over the whole key space.
+    let dir = tempfile::tempdir().unwrap();
+    let file = sample(dir.path());
+    journal_common::tamper(&file, |table| {
+        let mut bytes = journal_common::record(table, 5);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        table.insert(5, bytes.as_slice()).unwrap();
+        table.insert(u64::MAX - 1, bytes.as_slice()).unwrap();
+    });
+    let error = Journal::open(&file).unwrap().verify().unwrap_err();
+    assert_eq!(
+        error.fault(),
+        Some(&ChainFault::Changed { seq: 5 }),
+        "{error}"
+    );
+}
