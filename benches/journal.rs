@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use hubup::{
     BackedUpFile, Digest, Journal, Op, OpOutcome, Payload, RelPath, RunId, Step, Version,
     WriteFileOp,
@@ -80,6 +80,7 @@ fn bench_append(c: &mut Criterion) {
     let batch = op_entries(0, GROUP);
 
     let mut group = c.benchmark_group("append");
+    group.measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Elements(1));
     group.bench_function("one entry per commit", |b| {
         b.iter(|| journal.append(run, black_box(&single)).unwrap())
@@ -120,8 +121,10 @@ fn bench_verify(c: &mut Criterion) {
     report_size("1,000,000-entry journal (plans of 1,000 files)", &journal);
 
     let mut group = c.benchmark_group("verify");
+    // Each iteration takes most of a second: one iteration per sample.
+    group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10);
-    group.measurement_time(Duration::from_secs(20));
+    group.measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Elements(VERIFY_ENTRIES));
     group.bench_function("1,000,000 entries", |b| {
         b.iter(|| {

@@ -223,3 +223,14 @@ fn second_journal_handle_is_busy() {
     );
     assert!(message.contains("a run is in progress"), "{message}");
 }
+
+#[test]
+fn an_empty_journal_verifies_and_has_no_unfinished_run() {
+    let (dir, journal) = temp_journal();
+    drop(journal);
+    let journal = Journal::open(dir.path().join("journal.redb")).unwrap();
+    let report = journal.verify().unwrap();
+    assert_eq!((report.entries, report.runs, report.head), (0, 0, None));
+    assert!(journal.entries().unwrap().is_empty());
+    assert_eq!(journal.unfinished_run().unwrap(), None);
+}
