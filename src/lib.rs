@@ -10,6 +10,7 @@ mod catalog;
 mod components;
 mod config;
 mod digest;
+mod journal;
 mod op;
 mod package;
 mod relpath;
@@ -27,6 +28,12 @@ pub use config::{
     default_journal_path, render_part,
 };
 pub use digest::{BadDigest, Digest};
+pub use journal::{
+    BadRunId, ChainFault, ConfigPathError, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT,
+    Journal, JournalError, MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId, RunOutcome,
+    UnfinishedRun, VerifyReport, default_journal_path, describe_op, export_json, format_utc,
+    journal_path_from_config, local_machine_name, names_a_secret, show_line,
+};
 pub use op::{
     BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp, EditAppHostOp,
     EditSettingsOp, ExternalFile, Op, OpOutcome, Principal, RenameFolderOp, SqlOp, WriteFileOp,

@@ -1,0 +1,86 @@
+//! Run summaries: folding a run's entries into what resume, rollback and `status` need to know
+//! about it, above all "the unfinished run, if any".
+
+use super::entry::{Entry, Payload, RunId};
+use crate::version::{Step, Version};
+
+/// A run that started and has not finished (no `RunFinished`): what resume and rollback
+/// start from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnfinishedRun {
+    pub run: RunId,
+    pub from: Version,
+    pub to: Version,
+    /// The machine that started it.
+    pub machine: String,
+    /// When it started (ms since the Unix epoch, UTC) and its `RunStarted` entry.
+    pub started_ms: u64,
+    pub started_seq: u64,
+    /// The step of its last `StepPlanned`, if any.
+    pub last_planned: Option<Step>,
+    /// The step of its last `StepCommitted`, if any.
+    pub last_committed: Option<Step>,
+    /// A step whose rollback started and has not completed.
+    pub rolling_back: Option<Step>,
+    /// True if the last thing it recorded about itself was a cancellation (a later
+    /// `RunResumed` clears it).
+    pub cancelled: bool,
+    /// Its last entry.
+    pub last_seq: u64,
+}
+
+/// Folds entries, in journal order, into the unfinished runs.
+#[derive(Default)]
+pub(crate) struct RunTracker {
+    open: Vec<UnfinishedRun>,
+}
+
+impl RunTracker {
+    pub(crate) fn observe(&mut self, entry: &Entry) {
+        if let Payload::RunStarted { from, to, .. } = &entry.payload {
+            self.open.retain(|r| r.run != entry.run);
+            self.open.push(UnfinishedRun {
+                run: entry.run,
+                from: *from,
+                to: *to,
+                machine: entry.machine.clone(),
+                started_ms: entry.timestamp_ms,
+                started_seq: entry.seq,
+                last_planned: None,
+                last_committed: None,
+                rolling_back: None,
+                cancelled: false,
+                last_seq: entry.seq,
+            });
+            return;
+        }
+        let Some(index) = self.open.iter().position(|r| r.run == entry.run) else {
+            return;
+        };
+        if let Payload::RunFinished { .. } = entry.payload {
+            self.open.remove(index);
+            return;
+        }
+        let Some(run) = self.open.get_mut(index) else {
+            return;
+        };
+        run.last_seq = entry.seq;
+        match &entry.payload {
+            Payload::StepPlanned { step, .. } => run.last_planned = Some(*step),
+            Payload::StepCommitted { step, .. } => run.last_committed = Some(*step),
+            Payload::RollbackStarted { step, .. } => run.rolling_back = Some(*step),
+            Payload::StepRolledBack { step, .. } if run.rolling_back == Some(*step) => {
+                run.rolling_back = None;
+            }
+            Payload::RunCancelled { .. } => run.cancelled = true,
+            Payload::RunResumed {} => run.cancelled = false,
+            _ => {}
+        }
+    }
+
+    /// The most recently started unfinished run. (hubup never starts a run while another is
+    /// unfinished, so there is at most one unless the journal was written by something else.)
+    pub(crate) fn latest(mut self) -> Option<UnfinishedRun> {
+        self.open.pop()
+    }
+}
