@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::components::{COMPONENTS, Component, ComponentInfo};
 use crate::digest::Digest;
+use crate::journal::default_journal_path;
 use crate::version::Version;
 
 /// A loaded, validated configuration.
@@ -327,7 +328,7 @@ impl Config {
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_path_buf(),
-            message: e.to_string(),
+            message: parse_error_summary(text, &e),
         })?;
         config.validate(origin)?;
         Ok(config)
@@ -589,6 +590,18 @@ pub fn render_part(part: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
+/// "line N, column M: what" without the quoted source line: toml's own message quotes the
+/// offending line, which may hold a password.
+pub(crate) fn parse_error_summary(text: &str, error: &toml::de::Error) -> String {
+    let position = error.span().map(|span| {
+        let before = text.get(..span.start).unwrap_or("");
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    format!("{}{}", position.unwrap_or_default(), error.message())
+}
+
 fn validate_site(info: &ComponentInfo, site: &SiteSettings) -> Result<(), (&'static str, String)> {
     if site.name.trim().is_empty() {
         return Err(("name", "empty site name".into()));
@@ -674,16 +687,6 @@ fn looks_like_windows_absolute(path: &Path) -> bool {
         && (bytes[2] == b'\\' || bytes[2] == b'/')
 }
 
-/// The journal's default location on this platform.
-pub fn default_journal_path() -> PathBuf {
-    if cfg!(windows) {
-        let base = std::env::var_os("ProgramData").unwrap_or_else(|| r"C:\ProgramData".into());
-        PathBuf::from(base).join("hubup").join("journal.redb")
-    } else {
-        PathBuf::from("/var/lib/hubup/journal.redb")
-    }
-}
-
 impl fmt::Display for SiteSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (https://{}:{})", self.name, self.host, self.port)
@@ -750,6 +753,17 @@ mod tests {
             err.contains("commands.iis_restart") && err.contains("sitee"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_the_line() {
+        let err = parse(&format!(
+            "{MINIMAL}[optional]\ncontrol_room_api_url = \"Hunter2Secret\" oops\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 4"), "{err}");
+        assert!(!err.contains("Hunter2Secret"), "{err}");
     }
 
     #[test]

@@ -18,20 +18,23 @@ mod secret;
 mod settings;
 mod version;
 
-pub use apphost::{Edit as AppHostEdit, NewSite};
+pub use apphost::{
+    AppHostError, AppPool, Binding, Edit as AppHostEdit, NewSite, Site, app_pools,
+    apply_edit as apply_apphost_edit, sites as apphost_sites, validate_new_site,
+};
 pub use catalog::{NewDatabase, OptionalSetting, Prerequisite, STEPS, StepSpec, spec as step_spec};
 pub use components::{
     COMPONENTS, Component, ComponentInfo, LIVE_DATA_FOLDERS, LIVE_DATA_PREFIX, RABBITMQ_SERVICE,
 };
 pub use config::{
     CommandTemplates, Config, ConfigError, DecisionConfig, PLACEHOLDERS, SiteSettings, Template,
-    default_journal_path, render_part,
+    render_part,
 };
 pub use digest::{BadDigest, Digest};
 pub use journal::{
     BadRunId, ChainFault, ConfigPathError, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT,
     Journal, JournalError, MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId, RunOutcome,
-    UnfinishedRun, VerifyReport, default_journal_path, describe_op, export_json, format_utc,
+    UnfinishedRun, VerifyReport, default_journal_path, export_json, format_utc,
     journal_path_from_config, local_machine_name, names_a_secret, show_line,
 };
 pub use op::{
@@ -44,5 +47,8 @@ pub use package::{
 };
 pub use relpath::{RelPath, UnsafePath};
 pub use secret::{BadPassword, Secret};
-pub use settings::{Change as SettingsChange, KeyPath};
+pub use settings::{
+    Change as SettingsChange, KeyPath, SettingsError, apply_changes as apply_settings_changes,
+    get_value as settings_value,
+};
 pub use version::{RangeError, Step, UnknownVersion, Version, steps_between};

@@ -130,7 +130,9 @@ pub enum CommandPurpose {
     RestartService {
         service: String,
     },
-    RestartAppPools,
+    RecycleAppPool {
+        app_pool: String,
+    },
     RestartIis,
     SetInstalledVersion {
         version: Version,
@@ -203,4 +205,166 @@ pub enum OpOutcome {
     Skipped { reason: String },
     /// The backup is complete: the digest of the backup manifest.
     BackedUp { manifest: Digest },
+}
+
+impl Op {
+    /// One line saying what the op changes, for plans, progress and the journal's text view.
+    pub fn describe(&self) -> String {
+        match self {
+            Op::Backup(b) => format!(
+                "back up {} file(s){} to {}",
+                b.files.len(),
+                if b.external.is_empty() {
+                    ""
+                } else {
+                    " and applicationHost.config"
+                },
+                b.folder
+            ),
+            Op::WriteFile(w) => match &w.replaces {
+                Some(old) => format!(
+                    "replace {} ({} -> {}, {} bytes)",
+                    w.path,
+                    old.digest.short(),
+                    w.digest.short(),
+                    w.size
+                ),
+                None => format!("add {} ({}, {} bytes)", w.path, w.digest.short(), w.size),
+            },
+            Op::DeleteFile(d) => format!("delete {} ({})", d.path, d.old.digest.short()),
+            Op::RenameFolder(r) => format!("rename folder {} -> {}", r.from, r.to),
+            Op::EditAppHost(e) => format!(
+                "applicationHost.config: {} ({} -> {})",
+                describe_apphost_edit(&e.edit),
+                e.before.short(),
+                e.after.short()
+            ),
+            Op::EditSettings(e) => format!(
+                "merge {} change(s) into {} ({} -> {})",
+                e.changes.len(),
+                e.path,
+                e.before.short(),
+                e.after.short()
+            ),
+            Op::Command(c) => format!(
+                "{}: {}",
+                describe_purpose(&c.purpose),
+                command_line_text(&c.apply)
+            ),
+            Op::Sql(s) => describe_sql(s),
+        }
+    }
+
+    /// A short kind name (`write_file`, `sql`, ...), stable for JSON output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Backup(_) => "backup",
+            Op::WriteFile(_) => "write_file",
+            Op::DeleteFile(_) => "delete_file",
+            Op::RenameFolder(_) => "rename_folder",
+            Op::EditAppHost(_) => "edit_apphost",
+            Op::EditSettings(_) => "edit_settings",
+            Op::Command(_) => "command",
+            Op::Sql(_) => "sql",
+        }
+    }
+}
+
+fn describe_apphost_edit(edit: &crate::apphost::Edit) -> String {
+    match edit {
+        crate::apphost::Edit::RenameSite {
+            from,
+            to,
+            physical_path,
+        } => match physical_path {
+            Some((old, new)) => format!("rename site {from:?} -> {to:?}, path {old} -> {new}"),
+            None => format!("rename site {from:?} -> {to:?}"),
+        },
+        crate::apphost::Edit::AddSite(site) => format!(
+            "add site {:?} (pool {:?}, https://{}:{}, {})",
+            site.name, site.app_pool, site.host, site.port, site.physical_path
+        ),
+    }
+}
+
+fn describe_purpose(purpose: &CommandPurpose) -> String {
+    match purpose {
+        CommandPurpose::StopSite { site } => format!("stop site {site:?}"),
+        CommandPurpose::StartSite { site } => format!("start site {site:?}"),
+        CommandPurpose::SetSslBinding { site, host, port } => {
+            format!("SSL binding {host}:{port} for {site:?}")
+        }
+        CommandPurpose::SetAppPoolIdentity { app_pool } => {
+            format!("set identity of app pool {app_pool:?}")
+        }
+        CommandPurpose::GrantCertificateKeyAccess {
+            certificate,
+            identity,
+        } => format!("give {identity} full control of {certificate}'s private key"),
+        CommandPurpose::SetFolderAcl { folder, identity } => {
+            format!("give {identity} full control of {folder}")
+        }
+        CommandPurpose::RestartService { service } => format!("restart service {service:?}"),
+        CommandPurpose::RecycleAppPool { app_pool } => format!("recycle app pool {app_pool:?}"),
+        CommandPurpose::RestartIis => "restart IIS".to_string(),
+        CommandPurpose::SetInstalledVersion { version } => {
+            format!("record installed version {version}")
+        }
+    }
+}
+
+/// A command line as a person would type it.
+pub fn command_line_text(line: &CommandLine) -> String {
+    let quote = |s: &str| {
+        if s.is_empty() || s.contains([' ', '"', '\'']) {
+            format!("\"{}\"", s.replace('"', "\\\""))
+        } else {
+            s.to_string()
+        }
+    };
+    std::iter::once(line.program.as_str())
+        .chain(line.args.iter().map(String::as_str))
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn principal_text(principal: &Principal) -> String {
+    match principal {
+        Principal::Windows(name) => format!("[{name}] (Windows)"),
+        Principal::SqlLogin(name) => format!("[{name}] (SQL login)"),
+    }
+}
+
+fn describe_sql(op: &SqlOp) -> String {
+    match op {
+        SqlOp::CreateDatabase { database } => format!("create database [{database}]"),
+        SqlOp::ApplyMigration {
+            database,
+            id,
+            checksum,
+        } => format!(
+            "apply migration {id} to [{database}] ({})",
+            checksum.short()
+        ),
+        SqlOp::CreateUser {
+            database,
+            principal,
+        } => format!("create user {} in [{database}]", principal_text(principal)),
+        SqlOp::AddRoleMember {
+            database,
+            role,
+            principal,
+        } => format!(
+            "add {} to {role} in [{database}]",
+            principal_text(principal)
+        ),
+        SqlOp::GrantExecute {
+            database,
+            principal,
+        } => format!(
+            "GRANT EXECUTE to {} in [{database}]",
+            principal_text(principal)
+        ),
+    }
 }

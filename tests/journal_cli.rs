@@ -192,7 +192,7 @@ fn show_prints_one_line_per_entry_with_the_key_facts() {
     };
     let intent = find("op_intent");
     assert!(
-        intent.contains("4.0 -> 4.1  op 0: back up 2 files"),
+        intent.contains("4.0 -> 4.1  op 0: back up 2 file(s) and applicationHost.config"),
         "{intent}"
     );
     let write = find("op 1: write Hub/BluePrism.Hub.dll");

@@ -314,7 +314,13 @@ pub enum Payload {
         apphost_after: Digest,
     },
     /// A rollback of `step` begins.
-    RollbackStarted { step: Step, reason: String },
+    /// `target` is the version the whole rollback goes back to (the step's source version
+    /// for an automatic rollback).
+    RollbackStarted {
+        step: Step,
+        reason: String,
+        target: Version,
+    },
     /// The rollback of `step` is complete; `verified` if the restored state matches the
     /// digests recorded in its `StepPlanned`.
     StepRolledBack {

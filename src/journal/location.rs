@@ -60,7 +60,7 @@ pub fn journal_path_from_config(config_file: &Path) -> Result<PathBuf, ConfigPat
         // keep only the position and the kind of problem.
         ConfigPathError::Parse {
             path: config_file.to_path_buf(),
-            message: parse_error_summary(&text, &e),
+            message: crate::config::parse_error_summary(&text, &e),
         }
     })?;
     let Some(journal) = document.get("journal") else {
@@ -79,17 +79,6 @@ pub fn journal_path_from_config(config_file: &Path) -> Result<PathBuf, ConfigPat
     }
     let folder = config_file.parent().unwrap_or(Path::new(""));
     Ok(folder.join(path))
-}
-
-/// "line N, column M: what" without the quoted source line.
-fn parse_error_summary(text: &str, error: &toml::de::Error) -> String {
-    let position = error.span().map(|span| {
-        let before = text.get(..span.start).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        format!("line {line}, column {column}: ")
-    });
-    format!("{}{}", position.unwrap_or_default(), error.message())
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub use entry::{
 pub use error::JournalError;
 pub use holder::Holder;
 pub use location::{ConfigPathError, default_journal_path, journal_path_from_config};
-pub use render::{PlanIndex, describe_op, export_json, format_utc, show_line};
+pub use render::{PlanIndex, export_json, format_utc, show_line};
 pub use store::Head;
 pub use summary::UnfinishedRun;
 pub use verify::{ChainFault, VerifyReport};
@@ -237,6 +237,13 @@ impl Journal {
         let mut tracker = RunTracker::default();
         self.each_entry(|entry| tracker.observe(&entry))?;
         Ok(tracker.latest())
+    }
+
+    /// The most recently started run, finished or not (what `rollback --to` goes back in).
+    pub fn last_run(&self) -> Result<Option<UnfinishedRun>, JournalError> {
+        let mut tracker = RunTracker::default();
+        self.each_entry(|entry| tracker.observe(&entry))?;
+        Ok(tracker.last_started())
     }
 
     /// Size of the journal file in bytes.

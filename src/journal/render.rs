@@ -7,8 +7,7 @@ use std::fmt::Write;
 use serde_json::{Map, Value, json};
 
 use super::entry::{Entry, Payload, RunId, RunOutcome};
-use crate::apphost::Edit;
-use crate::op::{CommandPurpose, Op, OpOutcome, Principal, SqlOp};
+use crate::op::{Op, OpOutcome};
 use crate::version::Step;
 
 /// The ops of every step plan in a set of entries, so that op entries can say what their op
@@ -52,7 +51,7 @@ fn facts(entry: &Entry, plans: &PlanIndex<'_>) -> String {
     let op = |step: &Step, index: &u32| {
         let what = plans
             .op(entry.run, *step, *index)
-            .map_or_else(|| "(op not in the plan)".to_string(), describe_op);
+            .map_or_else(|| "(op not in the plan)".to_string(), Op::describe);
         format!("{step}  op {index}: {what}")
     };
     match &entry.payload {
@@ -98,7 +97,11 @@ fn facts(entry: &Entry, plans: &PlanIndex<'_>) -> String {
             tree_after.short(),
             apphost_after.short()
         ),
-        Payload::RollbackStarted { step, reason } => format!("{step}  {}", one_line(reason)),
+        Payload::RollbackStarted {
+            step,
+            reason,
+            target,
+        } => format!("{step}  back to {target}: {}", one_line(reason)),
         Payload::StepRolledBack {
             step,
             tree_after,
@@ -138,111 +141,6 @@ fn describe_outcome(outcome: &OpOutcome) -> String {
         OpOutcome::AlreadyPresent => "already present".to_string(),
         OpOutcome::Skipped { reason } => format!("skipped: {}", one_line(reason)),
         OpOutcome::BackedUp { manifest } => format!("backed up, manifest {}", manifest.short()),
-    }
-}
-
-/// A short description of what an op does, for people.
-pub fn describe_op(op: &Op) -> String {
-    match op {
-        Op::Backup(backup) => format!(
-            "back up {} and {} to {}",
-            count(backup.files.len(), "file", "files"),
-            count(backup.external.len(), "external file", "external files"),
-            backup.folder
-        ),
-        Op::WriteFile(write) => match &write.replaces {
-            Some(old) => format!(
-                "write {} ({} -> {})",
-                write.path,
-                old.digest.short(),
-                write.digest.short()
-            ),
-            None => format!("write {} (new, {})", write.path, write.digest.short()),
-        },
-        Op::DeleteFile(delete) => {
-            format!("delete {} ({})", delete.path, delete.old.digest.short())
-        }
-        Op::RenameFolder(rename) => format!("rename folder {} -> {}", rename.from, rename.to),
-        Op::EditAppHost(edit) => format!(
-            "{} ({} -> {})",
-            describe_apphost_edit(&edit.edit),
-            edit.before.short(),
-            edit.after.short()
-        ),
-        Op::EditSettings(edit) => format!(
-            "edit {} ({} changes, {} -> {})",
-            edit.path,
-            edit.changes.len(),
-            edit.before.short(),
-            edit.after.short()
-        ),
-        Op::Command(command) => describe_purpose(&command.purpose),
-        Op::Sql(sql) => describe_sql(sql),
-    }
-}
-
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn describe_apphost_edit(edit: &Edit) -> String {
-    match edit {
-        Edit::RenameSite { from, to, .. } => format!("rename site {from:?} -> {to:?}"),
-        Edit::AddSite(site) => format!("add site {:?} ({}:{})", site.name, site.host, site.port),
-    }
-}
-
-fn describe_purpose(purpose: &CommandPurpose) -> String {
-    match purpose {
-        CommandPurpose::StopSite { site } => format!("stop site {site:?}"),
-        CommandPurpose::StartSite { site } => format!("start site {site:?}"),
-        CommandPurpose::SetSslBinding { site, host, port } => {
-            format!("set SSL binding of {site:?} ({host}:{port})")
-        }
-        CommandPurpose::SetAppPoolIdentity { app_pool } => {
-            format!("set identity of app pool {app_pool:?}")
-        }
-        CommandPurpose::GrantCertificateKeyAccess {
-            certificate,
-            identity,
-        } => format!("grant {identity} access to the key of certificate {certificate:?}"),
-        CommandPurpose::SetFolderAcl { folder, identity } => {
-            format!("grant {identity} full control of {folder}")
-        }
-        CommandPurpose::RestartService { service } => format!("restart service {service:?}"),
-        CommandPurpose::RestartAppPools => "restart app pools".to_string(),
-        CommandPurpose::RestartIis => "restart IIS".to_string(),
-        CommandPurpose::SetInstalledVersion { version } => {
-            format!("set installed version to {version}")
-        }
-    }
-}
-
-fn describe_sql(sql: &SqlOp) -> String {
-    let who = |principal: &Principal| match principal {
-        Principal::Windows(name) => format!("Windows login {name}"),
-        Principal::SqlLogin(name) => format!("SQL login {name}"),
-    };
-    match sql {
-        SqlOp::CreateDatabase { database } => format!("create database {database}"),
-        SqlOp::ApplyMigration {
-            database,
-            id,
-            checksum,
-        } => format!("apply migration {id} to {database} ({})", checksum.short()),
-        SqlOp::CreateUser {
-            database,
-            principal,
-        } => format!("create user for {} in {database}", who(principal)),
-        SqlOp::AddRoleMember {
-            database,
-            role,
-            principal,
-        } => format!("add {} to role {role} in {database}", who(principal)),
-        SqlOp::GrantExecute {
-            database,
-            principal,
-        } => format!("grant execute in {database} to {}", who(principal)),
     }
 }
 

@@ -4,8 +4,9 @@
 use super::entry::{Entry, Payload, RunId};
 use crate::version::{Step, Version};
 
-/// A run that started and has not finished (no `RunFinished`): what resume and rollback
-/// start from.
+/// A run as its entries summarize it. A run is *unfinished* when it started and its last
+/// lifecycle entry is not `RunFinished` (a `RunResumed` after a `RunFinished` reopens it: that
+/// is how `rollback --to` goes back across a finished run): what resume and rollback start from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnfinishedRun {
     pub run: RunId,
@@ -33,6 +34,7 @@ pub struct UnfinishedRun {
 #[derive(Default)]
 pub(crate) struct RunTracker {
     open: Vec<UnfinishedRun>,
+    finished: Vec<UnfinishedRun>,
 }
 
 impl RunTracker {
@@ -54,11 +56,20 @@ impl RunTracker {
             });
             return;
         }
+        if let Payload::RunResumed {} = entry.payload
+            && let Some(index) = self.finished.iter().position(|r| r.run == entry.run)
+        {
+            let reopened = self.finished.remove(index);
+            self.open.push(reopened);
+        }
         let Some(index) = self.open.iter().position(|r| r.run == entry.run) else {
             return;
         };
         if let Payload::RunFinished { .. } = entry.payload {
-            self.open.remove(index);
+            let mut done = self.open.remove(index);
+            done.last_seq = entry.seq;
+            done.rolling_back = None;
+            self.finished.push(done);
             return;
         }
         let Some(run) = self.open.get_mut(index) else {
@@ -82,5 +93,13 @@ impl RunTracker {
     /// unfinished, so there is at most one unless the journal was written by something else.)
     pub(crate) fn latest(mut self) -> Option<UnfinishedRun> {
         self.open.pop()
+    }
+
+    /// The most recently started run, finished or not.
+    pub(crate) fn last_started(self) -> Option<UnfinishedRun> {
+        self.open
+            .into_iter()
+            .chain(self.finished)
+            .max_by_key(|r| r.started_seq)
     }
 }

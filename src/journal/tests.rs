@@ -157,6 +157,7 @@ fn unfinished_run_tracks_steps_cancel_and_finish() {
                 Payload::RollbackStarted {
                     step: s1,
                     reason: "operator asked".into(),
+                    target: s1.from,
                 },
             ],
         )

@@ -67,7 +67,9 @@ pub fn every_op() -> Vec<Op> {
         CommandPurpose::RestartService {
             service: "RabbitMQ".into(),
         },
-        CommandPurpose::RestartAppPools,
+        CommandPurpose::RecycleAppPool {
+            app_pool: "Blue Prism - Hub".into(),
+        },
         CommandPurpose::RestartIis,
         CommandPurpose::SetInstalledVersion {
             version: Version::V4_2,
@@ -259,6 +261,7 @@ pub fn full_run_batches(from: Version, to: Version) -> Vec<Vec<Payload>> {
                 Payload::RollbackStarted {
                     step: s,
                     reason: "op failed".into(),
+                    target: s.from,
                 },
                 Payload::OpUndone { step: s, index: 1 },
                 Payload::StepRolledBack {
