@@ -195,14 +195,14 @@ fn show_prints_one_line_per_entry_with_the_key_facts() {
         intent.contains("4.0 -> 4.1  op 0: back up 2 file(s) and applicationHost.config"),
         "{intent}"
     );
-    let write = find("op 1: write Hub/BluePrism.Hub.dll");
+    let write = find("op 1: replace Hub/BluePrism.Hub.dll");
     assert!(write.contains("op_intent"), "{write}");
     let done = find("-> skipped: --keep-local-changes");
     assert!(done.contains("op_done"), "{done}");
     assert!(find("op_failed").contains("error 18456"));
     assert!(find("step_rolled_back").contains("restored state verified"));
     assert!(find("run_finished").contains("completed at 4.3"));
-    assert!(find("grant execute in LicenseManagerDB").contains("op_"));
+    assert!(find("GRANT EXECUTE to").contains("op_"));
 }
 
 #[test]
