@@ -10,6 +10,8 @@ mod catalog;
 mod components;
 mod config;
 mod digest;
+mod fixture;
+mod install;
 mod journal;
 mod op;
 mod package;
@@ -31,6 +33,14 @@ pub use config::{
     render_part,
 };
 pub use digest::{BadDigest, Digest};
+pub use fixture::{
+    DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, Written as FixtureWritten,
+    application_host_config, expected_files, generate_install, generate_package, generate_packages,
+};
+pub use install::{
+    BackupFolder, DetectError, DetectedInstall, FoundComponent, ScanError, ScannedFile,
+    backup_folders, detect, digest_of_entries, scan_product_files, tree_digest,
+};
 pub use journal::{
     BadRunId, ChainFault, ConfigPathError, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT,
     Journal, JournalError, MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId, RunOutcome,
@@ -42,8 +52,9 @@ pub use op::{
     EditSettingsOp, ExternalFile, Op, OpOutcome, Principal, RenameFolderOp, SqlOp, WriteFileOp,
 };
 pub use package::{
-    Deletion, FolderRename, InventoryEntry, MANIFEST_ENTRY, MANIFEST_FORMAT, MAX_MANIFEST_BYTES,
-    Manifest, PAYLOAD_PREFIX, PackageFile, PluginUpdate, SettingsEdit,
+    BuildError, ContentFn, Deletion, FolderRename, InventoryEntry, MANIFEST_ENTRY, MANIFEST_FORMAT,
+    MAX_MANIFEST_BYTES, MAX_RATIO, Manifest, PAYLOAD_PREFIX, Package, PackageBuilder, PackageError,
+    PackageFile, PluginUpdate, SettingsEdit,
 };
 pub use relpath::{RelPath, UnsafePath};
 pub use secret::{BadPassword, Secret};
