@@ -64,6 +64,15 @@ pub enum Prerequisite {
     SiteCertificates,
 }
 
+/// Where the optional answers land: (settings file, key path). The Blue Prism API URL is read
+/// by Hub's Control Room plugin; Decision's model service by Hub's Decision plugin.
+pub const CONTROL_ROOM_API_URL_SETTING: (&str, &[&str]) =
+    ("Hub/appsettings.json", &["BluePrismApi", "Url"]);
+pub const DECISION_URL_SETTING: (&str, &[&str]) =
+    ("Hub/appsettings.json", &["Decision", "ModelServiceUrl"]);
+pub const DECISION_CERTIFICATE_SETTING: (&str, &[&str]) =
+    ("Hub/appsettings.json", &["Decision", "Certificate"]);
+
 const GB_2_5: u64 = 2_500_000_000;
 
 /// Every step, oldest first.

@@ -29,6 +29,8 @@ pub struct Config {
     /// Per-component site settings, keyed by component key (`license_manager`, ...). Missing
     /// entries take the vendor's defaults.
     #[serde(default)]
+    pub sql: crate::sql::SqlSettings,
+    #[serde(default)]
     pub sites: BTreeMap<String, SiteConfig>,
     #[serde(default)]
     pub optional: OptionalConfig,
@@ -386,6 +388,9 @@ impl Config {
                 ));
             }
         }
+        self.sql
+            .validate()
+            .map_err(|e| invalid("sql".into(), e.to_string()))?;
         self.commands
             .validate()
             .map_err(|(key, problem)| invalid(format!("commands.{key}"), problem))?;

@@ -10,14 +10,19 @@ mod catalog;
 mod components;
 mod config;
 mod digest;
+mod exec;
 mod fixture;
+mod fsx;
 mod install;
 mod journal;
+mod model;
 mod op;
 mod package;
+mod plan;
 mod relpath;
 mod secret;
 mod settings;
+mod sql;
 mod version;
 
 pub use apphost::{
@@ -33,6 +38,10 @@ pub use config::{
     render_part,
 };
 pub use digest::{BadDigest, Digest};
+pub use exec::{
+    Engine, EngineError, Event, Finding, PlannedStep, PreparedRun, PrerequisiteReport, RunEnd,
+    UpgradeRequest, apply::BACKUP_MANIFEST, faults::Faults, state::RunState,
+};
 pub use fixture::{
     DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, Written as FixtureWritten,
     application_host_config, expected_files, generate_install, generate_package, generate_packages,
@@ -47,6 +56,7 @@ pub use journal::{
     UnfinishedRun, VerifyReport, default_journal_path, export_json, format_utc,
     journal_path_from_config, local_machine_name, names_a_secret, show_line,
 };
+pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{
     BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp, EditAppHostOp,
     EditSettingsOp, ExternalFile, Op, OpOutcome, Principal, RenameFolderOp, SqlOp, WriteFileOp,
@@ -56,10 +66,20 @@ pub use package::{
     MAX_MANIFEST_BYTES, MAX_RATIO, Manifest, PAYLOAD_PREFIX, Package, PackageBuilder, PackageError,
     PackageFile, PluginUpdate, SettingsEdit,
 };
+pub use plan::{
+    DatabasePlanning, DatabaseUsers, LicenseManagerPermission, LocalChange, LocalChangeKind,
+    LocalChangePolicy, PlanError, PlanSettings, ShippedSettings, StepPlan, plan_step,
+};
 pub use relpath::{RelPath, UnsafePath};
 pub use secret::{BadPassword, Secret};
 pub use settings::{
     Change as SettingsChange, KeyPath, SettingsError, apply_changes as apply_settings_changes,
     get_value as settings_value,
+};
+pub use sql::{
+    DATABASE_KEYS, LicenseManagerChoice, MIGRATIONS, Migration, ROLLBACK_FILE, SCRIPT_FILE,
+    ScriptTarget, SqlAuth, SqlError, SqlMode, SqlSettings, SqlSettingsError, SqlTarget,
+    migrations_for, quote_ident, quote_literal, render_script, script_for, split_batches,
+    sql_target, undo_script_for,
 };
 pub use version::{RangeError, Step, UnknownVersion, Version, steps_between};

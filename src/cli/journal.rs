@@ -194,7 +194,7 @@ fn open(location: Location) -> Result<Journal, Failure> {
 }
 
 /// The exit code of a journal error (README.md, "Exit codes").
-fn failure(error: JournalError) -> Failure {
+pub(crate) fn failure(error: JournalError) -> Failure {
     let code = match &error {
         JournalError::NotFound { .. }
         | JournalError::Unreadable { .. }

@@ -6,13 +6,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod fixture;
 mod journal;
+mod package;
+mod run;
 mod status;
 
 /// Exit codes, stable and documented in README.md.
-// Some codes are only produced by commands that land later.
-#[allow(dead_code)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Exit {
     /// The command did what was asked.
@@ -61,11 +62,32 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show the installed version, components, sites, backups and the install's digest.
+    /// Build a sandbox install with its packages and config under DIR, upgrade it to 4.5 and
+    /// show the audit: hubup at work with nothing external running.
+    Demo(demo::DemoArgs),
+    /// Show what an upgrade would do, step by step and op by op. Changes nothing.
+    Plan(run::PlanArgs),
+    /// Check every prerequisite of an upgrade (packages, disk, runtimes, certificates, SQL
+    /// Server, leftover backups). Changes nothing.
+    Check(run::PlanArgs),
+    /// Upgrade the install to a later version, one journaled, reversible step at a time.
+    Upgrade(run::PlanArgs),
+    /// Finish an interrupted (crashed or cancelled) run from its journal.
+    Resume(run::ResumeArgs),
+    /// Undo the interrupted step, or with --to, go back across the committed steps of the
+    /// latest run.
+    Rollback(run::RollbackArgs),
+    /// Show the installed version, components, sites, backups, digests, drift and whether a
+    /// run is unfinished.
     Status(status::StatusArgs),
+    /// Write the T-SQL of an upgrade's database work for a DBA. Changes nothing.
+    SqlScript(run::SqlScriptArgs),
     /// Verify, show and export the journal of changes hubup made on this machine.
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Verify update packages.
+    #[command(subcommand)]
+    Package(package::PackageCommand),
     /// Generate fixture installs and update packages (for tests, benchmarks and the demo).
     #[command(subcommand)]
     Fixture(fixture::FixtureCommand),
@@ -75,6 +97,14 @@ enum Command {
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: CommandResult = match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Plan(args) => run::plan(args),
+        Command::Check(args) => run::check(args),
+        Command::Upgrade(args) => run::upgrade(args),
+        Command::Resume(args) => run::resume(args),
+        Command::Rollback(args) => run::rollback(args),
+        Command::SqlScript(args) => run::sql_script(args),
+        Command::Package(command) => package::run(command),
         Command::Status(args) => status::run(args),
         Command::Journal(command) => journal::run(command),
         Command::Fixture(command) => fixture::run(command),

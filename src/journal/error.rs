@@ -105,6 +105,11 @@ pub enum JournalError {
 }
 
 impl JournalError {
+    /// True if another hubup process holds the journal (a run is in progress).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, JournalError::Busy { .. })
+    }
+
     /// The chain fault, if this is a verification failure.
     pub fn fault(&self) -> Option<&ChainFault> {
         match self {

@@ -115,6 +115,21 @@ impl Package {
         })
     }
 
+    /// Reads only the manifest of the package at `path` (bounded, well-formed, the expected
+    /// step), without verifying the payload: for reports such as drift in `hubup status`,
+    /// never for changing an install.
+    pub fn read_manifest(path: &Path, expected: Step) -> Result<Manifest, PackageError> {
+        let file = File::open(path).map_err(|source| PackageError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut archive = ZipArchive::new(BufReader::new(file)).map_err(|e| zip_error(path, e))?;
+        let entries = check_entries(path, &mut archive)?;
+        let manifest = read_manifest(path, &mut archive, &entries)?;
+        check_manifest(path, &manifest, expected)?;
+        Ok(manifest)
+    }
+
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }

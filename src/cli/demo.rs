@@ -1,0 +1,285 @@
+//! `hubup demo`: a sandbox on this machine to see hubup work with nothing external running.
+//! It writes a 4.0 install (small fixture) with its applicationHost.config, the five packages,
+//! a config file whose Windows commands only log what they would run, and a journal, all under
+//! one folder; then (unless `--setup-only`) upgrades it to 4.5 and prints the audit. Afterwards
+//! every command works on it with `--config DIR/hubup.toml`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use hubup::{
+    DEFAULT_IIS_LOCATION, FixtureSize, Journal, SCRIPT_FILE, Version, generate_install,
+    generate_packages,
+};
+
+use super::run::{CommonArgs, LocalChangeArgs, PlanArgs};
+use super::{CommandResult, Exit, Failure};
+
+#[derive(Args, Debug)]
+pub(crate) struct DemoArgs {
+    /// The sandbox folder (created; must be empty if it exists).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Build the sandbox but do not upgrade it.
+    #[arg(long)]
+    setup_only: bool,
+    /// The version the sandbox install starts at.
+    #[arg(long, default_value = "4.0", value_name = "VERSION")]
+    from: Version,
+}
+
+pub(crate) fn run(args: DemoArgs) -> CommandResult {
+    let dir = absolute(&args.dir)?;
+    if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+        return Err(Failure::new(
+            Exit::BadInput,
+            format!(
+                "{} is not empty; give a new folder for the demo",
+                dir.display()
+            ),
+        ));
+    }
+    let root = dir.join("install").join("Blue Prism");
+    let apphost = dir.join("inetsrv").join("applicationHost.config");
+    let failed = |e: &dyn std::fmt::Display| Failure::new(Exit::Failure, e.to_string());
+    generate_install(
+        args.from,
+        FixtureSize::Small,
+        &root,
+        &apphost,
+        DEFAULT_IIS_LOCATION,
+    )
+    .map_err(|e| failed(&e))?;
+    generate_packages(FixtureSize::Small, &dir.join("packages")).map_err(|e| failed(&e))?;
+    let config = dir.join("hubup.toml");
+    std::fs::write(&config, demo_config(&dir)).map_err(|e| failed(&e))?;
+    println!(
+        "Sandbox ready in {}:\n  install   {}\n  IIS       {}\n  packages  {}\n  config    {}",
+        dir.display(),
+        root.display(),
+        apphost.display(),
+        dir.join("packages").display(),
+        config.display()
+    );
+    if args.setup_only {
+        println!("\nNext: hubup plan --to 4.5 --config {}", config.display());
+        return Ok(Exit::Ok);
+    }
+    println!("\nUpgrading {} -> 4.5 ...", args.from);
+    let code = super::run::upgrade(PlanArgs {
+        to: Version::LATEST,
+        local: LocalChangeArgs {
+            keep_local_changes: false,
+            overwrite_local_changes: false,
+        },
+        common: CommonArgs {
+            config: Some(config.clone()),
+            json: false,
+        },
+    })?;
+    print!("{}", audit(&dir, &config)?);
+    Ok(code)
+}
+
+fn absolute(dir: &Path) -> Result<PathBuf, Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Failure::new(
+            Exit::BadInput,
+            format!("cannot create {}: {e}", dir.display()),
+        )
+    })?;
+    dir.canonicalize().map_err(|e| {
+        Failure::new(
+            Exit::BadInput,
+            format!("cannot resolve {}: {e}", dir.display()),
+        )
+    })
+}
+
+/// The audit a newcomer sees: what the journal recorded, per step, and where everything is.
+fn audit(dir: &Path, config: &Path) -> Result<String, Failure> {
+    let journal_path = dir.join("journal").join("hubup.redb");
+    let journal = Journal::open(&journal_path).map_err(super::journal::failure)?;
+    let report = journal.verify().map_err(super::journal::failure)?;
+    let mut out = String::new();
+    let _ = writeln!(out, "\n== Audit: {} ==", journal_path.display());
+    let entries = journal.entries().map_err(super::journal::failure)?;
+    let mut ops_done = 0usize;
+    for entry in &entries {
+        use hubup::Payload;
+        match &entry.payload {
+            Payload::OpDone { .. } => ops_done += 1,
+            Payload::OpIntent { .. } => {}
+            Payload::StepPlanned { step, ops, .. } => {
+                let _ = writeln!(
+                    out,
+                    "  #{:<5} step {step} planned: {} ops",
+                    entry.seq,
+                    ops.len()
+                );
+            }
+            other => {
+                let _ = writeln!(out, "  #{:<5} {}", entry.seq, other.kind());
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  {} entries ({ops_done} ops done), chain verified, head {}",
+        entries.len(),
+        report.head.map(|h| h.hash.to_hex()).unwrap_or_default()
+    );
+    let commands = std::fs::read_to_string(dir.join("commands.log")).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  Windows commands (logged, not run, in this sandbox): {} in {}",
+        commands.lines().count(),
+        dir.join("commands.log").display()
+    );
+    let _ = writeln!(
+        out,
+        "  Database work (script mode, for a DBA): {}",
+        dir.join("output").join(SCRIPT_FILE).display()
+    );
+    let c = config.display();
+    let _ = writeln!(
+        out,
+        "\nTry next:\n  hubup status --config {c}\n  hubup journal show --config {c}\n  \
+         hubup journal verify --config {c}\n  hubup rollback --to 4.0 --config {c}"
+    );
+    Ok(out)
+}
+
+/// The demo's config: relative paths (the sandbox can be copied), SQL in script mode, and
+/// command templates that append what they would run to `commands.log`.
+fn demo_config(dir: &Path) -> String {
+    let log = dir.join("commands.log");
+    let log_cmd = |parts: &[&str]| -> String {
+        let mut items = log_prefix(&log);
+        items.extend(parts.iter().map(|p| toml_string(p)));
+        format!("[{}]", items.join(", "))
+    };
+    let ok = if cfg!(windows) {
+        "[\"cmd.exe\", \"/d\", \"/c\", \"exit 0\"]".to_string()
+    } else {
+        "[\"sh\", \"-c\", \"exit 0\"]".to_string()
+    };
+    let missing = if cfg!(windows) {
+        "[\"cmd.exe\", \"/d\", \"/c\", \"exit 1\"]".to_string()
+    } else {
+        "[\"sh\", \"-c\", \"exit 1\"]".to_string()
+    };
+    format!(
+        r#"# hubup demo configuration: a sandbox. Nothing outside this folder is touched: the Windows
+# commands below only append what they would run to commands.log.
+[install]
+root = "install/Blue Prism"
+iis_location = '{DEFAULT_IIS_LOCATION}'
+apphost = "inetsrv/applicationHost.config"
+packages = "packages"
+machine = "DEMO-HUB-01"
+
+[journal]
+path = "journal/hubup.redb"
+
+[output]
+dir = "output"
+
+[sql]
+mode = "script"
+server = "SQL01"
+auth = "windows"
+license_manager_permission = "grant_execute"
+
+[sites.license_manager]
+certificate = "DemoLicenseManagerCert"
+
+[sites.notification_center]
+certificate = "DemoNotificationCenterCert"
+
+[commands]
+stop_site = {stop_site}
+start_site = {start_site}
+ssl_binding_add = {ssl_add}
+ssl_binding_check = {missing}
+ssl_binding_remove = {ssl_remove}
+app_pool_identity_set = {identity_set}
+app_pool_identity_reset = {identity_reset}
+certificate_key_grant = {key_grant}
+certificate_key_revoke = {key_revoke}
+certificate_check = {ok}
+folder_acl_grant = {acl_grant}
+folder_acl_revoke = {acl_revoke}
+service_restart = {service}
+app_pool_recycle = {recycle}
+iis_restart = {iisreset}
+installed_version_set = {version}
+runtime_check = {ok}
+"#,
+        stop_site = log_cmd(&["appcmd", "stop", "site", "/site.name:{site}"]),
+        start_site = log_cmd(&["appcmd", "start", "site", "/site.name:{site}"]),
+        ssl_add = log_cmd(&[
+            "netsh",
+            "http",
+            "add",
+            "sslcert",
+            "hostnameport={host}:{port}",
+            "certhash={certificate}"
+        ]),
+        ssl_remove = log_cmd(&[
+            "netsh",
+            "http",
+            "delete",
+            "sslcert",
+            "hostnameport={host}:{port}"
+        ]),
+        identity_set = log_cmd(&[
+            "appcmd",
+            "set",
+            "apppool",
+            "/apppool.name:{app_pool}",
+            "/processModel.userName:{identity}"
+        ]),
+        identity_reset = log_cmd(&[
+            "appcmd",
+            "set",
+            "apppool",
+            "/apppool.name:{app_pool}",
+            "/processModel.identityType:ApplicationPoolIdentity"
+        ]),
+        key_grant = log_cmd(&["grant-key-access", "{certificate}", "{identity}"]),
+        key_revoke = log_cmd(&["revoke-key-access", "{certificate}", "{identity}"]),
+        acl_grant = log_cmd(&["icacls", "{folder}", "/grant", "{identity}:(OI)(CI)F"]),
+        acl_revoke = log_cmd(&["icacls", "{folder}", "/remove:g", "{identity}"]),
+        service = log_cmd(&["restart-service", "{service}"]),
+        recycle = log_cmd(&["appcmd", "recycle", "apppool", "/apppool.name:{app_pool}"]),
+        iisreset = log_cmd(&["iisreset", "/restart"]),
+        version = log_cmd(&["reg", "add", "Version", "{version}"]),
+    )
+}
+
+/// The start of a logging command: a shell that appends its arguments to `log`.
+fn log_prefix(log: &Path) -> Vec<String> {
+    let log = log.display().to_string();
+    if cfg!(windows) {
+        vec![
+            toml_string("powershell.exe"),
+            toml_string("-NoProfile"),
+            toml_string("-Command"),
+            toml_string(&format!(
+                "Add-Content -Path '{log}' -Value ($args -join ' ')"
+            )),
+        ]
+    } else {
+        vec![
+            toml_string("sh"),
+            toml_string("-c"),
+            toml_string(&format!("printf '%s\\n' \"$0 $*\" >> '{log}'")),
+        ]
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}

@@ -1,0 +1,487 @@
+//! The commands that plan and change an install: `plan`, `check`, `upgrade`, `resume`,
+//! `rollback`. They share one set-up (config, journal, SQL adapter) and one mapping of engine
+//! outcomes to exit codes.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Args;
+use hubup::{
+    Config, Engine, EngineError, Event, Faults, Journal, LocalChangePolicy, Op, PreparedRun,
+    PrerequisiteReport, RunEnd, SqlTarget, UpgradeRequest, Version,
+};
+use serde_json::json;
+
+use super::journal::failure as journal_failure;
+use super::{CommandResult, Exit, Failure};
+
+/// Options every engine command takes.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct CommonArgs {
+    /// The config file (what the vendor wizard asks, and where things are).
+    #[arg(long, env = "HUBUP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print one JSON object (machine-readable) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What to do with product files an administrator changed.
+#[derive(Args, Debug, Clone)]
+#[group(multiple = false)]
+pub(crate) struct LocalChangeArgs {
+    /// Leave locally changed product files as they are (each one is journaled).
+    #[arg(long)]
+    pub keep_local_changes: bool,
+    /// Replace locally changed product files (they go to backup_4.n like everything else).
+    #[arg(long)]
+    pub overwrite_local_changes: bool,
+}
+
+impl LocalChangeArgs {
+    fn policy(&self) -> LocalChangePolicy {
+        if self.keep_local_changes {
+            LocalChangePolicy::Keep
+        } else if self.overwrite_local_changes {
+            LocalChangePolicy::Overwrite
+        } else {
+            LocalChangePolicy::Refuse
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct PlanArgs {
+    /// The version to upgrade to (4.1 ... 4.5).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Version,
+    #[command(flatten)]
+    pub local: LocalChangeArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ResumeArgs {
+    #[command(flatten)]
+    pub local: LocalChangeArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RollbackArgs {
+    /// Go back across committed steps of the latest run to this version (default: undo only
+    /// the interrupted step).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<Version>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Set when Ctrl-C is pressed; the engine stops at its next safe point.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+/// The config file to use: the flag, `HUBUP_CONFIG`, or the platform default.
+pub(crate) fn config_path(given: &Option<PathBuf>) -> PathBuf {
+    given
+        .clone()
+        .unwrap_or_else(|| hubup::default_journal_path().with_file_name("hubup.toml"))
+}
+
+pub(crate) fn load_config(given: &Option<PathBuf>) -> Result<Config, Failure> {
+    let path = config_path(given);
+    Config::load(&path).map_err(|e| {
+        let hint = if given.is_none() {
+            " (give one with --config FILE or HUBUP_CONFIG)"
+        } else {
+            ""
+        };
+        Failure::new(Exit::BadInput, format!("{e}{hint}"))
+    })
+}
+
+/// Opens (creating it if `create`) the config's journal, recording the config's machine name.
+/// Without `create` and without a journal on disk, a scratch journal in a temp folder stands in
+/// (planning and checking write nothing to the machine).
+fn open_journal(
+    config: &Config,
+    create: bool,
+) -> Result<(Journal, Option<tempfile::TempDir>), Failure> {
+    let path = config.journal_path();
+    let (mut journal, scratch) = if create || path.exists() {
+        (Journal::create(&path).map_err(journal_failure)?, None)
+    } else {
+        let dir = tempfile::tempdir()
+            .map_err(|e| Failure::new(Exit::Failure, format!("cannot make a temp folder: {e}")))?;
+        let journal = Journal::create(dir.path().join("scratch.redb")).map_err(journal_failure)?;
+        (journal, Some(dir))
+    };
+    if let Some(machine) = &config.install.machine {
+        journal.set_machine(machine.clone());
+    }
+    Ok((journal, scratch))
+}
+
+/// Runs `body` with an engine set up from the config.
+fn with_engine<T>(
+    common: &CommonArgs,
+    changes: bool,
+    body: impl FnOnce(&mut Engine<'_>) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let config = load_config(&common.config)?;
+    if changes {
+        config
+            .sql
+            .password()
+            .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
+    }
+    let (mut journal, _scratch) = open_journal(&config, changes)?;
+    let mut sql: Box<dyn SqlTarget> = hubup::sql_target(&config.sql, &config.output_dir())
+        .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
+    let faults = Faults::from_env().map_err(|e| Failure::new(Exit::BadInput, e))?;
+    let json = common.json;
+    let mut events = move |event: Event| {
+        if !json {
+            print_event(&event);
+        }
+    };
+    let _ = ctrlc::set_handler(|| {
+        if CANCEL.swap(true, Ordering::SeqCst) {
+            eprintln!(
+                "hubup: stopping at the next safe point (press Ctrl-C again has no further effect)"
+            );
+        } else {
+            eprintln!("hubup: Ctrl-C: stopping at the next safe point...");
+        }
+    });
+    let mut engine = Engine {
+        config: &config,
+        journal: &mut journal,
+        sql: sql.as_mut(),
+        databases: config.sql.database_planning(),
+        cancel: &CANCEL,
+        progress: !json && std::io::stderr().is_terminal(),
+        events: &mut events,
+        faults,
+    };
+    body(&mut engine)
+}
+
+fn print_event(event: &Event) {
+    match event {
+        Event::StepStarted { step, ops } => eprintln!("step {step}: {ops} ops"),
+        Event::StepCommitted { step } => eprintln!("step {step}: committed"),
+        Event::RollbackStarted { step, reason } => {
+            eprintln!("step {step}: rolling back ({reason})")
+        }
+        Event::StepRolledBack { step, verified } => eprintln!(
+            "step {step}: rolled back{}",
+            if *verified {
+                ", install verified against its state before the step"
+            } else {
+                " but NOT verified"
+            }
+        ),
+        Event::Note { text } => eprintln!("note: {text}"),
+    }
+}
+
+fn engine_failure(e: EngineError) -> Failure {
+    let code = match &e {
+        EngineError::Prepare(_)
+        | EngineError::Prerequisites(_)
+        | EngineError::NothingToDo { .. }
+        | EngineError::RollbackTarget { .. } => Exit::BadInput,
+        EngineError::Unfinished { .. }
+        | EngineError::Journal(_)
+        | EngineError::RollbackIncomplete { .. } => Exit::NeedsResume,
+        EngineError::State(_) | EngineError::RollbackUnverified { .. } => Exit::Failure,
+    };
+    Failure::new(code, e.to_string())
+}
+
+pub(crate) fn plan(args: PlanArgs) -> CommandResult {
+    with_engine(&args.common, false, |engine| {
+        let request = UpgradeRequest {
+            to: args.to,
+            local_changes: args.local.policy(),
+        };
+        let prepared = engine.prepare(&request).map_err(engine_failure)?;
+        if args.common.json {
+            println!("{}", plan_json(&prepared));
+        } else {
+            print!("{}", plan_text(&prepared));
+        }
+        Ok(Exit::Ok)
+    })
+}
+
+pub(crate) fn check(args: PlanArgs) -> CommandResult {
+    with_engine(&args.common, false, |engine| {
+        let request = UpgradeRequest {
+            to: args.to,
+            local_changes: args.local.policy(),
+        };
+        let prepared = engine.prepare(&request).map_err(engine_failure)?;
+        let report = engine.check_prerequisites(&prepared);
+        if args.common.json {
+            println!(
+                "{}",
+                json!({ "from": prepared.from, "to": prepared.to, "ok": report.all_ok(), "findings": report.findings })
+            );
+        } else {
+            print!("{}", report_text(&report));
+        }
+        Ok(if report.all_ok() {
+            Exit::Ok
+        } else {
+            Exit::BadInput
+        })
+    })
+}
+
+pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
+    let config_hint = config_hint(&args.common);
+    with_engine(&args.common, true, |engine| {
+        let request = UpgradeRequest {
+            to: args.to,
+            local_changes: args.local.policy(),
+        };
+        let journal_path = engine.journal.path().display().to_string();
+        let end = engine.upgrade(&request).map_err(engine_failure)?;
+        Ok(report_end(
+            &end,
+            args.common.json,
+            &journal_path,
+            &config_hint,
+        ))
+    })
+}
+
+pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
+    let config_hint = config_hint(&args.common);
+    with_engine(&args.common, true, |engine| {
+        let journal_path = engine.journal.path().display().to_string();
+        let end = engine.resume(args.local.policy()).map_err(engine_failure)?;
+        Ok(report_end(
+            &end,
+            args.common.json,
+            &journal_path,
+            &config_hint,
+        ))
+    })
+}
+
+pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
+    let config_hint = config_hint(&args.common);
+    with_engine(&args.common, true, |engine| {
+        let journal_path = engine.journal.path().display().to_string();
+        let end = engine.rollback(args.to).map_err(engine_failure)?;
+        Ok(report_end(
+            &end,
+            args.common.json,
+            &journal_path,
+            &config_hint,
+        ))
+    })
+}
+
+fn config_hint(common: &CommonArgs) -> String {
+    match &common.config {
+        Some(path) => format!(" --config {}", path.display()),
+        None => String::new(),
+    }
+}
+
+/// Prints how a run ended and returns its exit code.
+fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exit {
+    let (code, text, value) = match end {
+        RunEnd::Completed { run, version } => (
+            Exit::Ok,
+            format!("upgraded to {version} (run {run}); journal: {journal}"),
+            json!({ "outcome": "completed", "run": run.to_string(), "version": version }),
+        ),
+        RunEnd::RolledBack {
+            run,
+            version,
+            step,
+            error,
+        } => (
+            Exit::RolledBack,
+            format!(
+                "step {step} failed and was rolled back; the install is at {version} \
+                 (earlier steps stay committed).\n  cause: {error}\n  journal: {journal} (run {run}): \
+                 `hubup journal show --run {run}{config_hint}`"
+            ),
+            json!({ "outcome": "rolled_back", "run": run.to_string(), "version": version,
+                    "failed_step": step.to_string(), "error": error }),
+        ),
+        RunEnd::RolledBackOnRequest { run, version } => (
+            Exit::Ok,
+            format!("rolled back to {version} (run {run}); journal: {journal}"),
+            json!({ "outcome": "rolled_back_on_request", "run": run.to_string(), "version": version }),
+        ),
+        RunEnd::Cancelled { run, step } => (
+            Exit::NeedsResume,
+            format!(
+                "cancelled at a safe point{} (run {run}). Next, either:\n  hubup resume{config_hint}     \
+                 (finish the upgrade)\n  hubup rollback{config_hint}   (undo the interrupted step)",
+                step.map(|s| format!(" during step {s}"))
+                    .unwrap_or_default()
+            ),
+            json!({ "outcome": "cancelled", "run": run.to_string(),
+                    "step": step.map(|s| s.to_string()) }),
+        ),
+    };
+    if json {
+        println!("{value}");
+    } else if code == Exit::Ok {
+        println!("{text}");
+    } else {
+        eprintln!("hubup: {text}");
+    }
+    code
+}
+
+fn plan_text(prepared: &PreparedRun) -> String {
+    let mut out = format!(
+        "Plan: {} -> {} in {} step(s). Nothing has been changed.\n",
+        prepared.from,
+        prepared.to,
+        prepared.steps.len()
+    );
+    for planned in &prepared.steps {
+        let plan = &planned.plan;
+        out.push_str(&format!(
+            "\nStep {} ({} ops, writes {} KiB, package {}):\n",
+            plan.step,
+            plan.ops.len(),
+            plan.bytes_to_write / 1024,
+            planned.package.digest().short()
+        ));
+        for (i, op) in plan.ops.iter().enumerate() {
+            out.push_str(&format!("  {i:>5}  {}\n", op.describe()));
+        }
+        for change in &plan.local_changes {
+            out.push_str(&format!("  local change: {change}\n"));
+        }
+        for note in &plan.notes {
+            out.push_str(&format!("  note: {note}\n"));
+        }
+        if !plan.extra_files.is_empty() {
+            out.push_str(&format!(
+                "  {} file(s) in product folders belong to no version; they are left alone\n",
+                plan.extra_files.len()
+            ));
+        }
+    }
+    out
+}
+
+fn plan_json(prepared: &PreparedRun) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = prepared
+        .steps
+        .iter()
+        .map(|planned| {
+            let plan = &planned.plan;
+            let ops: Vec<serde_json::Value> = plan
+                .ops
+                .iter()
+                .enumerate()
+                .map(|(i, op)| op_json(i, op))
+                .collect();
+            json!({
+                "step": plan.step.to_string(),
+                "package": planned.package.digest(),
+                "bytes_to_write": plan.bytes_to_write,
+                "ops": ops,
+                "local_changes": plan.local_changes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                "notes": plan.notes,
+                "extra_files": plan.extra_files.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "from": prepared.from, "to": prepared.to, "steps": steps })
+}
+
+fn op_json(index: usize, op: &Op) -> serde_json::Value {
+    json!({
+        "index": index,
+        "kind": op.kind(),
+        "description": op.describe(),
+        "op": serde_json::to_value(op).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+fn report_text(report: &PrerequisiteReport) -> String {
+    let mut out = String::new();
+    for f in &report.findings {
+        let mark = match (f.ok, f.warning) {
+            (false, _) => "FAIL",
+            (true, true) => "warn",
+            (true, false) => " ok ",
+        };
+        out.push_str(&format!("[{mark}] {}: {}\n", f.what, f.detail));
+    }
+    out.push_str(if report.all_ok() {
+        "All prerequisites are met.\n"
+    } else {
+        "Some prerequisites are not met; `hubup upgrade` would refuse to start.\n"
+    });
+    out
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SqlScriptArgs {
+    /// The version to upgrade to (4.1 ... 4.5).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Version,
+    /// Write the script here instead of to standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `hubup sql-script`: the whole chain's database work as T-SQL for a DBA. Changes nothing.
+pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
+    with_engine(&args.common, false, |engine| {
+        let request = UpgradeRequest {
+            to: args.to,
+            local_changes: LocalChangePolicy::Keep,
+        };
+        let prepared = engine.prepare(&request).map_err(engine_failure)?;
+        let steps: Vec<(hubup::Step, Vec<hubup::SqlOp>)> = prepared
+            .steps
+            .iter()
+            .map(|planned| {
+                let ops = planned
+                    .plan
+                    .ops
+                    .iter()
+                    .filter_map(|op| match op {
+                        Op::Sql(sql) => Some(sql.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                (planned.plan.step, ops)
+            })
+            .collect();
+        let script = hubup::render_script(&steps);
+        match &args.out {
+            Some(path) => {
+                std::fs::write(path, script).map_err(|e| {
+                    Failure::new(
+                        Exit::Failure,
+                        format!("cannot write {}: {e}", path.display()),
+                    )
+                })?;
+                println!("wrote {}", path.display());
+            }
+            None => print!("{script}"),
+        }
+        Ok(Exit::Ok)
+    })
+}

@@ -1,0 +1,476 @@
+//! How each op kind is applied, checked and undone. Every function here is idempotent:
+//! applying an applied op, or undoing an undone (or never applied) one, changes nothing.
+//!
+//! The executor calls these under the write-ahead rule (the op's intent is already durable);
+//! file effects are flushed here, and the folders they touched are collected in
+//! [`OpContext::dirty`] for the executor to flush before it records the op as done.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::apphost;
+use crate::digest::Digest;
+use crate::exec::commands::{self, CommandError};
+use crate::fsx::{self, DirtyDirs, WriteError};
+use crate::op::*;
+use crate::package::{Package, PackageError, PackageFile};
+use crate::settings;
+use crate::sql::{SqlError, SqlTarget};
+use crate::version::Step;
+
+/// Name of the file in a backup folder that lists what it holds (for people and for `check`).
+pub const BACKUP_MANIFEST: &str = "hubup-backup.json";
+/// Folder inside a backup folder where hubup keeps content-addressed copies of the config
+/// files it edits (each edit's "before" content, so undo restores exact bytes).
+pub const BLOBS_DIR: &str = ".hubup-blobs";
+
+/// What the op functions work on.
+pub struct OpContext<'a> {
+    pub step: Step,
+    pub root: &'a Path,
+    pub apphost: &'a Path,
+    /// This step's package, with its files by entry name (needed to apply file writes).
+    pub package: Option<&'a Package>,
+    pub package_files: &'a BTreeMap<String, PackageFile>,
+    pub sql: &'a mut dyn SqlTarget,
+    pub dirty: &'a mut DirtyDirs,
+}
+
+impl OpContext<'_> {
+    fn backup_dir(&self) -> PathBuf {
+        self.root.join(self.step.from.backup_folder_name())
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.backup_dir().join(BLOBS_DIR).join(digest.to_hex())
+    }
+}
+
+/// Why an op could not be applied, checked or undone.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error("{path}: {source}")]
+    AppHost {
+        path: PathBuf,
+        source: apphost::AppHostError,
+    },
+    #[error("{path}: {source}")]
+    Settings {
+        path: PathBuf,
+        source: settings::SettingsError,
+    },
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    #[error("{what}")]
+    Conflict { what: String },
+    #[error(transparent)]
+    Injected(#[from] crate::exec::faults::InjectedFault),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OpError + '_ {
+    move |source| OpError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Digest of the file at `path`, or `None` if there is no file.
+fn digest_of(path: &Path) -> Result<Option<Digest>, OpError> {
+    match Digest::of_file(path) {
+        Ok((digest, _)) => Ok(Some(digest)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(OpError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+pub fn apply(ctx: &mut OpContext<'_>, op: &Op) -> Result<OpOutcome, OpError> {
+    match op {
+        Op::Backup(b) => backup(ctx, b),
+        Op::WriteFile(w) => write_file(ctx, w),
+        Op::DeleteFile(d) => delete_file(ctx, d),
+        Op::RenameFolder(r) => rename_folder(ctx, r),
+        Op::EditAppHost(e) => {
+            let path = ctx.apphost.to_path_buf();
+            edit_file(ctx, &path, e.before, e.after, |bytes| {
+                apphost::apply_edit(bytes, &e.edit).map_err(|source| OpError::AppHost {
+                    path: path.clone(),
+                    source,
+                })
+            })
+        }
+        Op::EditSettings(e) => {
+            let path = e.path.under(ctx.root);
+            edit_file(ctx, &path, e.before, e.after, |bytes| {
+                settings::apply_changes(bytes, &e.changes).map_err(|source| OpError::Settings {
+                    path: path.clone(),
+                    source,
+                })
+            })
+        }
+        Op::Command(c) => {
+            commands::run(&c.apply)?;
+            Ok(OpOutcome::Applied)
+        }
+        Op::Sql(s) => Ok(ctx.sql.apply(s)?),
+    }
+}
+
+/// True if the op's post-state already holds (resume uses it for ops with an intent and no
+/// done record).
+pub fn check(ctx: &mut OpContext<'_>, op: &Op) -> Result<bool, OpError> {
+    match op {
+        Op::Backup(b) => {
+            let manifest = ctx.backup_dir().join(BACKUP_MANIFEST);
+            Ok(digest_of(&manifest)? == Some(Digest::of(&backup_manifest_bytes(ctx.step, b))))
+        }
+        Op::WriteFile(w) => Ok(digest_of(&w.path.under(ctx.root))? == Some(w.digest)),
+        Op::DeleteFile(d) => Ok(!d.path.under(ctx.root).exists()),
+        Op::RenameFolder(r) => {
+            Ok(!r.from.under(ctx.root).exists() && r.to.under(ctx.root).is_dir())
+        }
+        Op::EditAppHost(e) => Ok(digest_of(ctx.apphost)? == Some(e.after)),
+        Op::EditSettings(e) => Ok(digest_of(&e.path.under(ctx.root))? == Some(e.after)),
+        Op::Command(c) => match &c.check {
+            Some(line) => Ok(commands::check(line)?),
+            None => Ok(false),
+        },
+        Op::Sql(s) => Ok(ctx.sql.check(s)?),
+    }
+}
+
+/// Reverses the op, if it took effect. `outcome` is what its done record said, if it has one.
+pub fn undo(ctx: &mut OpContext<'_>, op: &Op, outcome: Option<&OpOutcome>) -> Result<(), OpError> {
+    if matches!(outcome, Some(OpOutcome::Skipped { .. })) {
+        return Ok(());
+    }
+    match op {
+        // The backup is the rollback's source; the executor removes it after the restored
+        // install has been verified.
+        Op::Backup(_) => Ok(()),
+        Op::WriteFile(w) => undo_write(ctx, w),
+        Op::DeleteFile(d) => {
+            let target = d.path.under(ctx.root);
+            if digest_of(&target)? == Some(d.old.digest) {
+                return Ok(());
+            }
+            restore_from_backup(ctx, &d.old, &target)
+        }
+        Op::RenameFolder(r) => rename_folder(
+            ctx,
+            &RenameFolderOp {
+                from: r.to.clone(),
+                to: r.from.clone(),
+            },
+        )
+        .map(|_| ()),
+        Op::EditAppHost(e) => {
+            let path = ctx.apphost.to_path_buf();
+            restore_blob(ctx, &path, e.before, e.after)
+        }
+        Op::EditSettings(e) => {
+            let path = e.path.under(ctx.root);
+            restore_blob(ctx, &path, e.before, e.after)
+        }
+        Op::Command(c) => match &c.undo {
+            Some(line) => Ok(commands::run(line)?),
+            None => Ok(()),
+        },
+        Op::Sql(s) => Ok(ctx.sql.undo(s, outcome)?),
+    }
+}
+
+/// The backup folder's own listing: a pure function of the op, so `check` can compare digests.
+pub fn backup_manifest_bytes(step: Step, op: &BackupOp) -> Vec<u8> {
+    let listing = serde_json::json!({
+        "step": step.to_string(),
+        "files": op.files,
+        "external": op.external.iter().map(|(file, digest)| serde_json::json!({
+            "file": format!("{file:?}"),
+            "digest": digest,
+        })).collect::<Vec<_>>(),
+    });
+    let mut bytes = serde_json::to_vec_pretty(&listing).expect("JSON of plain data");
+    bytes.push(b'\n');
+    bytes
+}
+
+fn backup(ctx: &mut OpContext<'_>, op: &BackupOp) -> Result<OpOutcome, OpError> {
+    let dir = op.folder.under(ctx.root);
+    fsx::create_dir_all(&dir).map_err(io_err(&dir))?;
+    for file in &op.files {
+        let source = file.path.under(ctx.root);
+        let dest = file.path.under(&dir);
+        if let Some(existing) = digest_of(&dest)? {
+            if existing == file.digest {
+                continue;
+            }
+            return Err(OpError::Conflict {
+                what: format!(
+                    "{} already holds a different {} ({}); it is not this step's backup: move \
+                     the folder away and try again",
+                    dir.display(),
+                    file.path,
+                    existing.short()
+                ),
+            });
+        }
+        let found = digest_of(&source)?;
+        if found != Some(file.digest) {
+            return Err(OpError::Conflict {
+                what: format!(
+                    "{} changed since the plan was made (expected {}, found {}); nothing of \
+                     this step has been changed yet",
+                    source.display(),
+                    file.digest.short(),
+                    found.map(|d| d.short()).unwrap_or_else(|| "no file".into())
+                ),
+            });
+        }
+        if let Some(parent) = dest.parent() {
+            fsx::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        fsx::link_or_copy(&source, &dest).map_err(io_err(&dest))?;
+        ctx.dirty.touch(&dest);
+    }
+    for (file, digest) in &op.external {
+        match file {
+            ExternalFile::AppHostConfig => {
+                let path = ctx.apphost.to_path_buf();
+                save_blob(ctx, &path, *digest)?;
+            }
+        }
+    }
+    ctx.dirty.sync_all().map_err(io_err(&dir))?;
+    let listing = backup_manifest_bytes(ctx.step, op);
+    let manifest = dir.join(BACKUP_MANIFEST);
+    fsx::write_bytes(&manifest, &listing)?;
+    Ok(OpOutcome::BackedUp {
+        manifest: Digest::of(&listing),
+    })
+}
+
+fn write_file(ctx: &mut OpContext<'_>, op: &WriteFileOp) -> Result<OpOutcome, OpError> {
+    let target = op.path.under(ctx.root);
+    if digest_of(&target)? == Some(op.digest) {
+        return Ok(OpOutcome::AlreadyPresent);
+    }
+    let package = ctx.package.ok_or_else(|| OpError::Conflict {
+        what: format!("no package is open to write {}", op.path),
+    })?;
+    let file = ctx
+        .package_files
+        .get(&op.entry)
+        .ok_or_else(|| OpError::Conflict {
+            what: format!("the package has no entry {:?} for {}", op.entry, op.path),
+        })?;
+    if let Some(parent) = target.parent() {
+        fsx::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let mut produce = |out: &mut dyn std::io::Write| {
+        package
+            .copy_file_to(file, out)
+            .map_err(std::io::Error::other)
+    };
+    fsx::write_file(&target, &mut produce, Some((op.size, op.digest)))?;
+    ctx.dirty.touch(&target);
+    Ok(OpOutcome::Applied)
+}
+
+fn undo_write(ctx: &mut OpContext<'_>, op: &WriteFileOp) -> Result<(), OpError> {
+    let target = op.path.under(ctx.root);
+    let temp = fsx::temp_path_for(&target);
+    fsx::remove_file(&temp).map_err(io_err(&temp))?;
+    match &op.replaces {
+        Some(old) => {
+            if digest_of(&target)? == Some(old.digest) {
+                return Ok(());
+            }
+            restore_from_backup(ctx, old, &target)
+        }
+        None => {
+            fsx::remove_file(&target).map_err(io_err(&target))?;
+            Ok(())
+        }
+    }
+}
+
+fn delete_file(ctx: &mut OpContext<'_>, op: &DeleteFileOp) -> Result<OpOutcome, OpError> {
+    let target = op.path.under(ctx.root);
+    match digest_of(&target)? {
+        None => Ok(OpOutcome::AlreadyPresent),
+        Some(found) if found == op.old.digest => {
+            fs::remove_file(&target).map_err(io_err(&target))?;
+            ctx.dirty.touch(&target);
+            Ok(OpOutcome::Applied)
+        }
+        Some(found) => Err(OpError::Conflict {
+            what: format!(
+                "{} changed since the plan was made (expected {}, found {})",
+                target.display(),
+                op.old.digest.short(),
+                found.short()
+            ),
+        }),
+    }
+}
+
+fn rename_folder(ctx: &mut OpContext<'_>, op: &RenameFolderOp) -> Result<OpOutcome, OpError> {
+    let from = op.from.under(ctx.root);
+    let to = op.to.under(ctx.root);
+    match (from.exists(), to.exists()) {
+        (true, false) => {
+            if let Some(parent) = to.parent() {
+                fsx::create_dir_all(parent).map_err(io_err(parent))?;
+            }
+            fsx::rename(&from, &to).map_err(io_err(&from))?;
+            Ok(OpOutcome::Applied)
+        }
+        (false, true) => Ok(OpOutcome::AlreadyPresent),
+        (true, true) => Err(OpError::Conflict {
+            what: format!(
+                "both {} and {} exist; move one of them away, then resume",
+                from.display(),
+                to.display()
+            ),
+        }),
+        (false, false) => Err(OpError::Conflict {
+            what: format!("neither {} nor {} exists", from.display(), to.display()),
+        }),
+    }
+}
+
+/// Applies an edit of a config file whose before/after digests the planner computed: saves the
+/// "before" bytes as a blob first (so undo restores them exactly), then writes durably.
+fn edit_file(
+    ctx: &mut OpContext<'_>,
+    path: &Path,
+    before: Digest,
+    after: Digest,
+    edit: impl FnOnce(&[u8]) -> Result<Vec<u8>, OpError>,
+) -> Result<OpOutcome, OpError> {
+    let current = fs::read(path).map_err(io_err(path))?;
+    let found = Digest::of(&current);
+    if found == after {
+        return Ok(OpOutcome::AlreadyPresent);
+    }
+    if found != before {
+        return Err(OpError::Conflict {
+            what: format!(
+                "{} changed since the plan was made (expected {}, found {})",
+                path.display(),
+                before.short(),
+                found.short()
+            ),
+        });
+    }
+    let edited = edit(&current)?;
+    if Digest::of(&edited) != after {
+        return Err(OpError::Conflict {
+            what: format!(
+                "editing {} gave different bytes than planned; nothing was written",
+                path.display()
+            ),
+        });
+    }
+    save_blob_bytes(ctx, before, &current)?;
+    fsx::write_bytes(path, &edited)?;
+    Ok(OpOutcome::Applied)
+}
+
+/// Undoes an edit: the file goes back to its "before" bytes, from the blob saved at apply.
+fn restore_blob(
+    ctx: &mut OpContext<'_>,
+    path: &Path,
+    before: Digest,
+    after: Digest,
+) -> Result<(), OpError> {
+    let found = digest_of(path)?;
+    if found == Some(before) {
+        return Ok(());
+    }
+    if found != Some(after) {
+        return Err(OpError::Conflict {
+            what: format!(
+                "{} changed after hubup edited it (expected {}, found {}); restore it by hand \
+                 from {}, then run the rollback again",
+                path.display(),
+                after.short(),
+                found.map(|d| d.short()).unwrap_or_else(|| "no file".into()),
+                ctx.blob_path(&before).display()
+            ),
+        });
+    }
+    let blob = ctx.blob_path(&before);
+    let bytes = fs::read(&blob).map_err(io_err(&blob))?;
+    if Digest::of(&bytes) != before {
+        return Err(OpError::Conflict {
+            what: format!("the saved copy {} is damaged", blob.display()),
+        });
+    }
+    fsx::write_bytes(path, &bytes)?;
+    Ok(())
+}
+
+fn save_blob(ctx: &mut OpContext<'_>, source: &Path, digest: Digest) -> Result<(), OpError> {
+    let bytes = fs::read(source).map_err(io_err(source))?;
+    if Digest::of(&bytes) != digest {
+        return Err(OpError::Conflict {
+            what: format!(
+                "{} changed since the plan was made; nothing of this step has been changed yet",
+                source.display()
+            ),
+        });
+    }
+    save_blob_bytes(ctx, digest, &bytes)
+}
+
+fn save_blob_bytes(ctx: &mut OpContext<'_>, digest: Digest, bytes: &[u8]) -> Result<(), OpError> {
+    let blob = ctx.blob_path(&digest);
+    if digest_of(&blob)? == Some(digest) {
+        return Ok(());
+    }
+    let dir = ctx.backup_dir().join(BLOBS_DIR);
+    fsx::create_dir_all(&dir).map_err(io_err(&dir))?;
+    fsx::write_bytes(&blob, bytes)?;
+    Ok(())
+}
+
+/// Puts the backup's copy of `old` back at `target` (a hard link where possible), durably.
+fn restore_from_backup(
+    ctx: &mut OpContext<'_>,
+    old: &BackedUpFile,
+    target: &Path,
+) -> Result<(), OpError> {
+    let source = old.path.under(&ctx.backup_dir());
+    if !source.is_file() {
+        return Err(OpError::Conflict {
+            what: format!(
+                "the backup copy {} is missing, so {} cannot be restored",
+                source.display(),
+                target.display()
+            ),
+        });
+    }
+    if let Some(parent) = target.parent() {
+        fsx::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let temp = fsx::temp_path_for(target);
+    fsx::remove_file(&temp).map_err(io_err(&temp))?;
+    fsx::link_or_copy(&source, &temp).map_err(io_err(&temp))?;
+    fs::rename(&temp, target).map_err(io_err(target))?;
+    ctx.dirty.touch(target);
+    Ok(())
+}

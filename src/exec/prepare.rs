@@ -1,0 +1,335 @@
+//! Everything before the first change: detect the installed version, verify every package of
+//! the chain in full, plan every step (each on the model the previous one leaves, so local
+//! changes anywhere in the chain are found up front), and check the prerequisites.
+
+use std::path::PathBuf;
+
+use crate::catalog::{self, Prerequisite};
+use crate::exec::commands;
+use crate::exec::{Engine, PlannedStep};
+use crate::install::{self, DetectError};
+use crate::model::is_settings_file;
+use crate::model::{InstallModel, ObserveError};
+use crate::op::{Op, SqlOp};
+use crate::package::{Package, PackageError};
+use crate::plan::{PlanError, PlanSettings, ShippedSettings, plan_step, render};
+use crate::version::{RangeError, Step, Version, steps_between};
+
+/// A run that is planned and ready to execute.
+pub struct PreparedRun {
+    pub from: Version,
+    pub to: Version,
+    /// The install as observed before the first step.
+    pub model: InstallModel,
+    pub steps: Vec<PlannedStep>,
+}
+
+/// Why a run could not be prepared. Nothing has changed.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    #[error(transparent)]
+    Observe(#[from] ObserveError),
+    #[error(
+        "the package for step {step} is missing: expected {path}; put \
+         {} in the packages folder (install.packages in the config)",
+        step.to.package_file_name()
+    )]
+    PackageMissing { step: Step, path: PathBuf },
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Scan(#[from] crate::install::ScanError),
+    #[error(
+        "the package {path} changed since the step was planned (journaled {expected}, now          {found}); put the original package back, or run `hubup rollback`"
+    )]
+    PackageChanged {
+        path: PathBuf,
+        expected: crate::digest::Digest,
+        found: crate::digest::Digest,
+    },
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One prerequisite's result.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    pub what: String,
+    pub ok: bool,
+    /// A warning is reported but does not stop the run.
+    pub warning: bool,
+    pub detail: String,
+}
+
+impl Finding {
+    fn ok(what: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding {
+            what: what.into(),
+            ok: true,
+            warning: false,
+            detail: detail.into(),
+        }
+    }
+
+    fn failed(what: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding {
+            what: what.into(),
+            ok: false,
+            warning: false,
+            detail: detail.into(),
+        }
+    }
+
+    fn warning(what: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding {
+            what: what.into(),
+            ok: true,
+            warning: true,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Every prerequisite of a run, checked.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PrerequisiteReport {
+    pub findings: Vec<Finding>,
+}
+
+impl PrerequisiteReport {
+    pub fn all_ok(&self) -> bool {
+        self.findings.iter().all(|f| f.ok)
+    }
+}
+
+pub(super) fn prepare(
+    engine: &mut Engine<'_>,
+    request: &super::UpgradeRequest,
+) -> Result<PreparedRun, PrepareError> {
+    let config = engine.config;
+    let root = &config.install.root;
+    let detected = install::detect(root)?;
+    let from = detected.version;
+    let steps = steps_between(from, request.to)?;
+    let start = InstallModel::observe(root, &config.install.apphost, from)?;
+    let settings = PlanSettings {
+        config,
+        databases: &engine.databases,
+        local_changes: request.local_changes,
+    };
+    let mut model = start.clone();
+    let mut planned = Vec::new();
+    for step in steps {
+        let path = config.package_path(step.to);
+        if !path.is_file() {
+            return Err(PrepareError::PackageMissing { step, path });
+        }
+        let package = Package::open(&path, step)?;
+        let shipped = shipped_settings(&package)?;
+        let (plan, after) = plan_step(&model, package.manifest(), &shipped, &settings)?;
+        model = after.clone();
+        planned.push(PlannedStep {
+            plan,
+            package,
+            after,
+        });
+    }
+    Ok(PreparedRun {
+        from,
+        to: request.to,
+        model: start,
+        steps: planned,
+    })
+}
+
+/// The settings files the package ships whole, read so that later steps can plan merges into
+/// them. They are small (a settings file is at most a few KiB).
+fn shipped_settings(package: &Package) -> Result<ShippedSettings, PrepareError> {
+    let mut out = ShippedSettings::new();
+    for file in &package.manifest().files {
+        if is_settings_file(&file.path) {
+            let mut bytes = Vec::new();
+            package.copy_file_to(file, &mut bytes)?;
+            out.insert(file.path.clone(), bytes);
+        }
+    }
+    Ok(out)
+}
+
+/// The vendor's free-space figure (2.5 GB): hubup's hard-linked backups need far less, so
+/// falling short of it is a warning; falling short of what hubup will write is a failure.
+pub(super) fn check_prerequisites(
+    engine: &mut Engine<'_>,
+    prepared: &PreparedRun,
+) -> PrerequisiteReport {
+    let mut findings = Vec::new();
+    let config = engine.config;
+    let root = &config.install.root;
+
+    for planned in &prepared.steps {
+        let step = planned.plan.step;
+        let backup = root.join(step.from.backup_folder_name());
+        findings.push(if backup.exists() {
+            Finding::failed(
+                format!("{step}: backup folder"),
+                format!(
+                    "{} already exists (a backup from an earlier upgrade); the guide asks to \
+                     remove backups of previous upgrades: move it out of the install location",
+                    backup.display()
+                ),
+            )
+        } else {
+            Finding::ok(
+                format!("{step}: backup folder"),
+                format!("{} is free", backup.display()),
+            )
+        });
+    }
+
+    findings.push(disk_finding(engine, prepared));
+
+    for planned in &prepared.steps {
+        let step = planned.plan.step;
+        for prerequisite in catalog::spec(step).prerequisites {
+            match prerequisite {
+                Prerequisite::AspNetCoreRuntime { version } => {
+                    findings.push(runtime_finding(engine, step, version));
+                }
+                Prerequisite::SiteCertificates => {
+                    for component in catalog::spec(step).new_sites {
+                        let site = config.site(*component);
+                        if let Some(certificate) = &site.certificate {
+                            findings.push(certificate_finding(
+                                engine,
+                                format!("{step}: certificate of {}", site.name),
+                                certificate,
+                            ));
+                        }
+                    }
+                }
+                Prerequisite::FreeDisk { .. } | Prerequisite::DatabaseCreator => {}
+            }
+        }
+        if step.to == Version::V4_5
+            && let Some(decision) = &config.optional.decision
+        {
+            findings.push(certificate_finding(
+                engine,
+                format!("{step}: Decision model service certificate"),
+                &decision.certificate,
+            ));
+        }
+    }
+
+    let sql_ops: Vec<SqlOp> = prepared
+        .steps
+        .iter()
+        .flat_map(|p| p.plan.ops.iter())
+        .filter_map(|op| match op {
+            Op::Sql(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    if !sql_ops.is_empty() {
+        findings.push(match engine.sql.preflight(&sql_ops) {
+            Ok(()) => Finding::ok("SQL Server", "connection and permissions checked"),
+            Err(e) => Finding::failed("SQL Server", e.to_string()),
+        });
+    }
+    PrerequisiteReport { findings }
+}
+
+fn disk_finding(engine: &Engine<'_>, prepared: &PreparedRun) -> Finding {
+    const VENDOR_FREE_SPACE: u64 = 2_500_000_000;
+    let root = &engine.config.install.root;
+    let writes: u64 = prepared.steps.iter().map(|p| p.plan.bytes_to_write).sum();
+    let need = writes + writes / 10 + 64 * 1024 * 1024;
+    let available = match engine.faults.free_space() {
+        Some(bytes) => Ok(bytes),
+        None => fs4::available_space(root),
+    };
+    let available = match available {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Finding::failed(
+                "disk space",
+                format!("cannot read the free space of {}: {e}", root.display()),
+            );
+        }
+    };
+    let mb = |b: u64| b / (1024 * 1024);
+    if available < need {
+        return Finding::failed(
+            "disk space",
+            format!(
+                "{} MiB free on the install's disk, but the upgrade writes {} MiB (with margin): \
+                 free at least {} MiB and try again",
+                mb(available),
+                mb(need),
+                mb(need - available)
+            ),
+        );
+    }
+    if available < VENDOR_FREE_SPACE {
+        return Finding::warning(
+            "disk space",
+            format!(
+                "{} MiB free: enough for hubup ({} MiB), though the vendor asks for 2.5 GB",
+                mb(available),
+                mb(need)
+            ),
+        );
+    }
+    Finding::ok(
+        "disk space",
+        format!("{} MiB free, {} MiB needed", mb(available), mb(need)),
+    )
+}
+
+fn runtime_finding(engine: &Engine<'_>, step: Step, version: &str) -> Finding {
+    let line = render(
+        &engine.config.commands.runtime_check,
+        &[("runtime", version)],
+    );
+    let what = format!("{step}: .NET Core {version} hosting bundle");
+    match commands::check(&line) {
+        Ok(true) => Finding::ok(what, format!("found ({})", commands::display(&line))),
+        Ok(false) => Finding::failed(
+            what,
+            format!(
+                "not installed: install the .NET Core {version} Windows Server Hosting bundle \
+                 and Windows Desktop Runtime first (the guide: start-process \
+                 \"C:\\temp\\dotnet-hosting-{version}-win.exe\" /q -wait, then \
+                 windowsdesktop-runtime-{version}-win-x64.exe)"
+            ),
+        ),
+        Err(e) => Finding::failed(what, e.to_string()),
+    }
+}
+
+fn certificate_finding(engine: &Engine<'_>, what: String, certificate: &str) -> Finding {
+    let line = render(
+        &engine.config.commands.certificate_check,
+        &[("certificate", certificate)],
+    );
+    match commands::check(&line) {
+        Ok(true) => Finding::ok(what, format!("{certificate:?} found")),
+        Ok(false) => Finding::failed(
+            what,
+            format!(
+                "certificate {certificate:?} is not in the machine's Personal store \
+                 (LocalMachine\\My); import it first, or fix the name in the config"
+            ),
+        ),
+        Err(e) => Finding::failed(what, e.to_string()),
+    }
+}

@@ -1,0 +1,217 @@
+//! A run's state as its journal entries tell it: which steps were planned (with their ops),
+//! which ops have intents, done records and undo records, what failed, and how each step
+//! ended. Resume and rollback start from this and from nothing else (they trust only the
+//! journal).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::digest::Digest;
+use crate::journal::{Entry, Payload, RunId, RunOutcome};
+use crate::op::{Op, OpOutcome};
+use crate::version::{Step, Version};
+
+/// One planned step of a run.
+#[derive(Clone, Debug)]
+pub struct StepState {
+    pub step: Step,
+    pub ops: Vec<Op>,
+    pub package: Digest,
+    pub tree_before: Digest,
+    pub apphost_before: Digest,
+    pub intents: BTreeSet<u32>,
+    pub done: BTreeMap<u32, OpOutcome>,
+    pub undone: BTreeSet<u32>,
+    pub failed: Option<(u32, String)>,
+    pub rollback_started: bool,
+    pub committed: bool,
+    pub rolled_back: bool,
+}
+
+impl StepState {
+    /// Neither committed nor rolled back.
+    pub fn is_open(&self) -> bool {
+        !self.committed && !self.rolled_back
+    }
+
+    /// Ops with an intent that have not been undone, newest first: what a rollback undoes.
+    pub fn to_undo(&self) -> Vec<u32> {
+        self.intents
+            .iter()
+            .rev()
+            .filter(|i| !self.undone.contains(i))
+            .copied()
+            .collect()
+    }
+}
+
+/// A run, rebuilt from its entries.
+#[derive(Clone, Debug)]
+pub struct RunState {
+    pub run: RunId,
+    pub from: Version,
+    pub to: Version,
+    pub steps: Vec<StepState>,
+    pub cancelled: bool,
+    /// How the run last ended, if its last lifecycle entry is `RunFinished`.
+    pub finished: Option<RunOutcome>,
+    /// The version a rollback that is under way goes back to.
+    pub rollback_target: Option<Version>,
+}
+
+/// The entries do not describe a run hubup can continue (a damaged or foreign journal).
+#[derive(Debug, thiserror::Error)]
+#[error("journal entry {seq}: {problem}")]
+pub struct StateError {
+    pub seq: u64,
+    pub problem: String,
+}
+
+impl RunState {
+    /// Rebuilds a run from its entries, oldest first.
+    pub fn from_entries(entries: &[Entry]) -> Result<RunState, StateError> {
+        let first = entries.first().ok_or(StateError {
+            seq: 0,
+            problem: "the run has no entries".into(),
+        })?;
+        let Payload::RunStarted { from, to, .. } = &first.payload else {
+            return Err(StateError {
+                seq: first.seq,
+                problem: "a run must begin with RunStarted".into(),
+            });
+        };
+        let mut state = RunState {
+            run: first.run,
+            from: *from,
+            to: *to,
+            steps: Vec::new(),
+            cancelled: false,
+            finished: None,
+            rollback_target: None,
+        };
+        for entry in &entries[1..] {
+            state.apply(entry)?;
+        }
+        Ok(state)
+    }
+
+    fn step_mut(&mut self, seq: u64, step: Step) -> Result<&mut StepState, StateError> {
+        self.steps
+            .iter_mut()
+            .rev()
+            .find(|s| s.step == step)
+            .ok_or(StateError {
+                seq,
+                problem: format!("entry for step {step}, which was never planned"),
+            })
+    }
+
+    fn apply(&mut self, entry: &Entry) -> Result<(), StateError> {
+        let seq = entry.seq;
+        match &entry.payload {
+            Payload::RunStarted { .. } => {
+                return Err(StateError {
+                    seq,
+                    problem: "a second RunStarted in one run".into(),
+                });
+            }
+            Payload::StepPlanned {
+                step,
+                ops,
+                package,
+                tree_before,
+                apphost_before,
+            } => self.steps.push(StepState {
+                step: *step,
+                ops: ops.clone(),
+                package: *package,
+                tree_before: *tree_before,
+                apphost_before: *apphost_before,
+                intents: BTreeSet::new(),
+                done: BTreeMap::new(),
+                undone: BTreeSet::new(),
+                failed: None,
+                rollback_started: false,
+                committed: false,
+                rolled_back: false,
+            }),
+            Payload::OpIntent { step, index } => {
+                let s = self.step_mut(seq, *step)?;
+                check_index(seq, s, *index)?;
+                s.intents.insert(*index);
+            }
+            Payload::OpDone {
+                step,
+                index,
+                outcome,
+            } => {
+                let s = self.step_mut(seq, *step)?;
+                check_index(seq, s, *index)?;
+                s.done.insert(*index, outcome.clone());
+            }
+            Payload::OpFailed { step, index, error } => {
+                let s = self.step_mut(seq, *step)?;
+                s.failed = Some((*index, error.clone()));
+            }
+            Payload::OpUndone { step, index } => {
+                let s = self.step_mut(seq, *step)?;
+                s.undone.insert(*index);
+            }
+            Payload::StepCommitted { step, .. } => {
+                let s = self.step_mut(seq, *step)?;
+                s.committed = true;
+            }
+            Payload::RollbackStarted { step, target, .. } => {
+                self.rollback_target = Some(*target);
+                self.finished = None;
+                let s = self.step_mut(seq, *step)?;
+                s.rollback_started = true;
+            }
+            Payload::StepRolledBack { step, .. } => {
+                let s = self.step_mut(seq, *step)?;
+                s.rolled_back = true;
+                s.committed = false;
+            }
+            Payload::RunResumed {} => {
+                self.cancelled = false;
+                self.finished = None;
+            }
+            Payload::RunCancelled { .. } => self.cancelled = true,
+            Payload::RunFinished { outcome } => {
+                self.finished = Some(outcome.clone());
+                self.rollback_target = None;
+            }
+            Payload::Note { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// The step that is neither committed nor rolled back, if any (at most one).
+    pub fn open_step(&self) -> Option<&StepState> {
+        self.steps.iter().rev().find(|s| s.is_open())
+    }
+
+    /// The version the install is at according to the journal.
+    pub fn current_version(&self) -> Version {
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| s.committed)
+            .map(|s| s.step.to)
+            .unwrap_or(self.from)
+    }
+}
+
+fn check_index(seq: u64, step: &StepState, index: u32) -> Result<(), StateError> {
+    if (index as usize) < step.ops.len() {
+        Ok(())
+    } else {
+        Err(StateError {
+            seq,
+            problem: format!(
+                "op {index} of step {}, which has only {} ops",
+                step.step,
+                step.ops.len()
+            ),
+        })
+    }
+}

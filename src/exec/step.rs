@@ -1,0 +1,611 @@
+//! One step as a transaction: executing its journaled plan under the write-ahead rule with
+//! group commit, resuming it after an interruption, and rolling it back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::digest::Digest;
+use crate::exec::apply::{self, OpContext, OpError};
+use crate::exec::prepare::PrepareError;
+use crate::exec::recorder::Recorder;
+use crate::exec::state::{RunState, StepState};
+use crate::exec::{Engine, EngineError, Event, PlannedStep};
+use crate::fsx::DirtyDirs;
+use crate::install;
+use crate::journal::{Payload, RunId};
+use crate::model::InstallModel;
+use crate::op::{Op, OpOutcome};
+use crate::package::{Package, PackageFile};
+use crate::version::{Step, Version};
+
+/// How a step ended.
+pub(super) enum StepEnd {
+    Committed,
+    RolledBack { error: String },
+    Cancelled,
+}
+
+/// File ops run in batches: one commit for the batch's intents, one folder flush per folder,
+/// one commit (shared with the next intents) for its done records.
+const BATCH_OPS: usize = 1000;
+const BATCH_BYTES: u64 = 256 * 1024 * 1024;
+
+fn is_file_op(op: &Op) -> bool {
+    matches!(op, Op::WriteFile(_) | Op::DeleteFile(_))
+}
+
+fn op_bytes(op: &Op) -> u64 {
+    match op {
+        Op::WriteFile(w) => w.size,
+        _ => 0,
+    }
+}
+
+fn has_sql(ops: &[Op]) -> bool {
+    ops.iter().any(|op| matches!(op, Op::Sql(_)))
+}
+
+fn files_by_entry(package: &Package) -> BTreeMap<String, PackageFile> {
+    package
+        .manifest()
+        .files
+        .iter()
+        .map(|f| (f.entry_name(), f.clone()))
+        .collect()
+}
+
+fn progress_bar(engine: &Engine<'_>, step: Step, len: usize, verb: &str) -> ProgressBar {
+    if !engine.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    let style = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ops ({eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(format!("{verb} {step}"));
+    bar
+}
+
+/// How a run of ops ended.
+enum OpsEnd {
+    Completed,
+    Cancelled,
+    Failed { index: u32, error: String },
+}
+
+/// What [`run_ops`] needs besides the engine.
+struct OpsRun<'x> {
+    run: RunId,
+    step: Step,
+    ops: &'x [Op],
+    /// Ops already done (resume): skipped.
+    done: &'x BTreeMap<u32, OpOutcome>,
+    /// Ops that had an intent before this process started (resume): checked before applying.
+    prior_intents: &'x BTreeSet<u32>,
+    package: &'x Package,
+}
+
+/// Runs the ops not yet done, in order, batching file ops.
+fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError> {
+    let files = files_by_entry(x.package);
+    let bar = progress_bar(engine, x.step, x.ops.len(), "upgrading");
+    bar.set_position(x.done.len() as u64);
+    let mut rec = Recorder::new(&mut *engine.journal, x.run);
+    let mut dirty = DirtyDirs::default();
+    let mut i = 0usize;
+    while i < x.ops.len() {
+        if engine.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+            rec.now([Payload::RunCancelled { step: Some(x.step) }])?;
+            bar.abandon();
+            return Ok(OpsEnd::Cancelled);
+        }
+        let index = i as u32;
+        if x.done.contains_key(&index) {
+            i += 1;
+            continue;
+        }
+        let end = batch_end(x.ops, i, x.done);
+        rec.now((i..end).map(|j| Payload::OpIntent {
+            step: x.step,
+            index: j as u32,
+        }))?;
+        let mut completed = Vec::new();
+        let mut ctx = OpContext {
+            step: x.step,
+            root: &engine.config.install.root,
+            apphost: &engine.config.install.apphost,
+            package: Some(x.package),
+            package_files: &files,
+            sql: &mut *engine.sql,
+            dirty: &mut dirty,
+        };
+        let mut failure = None;
+        for j in i..end {
+            let index = j as u32;
+            let op = &x.ops[j];
+            let result = engine
+                .faults
+                .before_apply(x.step, index)
+                .map_err(OpError::from)
+                .and_then(|()| {
+                    if x.prior_intents.contains(&index) && apply::check(&mut ctx, op)? {
+                        Ok(OpOutcome::AlreadyPresent)
+                    } else {
+                        apply::apply(&mut ctx, op)
+                    }
+                });
+            match result {
+                Ok(outcome) => {
+                    engine.faults.after_effect();
+                    completed.push((index, outcome));
+                }
+                Err(e) => {
+                    failure = Some((index, e.to_string()));
+                    break;
+                }
+            }
+        }
+        // Effects of the completed ops must be durable before their done records.
+        if let Err(e) = dirty.sync_all() {
+            failure.get_or_insert((
+                completed.last().map(|c| c.0).unwrap_or(index),
+                format!("flushing folders: {e}"),
+            ));
+            completed.clear();
+        }
+        for (index, outcome) in completed {
+            rec.later(Payload::OpDone {
+                step: x.step,
+                index,
+                outcome,
+            });
+        }
+        if let Some((index, error)) = failure {
+            rec.now([Payload::OpFailed {
+                step: x.step,
+                index,
+                error: error.clone(),
+            }])?;
+            bar.abandon();
+            return Ok(OpsEnd::Failed { index, error });
+        }
+        bar.set_position(end as u64);
+        i = end;
+    }
+    rec.flush()?;
+    bar.finish_and_clear();
+    Ok(OpsEnd::Completed)
+}
+
+/// The end (exclusive) of the batch starting at `start`.
+fn batch_end(ops: &[Op], start: usize, done: &BTreeMap<u32, OpOutcome>) -> usize {
+    if !is_file_op(&ops[start]) {
+        return start + 1;
+    }
+    let mut end = start;
+    let mut bytes = 0u64;
+    while end < ops.len()
+        && is_file_op(&ops[end])
+        && !done.contains_key(&(end as u32))
+        && end - start < BATCH_OPS
+        && (end == start || bytes + op_bytes(&ops[end]) <= BATCH_BYTES)
+    {
+        bytes += op_bytes(&ops[end]);
+        end += 1;
+    }
+    end
+}
+
+/// Executes a freshly planned step: journals the plan, runs it, commits it or rolls it back.
+pub(super) fn execute(
+    engine: &mut Engine<'_>,
+    run: RunId,
+    planned: &PlannedStep,
+    model: &InstallModel,
+) -> Result<StepEnd, EngineError> {
+    let plan = &planned.plan;
+    let step = plan.step;
+    (engine.events)(Event::StepStarted {
+        step,
+        ops: plan.ops.len(),
+    });
+    let mut head = vec![Payload::StepPlanned {
+        step,
+        ops: plan.ops.clone(),
+        package: planned.package.digest(),
+        tree_before: model.tree_digest(),
+        apphost_before: model.apphost_digest(),
+    }];
+    head.extend(plan.notes.iter().map(|text| Payload::Note {
+        step: Some(step),
+        text: text.clone(),
+    }));
+    if !plan.extra_files.is_empty() {
+        head.push(Payload::Note {
+            step: Some(step),
+            text: format!(
+                "{} file(s) in product folders belong to no version and are left alone: {}",
+                plan.extra_files.len(),
+                plan.extra_files
+                    .iter()
+                    .take(20)
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    engine.journal.append(run, &head)?;
+    let sql = has_sql(&plan.ops);
+    if sql {
+        engine.sql.lock().map_err(|e| sql_lock_error(step, e))?;
+    }
+    let end = run_ops(
+        engine,
+        OpsRun {
+            run,
+            step,
+            ops: &plan.ops,
+            done: &BTreeMap::new(),
+            prior_intents: &BTreeSet::new(),
+            package: &planned.package,
+        },
+    )?;
+    let result = finish_ops(
+        engine,
+        run,
+        step,
+        end,
+        planned.after.tree_digest(),
+        planned.after.apphost_digest(),
+    );
+    if sql {
+        let _ = engine.sql.unlock();
+    }
+    result
+}
+
+fn sql_lock_error(step: Step, error: crate::sql::SqlError) -> EngineError {
+    EngineError::Prerequisites(vec![crate::exec::Finding {
+        what: format!("{step}: SQL Server application lock"),
+        ok: false,
+        warning: false,
+        detail: error.to_string(),
+    }])
+}
+
+/// Commits, reports cancellation, or rolls back after a failure.
+fn finish_ops(
+    engine: &mut Engine<'_>,
+    run: RunId,
+    step: Step,
+    end: OpsEnd,
+    tree_after: Digest,
+    apphost_after: Digest,
+) -> Result<StepEnd, EngineError> {
+    match end {
+        OpsEnd::Completed => {
+            engine.journal.append(
+                run,
+                &[Payload::StepCommitted {
+                    step,
+                    tree_after,
+                    apphost_after,
+                }],
+            )?;
+            (engine.events)(Event::StepCommitted { step });
+            Ok(StepEnd::Committed)
+        }
+        OpsEnd::Cancelled => Ok(StepEnd::Cancelled),
+        OpsEnd::Failed { index, error } => {
+            let state = RunState::from_entries(&engine.journal.run_entries(run)?)?;
+            let open = state
+                .open_step()
+                .expect("a step whose op just failed is open")
+                .clone();
+            let reason = format!("op {index} failed: {error}");
+            roll_back(engine, run, &open, &reason, step.from)?;
+            Ok(StepEnd::RolledBack { error: reason })
+        }
+    }
+}
+
+/// Continues an interrupted step from the journal: done ops are skipped, ops with an intent
+/// are checked first, the rest are applied.
+pub(super) fn resume(
+    engine: &mut Engine<'_>,
+    run: RunId,
+    open: &StepState,
+) -> Result<StepEnd, EngineError> {
+    let step = open.step;
+    let path = engine.config.package_path(step.to);
+    let package = Package::open(&path, step).map_err(PrepareError::from)?;
+    if package.digest() != open.package {
+        return Err(EngineError::Prepare(PrepareError::PackageChanged {
+            path,
+            expected: open.package,
+            found: package.digest(),
+        }));
+    }
+    (engine.events)(Event::StepStarted {
+        step,
+        ops: open.ops.len(),
+    });
+    let sql = has_sql(&open.ops);
+    if sql {
+        engine.sql.lock().map_err(|e| sql_lock_error(step, e))?;
+    }
+    let end = run_ops(
+        engine,
+        OpsRun {
+            run,
+            step,
+            ops: &open.ops,
+            done: &open.done,
+            prior_intents: &open.intents,
+            package: &package,
+        },
+    )?;
+    let result = match end {
+        OpsEnd::Completed => {
+            let tree =
+                install::tree_digest(&engine.config.install.root).map_err(PrepareError::from)?;
+            let apphost = apphost_digest(&engine.config.install.apphost)?;
+            finish_ops(engine, run, step, OpsEnd::Completed, tree, apphost)
+        }
+        other => finish_ops(engine, run, step, other, Digest::ZERO, Digest::ZERO),
+    };
+    if sql {
+        let _ = engine.sql.unlock();
+    }
+    result
+}
+
+fn apphost_digest(path: &Path) -> Result<Digest, EngineError> {
+    Digest::of_file(path).map(|(d, _)| d).map_err(|source| {
+        EngineError::Prepare(PrepareError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
+/// Before rolling back committed steps: every backup copy they need must be there.
+pub(super) fn check_backups(
+    engine: &Engine<'_>,
+    steps: &[&StepState],
+    target: Version,
+) -> Result<(), EngineError> {
+    let root = &engine.config.install.root;
+    for state in steps {
+        let backup_done = state
+            .ops
+            .iter()
+            .enumerate()
+            .any(|(i, op)| matches!(op, Op::Backup(_)) && state.done.contains_key(&(i as u32)));
+        if !backup_done {
+            continue;
+        }
+        let folder = root.join(state.step.from.backup_folder_name());
+        for op in &state.ops {
+            let Op::Backup(backup) = op else { continue };
+            for file in &backup.files {
+                let path = file.path.under(&folder);
+                let size = std::fs::metadata(&path).map(|m| m.len()).ok();
+                if size != Some(file.size) {
+                    return Err(EngineError::RollbackTarget {
+                        target,
+                        reason: format!(
+                            "the backup copy {} is missing or damaged; nothing was changed",
+                            path.display()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Undoes every op of `state` that has an intent and no undo record, newest first; then checks
+/// the install against the digests recorded before the step and removes the backup folder.
+pub(super) fn roll_back(
+    engine: &mut Engine<'_>,
+    run: RunId,
+    state: &StepState,
+    reason: &str,
+    target: Version,
+) -> Result<(), EngineError> {
+    let step = state.step;
+    (engine.events)(Event::RollbackStarted {
+        step,
+        reason: reason.to_string(),
+    });
+    if !state.rollback_started {
+        engine.journal.append(
+            run,
+            &[Payload::RollbackStarted {
+                step,
+                reason: reason.to_string(),
+                target,
+            }],
+        )?;
+    }
+    let sql = has_sql(&state.ops);
+    if sql {
+        engine.sql.lock().map_err(|e| sql_lock_error(step, e))?;
+    }
+    let result = undo_ops(engine, run, state);
+    if sql {
+        let _ = engine.sql.unlock();
+    }
+    result?;
+    remove_created_folders(&engine.config.install.root, state);
+    verify_rollback(engine, run, state)
+}
+
+fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<(), EngineError> {
+    let step = state.step;
+    let to_undo = state.to_undo();
+    let bar = progress_bar(engine, step, to_undo.len(), "rolling back");
+    let empty = BTreeMap::new();
+    let mut rec = Recorder::new(&mut *engine.journal, run);
+    let mut dirty = DirtyDirs::default();
+    let mut undone = Vec::new();
+    for (n, index) in to_undo.iter().copied().enumerate() {
+        let op = &state.ops[index as usize];
+        let mut ctx = OpContext {
+            step,
+            root: &engine.config.install.root,
+            apphost: &engine.config.install.apphost,
+            package: None,
+            package_files: &empty,
+            sql: &mut *engine.sql,
+            dirty: &mut dirty,
+        };
+        let result = engine
+            .faults
+            .before_undo(step, index)
+            .map_err(OpError::from)
+            .and_then(|()| apply::undo(&mut ctx, op, state.done.get(&index)));
+        match result {
+            Ok(()) => undone.push(index),
+            // A command's undo (start a site, remove a binding) failing must not strand the
+            // restored files: note it for the operator and go on.
+            Err(e) if matches!(op, Op::Command(_)) => {
+                rec.later(Payload::Note {
+                    step: Some(step),
+                    text: format!("undo of op {index} failed and needs doing by hand: {e}"),
+                });
+                undone.push(index);
+            }
+            Err(e) => {
+                let flushed = dirty.sync_all();
+                if flushed.is_ok() {
+                    for i in undone.drain(..) {
+                        rec.later(Payload::OpUndone { step, index: i });
+                    }
+                }
+                rec.flush()?;
+                bar.abandon();
+                return Err(EngineError::RollbackIncomplete {
+                    step,
+                    index,
+                    error: e.to_string(),
+                });
+            }
+        }
+        if undone.len() >= BATCH_OPS || !is_file_op(op) {
+            dirty
+                .sync_all()
+                .map_err(|e| EngineError::RollbackIncomplete {
+                    step,
+                    index,
+                    error: format!("flushing folders: {e}"),
+                })?;
+            rec.now(
+                undone
+                    .drain(..)
+                    .map(|i| Payload::OpUndone { step, index: i }),
+            )?;
+        }
+        bar.set_position(n as u64 + 1);
+    }
+    dirty
+        .sync_all()
+        .map_err(|e| EngineError::RollbackIncomplete {
+            step,
+            index: 0,
+            error: format!("flushing folders: {e}"),
+        })?;
+    rec.now(
+        undone
+            .drain(..)
+            .map(|i| Payload::OpUndone { step, index: i }),
+    )?;
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Folders the step's new files created are removed again once they are empty.
+fn remove_created_folders(root: &Path, state: &StepState) {
+    let mut folders = BTreeSet::new();
+    for op in &state.ops {
+        if let Op::WriteFile(w) = op
+            && w.replaces.is_none()
+        {
+            let mut parent = w.path.parent();
+            while let Some(folder) = parent {
+                parent = folder.parent();
+                folders.insert(folder);
+            }
+        }
+    }
+    // Deepest first: a folder empties only after its children are gone.
+    let mut ordered: Vec<_> = folders.into_iter().collect();
+    ordered.sort_by_key(|f| std::cmp::Reverse(f.components().count()));
+    for folder in ordered {
+        let path = folder.under(root);
+        if std::fs::read_dir(&path).is_ok_and(|mut entries| entries.next().is_none()) {
+            let _ = std::fs::remove_dir(&path);
+        }
+    }
+}
+
+fn verify_rollback(
+    engine: &mut Engine<'_>,
+    run: RunId,
+    state: &StepState,
+) -> Result<(), EngineError> {
+    let step = state.step;
+    let root = engine.config.install.root.clone();
+    let tree = install::tree_digest(&root).map_err(PrepareError::from)?;
+    let apphost = apphost_digest(&engine.config.install.apphost)?;
+    let verified = tree == state.tree_before && apphost == state.apphost_before;
+    let mut entries = vec![Payload::StepRolledBack {
+        step,
+        tree_after: tree,
+        apphost_after: apphost,
+        verified,
+    }];
+    let backup = root.join(step.from.backup_folder_name());
+    if verified && backup.exists() {
+        std::fs::remove_dir_all(&backup).map_err(|source| {
+            EngineError::Prepare(PrepareError::Read {
+                path: backup.clone(),
+                source,
+            })
+        })?;
+        entries.push(Payload::Note {
+            step: Some(step),
+            text: format!("removed {} after a verified rollback", backup.display()),
+        });
+    }
+    engine.journal.append(run, &entries)?;
+    (engine.events)(Event::StepRolledBack { step, verified });
+    if verified {
+        return Ok(());
+    }
+    let mut what = Vec::new();
+    if tree != state.tree_before {
+        what.push(format!(
+            "install tree {} instead of {}",
+            tree.short(),
+            state.tree_before.short()
+        ));
+    }
+    if apphost != state.apphost_before {
+        what.push(format!(
+            "applicationHost.config {} instead of {}",
+            apphost.short(),
+            state.apphost_before.short()
+        ));
+    }
+    Err(EngineError::RollbackUnverified {
+        step,
+        what: what.join(", "),
+    })
+}

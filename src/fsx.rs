@@ -1,0 +1,324 @@
+//! Durable file primitives: the only way hubup changes a file.
+//!
+//! DESIGN.md's durability rules, in one place: an installed file is never modified in place.
+//! New content goes to a temp file in the target's own folder, is flushed (fsync /
+//! `FlushFileBuffers`), then renamed over the target (`rename` / `MoveFileEx` with replace), and
+//! the folder is flushed so the rename itself survives a power cut. A failed flush is an error,
+//! never ignored.
+//!
+//! Folder flushes are the caller's to batch: many writes into one folder need one
+//! [`sync_dir`] after the last rename, so these functions return and [`DirtyDirs`] collects
+//! the folders to flush.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+
+/// Suffix of the temp files hubup writes next to their targets. A leftover one (after a crash)
+/// is never a product file and is removed by the next write of the same target.
+pub(crate) const TEMP_SUFFIX: &str = ".hubup-tmp";
+
+/// The temp path used for writing `target`.
+pub(crate) fn temp_path_for(target: &Path) -> PathBuf {
+    let mut name = target
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(TEMP_SUFFIX);
+    target.with_file_name(name)
+}
+
+/// What a streamed write produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Written {
+    pub size: u64,
+    pub digest: Digest,
+}
+
+/// Why a write failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WriteError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(
+        "{path}: the content written ({got_size} bytes, {got}) is not what was expected \
+         ({want_size} bytes, {want}); the target was left unchanged"
+    )]
+    Mismatch {
+        path: PathBuf,
+        got: Digest,
+        got_size: u64,
+        want: Digest,
+        want_size: u64,
+    },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Something that writes a file's content.
+pub(crate) type Producer<'p> = &'p mut dyn FnMut(&mut dyn Write) -> io::Result<()>;
+
+/// Writes what `produce` yields into `target` durably (temp file, flush, rename). If `expected`
+/// is given, the content must have exactly that size and digest, or the target is left
+/// unchanged.
+///
+/// On error the target is unchanged and the temp file is removed (best effort). On success the
+/// file itself is durable; the caller must still [`sync_dir`] the target's folder (or hand it
+/// to [`DirtyDirs`]) before recording the write as done.
+pub(crate) fn write_file(
+    target: &Path,
+    produce: Producer<'_>,
+    expected: Option<(u64, Digest)>,
+) -> Result<Written, WriteError> {
+    let temp = temp_path_for(target);
+    let result = write_temp_then_rename(target, &temp, produce, expected);
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+fn write_temp_then_rename(
+    target: &Path,
+    temp: &Path,
+    produce: Producer<'_>,
+    expected: Option<(u64, Digest)>,
+) -> Result<Written, WriteError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(temp)
+        .map_err(io_at(temp))?;
+    let mut out = HashingWriter {
+        inner: io::BufWriter::with_capacity(256 * 1024, file),
+        hasher: blake3::Hasher::new(),
+        size: 0,
+    };
+    produce(&mut out).map_err(io_at(target))?;
+    let written = Written {
+        size: out.size,
+        digest: out.hasher.finalize().into(),
+    };
+    if let Some((want_size, want)) = expected
+        && (written.size != want_size || written.digest != want)
+    {
+        return Err(WriteError::Mismatch {
+            path: target.to_path_buf(),
+            got: written.digest,
+            got_size: written.size,
+            want,
+            want_size,
+        });
+    }
+    let file = out
+        .inner
+        .into_inner()
+        .map_err(|e| io_at(temp)(e.into_error()))?;
+    file.sync_all().map_err(io_at(temp))?;
+    drop(file);
+    fs::rename(temp, target).map_err(io_at(target))?;
+    Ok(written)
+}
+
+/// Writes `bytes` to `target` durably, folder flush included.
+pub(crate) fn write_bytes(target: &Path, bytes: &[u8]) -> Result<Written, WriteError> {
+    let written = write_file(target, &mut |out| out.write_all(bytes), None)?;
+    sync_parent(target).map_err(io_at(target))?;
+    Ok(written)
+}
+
+/// Passes bytes through, hashing and counting them.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: blake3::Hasher,
+    size: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Makes `dest` a backup of `source` that no later write to the install can change: a hard
+/// link where the file system allows it (hubup replaces installed files by rename, so the
+/// backup keeps the old content), else a flushed copy. `dest`'s folder must exist. Returns true
+/// if a link was made.
+pub(crate) fn link_or_copy(source: &Path, dest: &Path) -> io::Result<bool> {
+    match fs::hard_link(source, dest) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) => {
+            let mut from = File::open(source)?;
+            let temp = temp_path_for(dest);
+            let mut to = File::create(&temp)?;
+            io::copy(&mut from, &mut to)?;
+            to.sync_all()?;
+            fs::rename(&temp, dest)?;
+            Ok(false)
+        }
+    }
+}
+
+/// Removes a file durably (folder flushed). A missing file is not an error.
+pub(crate) fn remove_file(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => sync_parent(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Renames a folder or file durably (both parent folders flushed).
+pub(crate) fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    fs::rename(from, to)?;
+    sync_parent(to)?;
+    if from.parent() != to.parent() {
+        sync_parent(from)?;
+    }
+    Ok(())
+}
+
+/// Creates `dir` and its missing parents, flushing each folder that gained an entry.
+pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_all(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => sync_parent(dir),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Flushes the folder holding `path`.
+pub(crate) fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
+/// Flushes a folder's entries (creations, renames, removals) to disk.
+#[cfg(unix)]
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Flushes a folder's entries to disk. Windows opens folders only with backup semantics;
+/// `sync_all` is then `FlushFileBuffers` on the folder handle.
+#[cfg(windows)]
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    use std::os::windows::fs::OpenOptionsExt;
+    const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+    let handle = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+        .open(dir)?;
+    match handle.sync_all() {
+        // Some Windows file systems refuse to flush a folder handle; the rename itself is
+        // already journaled by NTFS, so this is the documented fallback, not a silent skip.
+        Err(e) if e.raw_os_error() == Some(5) || e.raw_os_error() == Some(1) => Ok(()),
+        other => other,
+    }
+}
+
+/// Folders whose entries changed and still need a flush; flushing them once per batch is what
+/// makes group commit cheap.
+#[derive(Default, Debug)]
+pub(crate) struct DirtyDirs(BTreeSet<PathBuf>);
+
+impl DirtyDirs {
+    /// Notes that the folder holding `path` changed.
+    pub(crate) fn touch(&mut self, path: &Path) {
+        if let Some(parent) = path.parent() {
+            self.0.insert(parent.to_path_buf());
+        }
+    }
+
+    /// Flushes every noted folder; on error, the ones not yet flushed stay noted.
+    pub(crate) fn sync_all(&mut self) -> io::Result<()> {
+        while let Some(dir) = self.0.pop_first() {
+            if let Err(e) = sync_dir(&dir) {
+                self.0.insert(dir);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_replaces_by_rename_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.dll");
+        fs::write(&target, b"old").unwrap();
+        let written = write_bytes(&target, b"new content").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new content");
+        assert_eq!(written.digest, Digest::of(b"new content"));
+        assert!(!temp_path_for(&target).exists());
+    }
+
+    #[test]
+    fn mismatch_leaves_target_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.dll");
+        fs::write(&target, b"old").unwrap();
+        let err = write_file(
+            &target,
+            &mut |out| out.write_all(b"evil"),
+            Some((4, Digest::of(b"good"))),
+        )
+        .unwrap_err();
+        assert!(matches!(err, WriteError::Mismatch { .. }), "{err}");
+        assert_eq!(fs::read(&target).unwrap(), b"old");
+        assert!(!temp_path_for(&target).exists());
+    }
+
+    #[test]
+    fn backup_link_keeps_old_content_after_replacement() {
+        let dir = tempfile::tempdir().unwrap();
+        let installed = dir.path().join("x.dll");
+        let backup = dir.path().join("x.dll.bak");
+        fs::write(&installed, b"version 4.0").unwrap();
+        link_or_copy(&installed, &backup).unwrap();
+        write_bytes(&installed, b"version 4.1").unwrap();
+        assert_eq!(fs::read(&backup).unwrap(), b"version 4.0");
+        assert_eq!(fs::read(&installed).unwrap(), b"version 4.1");
+    }
+
+    #[test]
+    fn dirty_dirs_flush_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dirty = DirtyDirs::default();
+        dirty.touch(&dir.path().join("a"));
+        dirty.touch(&dir.path().join("b"));
+        assert_eq!(dirty.0.len(), 1);
+        dirty.sync_all().unwrap();
+        assert!(dirty.0.is_empty());
+    }
+}

@@ -1,0 +1,261 @@
+//! The `[sql]` table of hubup's config: what the vendor wizard's "SQL connection" screens ask
+//! (server, authentication, database names), how hubup does the database work (execute it,
+//! write it as a script for a DBA, or check that a DBA already did it), and the License
+//! Manager permission choice.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{DatabasePlanning, DatabaseUsers, LicenseManagerPermission};
+use crate::secret::{BadPassword, Secret};
+
+/// How hubup does the database work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SqlMode {
+    /// Connect to SQL Server and run every statement (the vendor wizard's way).
+    Execute,
+    /// Write the exact T-SQL for a DBA into the output folder and journal it.
+    #[default]
+    Script,
+    /// A DBA created everything beforehand: verify it exists, refuse with a list if not.
+    Preprovisioned,
+}
+
+/// How hubup and the applications log in to SQL Server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SqlAuth {
+    /// Windows authentication; the applications use their app pool identities.
+    #[default]
+    Windows,
+    /// SQL authentication with a user name and password.
+    Sql,
+}
+
+/// The License Manager's database permission (the guide offers both).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LicenseManagerChoice {
+    #[default]
+    DbOwner,
+    GrantExecute,
+}
+
+/// The `[sql]` table.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSettings {
+    #[serde(default)]
+    pub mode: SqlMode,
+    /// `host`, `host\instance` or `host,port`.
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub auth: SqlAuth,
+    /// SQL authentication: the login hubup uses (it needs dbcreator or sysadmin).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// SQL authentication: the environment variable holding the password (never the file).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// SQL authentication: the login the applications use; defaults to `user`.
+    #[serde(default)]
+    pub app_login: Option<String>,
+    /// Encrypt the connection (`off`, `on`, `required`).
+    #[serde(default = "default_encrypt")]
+    pub encrypt: String,
+    #[serde(default)]
+    pub trust_server_certificate: bool,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// 0: no limit (creating databases and BACKUP can take long).
+    #[serde(default)]
+    pub command_timeout_secs: u64,
+    #[serde(default)]
+    pub license_manager_permission: LicenseManagerChoice,
+    /// Database names by catalog key (`license_manager`, `notification_center`, `iada`,
+    /// `email_service`, `decision`); missing ones take the guide's defaults.
+    #[serde(default)]
+    pub databases: BTreeMap<String, String>,
+}
+
+fn default_encrypt() -> String {
+    "on".to_string()
+}
+
+fn default_connect_timeout() -> u64 {
+    15
+}
+
+impl Default for SqlSettings {
+    fn default() -> Self {
+        SqlSettings {
+            mode: SqlMode::default(),
+            server: String::new(),
+            auth: SqlAuth::default(),
+            user: None,
+            password_env: None,
+            app_login: None,
+            encrypt: default_encrypt(),
+            trust_server_certificate: false,
+            connect_timeout_secs: default_connect_timeout(),
+            command_timeout_secs: 0,
+            license_manager_permission: LicenseManagerChoice::default(),
+            databases: BTreeMap::new(),
+        }
+    }
+}
+
+/// A `[sql]` table that cannot be used. Never contains a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SqlSettingsError {
+    #[error("sql.{key}: {problem}")]
+    Invalid { key: &'static str, problem: String },
+    #[error(
+        "sql.password_env: the environment variable {var} is not set; set it to the SQL password before running hubup"
+    )]
+    PasswordMissing { var: String },
+    #[error("sql.password_env ({var}): {source}")]
+    BadPassword { var: String, source: BadPassword },
+}
+
+impl SqlSettings {
+    /// Checks the table as the wizard would, before anything changes.
+    pub fn validate(&self) -> Result<(), SqlSettingsError> {
+        let invalid = |key, problem: &str| {
+            Err(SqlSettingsError::Invalid {
+                key,
+                problem: problem.to_string(),
+            })
+        };
+        if self.mode != SqlMode::Script && self.server.trim().is_empty() {
+            return invalid(
+                "server",
+                "missing: the SQL Server host name or IP address (host, host\\instance or host,port)",
+            );
+        }
+        if self.auth == SqlAuth::Sql {
+            if self.user.as_deref().is_none_or(|u| u.trim().is_empty()) {
+                return invalid("user", "SQL authentication needs the login name");
+            }
+            if self.mode != SqlMode::Script && self.password_env.is_none() {
+                return invalid(
+                    "password_env",
+                    "SQL authentication needs the name of the environment variable that holds the password",
+                );
+            }
+        }
+        if !matches!(self.encrypt.as_str(), "off" | "on" | "required") {
+            return invalid("encrypt", "must be off, on or required");
+        }
+        for (key, name) in &self.databases {
+            if !DATABASE_KEYS.contains(&key.as_str()) {
+                return invalid(
+                    "databases",
+                    &format!(
+                        "unknown database key {key:?}; known: {}",
+                        DATABASE_KEYS.join(", ")
+                    ),
+                );
+            }
+            if name.trim().is_empty() || name.len() > 128 {
+                return invalid(
+                    "databases",
+                    &format!("{key}: a database name has 1 to 128 characters"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The password, from the environment variable the config names, checked against the
+    /// vendor's rule. `None` for Windows authentication.
+    pub fn password(&self) -> Result<Option<Secret>, SqlSettingsError> {
+        if self.auth != SqlAuth::Sql {
+            return Ok(None);
+        }
+        let Some(var) = &self.password_env else {
+            return Ok(None);
+        };
+        let value = std::env::var(var)
+            .map_err(|_| SqlSettingsError::PasswordMissing { var: var.clone() })?;
+        Secret::new_sql_password(value)
+            .map(Some)
+            .map_err(|source| SqlSettingsError::BadPassword {
+                var: var.clone(),
+                source,
+            })
+    }
+
+    /// What the planner needs: database names and who gets permissions.
+    pub fn database_planning(&self) -> DatabasePlanning {
+        DatabasePlanning {
+            users: match self.auth {
+                SqlAuth::Windows => DatabaseUsers::AppPoolIdentities,
+                SqlAuth::Sql => DatabaseUsers::SqlLogin(
+                    self.app_login
+                        .clone()
+                        .or_else(|| self.user.clone())
+                        .unwrap_or_default(),
+                ),
+            },
+            license_manager: match self.license_manager_permission {
+                LicenseManagerChoice::DbOwner => LicenseManagerPermission::DbOwner,
+                LicenseManagerChoice::GrantExecute => LicenseManagerPermission::ReadWriteAndExecute,
+            },
+            names: self.databases.clone(),
+        }
+    }
+}
+
+/// Keys of `[sql.databases]`.
+pub const DATABASE_KEYS: [&str; 5] = [
+    "license_manager",
+    "notification_center",
+    "iada",
+    "email_service",
+    "decision",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_auth_needs_a_user_and_a_password_source() {
+        let mut s = SqlSettings {
+            mode: SqlMode::Execute,
+            server: "SQL01".into(),
+            auth: SqlAuth::Sql,
+            ..SqlSettings::default()
+        };
+        assert!(s.validate().unwrap_err().to_string().contains("sql.user"));
+        s.user = Some("sqladmin".into());
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("password_env")
+        );
+        s.password_env = Some("HUBUP_TEST_PW_UNSET_VAR".into());
+        s.validate().unwrap();
+        assert!(matches!(
+            s.password(),
+            Err(SqlSettingsError::PasswordMissing { .. })
+        ));
+    }
+
+    #[test]
+    fn database_keys_are_checked() {
+        let mut s = SqlSettings::default();
+        s.databases.insert("licence_manager".into(), "LM".into());
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("license_manager")
+        );
+    }
+}

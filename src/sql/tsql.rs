@@ -1,0 +1,190 @@
+//! T-SQL text for each database op, for the script a DBA runs: identifiers quoted with `[` `]`
+//! (a `]` doubled), string literals with `'` doubled and the `N` prefix, and every statement
+//! guarded so the script can run twice. A name with `]`, `'` or `;` in it stays a name.
+
+use crate::op::{Principal, SqlOp};
+use crate::sql::migrations;
+
+/// `[name]`, with `]` doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("[{}]", name.replace(']', "]]"))
+}
+
+/// `N'text'`, with `'` doubled.
+pub fn quote_literal(text: &str) -> String {
+    format!("N'{}'", text.replace('\'', "''"))
+}
+
+pub fn principal_name(principal: &Principal) -> &str {
+    match principal {
+        Principal::Windows(name) | Principal::SqlLogin(name) => name,
+    }
+}
+
+/// The history table's name.
+pub const HISTORY: &str = "[dbo].[__hubup_migrations]";
+
+/// The script for one op: batches separated by `GO` lines. Idempotent.
+pub fn script_for(op: &SqlOp) -> String {
+    match op {
+        SqlOp::CreateDatabase { database } => format!(
+            "IF DB_ID({lit}) IS NULL\n    CREATE DATABASE {id};\nGO\n",
+            lit = quote_literal(database),
+            id = quote_ident(database)
+        ),
+        SqlOp::ApplyMigration {
+            database,
+            id,
+            checksum,
+        } => {
+            let text = migrations::find(id).map(|m| m.text).unwrap_or("");
+            let mut out = format!(
+                "USE {db};\nGO\nIF OBJECT_ID(N'dbo.__hubup_migrations', N'U') IS NULL\n    \
+                 CREATE TABLE {HISTORY} ([id] NVARCHAR(400) NOT NULL PRIMARY KEY, [checksum] CHAR(64) NOT NULL, \
+                 [applied_at] DATETIME2 NOT NULL DEFAULT (SYSUTCDATETIME()));\nGO\n\
+                 -- Skip the migration if it is already recorded (SET NOEXEC spans the batches).\n\
+                 IF EXISTS (SELECT 1 FROM {HISTORY} WHERE [id] = {lit}) SET NOEXEC ON;\nGO\n",
+                db = quote_ident(database),
+                lit = quote_literal(id),
+            );
+            for batch in migrations::split_batches(text) {
+                out.push_str(batch.trim_end());
+                out.push_str("\nGO\n");
+            }
+            out.push_str(&format!(
+                "INSERT INTO {HISTORY} ([id], [checksum]) VALUES ({}, '{}');\nGO\nSET NOEXEC OFF;\nGO\n",
+                quote_literal(id),
+                checksum.to_hex()
+            ));
+            out
+        }
+        SqlOp::CreateUser {
+            database,
+            principal,
+        } => {
+            let name = principal_name(principal);
+            let mut out = String::new();
+            if let Principal::Windows(_) = principal {
+                out.push_str(&format!(
+                    "IF SUSER_ID({lit}) IS NULL\n    CREATE LOGIN {id} FROM WINDOWS;\nGO\n",
+                    lit = quote_literal(name),
+                    id = quote_ident(name)
+                ));
+            }
+            out.push_str(&format!(
+                "USE {db};\nGO\nIF DATABASE_PRINCIPAL_ID({lit}) IS NULL\n    CREATE USER {id} FOR LOGIN {id};\nGO\n",
+                db = quote_ident(database),
+                lit = quote_literal(name),
+                id = quote_ident(name)
+            ));
+            out
+        }
+        SqlOp::AddRoleMember {
+            database,
+            role,
+            principal,
+        } => format!(
+            "USE {db};\nGO\nIF IS_ROLEMEMBER({role_lit}, {lit}) = 0\n    ALTER ROLE {role} ADD MEMBER {id};\nGO\n",
+            db = quote_ident(database),
+            role_lit = quote_literal(role),
+            lit = quote_literal(principal_name(principal)),
+            role = quote_ident(role),
+            id = quote_ident(principal_name(principal))
+        ),
+        SqlOp::GrantExecute {
+            database,
+            principal,
+        } => format!(
+            "USE {db};\nGO\nGRANT EXECUTE TO {id};\nGO\n",
+            db = quote_ident(database),
+            id = quote_ident(principal_name(principal))
+        ),
+    }
+}
+
+/// The script that reverses one op (for the DBA, after a rollback in script mode).
+pub fn undo_script_for(op: &SqlOp) -> String {
+    match op {
+        SqlOp::CreateDatabase { database } => format!(
+            "IF DB_ID({lit}) IS NOT NULL\n    DROP DATABASE {id};\nGO\n",
+            lit = quote_literal(database),
+            id = quote_ident(database)
+        ),
+        SqlOp::ApplyMigration { database, id, .. } => format!(
+            "-- Migration {id} of {db} is undone by dropping the database it was applied to.\n",
+            db = quote_ident(database)
+        ),
+        SqlOp::CreateUser {
+            database,
+            principal,
+        } => format!(
+            "USE {db};\nGO\nIF DATABASE_PRINCIPAL_ID({lit}) IS NOT NULL\n    DROP USER {id};\nGO\n",
+            db = quote_ident(database),
+            lit = quote_literal(principal_name(principal)),
+            id = quote_ident(principal_name(principal))
+        ),
+        SqlOp::AddRoleMember {
+            database,
+            role,
+            principal,
+        } => format!(
+            "USE {db};\nGO\nALTER ROLE {role} DROP MEMBER {id};\nGO\n",
+            db = quote_ident(database),
+            role = quote_ident(role),
+            id = quote_ident(principal_name(principal))
+        ),
+        SqlOp::GrantExecute {
+            database,
+            principal,
+        } => format!(
+            "USE {db};\nGO\nREVOKE EXECUTE TO {id};\nGO\n",
+            db = quote_ident(database),
+            id = quote_ident(principal_name(principal))
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+
+    #[test]
+    fn hostile_names_stay_names() {
+        let op = SqlOp::CreateDatabase {
+            database: "x]; DROP DATABASE master; --'".into(),
+        };
+        let script = script_for(&op);
+        assert_eq!(
+            script,
+            "IF DB_ID(N'x]; DROP DATABASE master; --''') IS NULL\n    CREATE DATABASE [x]]; DROP DATABASE master; --'];\nGO\n"
+        );
+    }
+
+    #[test]
+    fn migration_script_is_guarded_and_recorded() {
+        let m = migrations::find("4.2/NotificationCenterDB/001_notifications.sql").unwrap();
+        let script = script_for(&SqlOp::ApplyMigration {
+            database: "NotificationCenterDB".into(),
+            id: m.id.into(),
+            checksum: m.checksum(),
+        });
+        assert!(script.starts_with("USE [NotificationCenterDB];\nGO\n"));
+        assert!(script.contains("SET NOEXEC ON"));
+        assert!(script.contains("CREATE TABLE [dbo].[NotificationRecipient]"));
+        assert!(script.contains(&m.checksum().to_hex()));
+        assert!(script.ends_with("SET NOEXEC OFF;\nGO\n"));
+        let _ = Digest::ZERO;
+    }
+
+    #[test]
+    fn windows_users_get_their_login_first() {
+        let script = script_for(&SqlOp::CreateUser {
+            database: "LicenseManagerDB".into(),
+            principal: Principal::Windows(r"IIS APPPOOL\Blue Prism - License Manager".into()),
+        });
+        assert!(script.starts_with(
+            "IF SUSER_ID(N'IIS APPPOOL\\Blue Prism - License Manager') IS NULL\n    CREATE LOGIN [IIS APPPOOL\\Blue Prism - License Manager] FROM WINDOWS;"
+        ));
+    }
+}

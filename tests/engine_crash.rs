@@ -1,0 +1,142 @@
+//! Crash safety of the whole engine: `hubup upgrade` is SIGKILLed at seeded random moments
+//! across a 4.0 -> 4.5 run. After each kill, `resume` must reach exactly the digests of an
+//! uninterrupted run, and, on a copy of the interrupted sandbox, `rollback` must reach exactly
+//! the digests the interrupted step started from.
+#![cfg(unix)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{Scenario, hubup};
+
+/// A small deterministic PRNG (xorshift64*), so a failing kill moment can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// For each step of the journal's last run: the digests recorded before it started.
+fn step_starts(journal: &[Value]) -> BTreeMap<String, (String, String)> {
+    let mut out = BTreeMap::new();
+    for entry in journal {
+        let payload = &entry["payload"];
+        if payload["kind"] == "step_planned" {
+            out.insert(
+                payload["step"].as_str().unwrap_or_default().to_string(),
+                (
+                    payload["tree_before"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    payload["apphost_before"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// The step the journal says was interrupted: planned, neither committed nor rolled back.
+fn interrupted_step(journal: &[Value]) -> Option<String> {
+    let mut open: Option<String> = None;
+    for entry in journal {
+        let payload = &entry["payload"];
+        let step = payload["step"].as_str().map(str::to_string);
+        match payload["kind"].as_str() {
+            Some("step_planned") => open = step,
+            Some("step_committed") | Some("step_rolled_back") => open = None,
+            _ => {}
+        }
+    }
+    open
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+}
+
+#[test]
+fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
+    let reference = Scenario::new();
+    let started = Instant::now();
+    reference.run(&["upgrade", "--to", "4.5"]).expect(0);
+    let duration = started.elapsed();
+    let final_digests = reference.digests();
+    let starts = step_starts(&reference.journal());
+    assert_eq!(starts.len(), 5, "the reference run planned five steps");
+
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut interrupted = 0;
+    let mut attempts = 0;
+    while interrupted < 32 {
+        attempts += 1;
+        assert!(attempts < 200, "the kills keep missing the run");
+        let scenario = Scenario::new();
+        let delay = Duration::from_micros(rng.next() % (duration.as_micros() as u64).max(1));
+        let mut child = hubup()
+            .args(["upgrade", "--to", "4.5", "--config"])
+            .arg(scenario.config())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn hubup");
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        if status.success() {
+            continue;
+        }
+        let journal = scenario.journal();
+        let Some(step) = interrupted_step(&journal) else {
+            // Killed before the first step was planned, or between steps: resume must still
+            // finish the run (or there is no run at all yet).
+            let resume = scenario.run(&["resume"]);
+            if resume.code == 0 {
+                assert_eq!(scenario.digests(), final_digests, "delay {delay:?}");
+            }
+            continue;
+        };
+        interrupted += 1;
+
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(scenario.path(), copy.path());
+        let copy = Scenario { dir: copy };
+
+        scenario.run(&["resume"]).expect(0);
+        assert_eq!(
+            scenario.digests(),
+            final_digests,
+            "resume after a kill at {delay:?} during step {step}"
+        );
+        scenario.run(&["journal", "verify"]).expect(0);
+
+        copy.run(&["rollback"]).expect(0);
+        let (_, tree, apphost) = copy.digests();
+        let (want_tree, want_apphost) = &starts[&step];
+        assert_eq!(
+            (&tree, &apphost),
+            (want_tree, want_apphost),
+            "rollback after a kill at {delay:?} during step {step}"
+        );
+        copy.run(&["journal", "verify"]).expect(0);
+    }
+}
