@@ -25,6 +25,15 @@ impl Rng {
     }
 }
 
+/// A step as the export writes it (`{"from": "4.2", "to": "4.3"}`), as text: `4.2 -> 4.3`.
+fn step_text(step: &Value) -> Option<String> {
+    Some(format!(
+        "{} -> {}",
+        step["from"].as_str()?,
+        step["to"].as_str()?
+    ))
+}
+
 /// For each step of the journal's last run: the digests recorded before it started.
 fn step_starts(journal: &[Value]) -> BTreeMap<String, (String, String)> {
     let mut out = BTreeMap::new();
@@ -32,7 +41,7 @@ fn step_starts(journal: &[Value]) -> BTreeMap<String, (String, String)> {
         let payload = &entry["payload"];
         if payload["kind"] == "step_planned" {
             out.insert(
-                payload["step"].as_str().unwrap_or_default().to_string(),
+                step_text(&payload["step"]).unwrap_or_default(),
                 (
                     payload["tree_before"]
                         .as_str()
@@ -54,7 +63,7 @@ fn interrupted_step(journal: &[Value]) -> Option<String> {
     let mut open: Option<String> = None;
     for entry in journal {
         let payload = &entry["payload"];
-        let step = payload["step"].as_str().map(str::to_string);
+        let step = step_text(&payload["step"]);
         match payload["kind"].as_str() {
             Some("step_planned") => open = step,
             Some("step_committed") | Some("step_rolled_back") => open = None,

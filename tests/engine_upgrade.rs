@@ -83,12 +83,14 @@ fn full_chain_4_0_to_4_5_matches_the_expected_tree() {
         "Blue Prism - Hub",
     ] {
         assert!(
-            apphost.contains(&format!("name=\"{site}\"")),
+            apphost.contains(&format!("<site name=\"{site}\"")),
             "{site} in applicationHost.config"
         );
     }
-    assert!(!apphost.contains("name=\"Blue Prism - IMS\""));
-    assert!(!apphost.contains("name=\"Blue Prism - Email Sender\""));
+    assert!(!apphost.contains("<site name=\"Blue Prism - IMS\""));
+    assert!(!apphost.contains("<site name=\"Blue Prism - Email Sender\""));
+    // The renamed sites keep their app pools (the guide: app pool and URL unchanged).
+    assert!(apphost.contains("applicationPool=\"Blue Prism - IMS\""));
     assert!(apphost.contains("licensemanager.local"));
 
     scenario.run(&["journal", "verify"]).expect(0);

@@ -455,8 +455,29 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
     let mut rec = Recorder::new(&mut *engine.journal, run);
     let mut dirty = DirtyDirs::default();
     let mut undone = Vec::new();
+    // Makes the undone file ops durable, then records them: before any other kind of op runs
+    // (a folder rename would move the folders still to be flushed) and every BATCH_OPS ops.
+    let settle =
+        |dirty: &mut DirtyDirs, rec: &mut Recorder<'_>, undone: &mut Vec<u32>, index: u32| {
+            dirty
+                .sync_all()
+                .map_err(|e| EngineError::RollbackIncomplete {
+                    step,
+                    index,
+                    error: format!("flushing folders: {e}"),
+                })?;
+            rec.now(
+                undone
+                    .drain(..)
+                    .map(|i| Payload::OpUndone { step, index: i }),
+            )?;
+            Ok::<(), EngineError>(())
+        };
     for (n, index) in to_undo.iter().copied().enumerate() {
         let op = &state.ops[index as usize];
+        if !is_file_op(op) {
+            settle(&mut dirty, &mut rec, &mut undone, index)?;
+        }
         let mut ctx = OpContext {
             step,
             root: &engine.config.install.root,
@@ -483,8 +504,7 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
                 undone.push(index);
             }
             Err(e) => {
-                let flushed = dirty.sync_all();
-                if flushed.is_ok() {
+                if dirty.sync_all().is_ok() {
                     for i in undone.drain(..) {
                         rec.later(Payload::OpUndone { step, index: i });
                     }
@@ -499,33 +519,11 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
             }
         }
         if undone.len() >= BATCH_OPS || !is_file_op(op) {
-            dirty
-                .sync_all()
-                .map_err(|e| EngineError::RollbackIncomplete {
-                    step,
-                    index,
-                    error: format!("flushing folders: {e}"),
-                })?;
-            rec.now(
-                undone
-                    .drain(..)
-                    .map(|i| Payload::OpUndone { step, index: i }),
-            )?;
+            settle(&mut dirty, &mut rec, &mut undone, index)?;
         }
         bar.set_position(n as u64 + 1);
     }
-    dirty
-        .sync_all()
-        .map_err(|e| EngineError::RollbackIncomplete {
-            step,
-            index: 0,
-            error: format!("flushing folders: {e}"),
-        })?;
-    rec.now(
-        undone
-            .drain(..)
-            .map(|i| Payload::OpUndone { step, index: i }),
-    )?;
+    settle(&mut dirty, &mut rec, &mut undone, 0)?;
     bar.finish_and_clear();
     Ok(())
 }
