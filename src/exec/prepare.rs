@@ -126,14 +126,10 @@ pub(super) fn prepare(
         databases: &engine.databases,
         local_changes: request.local_changes,
     };
+    let packages = open_packages(config, &steps)?;
     let mut model = start.clone();
     let mut planned = Vec::new();
-    for step in steps {
-        let path = config.package_path(step.to);
-        if !path.is_file() {
-            return Err(PrepareError::PackageMissing { step, path });
-        }
-        let package = Package::open(&path, step)?;
+    for package in packages {
         let shipped = shipped_settings(&package)?;
         let (plan, after) = plan_step(&model, package.manifest(), &shipped, &settings)?;
         model = after.clone();
@@ -149,6 +145,46 @@ pub(super) fn prepare(
         model: start,
         steps: planned,
     })
+}
+
+/// Opens (verifies in full) the package of every step, two at a time: verification inflates
+/// and hashes every payload byte, and the packages are independent.
+fn open_packages(
+    config: &crate::config::Config,
+    steps: &[Step],
+) -> Result<Vec<Package>, PrepareError> {
+    for step in steps {
+        let path = config.package_path(step.to);
+        if !path.is_file() {
+            return Err(PrepareError::PackageMissing { step: *step, path });
+        }
+    }
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    let mut results: Vec<Option<Result<Package, PackageError>>> =
+        steps.iter().map(|_| None).collect();
+    for (chunk_steps, chunk_results) in steps.chunks(workers).zip(results.chunks_mut(workers)) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk_steps
+                .iter()
+                .map(|step| {
+                    scope.spawn(move || Package::open(&config.package_path(step.to), *step))
+                })
+                .collect();
+            for (slot, handle) in chunk_results.iter_mut().zip(handles) {
+                *slot = handle.join().ok();
+            }
+        });
+    }
+    results
+        .into_iter()
+        .map(|r| {
+            r.expect("every package was opened")
+                .map_err(PrepareError::from)
+        })
+        .collect()
 }
 
 /// The settings files the package ships whole, read so that later steps can plan merges into

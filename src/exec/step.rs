@@ -12,7 +12,7 @@ use crate::exec::prepare::PrepareError;
 use crate::exec::recorder::Recorder;
 use crate::exec::state::{RunState, StepState};
 use crate::exec::{Engine, EngineError, Event, PlannedStep};
-use crate::fsx::DirtyDirs;
+use crate::fsx::{DirtyDirs, Staging};
 use crate::install;
 use crate::journal::{Payload, RunId};
 use crate::model::InstallModel;
@@ -95,6 +95,7 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
     bar.set_position(x.done.len() as u64);
     let mut rec = Recorder::new(&mut *engine.journal, x.run);
     let mut dirty = DirtyDirs::default();
+    let mut staging = Staging::default();
     let mut i = 0usize;
     while i < x.ops.len() {
         if engine.cancel.load(std::sync::atomic::Ordering::SeqCst) {
@@ -121,6 +122,7 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
             package_files: &files,
             sql: &mut *engine.sql,
             dirty: &mut dirty,
+            staging: &mut staging,
         };
         let mut failure = None;
         for j in i..end {
@@ -148,7 +150,19 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
                 }
             }
         }
-        // Effects of the completed ops must be durable before their done records.
+        // Effects of the completed ops must be durable before their done records. After a
+        // failure nothing staged is put in place (their intents make rollback look at them).
+        if failure.is_some() {
+            staging.abandon();
+            completed.retain(|(index, _)| !matches!(x.ops[*index as usize], Op::WriteFile(_)));
+        } else if let Err(e) = staging.commit(&mut dirty) {
+            staging.abandon();
+            failure = Some((
+                end as u32 - 1,
+                format!("putting written files in place: {e}"),
+            ));
+            completed.clear();
+        }
         if let Err(e) = dirty.sync_all() {
             failure.get_or_insert((
                 completed.last().map(|c| c.0).unwrap_or(index),
@@ -454,6 +468,7 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
     let empty = BTreeMap::new();
     let mut rec = Recorder::new(&mut *engine.journal, run);
     let mut dirty = DirtyDirs::default();
+    let mut staging = Staging::default();
     let mut undone = Vec::new();
     // Makes the undone file ops durable, then records them: before any other kind of op runs
     // (a folder rename would move the folders still to be flushed) and every BATCH_OPS ops.
@@ -486,6 +501,7 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
             package_files: &empty,
             sql: &mut *engine.sql,
             dirty: &mut dirty,
+            staging: &mut staging,
         };
         let result = engine
             .faults

@@ -34,6 +34,10 @@ use crate::version::Step;
 /// Entries over 1 MiB may not expand more than this many times (zip bombs).
 pub const MAX_RATIO: u64 = 200;
 const RATIO_FLOOR: u64 = 1024 * 1024;
+/// Read buffer for the archive. Every entry starts with a seek, which empties the buffer, so a
+/// large one would re-read far more than a small entry holds; inflating reads in its own
+/// 32 KiB chunks anyway.
+const READ_BUFFER: usize = 32 * 1024;
 
 /// A verified package.
 pub struct Package {
@@ -101,7 +105,8 @@ impl Package {
         };
         let (digest, _) = Digest::of_file(path).map_err(io_err)?;
         let file = File::open(path).map_err(io_err)?;
-        let mut archive = ZipArchive::new(BufReader::new(file)).map_err(|e| zip_error(path, e))?;
+        let mut archive = ZipArchive::new(BufReader::with_capacity(READ_BUFFER, file))
+            .map_err(|e| zip_error(path, e))?;
         let entries = check_entries(path, &mut archive)?;
         let manifest = read_manifest(path, &mut archive, &entries)?;
         check_manifest(path, &manifest, expected)?;
@@ -123,7 +128,8 @@ impl Package {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut archive = ZipArchive::new(BufReader::new(file)).map_err(|e| zip_error(path, e))?;
+        let mut archive = ZipArchive::new(BufReader::with_capacity(READ_BUFFER, file))
+            .map_err(|e| zip_error(path, e))?;
         let entries = check_entries(path, &mut archive)?;
         let manifest = read_manifest(path, &mut archive, &entries)?;
         check_manifest(path, &manifest, expected)?;
