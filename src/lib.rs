@@ -21,8 +21,10 @@ pub use op::{
     EditSettingsOp, ExternalFile, Op, OpOutcome, Principal, RenameFolderOp, SqlOp, WriteFileOp,
 };
 pub use package::{
-    Deletion, FolderRename, InventoryEntry, MANIFEST_ENTRY, MANIFEST_FORMAT, MAX_MANIFEST_BYTES,
-    Manifest, PAYLOAD_PREFIX, PackageFile, PluginUpdate, SettingsEdit,
+    BOMB_MIN_SIZE, BOMB_RATIO, Deletion, EntryProblem, FolderRename, InventoryEntry,
+    MANIFEST_ENTRY, MANIFEST_FORMAT, MAX_MANIFEST_BYTES, MAX_PAYLOAD_BYTES, MAX_RENAMES,
+    MAX_ZIP_RECORDS, Manifest, PAYLOAD_PREFIX, Package, PackageError, PackageFile, PluginUpdate,
+    SettingsEdit,
 };
 pub use relpath::{RelPath, UnsafePath};
 pub use secret::{BadPassword, Secret};
