@@ -189,6 +189,14 @@ fn classify(name: &str, facts: &EntryFacts) -> Result<Role, EntryProblem> {
         return Ok(role);
     }
     check_compression(facts)?;
+    // The manifest is read through its own bound (MAX_MANIFEST_BYTES), which gives the clearer
+    // error; the bomb ratio guards the payload, whose total is only bounded by the manifest.
+    if !matches!(role, Role::Manifest) && looks_like_bomb(facts.size, facts.compressed) {
+        return Err(EntryProblem::Bomb {
+            size: facts.size,
+            compressed: facts.compressed,
+        });
+    }
     Ok(role)
 }
 
@@ -237,7 +245,7 @@ fn check_type(facts: &EntryFacts) -> Result<(), EntryProblem> {
     Ok(())
 }
 
-/// Stored or deflate only; sizes that agree for stored entries; no bomb ratio.
+/// Stored or deflate only, with sizes that agree for stored entries.
 fn check_compression(facts: &EntryFacts) -> Result<(), EntryProblem> {
     match facts.method {
         CompressionMethod::Stored if facts.size != facts.compressed => {
@@ -254,12 +262,6 @@ fn check_compression(facts: &EntryFacts) -> Result<(), EntryProblem> {
                 method: format!("{other:?}"),
             });
         }
-    }
-    if looks_like_bomb(facts.size, facts.compressed) {
-        return Err(EntryProblem::Bomb {
-            size: facts.size,
-            compressed: facts.compressed,
-        });
     }
     Ok(())
 }
