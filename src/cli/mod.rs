@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod fixture;
 mod journal;
+mod package;
 mod status;
 
 /// Exit codes, stable and documented in README.md.
@@ -69,6 +70,9 @@ enum Command {
     /// Generate fixture installs and update packages (for tests, benchmarks and the demo).
     #[command(subcommand)]
     Fixture(fixture::FixtureCommand),
+    /// Check update packages (BluePrismHubAndInteractUpdate4.n.bin) without changing anything.
+    #[command(subcommand)]
+    Package(package::PackageCommand),
 }
 
 /// Parses the command line, runs the command and returns its exit code.
@@ -78,6 +82,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Journal(command) => journal::run(command),
         Command::Fixture(command) => fixture::run(command),
+        Command::Package(command) => package::run(command),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),
