@@ -87,8 +87,7 @@ fn python_zip(tree: &Path, out: &Path, mode: &str) {
 
 /// Opens `path` as the package for `STEP` and returns its manifest and every file's content.
 fn read_back(path: &Path) -> (Manifest, Vec<Vec<u8>>) {
-    let package =
-        Package::open(path, STEP).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let package = Package::open(path, STEP).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let contents = package
         .manifest()
         .files
@@ -153,6 +152,9 @@ fn a_tampered_info_zip_package_is_refused() {
     let path = work.path().join("pkg.bin");
     info_zip(&tree, &path, &["-0"]);
     let err = Package::open(&path, STEP).unwrap_err();
-    assert!(err.to_string().contains("payload/Hub/BluePrism.Hub.dll"), "{err}");
+    assert!(
+        err.to_string().contains("payload/Hub/BluePrism.Hub.dll"),
+        "{err}"
+    );
     assert!(err.to_string().contains("wrong content"), "{err}");
 }

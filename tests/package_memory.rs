@@ -94,14 +94,19 @@ fn peak_while_reading(path: &std::path::Path) -> usize {
 fn peak_memory_does_not_grow_with_package_size() {
     let small = package_bytes(1);
     let large = package_bytes(10);
-    assert!(large.len() > 9 * small.len(), "the large package is not larger");
+    assert!(
+        large.len() > 9 * small.len(),
+        "the large package is not larger"
+    );
     let (_small_dir, small_path) = package_in_temp(&small);
     let (_large_dir, large_path) = package_in_temp(&large);
     drop((small, large));
 
     let small_peak = peak_while_reading(&small_path);
     let large_peak = peak_while_reading(&large_path);
-    println!("peak while reading: small package {small_peak} bytes, 10x package {large_peak} bytes");
+    println!(
+        "peak while reading: small package {small_peak} bytes, 10x package {large_peak} bytes"
+    );
     // The largest file of the small package is 300 KB: holding any whole file would show.
     let allowance = 64 * 1024;
     assert!(
@@ -109,5 +114,8 @@ fn peak_memory_does_not_grow_with_package_size() {
         "peak grew from {small_peak} to {large_peak} bytes for a 10x larger package"
     );
     // And the measurement itself works: the peak covers at least the streaming buffers.
-    assert!(small_peak >= 64 * 1024, "implausibly small peak: {small_peak}");
+    assert!(
+        small_peak >= 64 * 1024,
+        "implausibly small peak: {small_peak}"
+    );
 }
