@@ -34,7 +34,7 @@ fn refuse_for(bytes: &[u8], step: Step) -> PackageError {
 /// The entry and problem of an `Entry` error (fails the test for any other error).
 fn entry_problem(err: PackageError) -> (String, EntryProblem) {
     match err {
-        PackageError::Entry { entry, problem, .. } => (entry, problem),
+        PackageError::Entry { entry, problem, .. } => (entry, *problem),
         other => panic!("expected an entry problem, got: {other}"),
     }
 }

@@ -99,11 +99,7 @@ pub(crate) fn scan_entries<R: Read + Seek>(
         let entry = archive
             .by_index_data(index)
             .map_err(|e| structure_error(e, package, true))?;
-        let fail = |entry: &str, problem| PackageError::Entry {
-            package: package.to_path_buf(),
-            entry: entry.to_string(),
-            problem,
-        };
+        let fail = |entry: &str, problem| PackageError::entry(package, entry, problem);
         let name = match entry.name() {
             Ok(name) => name.into_owned(),
             Err(_) => {

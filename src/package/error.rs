@@ -80,7 +80,8 @@ pub enum PackageError {
     Entry {
         package: PathBuf,
         entry: String,
-        problem: EntryProblem,
+        /// Boxed to keep every `Result<_, PackageError>` small.
+        problem: Box<EntryProblem>,
     },
 
     /// There is no `manifest.json`.
@@ -171,6 +172,23 @@ pub enum PackageError {
 }
 
 impl PackageError {
+    /// An [`PackageError::Entry`] error.
+    pub(crate) fn entry(package: &Path, entry: impl Into<String>, problem: EntryProblem) -> Self {
+        PackageError::Entry {
+            package: package.to_path_buf(),
+            entry: entry.into(),
+            problem: Box::new(problem),
+        }
+    }
+
+    /// The entry and what is wrong with it, for [`PackageError::Entry`] errors.
+    pub fn entry_problem(&self) -> Option<(&str, &EntryProblem)> {
+        match self {
+            PackageError::Entry { entry, problem, .. } => Some((entry, problem)),
+            _ => None,
+        }
+    }
+
     /// The package file the error is about.
     pub fn package(&self) -> &Path {
         match self {

@@ -288,13 +288,13 @@ fn read_manifest(
         return Err(too_large(actual));
     }
     if actual != declared {
-        return Err(PackageError::Entry {
-            package: package.to_path_buf(),
-            entry: MANIFEST_ENTRY.to_string(),
-            problem: EntryProblem::Corrupt {
+        return Err(PackageError::entry(
+            package,
+            MANIFEST_ENTRY,
+            EntryProblem::Corrupt {
                 detail: format!("it holds {actual} bytes but its zip header declares {declared}"),
             },
-        });
+        ));
     }
     Ok(bytes)
 }
@@ -320,24 +320,24 @@ fn match_payload(
             .map_err(|e| entry_error(e, package, &file.entry_name()))?
             .size();
         if declared != file.size {
-            return Err(PackageError::Entry {
-                package: package.to_path_buf(),
-                entry: file.entry_name(),
-                problem: EntryProblem::SizeMismatch {
+            return Err(PackageError::entry(
+                package,
+                file.entry_name(),
+                EntryProblem::SizeMismatch {
                     expected: file.size,
                     found: declared,
                     declared: true,
                 },
-            });
+            ));
         }
         entries.insert(file.path.clone(), (listed_index, entry_index));
     }
     if let Some((path, _)) = layout.payload.iter().min_by_key(|(_, index)| **index) {
-        return Err(PackageError::Entry {
-            package: package.to_path_buf(),
-            entry: format!("{}{path}", super::manifest::PAYLOAD_PREFIX),
-            problem: EntryProblem::NotListed,
-        });
+        return Err(PackageError::entry(
+            package,
+            format!("{}{path}", super::manifest::PAYLOAD_PREFIX),
+            EntryProblem::NotListed,
+        ));
     }
     Ok(entries)
 }
@@ -372,11 +372,7 @@ fn stream_entry<W: Write + ?Sized>(
     out: &mut W,
 ) -> Result<u64, PackageError> {
     let name = file.entry_name();
-    let problem = |problem| PackageError::Entry {
-        package: package.to_path_buf(),
-        entry: name.clone(),
-        problem,
-    };
+    let problem = |problem| PackageError::entry(package, name.clone(), problem);
     let mut entry = archive
         .by_index(entry_index)
         .map_err(|e| entry_error(e, package, &name))?;
@@ -427,13 +423,13 @@ fn stream_entry<W: Write + ?Sized>(
 fn entry_error(error: ZipError, package: &Path, entry: &str) -> PackageError {
     match error {
         ZipError::Io(e) => content_error(e, package, entry),
-        other => PackageError::Entry {
-            package: package.to_path_buf(),
-            entry: entry.to_string(),
-            problem: EntryProblem::Corrupt {
+        other => PackageError::entry(
+            package,
+            entry.to_string(),
+            EntryProblem::Corrupt {
                 detail: printable(&other.to_string()),
             },
-        },
+        ),
     }
 }
 
@@ -445,13 +441,13 @@ fn content_error(error: io::Error, package: &Path, entry: &str) -> PackageError 
         error.kind(),
         InvalidData | InvalidInput | UnexpectedEof | Other
     ) {
-        PackageError::Entry {
-            package: package.to_path_buf(),
-            entry: entry.to_string(),
-            problem: EntryProblem::Corrupt {
+        PackageError::entry(
+            package,
+            entry.to_string(),
+            EntryProblem::Corrupt {
                 detail: printable(&error.to_string()),
             },
-        }
+        )
     } else {
         PackageError::Read {
             package: package.to_path_buf(),
