@@ -600,3 +600,24 @@ fn missing_package_file_is_an_open_error() {
     let err = Package::open(dir.path(), STEP).unwrap_err();
     assert!(matches!(err, PackageError::Open { .. }), "{err}");
 }
+
+#[test]
+fn archives_with_too_many_directory_records_are_refused_before_parsing() {
+    // 500,001 central-directory signatures: refused while hashing, before any is decoded.
+    let bytes = b"PK\x01\x02".repeat(500_001);
+    let err = refuse(&bytes);
+    assert!(
+        matches!(
+            err,
+            PackageError::TooManyEntries {
+                found: 500_001,
+                limit: 500_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // The same count is fine: the limit is not below it.
+    let bytes = b"PK\x01\x02".repeat(500_000);
+    assert!(matches!(refuse(&bytes), PackageError::NotZip { .. }));
+}

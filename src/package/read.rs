@@ -26,7 +26,7 @@ use crate::version::Step;
 use super::archive::{Layout, open_archive, scan_entries};
 use super::error::{EntryProblem, PackageError};
 use super::limits::MAX_ZIP_RECORDS;
-use super::manifest::{MANIFEST_ENTRY, MAX_MANIFEST_BYTES, Manifest, PackageFile};
+use super::manifest::{MANIFEST_ENTRY, MAX_MANIFEST_BYTES, Manifest, PAYLOAD_PREFIX, PackageFile};
 use super::validate::{parse_manifest, printable};
 
 /// Size of the buffer content is streamed through.
@@ -65,7 +65,8 @@ impl Package {
     }
 
     /// Like [`Package::open`], but accepts whichever step the manifest states (for operators
-    /// inspecting a package; an upgrade always uses [`Package::open`]).
+    /// inspecting a package; an upgrade always uses [`Package::open`]). Every other check is
+    /// the same, and a failure likewise leaves nothing written.
     pub fn open_any_step(path: &Path) -> Result<Package, PackageError> {
         Package::open_checked(path, None)
     }
@@ -335,7 +336,7 @@ fn match_payload(
     if let Some((path, _)) = layout.payload.iter().min_by_key(|(_, index)| **index) {
         return Err(PackageError::entry(
             package,
-            format!("{}{path}", super::manifest::PAYLOAD_PREFIX),
+            format!("{PAYLOAD_PREFIX}{path}"),
             EntryProblem::NotListed,
         ));
     }

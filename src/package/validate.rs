@@ -127,14 +127,23 @@ fn unique_case_keys<'a>(
 }
 
 /// A file cannot also be a folder holding another file.
+///
+/// Sorting the Windows keys with `/` replaced by NUL (which no path contains) puts every path
+/// right after the paths that are its folders, so comparing neighbours is enough: linear after
+/// the sort, whatever the depth of the paths.
 fn no_file_is_a_folder(files: &HashMap<String, &RelPath>) -> Result<(), String> {
-    for path in files.values() {
-        let mut folder = path.parent();
-        while let Some(current) = folder {
-            if let Some(file) = files.get(&current.case_key()) {
-                return Err(format!("{file} is a file but also the folder of {path}"));
-            }
-            folder = current.parent();
+    let mut keys: Vec<(String, &RelPath)> = files
+        .iter()
+        .map(|(key, path)| (key.replace('/', "\0"), *path))
+        .collect();
+    keys.sort_unstable();
+    for pair in keys.windows(2) {
+        if let [(folder_key, folder), (key, path)] = pair
+            && key
+                .strip_prefix(folder_key.as_str())
+                .is_some_and(|rest| rest.starts_with('\0'))
+        {
+            return Err(format!("{folder} is a file but also the folder of {path}"));
         }
     }
     Ok(())
@@ -269,6 +278,27 @@ mod tests {
             [file("Hub/a.dll"), file("Hub/a.dll")],
             [file("Hub/a.dll"), file("HUB/A.dll")],
             [file("Hub/a"), file("Hub/A/b.dll")],
+        ] {
+            let err = parse(&manifest_json(&files.join(","), "")).unwrap_err();
+            assert!(
+                matches!(err, PackageError::ManifestConflict { .. }),
+                "{files:?}: {err}"
+            );
+        }
+        // Names sorting between a folder and its contents do not hide the clash.
+        for files in [
+            [
+                file("Hub/a"),
+                file("Hub/a-b"),
+                file("Hub/a.c"),
+                file("Hub/A/x/y/z.dll"),
+            ],
+            [
+                file("Hub/a/x/y/z.dll"),
+                file("Hub/a b"),
+                file("Hub/a!"),
+                file("HUB/A/X"),
+            ],
         ] {
             let err = parse(&manifest_json(&files.join(","), "")).unwrap_err();
             assert!(
