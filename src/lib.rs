@@ -62,8 +62,9 @@ pub use op::{
     EditSettingsOp, ExternalFile, Op, OpOutcome, Principal, RenameFolderOp, SqlOp, WriteFileOp,
 };
 pub use package::{
-    BuildError, ContentFn, Deletion, FolderRename, InventoryEntry, MANIFEST_ENTRY, MANIFEST_FORMAT,
-    MAX_MANIFEST_BYTES, MAX_RATIO, Manifest, PAYLOAD_PREFIX, Package, PackageBuilder, PackageError,
+    BOMB_MIN_SIZE, BOMB_RATIO, BuildError, ContentFn, Deletion, EntryProblem, FolderRename,
+    InventoryEntry, MANIFEST_ENTRY, MANIFEST_FORMAT, MAX_MANIFEST_BYTES, MAX_PAYLOAD_BYTES,
+    MAX_RENAMES, MAX_ZIP_RECORDS, Manifest, PAYLOAD_PREFIX, Package, PackageBuilder, PackageError,
     PackageFile, PluginUpdate, SettingsEdit,
 };
 pub use plan::{

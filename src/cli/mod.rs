@@ -85,12 +85,12 @@ enum Command {
     /// Verify, show and export the journal of changes hubup made on this machine.
     #[command(subcommand)]
     Journal(journal::JournalCommand),
-    /// Verify update packages.
-    #[command(subcommand)]
-    Package(package::PackageCommand),
     /// Generate fixture installs and update packages (for tests, benchmarks and the demo).
     #[command(subcommand)]
     Fixture(fixture::FixtureCommand),
+    /// Check update packages (BluePrismHubAndInteractUpdate4.n.bin) without changing anything.
+    #[command(subcommand)]
+    Package(package::PackageCommand),
 }
 
 /// Parses the command line, runs the command and returns its exit code.
@@ -104,10 +104,10 @@ pub(crate) fn main() -> ExitCode {
         Command::Resume(args) => run::resume(args),
         Command::Rollback(args) => run::rollback(args),
         Command::SqlScript(args) => run::sql_script(args),
-        Command::Package(command) => package::run(command),
         Command::Status(args) => status::run(args),
         Command::Journal(command) => journal::run(command),
         Command::Fixture(command) => fixture::run(command),
+        Command::Package(command) => package::run(command),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -1,66 +1,173 @@
-//! `hubup package verify`: checks an update package in full, as `upgrade` does before it
-//! changes anything, so an operator can check a download first.
+//! `hubup package verify`: checks an update package in full, exactly as an upgrade would
+//! before using it, and changes nothing.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::Subcommand;
-use hubup::{Package, Step, Version};
+use clap::{Args, Subcommand};
+use hubup::{Package, PackageError, Step, Version};
 
 use super::{CommandResult, Exit, Failure};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum PackageCommand {
-    /// Verify a package: manifest, every entry's name, size and blake3 digest.
-    Verify {
-        /// The package file (BluePrismHubAndInteractUpdate4.n.bin).
-        file: PathBuf,
-        /// The step it must be for; by default the one its file name says.
-        #[arg(long, value_name = "VERSION")]
-        to: Option<Version>,
-    },
+    /// Verify an update package in full (zip structure, manifest, every file's size and
+    /// blake3) without changing anything. Exit code 0: sound; 2: refused (the message says
+    /// why and what to do).
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct VerifyArgs {
+    /// The package file, e.g. BluePrismHubAndInteractUpdate4.2.bin
+    file: PathBuf,
+    /// Require the package for this step: `4.2` means the step to 4.2 (as in the package's
+    /// name); `4.1-4.2` says both ends. Without it, any step is accepted and shown.
+    #[arg(long, value_name = "4.n", value_parser = parse_step)]
+    expect_step: Option<Step>,
+    /// Print the result as JSON on standard output.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn run(command: PackageCommand) -> CommandResult {
     match command {
-        PackageCommand::Verify { file, to } => {
-            let to = match to {
-                Some(v) => v,
-                None => version_from_name(&file)?,
-            };
-            let step = to.previous().and_then(Step::from_version).ok_or_else(|| {
-                Failure::new(Exit::BadInput, format!("no package upgrades to {to}"))
-            })?;
-            let package = Package::open(&file, step)
-                .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
-            let m = package.manifest();
-            println!(
-                "{}: verified package for {step}: {} files to write, {} to delete, {} renames, \
-                 {} settings files to merge; blake3 {}",
-                file.display(),
-                m.files.len(),
-                m.deletions.len(),
-                m.renames.len(),
-                m.settings.len(),
-                package.digest()
-            );
+        PackageCommand::Verify(args) => verify(&args),
+    }
+}
+
+fn verify(args: &VerifyArgs) -> CommandResult {
+    let opened = match args.expect_step {
+        Some(step) => Package::open(&args.file, step),
+        None => Package::open_any_step(&args.file),
+    };
+    match opened {
+        Ok(package) => {
+            if args.json {
+                println!("{}", success_json(&package));
+            } else {
+                print_success(&package);
+            }
             Ok(Exit::Ok)
+        }
+        Err(err) => {
+            if args.json {
+                println!("{}", failure_json(&args.file, &err));
+            }
+            let code = if err.is_bad_package() || matches!(err, PackageError::Open { .. }) {
+                Exit::BadInput
+            } else {
+                Exit::Failure
+            };
+            Err(Failure::new(code, err.to_string()))
         }
     }
 }
 
-fn version_from_name(file: &std::path::Path) -> Result<Version, Failure> {
-    file.file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix("BluePrismHubAndInteractUpdate"))
-        .and_then(|n| n.strip_suffix(".bin"))
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| {
-            Failure::new(
-                Exit::BadInput,
-                format!(
-                    "{}: cannot tell the step from the file name; give --to 4.n",
-                    file.display()
-                ),
-            )
-        })
+fn print_success(package: &Package) {
+    let manifest = package.manifest();
+    let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
+    println!(
+        "ok: {} is a sound package for {} -> {}",
+        package.path().display(),
+        manifest.from,
+        manifest.to
+    );
+    println!(
+        "  files:          {} ({}), every size and blake3 verified",
+        manifest.files.len(),
+        human_bytes(bytes)
+    );
+    println!("  deletions:      {}", manifest.deletions.len());
+    for rename in &manifest.renames {
+        println!("  rename:         {} -> {}", rename.from, rename.to);
+    }
+    if !manifest.new_components.is_empty() {
+        println!("  new components: {}", manifest.new_components.join(", "));
+    }
+    println!("  package blake3: {}", package.digest());
+}
+
+fn success_json(package: &Package) -> serde_json::Value {
+    let manifest = package.manifest();
+    let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
+    serde_json::json!({
+        "ok": true,
+        "package": package.path().display().to_string(),
+        "step": { "from": manifest.from, "to": manifest.to },
+        "files": manifest.files.len(),
+        "bytes": bytes,
+        "deletions": manifest.deletions.len(),
+        "renames": manifest.renames,
+        "new_components": manifest.new_components,
+        "digest": package.digest(),
+    })
+}
+
+fn failure_json(file: &Path, err: &PackageError) -> serde_json::Value {
+    serde_json::json!({
+        "ok": false,
+        "package": file.display().to_string(),
+        "error": err.to_string(),
+    })
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `4.n` (the step to 4.n) or `4.m-4.n` / `4.m->4.n` (both ends, which must be one step).
+fn parse_step(text: &str) -> Result<Step, String> {
+    let version = |s: &str| s.trim().parse::<Version>().map_err(|e| e.to_string());
+    match text.split_once("->").or_else(|| text.split_once('-')) {
+        Some((from, to)) => {
+            let (from, to) = (version(from)?, version(to)?);
+            Step::from_version(from)
+                .filter(|step| step.to == to)
+                .ok_or_else(|| format!("{from} -> {to} is not one upgrade step"))
+        }
+        None => {
+            let to = version(text)?;
+            to.previous()
+                .and_then(Step::from_version)
+                .ok_or_else(|| format!("no package upgrades to {to}: it is the oldest version"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_parse_from_target_or_both_ends() {
+        let step = Step::from_version(Version::V4_1).unwrap();
+        assert_eq!(parse_step("4.2"), Ok(step));
+        assert_eq!(parse_step("4.1-4.2"), Ok(step));
+        assert_eq!(parse_step("4.1->4.2"), Ok(step));
+        assert!(parse_step("4.0").unwrap_err().contains("oldest"));
+        assert!(
+            parse_step("4.1-4.3")
+                .unwrap_err()
+                .contains("not one upgrade step")
+        );
+        assert!(parse_step("5.0").unwrap_err().contains("unknown version"));
+    }
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(human_bytes(512), "512 bytes");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
+    }
 }

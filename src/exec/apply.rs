@@ -289,6 +289,7 @@ fn write_file(ctx: &mut OpContext<'_>, op: &WriteFileOp) -> Result<OpOutcome, Op
     let mut produce = |out: &mut dyn std::io::Write| {
         package
             .copy_file_to(file, out)
+            .map(|_| ())
             .map_err(std::io::Error::other)
     };
     ctx.staging

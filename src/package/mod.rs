@@ -1,14 +1,22 @@
-//! Update packages (`BluePrismHubAndInteractUpdate4.n.bin`): the manifest format (`manifest.rs`),
-//! writing packages (`build.rs`), and verifying a package in full and reading its payload
-//! safely (`read.rs`).
+//! Update packages (`BluePrismHubAndInteractUpdate4.n.bin`): the manifest format
+//! (`manifest.rs`), writing packages (`build.rs`), and reading a package safely: verifying it
+//! in full before use and streaming its files out (`read.rs`, with the zip-level checks in
+//! `archive.rs`, the manifest rules in `validate.rs`, the limits in `limits.rs` and the errors
+//! in `error.rs`).
 
+mod archive;
 mod build;
+mod error;
+mod limits;
 mod manifest;
 mod read;
+mod validate;
 
 pub use build::{BuildError, ContentFn, PackageBuilder};
+pub use error::{EntryProblem, PackageError};
+pub use limits::{BOMB_MIN_SIZE, BOMB_RATIO, MAX_PAYLOAD_BYTES, MAX_RENAMES, MAX_ZIP_RECORDS};
 pub use manifest::{
     Deletion, FolderRename, InventoryEntry, MANIFEST_ENTRY, MANIFEST_FORMAT, MAX_MANIFEST_BYTES,
     Manifest, PAYLOAD_PREFIX, PackageFile, PluginUpdate, SettingsEdit,
 };
-pub use read::{MAX_RATIO, Package, PackageError};
+pub use read::Package;

@@ -1,483 +1,505 @@
-//! Reading update packages safely: [`Package::open`] verifies a package in full (manifest,
-//! every entry's name, kind, size and blake3 digest, no extra entries) before anything else
-//! looks at it, and [`Package::copy_file_to`] streams one payload file out, checking its size
-//! and digest again as it goes (the file on disk could change after verification).
+//! Reading an update package safely. [`Package::open`] verifies a package in full before
+//! anything uses it: the zip structure and every entry's metadata, the manifest (format, step,
+//! consistency), one payload entry per listed file and nothing else, and the size and blake3 of
+//! every file's content. [`Package::copy_file_to`] then streams one file out, checking its
+//! size and digest again on the way, because the file on disk may change after verification.
 //!
-//! Refused, with an error naming the package, the entry and the problem: names with `..`,
-//! absolute paths, drive letters, backslashes, device names or other unsafe forms (every name
-//! goes through [`RelPath::new`], on every platform); symbolic links; duplicate names and names
-//! equal up to case (Windows); encrypted entries; compression other than stored/deflate; sizes
-//! that differ from the manifest; entries whose compression ratio exceeds [`MAX_RATIO`] (a zip
-//! bomb: more than 1 MiB expanding over 200 times); a truncated or non-zip file; a manifest
-//! over [`MAX_MANIFEST_BYTES`] or not exactly the documented format; a package for another step.
-//!
-//! Memory does not grow with the package: entries are streamed in 64 KiB chunks and never held
-//! whole; only the central directory and the manifest are in memory.
+//! Memory does not grow with the size of the files: content is only ever streamed through a
+//! fixed buffer. It grows with the number of entries (the manifest and the zip directory),
+//! within the bounds in `limits.rs`. Nothing here writes anywhere but to the writer a caller
+//! passes to [`Package::copy_file_to`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
+use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
-use zip::CompressionMethod;
 use zip::ZipArchive;
 use zip::result::ZipError;
 
 use crate::digest::Digest;
-use crate::package::{
-    MANIFEST_ENTRY, MANIFEST_FORMAT, MAX_MANIFEST_BYTES, Manifest, PAYLOAD_PREFIX, PackageFile,
-};
 use crate::relpath::RelPath;
 use crate::version::Step;
 
-/// Entries over 1 MiB may not expand more than this many times (zip bombs).
-pub const MAX_RATIO: u64 = 200;
-const RATIO_FLOOR: u64 = 1024 * 1024;
-/// Read buffer for the archive. Every entry starts with a seek, which empties the buffer, so a
-/// large one would re-read far more than a small entry holds; inflating reads in its own
-/// 32 KiB chunks anyway.
-const READ_BUFFER: usize = 32 * 1024;
+use super::archive::{Layout, open_archive, scan_entries};
+use super::error::{EntryProblem, PackageError};
+use super::limits::MAX_ZIP_RECORDS;
+use super::manifest::{MANIFEST_ENTRY, MAX_MANIFEST_BYTES, Manifest, PAYLOAD_PREFIX, PackageFile};
+use super::validate::{parse_manifest, printable};
 
-/// A verified package.
+/// Size of the buffer content is streamed through.
+const CHUNK: usize = 64 * 1024;
+
+type Archive = ZipArchive<BufReader<File>>;
+
+/// A verified update package, open for reading its files.
+///
+/// Holding a `Package` keeps the file open. On Windows it is opened without write or delete
+/// sharing, so nobody can change, rename or delete it while hubup holds it; on other systems
+/// that cannot be enforced, which is why [`Package::copy_file_to`] checks every file again.
 pub struct Package {
     path: PathBuf,
     manifest: Manifest,
     digest: Digest,
-    archive: Mutex<ZipArchive<BufReader<File>>>,
-}
-
-impl std::fmt::Debug for Package {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Package")
-            .field("path", &self.path)
-            .field("digest", &self.digest)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A package that cannot be used. Nothing was written anywhere.
-#[derive(Debug, thiserror::Error)]
-pub enum PackageError {
-    #[error("cannot read package {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
-    #[error(
-        "{path} is not a readable zip package ({problem}); it may be truncated or damaged: download it again"
-    )]
-    NotZip { path: PathBuf, problem: String },
-    #[error(
-        "package {path}: entry {entry:?}: {problem}; this package cannot be trusted: download it again"
-    )]
-    BadEntry {
-        path: PathBuf,
-        entry: String,
-        problem: String,
-    },
-    #[error("package {path}: the manifest {problem}; download the package again")]
-    BadManifest { path: PathBuf, problem: String },
-    #[error(
-        "{path} is the package for {found}, but step {expected} needs \
-         {}",
-        expected.to.package_file_name()
-    )]
-    WrongStep {
-        path: PathBuf,
-        expected: Step,
-        found: String,
-    },
-    #[error(
-        "package {path}: {entry} does not match its manifest ({problem}); the package is \
-         corrupt or was tampered with: download it again"
-    )]
-    Mismatch {
-        path: PathBuf,
-        entry: String,
-        problem: String,
-    },
+    /// For each listed file: its index in `manifest.files` and its zip entry index.
+    entries: HashMap<RelPath, (usize, usize)>,
+    archive: Mutex<Archive>,
 }
 
 impl Package {
-    /// Opens the package at `path` for `expected` and verifies all of it.
+    /// Opens the package at `path` and verifies it in full for the step `expected`.
+    ///
+    /// Checks, in this order: the file can be read and its blake3 computed; the zip structure
+    /// is sound; every entry is a safe, unencrypted, stored or deflated regular file or folder,
+    /// with no bomb ratio and no name colliding with another on Windows; the manifest is there,
+    /// bounded, well-formed, of a known format, for `expected`, and consistent; every listed
+    /// file has exactly one payload entry and there are no others; every file's declared size,
+    /// actual size and blake3 match the manifest.
+    ///
+    /// On failure nothing was written anywhere and the error names the package, the entry or
+    /// path, the problem and what to do.
     pub fn open(path: &Path, expected: Step) -> Result<Package, PackageError> {
-        let io_err = |source| PackageError::Io {
-            path: path.to_path_buf(),
+        Package::open_checked(path, Some(expected))
+    }
+
+    /// Like [`Package::open`], but accepts whichever step the manifest states (for operators
+    /// inspecting a package; an upgrade always uses [`Package::open`]). Every other check is
+    /// the same, and a failure likewise leaves nothing written.
+    pub fn open_any_step(path: &Path) -> Result<Package, PackageError> {
+        Package::open_checked(path, None)
+    }
+
+    /// Reads only the manifest of the package at `path` (structure, entries and manifest
+    /// checked as [`Package::open`] does, contents not verified): for reports such as drift in
+    /// `hubup status`, never for changing an install.
+    pub fn read_manifest(path: &Path, expected: Step) -> Result<Manifest, PackageError> {
+        let file = open_for_reading(path).map_err(|source| PackageError::Open {
+            package: path.to_path_buf(),
+            source,
+        })?;
+        let mut archive = open_archive(BufReader::new(file), path)?;
+        let layout = scan_entries(&archive, path)?;
+        let manifest_index = layout
+            .manifest
+            .ok_or_else(|| PackageError::MissingManifest {
+                package: path.to_path_buf(),
+            })?;
+        let bytes = read_manifest(&mut archive, manifest_index, path)?;
+        parse_manifest(&bytes, path, Some(expected))
+    }
+
+    fn open_checked(path: &Path, expected: Option<Step>) -> Result<Package, PackageError> {
+        let read_error = |source| PackageError::Read {
+            package: path.to_path_buf(),
             source,
         };
-        let (digest, _) = Digest::of_file(path).map_err(io_err)?;
-        let file = File::open(path).map_err(io_err)?;
-        let mut archive = ZipArchive::new(BufReader::with_capacity(READ_BUFFER, file))
-            .map_err(|e| zip_error(path, e))?;
-        let entries = check_entries(path, &mut archive)?;
-        let manifest = read_manifest(path, &mut archive, &entries)?;
-        check_manifest(path, &manifest, expected)?;
-        check_payload_set(path, &manifest, &entries)?;
-        verify_payload(path, &mut archive, &manifest, &entries)?;
+        let mut file = open_for_reading(path).map_err(|source| PackageError::Open {
+            package: path.to_path_buf(),
+            source,
+        })?;
+        let (digest, records) = hash_and_count_records(&mut file).map_err(read_error)?;
+        if records > MAX_ZIP_RECORDS {
+            return Err(PackageError::TooManyEntries {
+                package: path.to_path_buf(),
+                found: records,
+                limit: MAX_ZIP_RECORDS,
+            });
+        }
+        file.rewind().map_err(read_error)?;
+        let mut archive = open_archive(BufReader::new(file), path)?;
+        let layout = scan_entries(&archive, path)?;
+        let manifest_index = layout
+            .manifest
+            .ok_or_else(|| PackageError::MissingManifest {
+                package: path.to_path_buf(),
+            })?;
+        let manifest_bytes = read_manifest(&mut archive, manifest_index, path)?;
+        let manifest = parse_manifest(&manifest_bytes, path, expected)?;
+        drop(manifest_bytes);
+        let entries = match_payload(&manifest, layout, &archive, path)?;
+        verify_contents(&mut archive, &manifest, &entries, path)?;
         Ok(Package {
             path: path.to_path_buf(),
             manifest,
             digest,
+            entries,
             archive: Mutex::new(archive),
         })
     }
 
-    /// Reads only the manifest of the package at `path` (bounded, well-formed, the expected
-    /// step), without verifying the payload: for reports such as drift in `hubup status`,
-    /// never for changing an install.
-    pub fn read_manifest(path: &Path, expected: Step) -> Result<Manifest, PackageError> {
-        let file = File::open(path).map_err(|source| PackageError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut archive = ZipArchive::new(BufReader::with_capacity(READ_BUFFER, file))
-            .map_err(|e| zip_error(path, e))?;
-        let entries = check_entries(path, &mut archive)?;
-        let manifest = read_manifest(path, &mut archive, &entries)?;
-        check_manifest(path, &manifest, expected)?;
-        Ok(manifest)
-    }
-
+    /// The verified manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
 
-    /// blake3 of the whole package file.
+    /// The blake3 of the whole package file, as it was read by [`Package::open`].
     pub fn digest(&self) -> Digest {
         self.digest
     }
 
+    /// The package file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Streams `file`'s content into `out`, checking size and digest as it goes. On a mismatch
-    /// the error comes after the bytes were written: the caller must not use them (the
-    /// executor writes into a temp file and renames only after success).
-    pub fn copy_file_to(
+    /// Streams the content of `file` (an entry of this package's manifest) into `out`,
+    /// checking its size and blake3 again on the way; returns the number of bytes written.
+    ///
+    /// On failure, `out` may already hold part (or all) of the content: the caller must
+    /// discard it (write to a temp file and rename it into place only after `Ok`). The
+    /// package itself is never changed. Files read in manifest order are read sequentially,
+    /// without reopening or rescanning the archive.
+    pub fn copy_file_to<W: Write + ?Sized>(
         &self,
         file: &PackageFile,
-        out: &mut dyn Write,
-    ) -> Result<(), PackageError> {
-        let mut archive = self.archive.lock().unwrap_or_else(|e| e.into_inner());
-        let name = file.entry_name();
-        let mut entry = archive
-            .by_name(&name)
-            .map_err(|e| zip_error(&self.path, e))?;
-        let (size, digest) =
-            stream(&mut entry, file.size, out).map_err(|e| PackageError::Mismatch {
-                path: self.path.clone(),
-                entry: name.clone(),
-                problem: e.to_string(),
-            })?;
-        check_content(&self.path, &name, file, size, digest)
-    }
-}
-
-fn zip_error(path: &Path, error: ZipError) -> PackageError {
-    match error {
-        ZipError::Io(source) => PackageError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-        other => PackageError::NotZip {
-            path: path.to_path_buf(),
-            problem: other.to_string(),
-        },
-    }
-}
-
-/// What the central directory says of one entry.
-#[derive(Debug)]
-struct EntryInfo {
-    index: usize,
-    size: u64,
-}
-
-/// Checks every entry's name and kind; returns the files by name (directories left out).
-fn check_entries(
-    path: &Path,
-    archive: &mut ZipArchive<BufReader<File>>,
-) -> Result<BTreeMap<String, EntryInfo>, PackageError> {
-    let mut files = BTreeMap::new();
-    let mut folded = BTreeSet::new();
-    for index in 0..archive.len() {
-        let entry = archive
-            .by_index_raw(index)
-            .map_err(|e| zip_error(path, e))?;
-        let name = match entry.name() {
-            Ok(name) => name.to_string(),
-            Err(_) => {
-                return Err(PackageError::BadEntry {
-                    path: path.to_path_buf(),
-                    entry: String::from_utf8_lossy(entry.name_raw()).into_owned(),
-                    problem: "has a name that is not valid text".into(),
-                });
-            }
+        out: &mut W,
+    ) -> Result<u64, PackageError> {
+        let not_in_package = || PackageError::NotInPackage {
+            package: self.path.clone(),
+            path: file.path.clone(),
         };
-        let bad = |problem: &str| PackageError::BadEntry {
-            path: path.to_path_buf(),
-            entry: name.clone(),
-            problem: problem.to_string(),
-        };
-        if entry
-            .unix_mode()
-            .is_some_and(|mode| mode & 0o170000 == 0o120000)
-        {
-            return Err(bad("is a symbolic link"));
-        }
-        if entry.encrypted() {
-            return Err(bad("is encrypted"));
-        }
-        if !matches!(
-            entry.compression(),
-            CompressionMethod::Stored | CompressionMethod::Deflated
-        ) {
-            return Err(bad(
-                "uses a compression method other than stored or deflate",
-            ));
-        }
-        let is_dir = name.ends_with('/');
-        let relative = if name == MANIFEST_ENTRY {
-            None
-        } else if let Some(rest) = name.strip_prefix(PAYLOAD_PREFIX) {
-            Some(rest.trim_end_matches('/'))
-        } else {
-            return Err(bad("is neither manifest.json nor under payload/"));
-        };
-        if let Some(rest) = relative
-            && !(is_dir && rest.is_empty())
-        {
-            RelPath::new(rest).map_err(|e| bad(&format!("unsafe name: {}", e.reason)))?;
-        }
-        if is_dir {
-            if entry.size() != 0 {
-                return Err(bad("is a folder with content"));
-            }
-            continue;
-        }
-        if !folded.insert(name.to_lowercase()) {
-            return Err(bad(if files.contains_key(&name) {
-                "appears twice"
-            } else {
-                "differs from another entry only in case (the same file on Windows)"
-            }));
-        }
-        let size = entry.size();
-        let compressed = entry.compressed_size().max(1);
-        if size > RATIO_FLOOR && size / compressed > MAX_RATIO {
-            return Err(bad(&format!(
-                "expands {size} bytes from {compressed} (over {MAX_RATIO} times): a zip bomb"
-            )));
-        }
-        files.insert(name, EntryInfo { index, size });
+        let &(listed_index, entry_index) =
+            self.entries.get(&file.path).ok_or_else(not_in_package)?;
+        let listed = self
+            .manifest
+            .files
+            .get(listed_index)
+            .filter(|listed| *listed == file)
+            .ok_or_else(not_in_package)?;
+        // A poisoned lock only means another thread panicked mid-read; every read seeks to
+        // its entry first, so the archive is still usable.
+        let mut archive = self.archive.lock().unwrap_or_else(PoisonError::into_inner);
+        stream_entry(&mut archive, entry_index, listed, &self.path, out)
     }
-    Ok(files)
 }
 
-fn read_manifest(
-    path: &Path,
-    archive: &mut ZipArchive<BufReader<File>>,
-    entries: &BTreeMap<String, EntryInfo>,
-) -> Result<Manifest, PackageError> {
-    let bad = |problem: String| PackageError::BadManifest {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let info = entries
-        .get(MANIFEST_ENTRY)
-        .ok_or_else(|| bad("is missing (no manifest.json in the package)".into()))?;
-    if info.size > MAX_MANIFEST_BYTES {
-        return Err(bad(format!("is larger than {MAX_MANIFEST_BYTES} bytes")));
+impl fmt::Debug for Package {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Package")
+            .field("path", &self.path)
+            .field(
+                "step",
+                &format_args!("{} -> {}", self.manifest.from, self.manifest.to),
+            )
+            .field("files", &self.manifest.files.len())
+            .field("digest", &self.digest)
+            .finish()
     }
-    let entry = archive
-        .by_index(info.index)
-        .map_err(|e| zip_error(path, e))?;
-    let mut bytes = Vec::new();
-    entry
-        .take(MAX_MANIFEST_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| bad(format!("cannot be read: {e}")))?;
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(bad(format!("is larger than {MAX_MANIFEST_BYTES} bytes")));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| bad(format!("is not in the documented format: {e}")))
 }
 
-fn check_manifest(path: &Path, manifest: &Manifest, expected: Step) -> Result<(), PackageError> {
-    let bad = |problem: String| PackageError::BadManifest {
-        path: path.to_path_buf(),
-        problem,
-    };
-    if manifest.format != MANIFEST_FORMAT {
-        return Err(bad(format!(
-            "has format {}, but this hubup reads format {MANIFEST_FORMAT}: use the hubup that \
-             came with the package",
-            manifest.format
-        )));
-    }
-    if manifest.from != expected.from || manifest.to != expected.to {
-        return Err(PackageError::WrongStep {
-            path: path.to_path_buf(),
-            expected,
-            found: format!("{} -> {}", manifest.from, manifest.to),
-        });
-    }
-    if manifest.from.next() != Some(manifest.to) {
-        return Err(bad("does not describe one step".into()));
-    }
-    unique(path, "files", manifest.files.iter().map(|f| &f.path))?;
-    unique(
-        path,
-        "deletions",
-        manifest.deletions.iter().map(|d| &d.path),
-    )?;
-    unique(
-        path,
-        "inventory",
-        manifest.inventory.iter().map(|e| &e.path),
-    )?;
-    for rename in &manifest.renames {
-        if rename.from == rename.to || rename.to.starts_with(&rename.from) {
-            return Err(bad(format!("renames {} into itself", rename.from)));
-        }
-    }
-    Ok(())
+/// Opens the package for reading; on Windows, without sharing write or delete access.
+#[cfg(windows)]
+fn open_for_reading(path: &Path) -> io::Result<File> {
+    use std::os::windows::fs::OpenOptionsExt;
+    /// Others may read the package while hubup holds it, but not change, rename or delete it.
+    const FILE_SHARE_READ: u32 = 0x0000_0001;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .share_mode(FILE_SHARE_READ)
+        .open(path)?;
+    refuse_non_files(file)
 }
 
-fn unique<'m>(
-    path: &Path,
-    list: &str,
-    paths: impl Iterator<Item = &'m RelPath>,
-) -> Result<(), PackageError> {
-    let mut seen = BTreeSet::new();
-    for p in paths {
-        if !seen.insert(p.case_key()) {
-            return Err(PackageError::BadManifest {
-                path: path.to_path_buf(),
-                problem: format!(
-                    "lists {p} twice in {list} (names are compared ignoring case, as on Windows)"
-                ),
-            });
-        }
-    }
-    Ok(())
+/// Opens the package for reading (other systems have no mandatory sharing modes).
+#[cfg(not(windows))]
+fn open_for_reading(path: &Path) -> io::Result<File> {
+    refuse_non_files(File::open(path)?)
 }
 
-/// Every manifest file has its entry with the declared size; no entry is unlisted.
-fn check_payload_set(
-    path: &Path,
-    manifest: &Manifest,
-    entries: &BTreeMap<String, EntryInfo>,
-) -> Result<(), PackageError> {
-    let mut listed = BTreeSet::new();
-    for file in &manifest.files {
-        let name = file.entry_name();
-        let info = entries.get(&name).ok_or_else(|| PackageError::Mismatch {
-            path: path.to_path_buf(),
-            entry: name.clone(),
-            problem: "listed in the manifest but missing from the package".into(),
-        })?;
-        if info.size != file.size {
-            return Err(PackageError::Mismatch {
-                path: path.to_path_buf(),
-                entry: name,
-                problem: format!(
-                    "{} bytes in the zip, {} in the manifest",
-                    info.size, file.size
-                ),
-            });
-        }
-        listed.insert(name);
+fn refuse_non_files(file: File) -> io::Result<File> {
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is a folder or device, not a file",
+        ))
     }
-    for name in entries.keys() {
-        if name != MANIFEST_ENTRY && !listed.contains(name) {
-            return Err(PackageError::BadEntry {
-                path: path.to_path_buf(),
-                entry: name.clone(),
-                problem: "is not listed in the manifest".into(),
-            });
-        }
-    }
-    Ok(())
 }
 
-/// Decompresses and hashes every payload entry (in archive order, which reads sequentially).
-fn verify_payload(
-    path: &Path,
-    archive: &mut ZipArchive<BufReader<File>>,
-    manifest: &Manifest,
-    entries: &BTreeMap<String, EntryInfo>,
-) -> Result<(), PackageError> {
-    let mut files: Vec<(&PackageFile, usize)> = manifest
-        .files
-        .iter()
-        .filter_map(|f| entries.get(&f.entry_name()).map(|info| (f, info.index)))
-        .collect();
-    files.sort_by_key(|(_, index)| *index);
-    for (file, index) in files {
-        let name = file.entry_name();
-        let mut entry = archive.by_index(index).map_err(|e| zip_error(path, e))?;
-        let (size, digest) =
-            stream(&mut entry, file.size, &mut io::sink()).map_err(|e| PackageError::Mismatch {
-                path: path.to_path_buf(),
-                entry: name.clone(),
-                problem: e.to_string(),
-            })?;
-        check_content(path, &name, file, size, digest)?;
-    }
-    Ok(())
-}
-
-/// Copies at most `limit + 1` bytes, hashing them: a longer entry is caught without reading
-/// (or inflating) more than one byte past its declared size.
-fn stream(entry: &mut dyn Read, limit: u64, out: &mut dyn Write) -> io::Result<(u64, Digest)> {
-    let mut limited = entry.take(limit + 1);
+/// The blake3 of the whole file, and how many central-directory signatures it contains (an
+/// upper bound on the number of entries the zip reader can decode; see `limits.rs`).
+fn hash_and_count_records(file: &mut File) -> io::Result<(Digest, u64)> {
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut size = 0u64;
+    let mut counter = SignatureCounter::default();
+    let mut buf = vec![0u8; 4 * CHUNK];
     loop {
-        let n = match limited.read(&mut buf) {
+        let n = match file.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])?;
-        size += n as u64;
+        let chunk = buf.get(..n).unwrap_or_default();
+        hasher.update(chunk);
+        counter.feed(chunk);
     }
-    Ok((size, hasher.finalize().into()))
+    Ok((hasher.finalize().into(), counter.count))
 }
 
-fn check_content(
-    path: &Path,
-    name: &str,
-    file: &PackageFile,
-    size: u64,
-    digest: Digest,
-) -> Result<(), PackageError> {
-    let mismatch = |problem: String| PackageError::Mismatch {
-        path: path.to_path_buf(),
-        entry: name.to_string(),
-        problem,
+/// Counts `PK\x01\x02` in a byte stream fed in chunks of any size.
+#[derive(Default)]
+struct SignatureCounter {
+    /// The last (up to 3) bytes seen, for signatures that straddle two chunks.
+    tail: [u8; 3],
+    tail_len: usize,
+    count: u64,
+}
+
+const CENTRAL_HEADER_SIGNATURE: [u8; 4] = *b"PK\x01\x02";
+
+impl SignatureCounter {
+    fn feed(&mut self, chunk: &[u8]) {
+        // Every 4-byte window of tail + head straddles the boundary: tail and head are at
+        // most 3 bytes each.
+        let head = &chunk[..chunk.len().min(3)];
+        let mut joint = [0u8; 6];
+        joint[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
+        joint[self.tail_len..self.tail_len + head.len()].copy_from_slice(head);
+        let joint = &joint[..self.tail_len + head.len()];
+        self.count += count_signatures(joint) + count_signatures(chunk);
+        let source = if chunk.len() >= 3 { chunk } else { joint };
+        let keep = source.len().min(3);
+        self.tail[..keep].copy_from_slice(&source[source.len() - keep..]);
+        self.tail_len = keep;
+    }
+}
+
+fn count_signatures(bytes: &[u8]) -> u64 {
+    let mut count = 0;
+    let mut rest = bytes;
+    // Jump from one 'P' to the next: much faster than comparing every window.
+    while let Some(at) = rest.iter().position(|&b| b == b'P') {
+        if rest.get(at..at + 4) == Some(&CENTRAL_HEADER_SIGNATURE[..]) {
+            count += 1;
+        }
+        rest = rest.get(at + 1..).unwrap_or_default();
+    }
+    count
+}
+
+/// Reads `manifest.json`, bounded by [`MAX_MANIFEST_BYTES`] whatever its header declares.
+fn read_manifest(
+    archive: &mut Archive,
+    index: usize,
+    package: &Path,
+) -> Result<Vec<u8>, PackageError> {
+    let too_large = |size| PackageError::ManifestTooLarge {
+        package: package.to_path_buf(),
+        size,
+        limit: MAX_MANIFEST_BYTES,
     };
-    if size > file.size {
-        return Err(mismatch(format!(
-            "longer than the {} bytes the manifest says",
-            file.size
-        )));
+    let mut entry = archive
+        .by_index(index)
+        .map_err(|e| entry_error(e, package, MANIFEST_ENTRY))?;
+    let declared = entry.size();
+    if declared > MAX_MANIFEST_BYTES {
+        return Err(too_large(declared));
     }
-    if size < file.size {
-        return Err(mismatch(format!(
-            "{size} bytes, the manifest says {}",
-            file.size
-        )));
+    let mut bytes = Vec::new();
+    (&mut entry)
+        .take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| content_error(e, package, MANIFEST_ENTRY))?;
+    let actual = bytes.len() as u64;
+    if actual > MAX_MANIFEST_BYTES {
+        return Err(too_large(actual));
     }
-    if digest != file.digest {
-        return Err(mismatch(format!(
-            "content digest {}, the manifest says {}",
-            digest.short(),
-            file.digest.short()
-        )));
+    if actual != declared {
+        return Err(PackageError::entry(
+            package,
+            MANIFEST_ENTRY,
+            EntryProblem::Corrupt {
+                detail: format!("it holds {actual} bytes but its zip header declares {declared}"),
+            },
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Pairs every listed file with its payload entry (whose declared size must match); fails on
+/// a missing entry or an entry the manifest does not list.
+fn match_payload(
+    manifest: &Manifest,
+    mut layout: Layout,
+    archive: &Archive,
+    package: &Path,
+) -> Result<HashMap<RelPath, (usize, usize)>, PackageError> {
+    let mut entries = HashMap::with_capacity(manifest.files.len());
+    for (listed_index, file) in manifest.files.iter().enumerate() {
+        let entry_index = layout.payload.remove(file.path.as_str()).ok_or_else(|| {
+            PackageError::MissingPayload {
+                package: package.to_path_buf(),
+                path: file.path.clone(),
+            }
+        })?;
+        let declared = archive
+            .by_index_data(entry_index)
+            .map_err(|e| entry_error(e, package, &file.entry_name()))?
+            .size();
+        if declared != file.size {
+            return Err(PackageError::entry(
+                package,
+                file.entry_name(),
+                EntryProblem::SizeMismatch {
+                    expected: file.size,
+                    found: declared,
+                    declared: true,
+                },
+            ));
+        }
+        entries.insert(file.path.clone(), (listed_index, entry_index));
+    }
+    if let Some((path, _)) = layout.payload.iter().min_by_key(|(_, index)| **index) {
+        return Err(PackageError::entry(
+            package,
+            format!("{PAYLOAD_PREFIX}{path}"),
+            EntryProblem::NotListed,
+        ));
+    }
+    Ok(entries)
+}
+
+/// Reads every listed file in archive order (sequential on disk) and checks it.
+fn verify_contents(
+    archive: &mut Archive,
+    manifest: &Manifest,
+    entries: &HashMap<RelPath, (usize, usize)>,
+    package: &Path,
+) -> Result<(), PackageError> {
+    let mut order: Vec<(usize, usize)> = entries
+        .values()
+        .map(|&(listed, entry)| (entry, listed))
+        .collect();
+    order.sort_unstable();
+    for (entry_index, listed_index) in order {
+        if let Some(file) = manifest.files.get(listed_index) {
+            stream_entry(archive, entry_index, file, package, &mut io::sink())?;
+        }
     }
     Ok(())
+}
+
+/// Streams one payload entry into `out` through a fixed buffer, reading at most one byte more
+/// than the manifest's size, and checks size and blake3 at the end.
+fn stream_entry<W: Write + ?Sized>(
+    archive: &mut Archive,
+    entry_index: usize,
+    file: &PackageFile,
+    package: &Path,
+    out: &mut W,
+) -> Result<u64, PackageError> {
+    let name = file.entry_name();
+    let problem = |problem| PackageError::entry(package, name.clone(), problem);
+    let mut entry = archive
+        .by_index(entry_index)
+        .map_err(|e| entry_error(e, package, &name))?;
+    let mut content = (&mut entry).take(file.size.saturating_add(1));
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut total: u64 = 0;
+    loop {
+        let n = match content.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(content_error(e, package, &name)),
+        };
+        total = total.saturating_add(n as u64);
+        if total > file.size {
+            return Err(problem(EntryProblem::Overrun {
+                expected: file.size,
+            }));
+        }
+        let chunk = buf.get(..n).unwrap_or_default();
+        hasher.update(chunk);
+        out.write_all(chunk)
+            .map_err(|source| PackageError::Destination {
+                package: package.to_path_buf(),
+                path: file.path.clone(),
+                source,
+            })?;
+    }
+    if total != file.size {
+        return Err(problem(EntryProblem::SizeMismatch {
+            expected: file.size,
+            found: total,
+            declared: false,
+        }));
+    }
+    let found = Digest::from(hasher.finalize());
+    if found != file.digest {
+        return Err(problem(EntryProblem::DigestMismatch {
+            expected: file.digest,
+            found,
+        }));
+    }
+    Ok(total)
+}
+
+/// A zip error while locating or opening one entry.
+fn entry_error(error: ZipError, package: &Path, entry: &str) -> PackageError {
+    match error {
+        ZipError::Io(e) => content_error(e, package, entry),
+        other => PackageError::entry(
+            package,
+            entry.to_string(),
+            EntryProblem::Corrupt {
+                detail: printable(&other.to_string()),
+            },
+        ),
+    }
+}
+
+/// An I/O error while reading an entry: a content problem (bad checksum, bad deflate data,
+/// data cut short) or a failure of the machine.
+fn content_error(error: io::Error, package: &Path, entry: &str) -> PackageError {
+    use io::ErrorKind::{InvalidData, InvalidInput, Other, UnexpectedEof};
+    if matches!(
+        error.kind(),
+        InvalidData | InvalidInput | UnexpectedEof | Other
+    ) {
+        PackageError::entry(
+            package,
+            entry.to_string(),
+            EntryProblem::Corrupt {
+                detail: printable(&error.to_string()),
+            },
+        )
+    } else {
+        PackageError::Read {
+            package: package.to_path_buf(),
+            source: error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count_in_chunks(bytes: &[u8], chunk: usize) -> u64 {
+        let mut counter = SignatureCounter::default();
+        for piece in bytes.chunks(chunk) {
+            counter.feed(piece);
+        }
+        counter.count
+    }
+
+    #[test]
+    fn signatures_are_counted_across_any_chunking() {
+        let mut bytes = Vec::new();
+        for i in 0..50u8 {
+            bytes.extend_from_slice(b"xPK\x01\x02PPK");
+            bytes.extend(std::iter::repeat_n(i, usize::from(i % 7)));
+        }
+        bytes.extend_from_slice(b"PK\x01");
+        let whole = count_signatures(&bytes);
+        assert_eq!(whole, 50);
+        for chunk in 1..=13 {
+            assert_eq!(count_in_chunks(&bytes, chunk), whole, "chunk {chunk}");
+        }
+    }
 }
