@@ -97,15 +97,33 @@ fn full_chain_4_0_to_4_5_matches_the_expected_tree() {
 
     let sql = sql_output(&scenario);
     for needle in [
-        "LicenseManagerDB",
-        "NotificationCenterDB",
-        "IadaDB",
-        "EmailServiceDB",
-        "db_datareader",
-        "db_datawriter",
+        "CREATE DATABASE [LicenseManagerDB]",
+        "CREATE DATABASE [NotificationCenterDB]",
+        "CREATE DATABASE [IadaDB]",
+        "CREATE DATABASE [EmailServiceDB]",
+        "CREATE LOGIN [IIS APPPOOL\\Blue Prism - License Manager] FROM WINDOWS",
+        "CREATE USER [IIS APPPOOL\\Blue Prism - Notification Center]",
+        "ALTER ROLE [db_datareader] ADD MEMBER [IIS APPPOOL\\Blue Prism - Email Sender]",
+        "ALTER ROLE [db_datawriter] ADD MEMBER [IIS APPPOOL\\Blue Prism - IADA]",
+        "GRANT EXECUTE TO [IIS APPPOOL\\Blue Prism - License Manager]",
+        "[dbo].[__hubup_migrations]",
     ] {
         assert!(sql.contains(needle), "SQL output holds {needle}");
     }
+    for migration in hubup::MIGRATIONS
+        .iter()
+        .filter(|m| !m.id.starts_with("4.5/"))
+    {
+        assert!(
+            sql.contains(&migration.checksum().to_hex()),
+            "{} is recorded with its checksum",
+            migration.id
+        );
+    }
+    assert!(
+        !sql.contains("DecisionDB"),
+        "Decision is not configured in the demo"
+    );
 
     assert_eq!(
         live_data(&scenario.root()),

@@ -308,56 +308,82 @@ impl Engine<'_> {
     }
 
     /// Rolls back: without `to`, the interrupted step of the unfinished run; with `to`, every
-    /// step of the latest run back to version `to` (using their backups and the journal).
+    /// step back to version `to`, newest first, across as many runs as that takes (using
+    /// their backups and the journal). Every backup copy needed is checked before anything is
+    /// undone.
     pub fn rollback(&mut self, to: Option<Version>) -> Result<RunEnd, EngineError> {
-        let run = match self.journal.unfinished_run()? {
-            Some(summary) => summary.run,
-            None if to.is_some() => {
-                self.journal
-                    .last_run()?
-                    .ok_or(EngineError::NothingToDo {
-                        action: "roll back",
-                    })?
-                    .run
-            }
-            None => {
-                return Err(EngineError::NothingToDo {
+        let Some(target) = to else {
+            let summary = self
+                .journal
+                .unfinished_run()?
+                .ok_or(EngineError::NothingToDo {
                     action: "roll back",
-                });
-            }
-        };
-        let state = self.load_run(run)?;
-        let target = match to {
-            Some(target) => target,
-            None => state
+                })?;
+            let state = self.load_run(summary.run)?;
+            let target = state
                 .open_step()
                 .map(|s| s.step.from)
-                .unwrap_or_else(|| state.current_version()),
+                .unwrap_or_else(|| state.current_version());
+            self.journal.append(state.run, &[Payload::RunResumed {}])?;
+            return self.roll_back_run(&state, target);
         };
-        if target < state.from {
+        let runs = self.runs_to_roll_back(target)?;
+        let involved: Vec<&state::StepState> = runs
+            .iter()
+            .flat_map(|state| to_undo(state, target))
+            .collect();
+        step::check_backups(self, &involved, target)?;
+        let mut end = None;
+        for state in &runs {
+            self.journal.append(state.run, &[Payload::RunResumed {}])?;
+            end = Some(self.roll_back_run(state, target.max(state.from))?);
+        }
+        Ok(match end {
+            Some(RunEnd::RolledBackOnRequest { run, .. }) => RunEnd::RolledBackOnRequest {
+                run,
+                version: target,
+            },
+            Some(other) => other,
+            None => unreachable!("runs_to_roll_back returns at least one run"),
+        })
+    }
+
+    /// The runs holding steps to undo to reach `target`, newest first.
+    fn runs_to_roll_back(&self, target: Version) -> Result<Vec<RunState>, EngineError> {
+        let mut out = Vec::new();
+        let mut reaches = false;
+        for summary in self.journal.runs()?.iter().rev() {
+            let state = self.load_run(summary.run)?;
+            if !to_undo(&state, target).is_empty() {
+                out.push(state.clone());
+            }
+            if state.from <= target {
+                reaches = true;
+                break;
+            }
+        }
+        if out.is_empty() {
             return Err(EngineError::RollbackTarget {
                 target,
-                reason: format!(
-                    "run {} started at {}; a rollback goes back only across the steps of one run",
-                    state.run, state.from
-                ),
+                reason: "the journal has no committed or interrupted step at or after it".into(),
             });
         }
-        self.journal.append(run, &[Payload::RunResumed {}])?;
-        self.roll_back_run(&state, target)
+        if !reaches {
+            let oldest = out.last().map(|s| s.from).unwrap_or(target);
+            return Err(EngineError::RollbackTarget {
+                target,
+                reason: format!("the journal's runs go back to {oldest} only; nothing was changed"),
+            });
+        }
+        Ok(out)
     }
 
     /// Undoes the open step (if any) and then committed steps, newest first, down to `target`.
     fn roll_back_run(&mut self, state: &RunState, target: Version) -> Result<RunEnd, EngineError> {
         let run = state.run;
-        let to_undo: Vec<&state::StepState> = state
-            .steps
-            .iter()
-            .rev()
-            .filter(|s| (s.committed || s.is_open()) && s.step.from >= target)
-            .collect();
-        step::check_backups(self, &to_undo, target)?;
-        for step_state in to_undo {
+        let steps = to_undo(state, target);
+        step::check_backups(self, &steps, target)?;
+        for step_state in steps {
             let reason = format!("rollback to {target} requested");
             step::roll_back(self, run, step_state, &reason, target)?;
         }
@@ -367,6 +393,16 @@ impl Engine<'_> {
             version: target,
         })
     }
+}
+
+/// The steps of `state` a rollback to `target` undoes, newest first.
+fn to_undo(state: &RunState, target: Version) -> Vec<&state::StepState> {
+    state
+        .steps
+        .iter()
+        .rev()
+        .filter(|s| (s.committed || s.is_open()) && s.step.from >= target)
+        .collect()
 }
 
 /// Plans and their packages for one step, ready to execute.

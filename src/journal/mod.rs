@@ -246,6 +246,13 @@ impl Journal {
         Ok(tracker.last_started())
     }
 
+    /// Every run in the journal, finished or not, oldest first.
+    pub fn runs(&self) -> Result<Vec<UnfinishedRun>, JournalError> {
+        let mut tracker = RunTracker::default();
+        self.each_entry(|entry| tracker.observe(&entry))?;
+        Ok(tracker.all())
+    }
+
     /// Size of the journal file in bytes.
     pub fn file_size(&self) -> Result<u64, JournalError> {
         self.store.file_len()

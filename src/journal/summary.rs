@@ -95,6 +95,13 @@ impl RunTracker {
         self.open.pop()
     }
 
+    /// Every run, finished or not, oldest first.
+    pub(crate) fn all(self) -> Vec<UnfinishedRun> {
+        let mut runs: Vec<UnfinishedRun> = self.open.into_iter().chain(self.finished).collect();
+        runs.sort_by_key(|r| r.started_seq);
+        runs
+    }
+
     /// The most recently started run, finished or not.
     pub(crate) fn last_started(self) -> Option<UnfinishedRun> {
         self.open

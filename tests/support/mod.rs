@@ -129,6 +129,31 @@ impl Scenario {
         )
     }
 
+    /// (version, install-tree digest, applicationHost.config digest), read without the config
+    /// (for tests that break the config on purpose).
+    pub fn digests_without_config(&self) -> (String, String, String) {
+        let mut command = hubup();
+        command
+            .args(["status", "--json", "--root"])
+            .arg(self.root())
+            .arg("--apphost")
+            .arg(self.apphost());
+        let status = Run::from(command.output().expect("run hubup status"))
+            .expect(0)
+            .json();
+        (
+            status["version"].as_str().unwrap_or_default().to_string(),
+            status["tree_digest"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            status["apphost_digest"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    }
+
     /// The journal's entries as JSON objects (`hubup journal export --json`).
     pub fn journal(&self) -> Vec<Value> {
         let run = self.run(&["journal", "export", "--json"]).expect(0);
