@@ -320,7 +320,14 @@ impl Config {
             source,
         })?;
         let mut config = Config::parse(&text, path)?;
-        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        // Absolute, so the journal and messages name real places whatever the current folder.
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let base = folder
+            .canonicalize()
+            .unwrap_or_else(|_| folder.to_path_buf());
         config.resolve_relative_paths(&base);
         config.source = Some(path.to_path_buf());
         Ok(config)

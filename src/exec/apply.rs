@@ -405,6 +405,9 @@ fn restore_blob(
     before: Digest,
     after: Digest,
 ) -> Result<(), OpError> {
+    // An edit interrupted before its rename leaves only its temp file behind.
+    let temp = fsx::temp_path_for(path);
+    fsx::remove_file(&temp).map_err(io_err(&temp))?;
     let found = digest_of(path)?;
     if found == Some(before) {
         return Ok(());
