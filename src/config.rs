@@ -325,9 +325,8 @@ impl Config {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let base = folder
-            .canonicalize()
-            .unwrap_or_else(|_| folder.to_path_buf());
+        // std::path::absolute, not canonicalize: on Windows the latter gives \\?\ paths.
+        let base = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
         config.resolve_relative_paths(&base);
         config.source = Some(path.to_path_buf());
         Ok(config)
@@ -346,7 +345,9 @@ impl Config {
     fn resolve_relative_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() && !looks_like_windows_absolute(p) {
-                *p = base.join(&*p);
+                // Rebuilt from its components so a `/` written in the file becomes the
+                // platform's separator.
+                *p = base.join(&*p).components().collect();
             }
         };
         resolve(&mut self.install.root);

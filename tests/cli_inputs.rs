@@ -95,6 +95,9 @@ fn a_missing_certificate_is_refused_naming_the_setting() {
     );
 }
 
+// The demo's command templates are `sh` on Unix and PowerShell on Windows; these two tests
+// edit the `sh` ones.
+#[cfg(unix)]
 #[test]
 fn a_certificate_not_in_the_store_fails_the_check() {
     let scenario = Scenario::new();
@@ -127,6 +130,7 @@ fn a_full_disk_is_refused_before_anything_changes() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn a_missing_runtime_is_refused_with_the_guides_instructions() {
     let scenario = Scenario::new();

@@ -89,7 +89,7 @@ fn absolute(dir: &Path) -> Result<PathBuf, Failure> {
             format!("cannot create {}: {e}", dir.display()),
         )
     })?;
-    dir.canonicalize().map_err(|e| {
+    std::path::absolute(dir).map_err(|e| {
         Failure::new(
             Exit::BadInput,
             format!("cannot resolve {}: {e}", dir.display()),

@@ -78,7 +78,9 @@ pub fn journal_path_from_config(config_file: &Path) -> Result<PathBuf, ConfigPat
         return Ok(path.to_path_buf());
     }
     let folder = config_file.parent().unwrap_or(Path::new(""));
-    Ok(folder.join(path))
+    // Rebuilt from its components so a `/` written in the file becomes the platform's
+    // separator.
+    Ok(folder.join(path).components().collect())
 }
 
 #[cfg(test)]
