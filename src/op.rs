@@ -191,6 +191,11 @@ pub enum SqlOp {
         database: String,
         principal: Principal,
     },
+    /// A server login for a Windows identity (an app pool's), before its database users.
+    /// Rollback drops it only if this run created it. (Last variant: journals store the index.)
+    CreateLogin {
+        login: String,
+    },
 }
 
 /// What applying an op found and did, recorded in its `OpDone` entry. Undo reads it: for
@@ -366,5 +371,6 @@ fn describe_sql(op: &SqlOp) -> String {
             "GRANT EXECUTE to {} in [{database}]",
             principal_text(principal)
         ),
+        SqlOp::CreateLogin { login } => format!("create login [{login}] FROM WINDOWS"),
     }
 }

@@ -509,7 +509,7 @@ impl<'a> Planner<'a> {
     }
 
     fn databases(&mut self) -> Result<(), PlanError> {
-        let mut ops = Vec::new();
+        let mut ops: Vec<Op> = Vec::new();
         for database in self.spec.new_databases {
             if let Some(feature) = database.only_with
                 && !optional_configured(feature, self.config())
@@ -520,7 +520,13 @@ impl<'a> Planner<'a> {
                 ));
                 continue;
             }
-            ops.extend(self.database_ops(database)?);
+            for op in self.database_ops(database)? {
+                // Several databases may share one Windows identity: one login op per step.
+                if matches!(op, Op::Sql(SqlOp::CreateLogin { .. })) && ops.contains(&op) {
+                    continue;
+                }
+                ops.push(op);
+            }
         }
         self.body.splice(0..0, ops);
         Ok(())
@@ -547,6 +553,11 @@ impl<'a> Planner<'a> {
                 database: name.clone(),
                 id: migration.id.to_string(),
                 checksum: migration.checksum(),
+            });
+        }
+        if let Principal::Windows(login) = &principal {
+            ops.push(SqlOp::CreateLogin {
+                login: login.clone(),
             });
         }
         ops.push(SqlOp::CreateUser {

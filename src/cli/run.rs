@@ -124,6 +124,13 @@ fn open_journal(
     Ok((journal, scratch))
 }
 
+/// Who this machine is on SQL Server (the mark on databases it creates): its name and its
+/// journal, so two installs on one host (tests, side-by-side environments) stay apart.
+fn machine_identity(machine: &str, journal: &std::path::Path) -> String {
+    let journal = hubup::Digest::of(journal.to_string_lossy().as_bytes());
+    format!("{machine}/{}", journal.short())
+}
+
 /// Runs `body` with an engine set up from the config.
 fn with_engine<T>(
     common: &CommonArgs,
@@ -138,8 +145,10 @@ fn with_engine<T>(
             .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
     }
     let (mut journal, _scratch) = open_journal(&config, changes)?;
-    let mut sql: Box<dyn SqlTarget> = hubup::sql_target(&config.sql, &config.output_dir())
-        .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
+    let identity = machine_identity(journal.machine(), &config.journal_path());
+    let mut sql: Box<dyn SqlTarget> =
+        hubup::sql_target(&config.sql, &config.output_dir(), &identity)
+            .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
     let faults = Faults::from_env().map_err(|e| Failure::new(Exit::BadInput, e))?;
     let json = common.json;
     let mut events = move |event: Event| {

@@ -1,13 +1,19 @@
 //! Everything SQL Server: the `[sql]` settings, the migrations compiled into the binary, the
 //! T-SQL text of each database op, and the [`SqlTarget`] adapter the executor drives, one
-//! implementation per mode (`script.rs` writes the T-SQL for a DBA).
+//! implementation per mode: `script.rs` writes the T-SQL for a DBA, `execute.rs` runs it over a
+//! `session.rs` connection (tiberius), `preprovisioned.rs` only verifies a DBA's work.
+//! `statements.rs` lists every statement the execution mode sends.
 //!
 //! The executor never builds SQL itself; it hands `SqlOp`s to a target. Identifiers are always
 //! quoted and values are literals or parameters, never spliced text.
 
+mod execute;
 mod migrations;
+mod preprovisioned;
 mod script;
+mod session;
 mod settings;
+pub mod statements;
 mod tsql;
 
 use std::path::{Path, PathBuf};
@@ -15,22 +21,73 @@ use std::path::{Path, PathBuf};
 use crate::op::{OpOutcome, SqlOp};
 use crate::version::Step;
 
+pub use execute::{ExecuteTarget, Found};
 pub use migrations::{MIGRATIONS, Migration, migrations_for, split_batches};
+pub use preprovisioned::PreprovisionedTarget;
 pub use script::{ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget};
+pub use session::{Param, ServerAddress, Session};
 pub use settings::{
     DATABASE_KEYS, LicenseManagerChoice, SqlAuth, SqlMode, SqlSettings, SqlSettingsError,
 };
 pub use tsql::{quote_ident, quote_literal, script_for, undo_script_for};
 
-/// Database work failed. Messages never contain a password.
+/// Database work failed. Messages never contain a password (values travel as parameters and
+/// errors quote statements, not parameters).
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
     #[error("cannot write {path}: {problem}")]
     Output { path: PathBuf, problem: String },
     #[error(transparent)]
     Settings(#[from] SqlSettingsError),
-    #[error("{0}")]
-    Unsupported(String),
+    #[error("sql.{key}: {problem}")]
+    Config { key: &'static str, problem: String },
+    #[error("cannot connect to SQL Server {server}: {problem}")]
+    Connect { server: String, problem: String },
+    #[error("SQL Server {server} refused the login {login}: {message}; {hint}")]
+    LoginRefused {
+        server: String,
+        login: String,
+        message: String,
+        hint: String,
+    },
+    #[error(
+        "SQL Server {server}: the login {login} lacks {need}; ask a DBA for it, or use sql.mode = \"script\" and let a DBA run the T-SQL"
+    )]
+    Permission {
+        server: String,
+        login: String,
+        need: String,
+    },
+    #[error("SQL Server {server} answered error {number} to `{statement}`: {message}")]
+    Server {
+        server: String,
+        statement: String,
+        number: u32,
+        message: String,
+    },
+    #[error("lost the connection to SQL Server {server} during `{statement}`: {problem}")]
+    ConnectionLost {
+        server: String,
+        statement: String,
+        problem: String,
+    },
+    #[error(
+        "another machine holds hubup's upgrade lock on SQL Server {server} (waited {waited_secs} s, sp_getapplock returned {result}); let its upgrade finish, then run hubup again"
+    )]
+    Locked {
+        server: String,
+        waited_secs: u64,
+        result: i32,
+    },
+    #[error("{problem}")]
+    Migration { problem: String },
+    #[error("SQL Server {server} is not ready for the upgrade:\n  - {}", problems.join("\n  - "))]
+    NotReady {
+        server: String,
+        problems: Vec<String>,
+    },
+    #[error("sql.mode = \"preprovisioned\", but the database work is not done yet (a DBA can run `hubup sql-script`):\n  - {}", problems.join("\n  - "))]
+    NotProvisioned { problems: Vec<String> },
 }
 
 /// The database side of an upgrade, as the executor drives it.
@@ -50,24 +107,20 @@ pub trait SqlTarget {
 }
 
 /// The target the settings ask for, writing into `output_dir` where it writes files.
+/// `identity` names this machine on the server (it marks the databases it creates).
 pub fn sql_target(
     settings: &SqlSettings,
     output_dir: &Path,
+    identity: &str,
 ) -> Result<Box<dyn SqlTarget>, SqlError> {
     settings.validate()?;
-    match settings.mode {
-        SqlMode::Script => Ok(Box::new(ScriptTarget::new(output_dir))),
-        SqlMode::Execute | SqlMode::Preprovisioned => Err(SqlError::Unsupported(format!(
-            "sql.mode = \"{}\" is not available in this build of hubup; use sql.mode = \"script\" \
-             (hubup writes the T-SQL for a DBA into {})",
-            if settings.mode == SqlMode::Execute {
-                "execute"
-            } else {
-                "preprovisioned"
-            },
-            output_dir.display()
-        ))),
-    }
+    Ok(match settings.mode {
+        SqlMode::Script => Box::new(ScriptTarget::new(output_dir)),
+        SqlMode::Execute => Box::new(ExecuteTarget::new(settings, identity)?),
+        SqlMode::Preprovisioned => Box::new(PreprovisionedTarget::new(ExecuteTarget::new(
+            settings, identity,
+        )?)),
+    })
 }
 
 /// The whole chain's database work as one script, step by step (`hubup sql-script`).

@@ -73,6 +73,9 @@ pub struct SqlSettings {
     /// 0: no limit (creating databases and BACKUP can take long).
     #[serde(default)]
     pub command_timeout_secs: u64,
+    /// How long to wait for another machine's upgrade to release hubup's lock on the server.
+    #[serde(default = "default_lock_timeout")]
+    pub lock_timeout_secs: u64,
     #[serde(default)]
     pub license_manager_permission: LicenseManagerChoice,
     /// Database names by catalog key (`license_manager`, `notification_center`, `iada`,
@@ -89,6 +92,10 @@ fn default_connect_timeout() -> u64 {
     15
 }
 
+fn default_lock_timeout() -> u64 {
+    600
+}
+
 impl Default for SqlSettings {
     fn default() -> Self {
         SqlSettings {
@@ -102,6 +109,7 @@ impl Default for SqlSettings {
             trust_server_certificate: false,
             connect_timeout_secs: default_connect_timeout(),
             command_timeout_secs: 0,
+            lock_timeout_secs: default_lock_timeout(),
             license_manager_permission: LicenseManagerChoice::default(),
             databases: BTreeMap::new(),
         }

@@ -21,8 +21,7 @@ pub fn principal_name(principal: &Principal) -> &str {
     }
 }
 
-/// The history table's name.
-pub const HISTORY: &str = "[dbo].[__hubup_migrations]";
+use crate::sql::statements::HISTORY_TABLE as HISTORY;
 
 /// The script for one op: batches separated by `GO` lines. Idempotent.
 pub fn script_for(op: &SqlOp) -> String {
@@ -39,20 +38,19 @@ pub fn script_for(op: &SqlOp) -> String {
         } => {
             let text = migrations::find(id).map(|m| m.text).unwrap_or("");
             let mut out = format!(
-                "USE {db};\nGO\nIF OBJECT_ID(N'dbo.__hubup_migrations', N'U') IS NULL\n    \
-                 CREATE TABLE {HISTORY} ([id] NVARCHAR(400) NOT NULL PRIMARY KEY, [checksum] CHAR(64) NOT NULL, \
-                 [applied_at] DATETIME2 NOT NULL DEFAULT (SYSUTCDATETIME()));\nGO\n\
+                "USE {db};\nGO\n{create};\nGO\n\
                  -- Skip the migration if it is already recorded (SET NOEXEC spans the batches).\n\
                  IF EXISTS (SELECT 1 FROM {HISTORY} WHERE [id] = {lit}) SET NOEXEC ON;\nGO\n",
                 db = quote_ident(database),
                 lit = quote_literal(id),
+                create = crate::sql::statements::CREATE_HISTORY,
             );
             for batch in migrations::split_batches(text) {
                 out.push_str(batch.trim_end());
                 out.push_str("\nGO\n");
             }
             out.push_str(&format!(
-                "INSERT INTO {HISTORY} ([id], [checksum]) VALUES ({}, '{}');\nGO\nSET NOEXEC OFF;\nGO\n",
+                "INSERT INTO {HISTORY} ([id], [checksum], [state]) VALUES ({}, '{}', N'applied');\nGO\nSET NOEXEC OFF;\nGO\n",
                 quote_literal(id),
                 checksum.to_hex()
             ));
@@ -63,22 +61,18 @@ pub fn script_for(op: &SqlOp) -> String {
             principal,
         } => {
             let name = principal_name(principal);
-            let mut out = String::new();
-            if let Principal::Windows(_) = principal {
-                out.push_str(&format!(
-                    "IF SUSER_ID({lit}) IS NULL\n    CREATE LOGIN {id} FROM WINDOWS;\nGO\n",
-                    lit = quote_literal(name),
-                    id = quote_ident(name)
-                ));
-            }
-            out.push_str(&format!(
+            format!(
                 "USE {db};\nGO\nIF DATABASE_PRINCIPAL_ID({lit}) IS NULL\n    CREATE USER {id} FOR LOGIN {id};\nGO\n",
                 db = quote_ident(database),
                 lit = quote_literal(name),
                 id = quote_ident(name)
-            ));
-            out
+            )
         }
+        SqlOp::CreateLogin { login } => format!(
+            "IF SUSER_ID({lit}) IS NULL\n    CREATE LOGIN {id} FROM WINDOWS;\nGO\n",
+            lit = quote_literal(login),
+            id = quote_ident(login)
+        ),
         SqlOp::AddRoleMember {
             database,
             role,
@@ -122,6 +116,11 @@ pub fn undo_script_for(op: &SqlOp) -> String {
             db = quote_ident(database),
             lit = quote_literal(principal_name(principal)),
             id = quote_ident(principal_name(principal))
+        ),
+        SqlOp::CreateLogin { login } => format!(
+            "IF SUSER_ID({lit}) IS NOT NULL\n    DROP LOGIN {id};\nGO\n",
+            lit = quote_literal(login),
+            id = quote_ident(login)
         ),
         SqlOp::AddRoleMember {
             database,
@@ -178,10 +177,9 @@ mod tests {
     }
 
     #[test]
-    fn windows_users_get_their_login_first() {
-        let script = script_for(&SqlOp::CreateUser {
-            database: "LicenseManagerDB".into(),
-            principal: Principal::Windows(r"IIS APPPOOL\Blue Prism - License Manager".into()),
+    fn windows_logins_are_created_from_windows() {
+        let script = script_for(&SqlOp::CreateLogin {
+            login: r"IIS APPPOOL\Blue Prism - License Manager".into(),
         });
         assert!(script.starts_with(
             "IF SUSER_ID(N'IIS APPPOOL\\Blue Prism - License Manager') IS NULL\n    CREATE LOGIN [IIS APPPOOL\\Blue Prism - License Manager] FROM WINDOWS;"

@@ -1,0 +1,487 @@
+//! Execution mode: hubup does the database work itself over a [`Session`], the way the vendor
+//! wizard does, and better: every op first looks at the server, so apply is idempotent and
+//! says whether it changed something (`Applied`) or found it done (`AlreadyPresent`, for
+//! example a database another machine of the installation created).
+//!
+//! Undo reverses only what this machine did: a database is dropped if the op's done record
+//! says `Applied` or the database carries this machine's `hubup_created_by` mark (set right
+//! after `CREATE DATABASE`, so a crash that lost the done record still finds its owner);
+//! logins, users, role memberships and grants are removed only if their op says `Applied`.
+//! Migrations are not undone one by one: they live in databases this machine created, which
+//! rollback drops.
+//!
+//! Each migration runs in one transaction together with its `applied` mark in
+//! `[dbo].[__hubup_migrations]`; an `applying` row left behind means a migration was cut off
+//! (its transaction rolled back by the server), and hubup refuses to guess.
+
+use std::time::Duration;
+
+use crate::op::{OpOutcome, Principal, SqlOp};
+use crate::sql::migrations;
+use crate::sql::session::{Param, Session};
+use crate::sql::settings::SqlSettings;
+use crate::sql::statements as st;
+use crate::sql::tsql::principal_name;
+use crate::sql::{SqlError, SqlTarget};
+
+/// SQL Server's error number for "Invalid object name" (a missing history table).
+const INVALID_OBJECT_NAME: u32 = 208;
+/// "Database already exists" (another machine created it between our check and create).
+const DATABASE_EXISTS: u32 = 1801;
+/// "The server principal already exists".
+const LOGIN_EXISTS: u32 = 15025;
+
+pub struct ExecuteTarget {
+    session: Session,
+    /// Who this machine is, as stored in `hubup_created_by` on the databases it creates.
+    identity: String,
+    lock_wait: Duration,
+}
+
+/// What the server holds for one op.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found {
+    Done,
+    Missing,
+    /// Present but not as planned (an applied migration whose file changed, an interrupted
+    /// migration); the text says what and what to do.
+    Conflict(String),
+}
+
+impl ExecuteTarget {
+    pub fn new(settings: &SqlSettings, identity: &str) -> Result<ExecuteTarget, SqlError> {
+        Ok(ExecuteTarget {
+            session: Session::new(settings)?,
+            identity: identity.to_string(),
+            lock_wait: Duration::from_secs(settings.lock_timeout_secs),
+        })
+    }
+
+    fn database_exists(&mut self, database: &str) -> Result<bool, SqlError> {
+        Ok(self
+            .session
+            .query_int(st::DATABASE_ID, &[Param::Text(database)])?
+            .is_some())
+    }
+
+    /// Who created `database`, from its `hubup_created_by` property.
+    fn creator_of(&mut self, database: &str) -> Result<Option<String>, SqlError> {
+        self.session.use_database(database)?;
+        let row = self.session.query_texts(st::CREATED_BY, &[])?;
+        self.session.use_database("master")?;
+        Ok(row.and_then(|r| r.into_iter().next().flatten()))
+    }
+
+    fn created_here(&mut self, database: &str) -> Result<bool, SqlError> {
+        Ok(self.creator_of(database)?.as_deref() == Some(self.identity.as_str()))
+    }
+
+    /// Enters `database` if it exists; `false` if it does not.
+    fn enter(&mut self, database: &str) -> Result<bool, SqlError> {
+        self.session.use_database("master")?;
+        if !self.database_exists(database)? {
+            return Ok(false);
+        }
+        self.session.use_database(database)?;
+        Ok(true)
+    }
+
+    /// What the server holds for `op` (no changes).
+    pub fn find(&mut self, op: &SqlOp) -> Result<Found, SqlError> {
+        let present = |yes: bool| if yes { Found::Done } else { Found::Missing };
+        match op {
+            SqlOp::CreateDatabase { database } => {
+                self.session.use_database("master")?;
+                Ok(present(self.database_exists(database)?))
+            }
+            SqlOp::CreateLogin { login } => Ok(present(self.login_exists(login)?)),
+            SqlOp::ApplyMigration {
+                database,
+                id,
+                checksum,
+            } => {
+                if !self.enter(database)? {
+                    return Ok(Found::Missing);
+                }
+                self.migration_state(database, id, &checksum.to_hex())
+            }
+            SqlOp::CreateUser {
+                database,
+                principal,
+            } => Ok(present(
+                self.enter(database)? && self.user_exists(principal_name(principal))?,
+            )),
+            SqlOp::AddRoleMember {
+                database,
+                role,
+                principal,
+            } => Ok(present(
+                self.enter(database)? && self.is_member(role, principal_name(principal))?,
+            )),
+            SqlOp::GrantExecute {
+                database,
+                principal,
+            } => Ok(present(
+                self.enter(database)? && self.has_execute(principal_name(principal))?,
+            )),
+        }
+    }
+
+    fn login_exists(&mut self, login: &str) -> Result<bool, SqlError> {
+        Ok(self
+            .session
+            .query_int(st::LOGIN_ID, &[Param::Text(login)])?
+            .is_some())
+    }
+
+    fn user_exists(&mut self, user: &str) -> Result<bool, SqlError> {
+        Ok(self
+            .session
+            .query_int(st::USER_ID, &[Param::Text(user)])?
+            .is_some())
+    }
+
+    fn is_member(&mut self, role: &str, user: &str) -> Result<bool, SqlError> {
+        Ok(self
+            .session
+            .query_int(st::IS_ROLE_MEMBER, &[Param::Text(role), Param::Text(user)])?
+            == Some(1))
+    }
+
+    fn has_execute(&mut self, user: &str) -> Result<bool, SqlError> {
+        Ok(self
+            .session
+            .query_int(st::HAS_EXECUTE_GRANT, &[Param::Text(user)])?
+            .unwrap_or(0)
+            > 0)
+    }
+
+    /// The migration's row in the current database's history.
+    fn migration_state(
+        &mut self,
+        database: &str,
+        id: &str,
+        checksum: &str,
+    ) -> Result<Found, SqlError> {
+        let row = match self
+            .session
+            .query_texts(st::MIGRATION_STATE, &[Param::Text(id)])
+        {
+            Ok(row) => row,
+            Err(SqlError::Server { number, .. }) if number == INVALID_OBJECT_NAME => {
+                return Ok(Found::Missing);
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(row) = row else {
+            return Ok(Found::Missing);
+        };
+        let recorded = row.first().cloned().flatten().unwrap_or_default();
+        let state = row.get(1).cloned().flatten().unwrap_or_default();
+        if state.trim() != "applied" {
+            return Ok(Found::Conflict(format!(
+                "migration {id} in database [{database}] was interrupted (its row in \
+                 {history} says {state:?}); SQL Server rolled its transaction back, but hubup \
+                 does not re-run it blindly: check the database, then delete that row from \
+                 {history} or roll back",
+                history = st::HISTORY_TABLE
+            )));
+        }
+        if recorded.trim() != checksum {
+            return Ok(Found::Conflict(format!(
+                "migration {id} was applied to database [{database}] with checksum {} but \
+                 hubup's copy of it has checksum {}: the file changed after it was applied; \
+                 refusing to continue (restore the original migration or ask the vendor)",
+                short(recorded.trim()),
+                short(checksum)
+            )));
+        }
+        Ok(Found::Done)
+    }
+
+    fn create_database(&mut self, database: &str) -> Result<OpOutcome, SqlError> {
+        self.session.use_database("master")?;
+        if self.database_exists(database)? {
+            return Ok(if self.created_here(database)? {
+                OpOutcome::Applied
+            } else {
+                OpOutcome::AlreadyPresent
+            });
+        }
+        match self.session.batch(&st::create_database(database)) {
+            Ok(()) => {}
+            Err(SqlError::Server { number, .. }) if number == DATABASE_EXISTS => {
+                return Ok(OpOutcome::AlreadyPresent);
+            }
+            Err(e) => return Err(e),
+        }
+        self.session.use_database(database)?;
+        self.session
+            .execute(st::MARK_CREATED_BY, &[Param::Text(&self.identity)])?;
+        self.session.use_database("master")?;
+        Ok(OpOutcome::Applied)
+    }
+
+    fn apply_migration(
+        &mut self,
+        database: &str,
+        id: &str,
+        checksum: &crate::digest::Digest,
+    ) -> Result<OpOutcome, SqlError> {
+        let migration = migrations::find(id).ok_or_else(|| SqlError::Migration {
+            problem: format!("migration {id} is not part of this hubup"),
+        })?;
+        if migration.checksum() != *checksum {
+            return Err(SqlError::Migration {
+                problem: format!(
+                    "migration {id}: the plan expects checksum {} but this hubup carries {}",
+                    checksum.short(),
+                    migration.checksum().short()
+                ),
+            });
+        }
+        if !self.enter(database)? {
+            return Err(SqlError::Migration {
+                problem: format!("database [{database}] does not exist for migration {id}"),
+            });
+        }
+        self.session.batch(st::CREATE_HISTORY)?;
+        let hex = checksum.to_hex();
+        match self.migration_state(database, id, &hex)? {
+            Found::Done => return Ok(OpOutcome::AlreadyPresent),
+            Found::Conflict(problem) => return Err(SqlError::Migration { problem }),
+            Found::Missing => {}
+        }
+        self.session
+            .execute(st::MIGRATION_STARTED, &[Param::Text(id), Param::Text(&hex)])?;
+        match self.run_migration(id, &migration.batches()) {
+            Ok(()) => Ok(OpOutcome::Applied),
+            Err(e) => {
+                // On a live connection, undo the attempt fully so a retry starts clean; a lost
+                // connection leaves the `applying` row as the mark of an interrupted migration.
+                if !matches!(e, SqlError::ConnectionLost { .. })
+                    && self.session.batch(st::ROLLBACK).is_ok()
+                {
+                    let _ = self
+                        .session
+                        .execute(st::MIGRATION_ABANDONED, &[Param::Text(id)]);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn run_migration(&mut self, id: &str, batches: &[String]) -> Result<(), SqlError> {
+        self.session.batch(st::BEGIN)?;
+        for batch in batches {
+            self.session.batch(batch.trim())?;
+        }
+        self.session
+            .execute(st::MIGRATION_APPLIED, &[Param::Text(id)])?;
+        self.session.batch(st::COMMIT)
+    }
+
+    fn create_login(&mut self, login: &str) -> Result<OpOutcome, SqlError> {
+        if self.login_exists(login)? {
+            return Ok(OpOutcome::AlreadyPresent);
+        }
+        match self.session.batch(&st::create_windows_login(login)) {
+            Ok(()) => Ok(OpOutcome::Applied),
+            Err(SqlError::Server { number, .. }) if number == LOGIN_EXISTS => {
+                Ok(OpOutcome::AlreadyPresent)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn create_user(
+        &mut self,
+        database: &str,
+        principal: &Principal,
+    ) -> Result<OpOutcome, SqlError> {
+        let user = principal_name(principal);
+        self.enter_or_fail(database)?;
+        if self.user_exists(user)? {
+            return Ok(OpOutcome::AlreadyPresent);
+        }
+        self.session.batch(&st::create_user(user))?;
+        Ok(OpOutcome::Applied)
+    }
+
+    fn enter_or_fail(&mut self, database: &str) -> Result<(), SqlError> {
+        if self.enter(database)? {
+            Ok(())
+        } else {
+            Err(SqlError::Migration {
+                problem: format!("database [{database}] does not exist"),
+            })
+        }
+    }
+
+    /// Checks the server before any change: the connection and login, `dbcreator` (or
+    /// `sysadmin`) where databases are created, the application login where one is used, and
+    /// migrations already applied with another checksum.
+    fn check_before_changes(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+        self.session.connect()?;
+        if ops
+            .iter()
+            .any(|op| matches!(op, SqlOp::CreateDatabase { .. }))
+        {
+            let roles = self
+                .session
+                .query_texts(st::SERVER_ROLES, &[])?
+                .unwrap_or_default();
+            let has = |i: usize| roles.get(i).cloned().flatten().as_deref() == Some("1");
+            if !has(0) && !has(1) {
+                return Err(SqlError::Permission {
+                    server: self.session.server().to_string(),
+                    login: self.session.login_name(),
+                    need: "dbcreator (or sysadmin) to create the new databases".into(),
+                });
+            }
+        }
+        let mut problems = Vec::new();
+        for op in ops {
+            match op {
+                SqlOp::CreateUser {
+                    principal: Principal::SqlLogin(login),
+                    ..
+                } if !self.login_exists(login)? => problems.push(format!(
+                    "the SQL login [{login}] the applications use does not exist on the server \
+                     (create it, or set sql.app_login)"
+                )),
+                SqlOp::ApplyMigration { .. } => {
+                    if let Found::Conflict(problem) = self.find(op)? {
+                        problems.push(problem);
+                    }
+                }
+                _ => {}
+            }
+        }
+        problems.dedup();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SqlError::NotReady {
+                server: self.session.server().to_string(),
+                problems,
+            })
+        }
+    }
+}
+
+fn short(hex: &str) -> &str {
+    hex.get(..12).unwrap_or(hex)
+}
+
+impl SqlTarget for ExecuteTarget {
+    fn preflight(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+        self.check_before_changes(ops)
+    }
+
+    fn lock(&mut self) -> Result<(), SqlError> {
+        self.session.lock(self.lock_wait)
+    }
+
+    fn unlock(&mut self) -> Result<(), SqlError> {
+        self.session.unlock()
+    }
+
+    fn apply(&mut self, op: &SqlOp) -> Result<OpOutcome, SqlError> {
+        match op {
+            SqlOp::CreateDatabase { database } => self.create_database(database),
+            SqlOp::ApplyMigration {
+                database,
+                id,
+                checksum,
+            } => self.apply_migration(database, id, checksum),
+            SqlOp::CreateLogin { login } => self.create_login(login),
+            SqlOp::CreateUser {
+                database,
+                principal,
+            } => self.create_user(database, principal),
+            SqlOp::AddRoleMember {
+                database,
+                role,
+                principal,
+            } => {
+                let user = principal_name(principal);
+                self.enter_or_fail(database)?;
+                if self.is_member(role, user)? {
+                    return Ok(OpOutcome::AlreadyPresent);
+                }
+                self.session.batch(&st::add_role_member(role, user))?;
+                Ok(OpOutcome::Applied)
+            }
+            SqlOp::GrantExecute {
+                database,
+                principal,
+            } => {
+                let user = principal_name(principal);
+                self.enter_or_fail(database)?;
+                if self.has_execute(user)? {
+                    return Ok(OpOutcome::AlreadyPresent);
+                }
+                self.session.batch(&st::grant_execute(user))?;
+                Ok(OpOutcome::Applied)
+            }
+        }
+    }
+
+    fn check(&mut self, op: &SqlOp) -> Result<bool, SqlError> {
+        Ok(self.find(op)? == Found::Done)
+    }
+
+    fn undo(&mut self, op: &SqlOp, outcome: Option<&OpOutcome>) -> Result<(), SqlError> {
+        let applied = outcome == Some(&OpOutcome::Applied);
+        match op {
+            SqlOp::CreateDatabase { database } => {
+                self.session.use_database("master")?;
+                if self.database_exists(database)? && (applied || self.created_here(database)?) {
+                    self.session.batch(&st::drop_database(database))?;
+                }
+                Ok(())
+            }
+            // Dropping the database (if this machine created it) removes its migrations.
+            SqlOp::ApplyMigration { .. } => Ok(()),
+            SqlOp::CreateLogin { login } => {
+                if applied && self.login_exists(login)? {
+                    self.session.use_database("master")?;
+                    self.session.batch(&st::drop_login(login))?;
+                }
+                Ok(())
+            }
+            SqlOp::CreateUser {
+                database,
+                principal,
+            } => {
+                let user = principal_name(principal);
+                if applied && self.enter(database)? && self.user_exists(user)? {
+                    self.session.batch(&st::drop_user(user))?;
+                }
+                Ok(())
+            }
+            SqlOp::AddRoleMember {
+                database,
+                role,
+                principal,
+            } => {
+                let user = principal_name(principal);
+                if applied && self.enter(database)? && self.is_member(role, user)? {
+                    self.session.batch(&st::drop_role_member(role, user))?;
+                }
+                Ok(())
+            }
+            SqlOp::GrantExecute {
+                database,
+                principal,
+            } => {
+                let user = principal_name(principal);
+                if applied && self.enter(database)? && self.has_execute(user)? {
+                    self.session.batch(&st::revoke_execute(user))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

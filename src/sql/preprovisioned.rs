@@ -1,0 +1,70 @@
+//! Pre-provisioned mode (`sql.mode = "preprovisioned"`): a DBA created the databases, users and
+//! grants beforehand (for example with `hubup sql-script`). hubup changes nothing on the server;
+//! before any change to the install it verifies that everything the chain needs is there, and
+//! refuses with the whole list of what is missing.
+
+use crate::op::{Op, OpOutcome, SqlOp};
+use crate::sql::execute::{ExecuteTarget, Found};
+use crate::sql::{SqlError, SqlTarget};
+
+pub struct PreprovisionedTarget {
+    /// Used only for its read-only lookups.
+    server: ExecuteTarget,
+}
+
+impl PreprovisionedTarget {
+    pub fn new(server: ExecuteTarget) -> PreprovisionedTarget {
+        PreprovisionedTarget { server }
+    }
+
+    /// What is missing for `op`, if anything.
+    fn missing(&mut self, op: &SqlOp) -> Result<Option<String>, SqlError> {
+        Ok(match self.server.find(op)? {
+            Found::Done => None,
+            Found::Missing => Some(format!("missing: {}", Op::Sql(op.clone()).describe())),
+            Found::Conflict(problem) => Some(problem),
+        })
+    }
+}
+
+impl SqlTarget for PreprovisionedTarget {
+    fn preflight(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+        let mut problems = Vec::new();
+        for op in ops {
+            if let Some(problem) = self.missing(op)? {
+                problems.push(problem);
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(SqlError::NotProvisioned { problems })
+    }
+
+    // Nothing is created, so there is nothing to serialize with other machines.
+    fn lock(&mut self) -> Result<(), SqlError> {
+        Ok(())
+    }
+
+    fn unlock(&mut self) -> Result<(), SqlError> {
+        Ok(())
+    }
+
+    fn apply(&mut self, op: &SqlOp) -> Result<OpOutcome, SqlError> {
+        match self.missing(op)? {
+            None => Ok(OpOutcome::AlreadyPresent),
+            Some(problem) => Err(SqlError::NotProvisioned {
+                problems: vec![problem],
+            }),
+        }
+    }
+
+    fn check(&mut self, op: &SqlOp) -> Result<bool, SqlError> {
+        Ok(self.missing(op)?.is_none())
+    }
+
+    /// The DBA's objects stay: hubup did not create them.
+    fn undo(&mut self, _op: &SqlOp, _outcome: Option<&OpOutcome>) -> Result<(), SqlError> {
+        Ok(())
+    }
+}

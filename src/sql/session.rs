@@ -1,0 +1,517 @@
+//! One connection to SQL Server, as the execution and pre-provisioned modes use it: where the
+//! server is (`host`, `host\instance`, `host,port`), how hubup logs in, and blocking calls
+//! (`query_int`, `query_texts`, `execute`) on top of tiberius's async client, run on a private
+//! single-threaded tokio runtime so the rest of hubup stays synchronous.
+//!
+//! The session remembers the connection's current database and whether it holds the
+//! installation lock. A broken connection is dropped; the next call connects again, goes back
+//! to the current database and takes the lock again, so a rollback can follow a dropped
+//! connection. Errors name the server and what failed, never the password.
+
+use std::time::Duration;
+
+use tiberius::{AuthMethod, Client, Config, EncryptionLevel, ToSql};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+use crate::secret::Secret;
+use crate::sql::SqlError;
+use crate::sql::settings::{SqlAuth, SqlSettings};
+use crate::sql::statements as st;
+
+/// Where the server is, parsed from `sql.server`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerAddress {
+    pub host: String,
+    pub instance: Option<String>,
+    pub port: Option<u16>,
+}
+
+impl ServerAddress {
+    /// `host`, `host\instance`, `host,port` (the forms SQL Server tools take).
+    pub fn parse(text: &str) -> Result<ServerAddress, String> {
+        let text = text.trim();
+        let (rest, port) = match text.split_once(',') {
+            Some((rest, port)) => {
+                let port = port.trim().parse::<u16>().map_err(|_| {
+                    format!("{text:?}: the part after ',' must be a TCP port number")
+                })?;
+                (rest.trim(), Some(port))
+            }
+            None => (text, None),
+        };
+        let (host, instance) = match rest.split_once('\\') {
+            Some((host, instance)) => (host, Some(instance.to_string())),
+            None => (rest, None),
+        };
+        if host.is_empty() || instance.as_deref() == Some("") {
+            return Err(format!(
+                "{text:?}: expected host, host\\instance or host,port"
+            ));
+        }
+        Ok(ServerAddress {
+            host: host.to_string(),
+            instance,
+            port,
+        })
+    }
+}
+
+/// A value passed as a statement parameter.
+#[derive(Clone, Copy, Debug)]
+pub enum Param<'a> {
+    Text(&'a str),
+    Int(i32),
+}
+
+type Connection = Client<Compat<TcpStream>>;
+
+pub struct Session {
+    settings: SqlSettings,
+    address: ServerAddress,
+    password: Option<Secret>,
+    runtime: tokio::runtime::Runtime,
+    client: Option<Connection>,
+    /// The database the connection is in (a new connection starts in the login's default).
+    current: Option<String>,
+    /// Whether this session holds the installation lock (taken again after a reconnect).
+    locked: bool,
+}
+
+impl Session {
+    /// A session for the `[sql]` settings; it connects on first use.
+    pub fn new(settings: &SqlSettings) -> Result<Session, SqlError> {
+        let address =
+            ServerAddress::parse(&settings.server).map_err(|problem| SqlError::Config {
+                key: "server",
+                problem,
+            })?;
+        let password = settings.password()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SqlError::Connect {
+                server: settings.server.clone(),
+                problem: format!("cannot start the network runtime: {e}"),
+            })?;
+        Ok(Session {
+            settings: settings.clone(),
+            address,
+            password,
+            runtime,
+            client: None,
+            current: None,
+            locked: false,
+        })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.settings.server
+    }
+
+    /// The login hubup connects as, for messages (`Windows authentication` when integrated).
+    pub fn login_name(&self) -> String {
+        match self.settings.auth {
+            SqlAuth::Sql => self.settings.user.clone().unwrap_or_default(),
+            SqlAuth::Windows => "the Windows account running hubup".to_string(),
+        }
+    }
+
+    /// Connects now if not connected (the "test connection" check).
+    pub fn connect(&mut self) -> Result<(), SqlError> {
+        self.connection().map(|_| ())
+    }
+
+    fn tiberius_config(&self) -> Result<Config, SqlError> {
+        let mut config = Config::new();
+        config.host(&self.address.host);
+        if let Some(port) = self.address.port {
+            config.port(port);
+        }
+        if let Some(instance) = &self.address.instance {
+            config.instance_name(instance);
+        }
+        config.application_name("hubup");
+        config.encryption(match self.settings.encrypt.as_str() {
+            "off" => EncryptionLevel::NotSupported,
+            "required" => EncryptionLevel::Required,
+            _ => EncryptionLevel::On,
+        });
+        if self.settings.trust_server_certificate {
+            config.trust_cert();
+        }
+        config.command_timeout(match self.settings.command_timeout_secs {
+            0 => None,
+            secs => Some(Duration::from_secs(secs)),
+        });
+        config.authentication(self.auth_method()?);
+        Ok(config)
+    }
+
+    fn auth_method(&self) -> Result<AuthMethod, SqlError> {
+        match self.settings.auth {
+            SqlAuth::Sql => {
+                let user = self.settings.user.clone().unwrap_or_default();
+                let password = self.password.as_ref().map(Secret::expose).unwrap_or("");
+                Ok(AuthMethod::sql_server(user, password))
+            }
+            SqlAuth::Windows => windows_auth(&self.settings.server),
+        }
+    }
+
+    fn connection(&mut self) -> Result<&mut Connection, SqlError> {
+        if self.client.is_none() {
+            let config = self.tiberius_config()?;
+            let timeout = Duration::from_secs(self.settings.connect_timeout_secs.max(1));
+            let named = self.address.instance.is_some() && self.address.port.is_none();
+            let client = self
+                .runtime
+                .block_on(async {
+                    tokio::time::timeout(timeout, open(config, named))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(OpenError::Unreachable(format!(
+                                "no answer within {} s",
+                                timeout.as_secs()
+                            )))
+                        })
+                })
+                .map_err(|e| self.open_error(e))?;
+            self.client = Some(client);
+            self.restore_context()?;
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// After a reconnect: back to the database the work was in, and the lock if it was held.
+    fn restore_context(&mut self) -> Result<(), SqlError> {
+        let current = self.current.take();
+        let locked = std::mem::take(&mut self.locked);
+        if locked {
+            self.lock(Duration::from_secs(self.settings.lock_timeout_secs))?;
+        }
+        if let Some(database) = current {
+            self.use_database(&database)?;
+        }
+        Ok(())
+    }
+
+    fn open_error(&self, error: OpenError) -> SqlError {
+        let server = self.settings.server.clone();
+        match error {
+            OpenError::Unreachable(problem) => SqlError::Connect {
+                server,
+                problem: format!(
+                    "{problem}; check sql.server (host, host\\instance or host,port), that SQL \
+                     Server accepts TCP connections and that no firewall blocks the port"
+                ),
+            },
+            OpenError::Refused { code, message } => SqlError::LoginRefused {
+                server,
+                login: self.login_name(),
+                message: format!("{message} (error {code})"),
+                hint: match self.settings.auth {
+                    SqlAuth::Sql => format!(
+                        "check sql.user and the password in the environment variable {}",
+                        self.settings.password_env.as_deref().unwrap_or("?")
+                    ),
+                    SqlAuth::Windows => {
+                        "run hubup as a Windows account that has a login on the server".into()
+                    }
+                },
+            },
+            OpenError::Other(problem) => SqlError::Connect { server, problem },
+        }
+    }
+
+    /// Runs `sql` and returns the first column of its first row (`None` for NULL or no row).
+    pub fn query_int(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<i32>, SqlError> {
+        let rows = self.query(sql, params)?;
+        Ok(rows
+            .first()
+            .and_then(|row| row.first().cloned().flatten())
+            .and_then(|v| v.int()))
+    }
+
+    /// Runs `sql` and returns its first row as texts (`None` if there is no row).
+    pub fn query_texts(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Option<Vec<Option<String>>>, SqlError> {
+        let rows = self.query(sql, params)?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .map(|row| row.into_iter().map(|v| v.and_then(Value::text)).collect()))
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Vec<Option<Value>>>, SqlError> {
+        let owned = OwnedParams::new(params);
+        let refs = owned.refs();
+        self.connection()?;
+        let client = self.client.as_mut().expect("connected above");
+        let result = self.runtime.block_on(async move {
+            let rows = client.query(sql, &refs).await?.into_first_result().await?;
+            Ok(rows.iter().map(row_values).collect())
+        });
+        result.map_err(|e| self.statement_error(sql, e))
+    }
+
+    /// Runs a statement; returns the rows it affected.
+    pub fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, SqlError> {
+        let owned = OwnedParams::new(params);
+        let refs = owned.refs();
+        self.connection()?;
+        let client = self.client.as_mut().expect("connected above");
+        let result = self
+            .runtime
+            .block_on(async move { Ok(client.execute(sql, &refs).await?.total()) });
+        result.map_err(|e| self.statement_error(sql, e))
+    }
+
+    /// Runs text without parameters as a batch (migration batches, DDL, transactions).
+    pub fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
+        self.connection()?;
+        let client = self.client.as_mut().expect("connected above");
+        let result = self.runtime.block_on(async move {
+            client.simple_query(sql).await?.into_results().await?;
+            Ok(())
+        });
+        result.map_err(|e| self.statement_error(sql, e))
+    }
+
+    fn statement_error(&mut self, sql: &str, error: tiberius::error::Error) -> SqlError {
+        let statement = statement_summary(sql);
+        match error {
+            tiberius::error::Error::Server(token) => SqlError::Server {
+                server: self.settings.server.clone(),
+                statement,
+                number: token.code(),
+                message: token.message().to_string(),
+            },
+            other => {
+                // The connection is unusable: drop it; the next call connects again.
+                self.client = None;
+                SqlError::ConnectionLost {
+                    server: self.settings.server.clone(),
+                    statement,
+                    problem: other.to_string(),
+                }
+            }
+        }
+    }
+
+    /// `USE [database]`, remembered for reconnects.
+    pub fn use_database(&mut self, database: &str) -> Result<(), SqlError> {
+        if self.current.as_deref() == Some(database) && self.client.is_some() {
+            return Ok(());
+        }
+        self.batch(&st::use_database(database))?;
+        self.current = Some(database.to_string());
+        Ok(())
+    }
+
+    /// Takes the installation-wide application lock (in `master`), waiting up to `wait`.
+    pub fn lock(&mut self, wait: Duration) -> Result<(), SqlError> {
+        if self.locked {
+            return Ok(());
+        }
+        self.use_database("master")?;
+        let millis = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+        let result = self.query_int(
+            st::GET_APPLOCK,
+            &[Param::Text(st::APPLOCK_RESOURCE), Param::Int(millis)],
+        )?;
+        match result {
+            Some(0 | 1) => {
+                self.locked = true;
+                Ok(())
+            }
+            other => Err(SqlError::Locked {
+                server: self.settings.server.clone(),
+                waited_secs: wait.as_secs(),
+                result: other.unwrap_or(-999),
+            }),
+        }
+    }
+
+    pub fn unlock(&mut self) -> Result<(), SqlError> {
+        if !self.locked || self.client.is_none() {
+            self.locked = false;
+            return Ok(());
+        }
+        self.use_database("master")?;
+        self.execute(st::RELEASE_APPLOCK, &[Param::Text(st::APPLOCK_RESOURCE)])?;
+        self.locked = false;
+        Ok(())
+    }
+}
+
+/// The first line of a statement, shortened, for error messages (statements carry no secrets:
+/// values travel as parameters).
+fn statement_summary(sql: &str) -> String {
+    let line = sql
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    if line.chars().count() > 100 {
+        format!("{}...", line.chars().take(100).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+enum OpenError {
+    Unreachable(String),
+    Refused { code: u32, message: String },
+    Other(String),
+}
+
+async fn open(config: Config, named: bool) -> Result<Connection, OpenError> {
+    let tcp = if named {
+        use tiberius::SqlBrowser;
+        TcpStream::connect_named(&config)
+            .await
+            .map_err(|e| OpenError::Unreachable(format!("SQL Browser lookup failed: {e}")))?
+    } else {
+        TcpStream::connect(config.get_addr()).await.map_err(|e| {
+            OpenError::Unreachable(format!("cannot connect to {}: {e}", config.get_addr()))
+        })?
+    };
+    let _ = tcp.set_nodelay(true);
+    Client::connect(config, tcp.compat_write())
+        .await
+        .map_err(|e| match e {
+            tiberius::error::Error::Server(token) => OpenError::Refused {
+                code: token.code(),
+                message: token.message().to_string(),
+            },
+            tiberius::error::Error::Io { .. } => OpenError::Unreachable(e.to_string()),
+            other => OpenError::Other(other.to_string()),
+        })
+}
+
+#[cfg(windows)]
+fn windows_auth(_server: &str) -> Result<AuthMethod, SqlError> {
+    Ok(AuthMethod::Integrated)
+}
+
+#[cfg(not(windows))]
+fn windows_auth(server: &str) -> Result<AuthMethod, SqlError> {
+    Err(SqlError::Connect {
+        server: server.to_string(),
+        problem: "Windows authentication (sql.auth = \"windows\") needs hubup on Windows; \
+                  use sql.auth = \"sql\" here"
+            .into(),
+    })
+}
+
+/// A cell as hubup reads it: the statements above return INTs and texts only.
+#[derive(Clone, Debug)]
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+impl Value {
+    fn int(self) -> Option<i32> {
+        match self {
+            Value::Int(v) => i32::try_from(v).ok(),
+            Value::Text(t) => t.trim().parse().ok(),
+        }
+    }
+
+    fn text(self) -> Option<String> {
+        match self {
+            Value::Int(v) => Some(v.to_string()),
+            Value::Text(t) => Some(t),
+        }
+    }
+}
+
+fn row_values(row: &tiberius::Row) -> Vec<Option<Value>> {
+    (0..row.len())
+        .map(|i| {
+            if let Ok(Some(v)) = row.try_get::<i32, _>(i) {
+                return Some(Value::Int(v.into()));
+            }
+            if let Ok(Some(v)) = row.try_get::<i64, _>(i) {
+                return Some(Value::Int(v));
+            }
+            if let Ok(Some(v)) = row.try_get::<&str, _>(i) {
+                return Some(Value::Text(v.to_string()));
+            }
+            None
+        })
+        .collect()
+}
+
+/// Parameters owned for the duration of a call (tiberius borrows them as `&dyn ToSql`).
+struct OwnedParams {
+    texts: Vec<Option<String>>,
+    ints: Vec<Option<i32>>,
+}
+
+impl OwnedParams {
+    fn new(params: &[Param<'_>]) -> OwnedParams {
+        let mut texts = Vec::new();
+        let mut ints = Vec::new();
+        for p in params {
+            match p {
+                Param::Text(t) => {
+                    texts.push(Some(t.to_string()));
+                    ints.push(None);
+                }
+                Param::Int(i) => {
+                    texts.push(None);
+                    ints.push(Some(*i));
+                }
+            }
+        }
+        OwnedParams { texts, ints }
+    }
+
+    fn refs(&self) -> Vec<&dyn ToSql> {
+        self.texts
+            .iter()
+            .zip(&self.ints)
+            .map(|(t, i)| match (t, i) {
+                (Some(t), _) => t as &dyn ToSql,
+                (None, Some(i)) => i as &dyn ToSql,
+                (None, None) => unreachable!("every parameter is a text or an int"),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_forms_parse() {
+        let a = ServerAddress::parse("SQL01").unwrap();
+        assert_eq!((a.host.as_str(), a.instance, a.port), ("SQL01", None, None));
+        let a = ServerAddress::parse(r"SQL01\HUB").unwrap();
+        assert_eq!(a.instance.as_deref(), Some("HUB"));
+        let a = ServerAddress::parse("127.0.0.1,14330").unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("127.0.0.1", Some(14330)));
+        assert!(ServerAddress::parse("SQL01,notaport").is_err());
+        assert!(ServerAddress::parse(r"\HUB").is_err());
+    }
+
+    #[test]
+    fn statement_summaries_are_one_short_line() {
+        assert_eq!(
+            statement_summary("\nCREATE TABLE x (\n a INT)"),
+            "CREATE TABLE x ("
+        );
+        assert_eq!(statement_summary(&"A".repeat(300)).len(), 103);
+    }
+}

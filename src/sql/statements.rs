@@ -1,0 +1,131 @@
+//! Every statement the execution mode sends to SQL Server, in one place, so a reviewer (or a
+//! DBA) can read exactly what hubup does to a server. Texts are sent as written: the test
+//! stand-in (`tests/support/tds`) accepts these texts and rejects anything else, so a new or
+//! changed statement cannot pass untested.
+//!
+//! Values always travel as parameters (`@P1`, `@P2`: tiberius sends them through
+//! `sp_executesql`); the only text built at run time is a bracket-quoted identifier
+//! ([`quote_ident`]), because T-SQL does not take identifiers as parameters.
+
+pub use crate::sql::tsql::quote_ident;
+
+/// Server roles of the connected login: (sysadmin, dbcreator), 1 or 0 each.
+pub const SERVER_ROLES: &str =
+    "SELECT IS_SRVROLEMEMBER(N'sysadmin'), IS_SRVROLEMEMBER(N'dbcreator')";
+/// `@P1` database name -> its id or NULL.
+pub const DATABASE_ID: &str = "SELECT DB_ID(@P1)";
+/// `@P1` login name -> its id or NULL.
+pub const LOGIN_ID: &str = "SELECT SUSER_ID(@P1)";
+/// `@P1` user name -> its id in the current database or NULL.
+pub const USER_ID: &str = "SELECT DATABASE_PRINCIPAL_ID(@P1)";
+/// `@P1` role, `@P2` user -> 1, 0, or NULL when either is unknown (current database).
+pub const IS_ROLE_MEMBER: &str = "SELECT IS_ROLEMEMBER(@P1, @P2)";
+/// `@P1` user -> 1 if EXECUTE is granted to it on the current database, else 0.
+pub const HAS_EXECUTE_GRANT: &str = "SELECT COUNT(*) FROM sys.database_permissions AS p JOIN sys.database_principals AS u ON p.grantee_principal_id = u.principal_id WHERE u.name = @P1 AND p.class = 0 AND p.permission_name = N'EXECUTE' AND p.state = N'G'";
+
+/// The migration history of a database: one row per migration, `applying` while its
+/// transaction runs (a row left `applying` marks an interrupted migration), `applied` after.
+pub const HISTORY_TABLE: &str = "[dbo].[__hubup_migrations]";
+pub const CREATE_HISTORY: &str = "IF OBJECT_ID(N'dbo.__hubup_migrations', N'U') IS NULL CREATE TABLE [dbo].[__hubup_migrations] ([id] NVARCHAR(400) NOT NULL PRIMARY KEY, [checksum] CHAR(64) NOT NULL, [state] NVARCHAR(16) NOT NULL, [applied_at] DATETIME2 NOT NULL DEFAULT (SYSUTCDATETIME()))";
+/// `@P1` migration id -> its (checksum, state), or no row. Error 208 if there is no table.
+pub const MIGRATION_STATE: &str =
+    "SELECT [checksum], [state] FROM [dbo].[__hubup_migrations] WHERE [id] = @P1";
+/// `@P1` id, `@P2` checksum (hex).
+pub const MIGRATION_STARTED: &str = "INSERT INTO [dbo].[__hubup_migrations] ([id], [checksum], [state]) VALUES (@P1, @P2, N'applying')";
+/// `@P1` id; runs inside the migration's transaction.
+pub const MIGRATION_APPLIED: &str =
+    "UPDATE [dbo].[__hubup_migrations] SET [state] = N'applied' WHERE [id] = @P1";
+/// `@P1` id; after the migration's transaction was rolled back on a live connection.
+pub const MIGRATION_ABANDONED: &str =
+    "DELETE FROM [dbo].[__hubup_migrations] WHERE [id] = @P1 AND [state] = N'applying'";
+
+pub const BEGIN: &str = "BEGIN TRANSACTION";
+pub const COMMIT: &str = "COMMIT TRANSACTION";
+pub const ROLLBACK: &str = "ROLLBACK TRANSACTION";
+
+/// Which machine created a database: a database-level extended property, set right after
+/// `CREATE DATABASE`, so a rollback drops only databases this machine created even when its
+/// journal lost the op's done record (a crash between the two).
+/// `@P1` the creator's identity; in the new database.
+pub const MARK_CREATED_BY: &str =
+    "EXEC sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1";
+/// The current database's creator, or no row.
+pub const CREATED_BY: &str = "SELECT CAST([value] AS NVARCHAR(200)) FROM sys.extended_properties WHERE [class] = 0 AND [name] = N'hubup_created_by'";
+
+/// The installation-wide lock (`@P1` resource, `@P2` timeout in ms) -> 0 or 1 granted,
+/// negative refused. Session-owned: SQL Server releases it if the connection dies. Taken in
+/// `master`, since application locks are scoped to the current database.
+pub const GET_APPLOCK: &str = "DECLARE @result INT; EXEC @result = sp_getapplock @Resource = @P1, @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = @P2; SELECT @result";
+pub const RELEASE_APPLOCK: &str = "EXEC sp_releaseapplock @Resource = @P1, @LockOwner = N'Session'";
+/// The lock's resource name: one per SQL Server, shared by every machine of the installation.
+pub const APPLOCK_RESOURCE: &str = "hubup: Blue Prism Hub and Interact upgrade";
+
+pub fn use_database(name: &str) -> String {
+    format!("USE {}", quote_ident(name))
+}
+
+pub fn create_database(name: &str) -> String {
+    format!("CREATE DATABASE {}", quote_ident(name))
+}
+
+pub fn drop_database(name: &str) -> String {
+    format!("DROP DATABASE {}", quote_ident(name))
+}
+
+pub fn create_windows_login(login: &str) -> String {
+    format!("CREATE LOGIN {} FROM WINDOWS", quote_ident(login))
+}
+
+pub fn drop_login(login: &str) -> String {
+    format!("DROP LOGIN {}", quote_ident(login))
+}
+
+pub fn create_user(user: &str) -> String {
+    format!(
+        "CREATE USER {} FOR LOGIN {}",
+        quote_ident(user),
+        quote_ident(user)
+    )
+}
+
+pub fn drop_user(user: &str) -> String {
+    format!("DROP USER {}", quote_ident(user))
+}
+
+pub fn add_role_member(role: &str, user: &str) -> String {
+    format!(
+        "ALTER ROLE {} ADD MEMBER {}",
+        quote_ident(role),
+        quote_ident(user)
+    )
+}
+
+pub fn drop_role_member(role: &str, user: &str) -> String {
+    format!(
+        "ALTER ROLE {} DROP MEMBER {}",
+        quote_ident(role),
+        quote_ident(user)
+    )
+}
+
+pub fn grant_execute(user: &str) -> String {
+    format!("GRANT EXECUTE TO {}", quote_ident(user))
+}
+
+pub fn revoke_execute(user: &str) -> String {
+    format!("REVOKE EXECUTE TO {}", quote_ident(user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_so_names_cannot_become_statements() {
+        assert_eq!(
+            create_database("x]; DROP DATABASE master; --'"),
+            "CREATE DATABASE [x]]; DROP DATABASE master; --']"
+        );
+        assert_eq!(create_user("a]b"), "CREATE USER [a]]b] FOR LOGIN [a]]b]");
+    }
+}
