@@ -193,8 +193,27 @@ impl Engine<'_> {
             hubup_version: env!("CARGO_PKG_VERSION").to_string(),
             config: crate::journal::ConfigRecord::from_pairs(self.config.journal_view()),
         };
-        self.journal.append(run, &[started])?;
-        self.run_prepared(run, prepared)
+        // Several machines of one installation may upgrade at once: hold the installation lock
+        // on SQL Server for the whole run, taken before anything is journaled, so a machine
+        // that cannot get it stops with nothing changed.
+        let sql = prepared.steps.iter().any(|p| step::has_sql(&p.plan.ops));
+        if sql {
+            self.sql.lock().map_err(|e| {
+                EngineError::Prerequisites(vec![Finding::failed(
+                    "SQL Server application lock",
+                    e.to_string(),
+                )])
+            })?;
+        }
+        let result = self
+            .journal
+            .append(run, &[started])
+            .map_err(EngineError::from)
+            .and_then(|_| self.run_prepared(run, prepared));
+        if sql {
+            let _ = self.sql.unlock();
+        }
+        result
     }
 
     /// Runs prepared steps in order within `run`.

@@ -80,7 +80,7 @@ impl Finding {
         }
     }
 
-    fn failed(what: impl Into<String>, detail: impl Into<String>) -> Finding {
+    pub(super) fn failed(what: impl Into<String>, detail: impl Into<String>) -> Finding {
         Finding {
             what: what.into(),
             ok: false,

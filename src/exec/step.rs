@@ -43,7 +43,7 @@ fn op_bytes(op: &Op) -> u64 {
     }
 }
 
-fn has_sql(ops: &[Op]) -> bool {
+pub(super) fn has_sql(ops: &[Op]) -> bool {
     ops.iter().any(|op| matches!(op, Op::Sql(_)))
 }
 

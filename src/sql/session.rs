@@ -74,19 +74,30 @@ pub struct Session {
     client: Option<Connection>,
     /// The database the connection is in (a new connection starts in the login's default).
     current: Option<String>,
-    /// Whether this session holds the installation lock (taken again after a reconnect).
-    locked: bool,
+    /// How many nested holders the installation lock has (a run holds it, and each step of
+    /// it); taken again after a reconnect while above zero.
+    lock_depth: u32,
 }
 
 impl Session {
-    /// A session for the `[sql]` settings; it connects on first use.
+    /// A session for the `[sql]` settings, with the password from the environment variable
+    /// they name; it connects on first use.
     pub fn new(settings: &SqlSettings) -> Result<Session, SqlError> {
+        let password = settings.password()?;
+        Session::open_with(settings, password)
+    }
+
+    /// A session with the password given directly (tests, tools that prompt for it).
+    pub fn with_password(settings: &SqlSettings, password: Secret) -> Result<Session, SqlError> {
+        Session::open_with(settings, Some(password))
+    }
+
+    fn open_with(settings: &SqlSettings, password: Option<Secret>) -> Result<Session, SqlError> {
         let address =
             ServerAddress::parse(&settings.server).map_err(|problem| SqlError::Config {
                 key: "server",
                 problem,
             })?;
-        let password = settings.password()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -101,7 +112,7 @@ impl Session {
             runtime,
             client: None,
             current: None,
-            locked: false,
+            lock_depth: 0,
         })
     }
 
@@ -186,9 +197,8 @@ impl Session {
     /// After a reconnect: back to the database the work was in, and the lock if it was held.
     fn restore_context(&mut self) -> Result<(), SqlError> {
         let current = self.current.take();
-        let locked = std::mem::take(&mut self.locked);
-        if locked {
-            self.lock(Duration::from_secs(self.settings.lock_timeout_secs))?;
+        if self.lock_depth > 0 {
+            self.acquire_lock(Duration::from_secs(self.settings.lock_timeout_secs))?;
         }
         if let Some(database) = current {
             self.use_database(&database)?;
@@ -317,10 +327,16 @@ impl Session {
     }
 
     /// Takes the installation-wide application lock (in `master`), waiting up to `wait`.
+    /// Nested calls count; the lock goes when the outermost holder calls [`Session::unlock`].
     pub fn lock(&mut self, wait: Duration) -> Result<(), SqlError> {
-        if self.locked {
-            return Ok(());
+        if self.lock_depth == 0 {
+            self.acquire_lock(wait)?;
         }
+        self.lock_depth += 1;
+        Ok(())
+    }
+
+    fn acquire_lock(&mut self, wait: Duration) -> Result<(), SqlError> {
         self.use_database("master")?;
         let millis = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
         let result = self.query_int(
@@ -328,10 +344,7 @@ impl Session {
             &[Param::Text(st::APPLOCK_RESOURCE), Param::Int(millis)],
         )?;
         match result {
-            Some(0 | 1) => {
-                self.locked = true;
-                Ok(())
-            }
+            Some(0 | 1) => Ok(()),
             other => Err(SqlError::Locked {
                 server: self.settings.server.clone(),
                 waited_secs: wait.as_secs(),
@@ -341,13 +354,21 @@ impl Session {
     }
 
     pub fn unlock(&mut self) -> Result<(), SqlError> {
-        if !self.locked || self.client.is_none() {
-            self.locked = false;
+        match self.lock_depth {
+            0 => return Ok(()),
+            1 => {}
+            _ => {
+                self.lock_depth -= 1;
+                return Ok(());
+            }
+        }
+        self.lock_depth = 0;
+        if self.client.is_none() {
+            // The connection is gone, and the server released the lock with it.
             return Ok(());
         }
         self.use_database("master")?;
         self.execute(st::RELEASE_APPLOCK, &[Param::Text(st::APPLOCK_RESOURCE)])?;
-        self.locked = false;
         Ok(())
     }
 }

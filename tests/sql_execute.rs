@@ -1,0 +1,404 @@
+//! Issue 5 through the real binary: `sql.mode = "execute"` against the TDS stand-in
+//! (`tests/support/tds`), which keeps the state a SQL Server would and rejects any statement
+//! hubup is not known to send. Full upgrade and rollback, two machines sharing one server,
+//! refused logins, a dropped connection mid-step, a changed or interrupted migration, the
+//! pre-provisioned mode, hostile database names, the installation lock, and a grep for the
+//! password in everything hubup wrote or printed.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+use support::Scenario;
+use support::tds::{Faults, StandIn};
+
+const ADMIN: &str = "hubup_admin";
+/// Distinctive, so a grep finds any leak of it.
+const PASSWORD: &str = "Xq7-Upgrade-Pa55word-91";
+const PASSWORD_VAR: &str = "HUBUP_TEST_SQL_PASSWORD";
+const APP_LOGIN: &str = "hub_app";
+
+const ALL_DATABASES: [&str; 5] = [
+    "DecisionDB",
+    "EmailServiceDB",
+    "IadaDB",
+    "LicenseManagerDB",
+    "NotificationCenterDB",
+];
+
+fn server() -> StandIn {
+    StandIn::start(&[
+        (ADMIN, PASSWORD, &["dbcreator"]),
+        (APP_LOGIN, "app-login-password-unused", &[]),
+    ])
+}
+
+/// A sandbox whose config does the database work on `server`, with Decision configured (so
+/// 4.5 creates its database) and `extra` lines added to `[sql]`.
+fn scenario_on(server: &StandIn, mode: &str, extra: &str) -> Scenario {
+    let scenario = Scenario::new();
+    let mut config = fs::read_to_string(scenario.config()).unwrap();
+    let sql = format!(
+        "[sql]\nmode = \"{mode}\"\nserver = \"{}\"\nauth = \"sql\"\nuser = \"{ADMIN}\"\n\
+         password_env = \"{PASSWORD_VAR}\"\napp_login = \"{APP_LOGIN}\"\nencrypt = \"off\"\n\
+         connect_timeout_secs = 5\n{extra}",
+        server.server()
+    );
+    config = config.replacen(
+        "[sql]\nmode = \"script\"\nserver = \"SQL01\"\nauth = \"windows\"\n",
+        &sql,
+        1,
+    );
+    assert!(config.contains("mode = \"execute\"") || mode != "execute");
+    config = config.replacen(
+        "[commands]",
+        "[optional.decision]\nmodel_service_url = \"https://decision.corp.local:50051\"\n\
+         certificate = \"DecisionCert\"\n\n[commands]",
+        1,
+    );
+    fs::write(scenario.config(), config).unwrap();
+    scenario
+}
+
+fn run(scenario: &Scenario, args: &[&str]) -> support::Run {
+    scenario.run_with_env(args, &[(PASSWORD_VAR, PASSWORD)])
+}
+
+fn database_names(server: &StandIn) -> Vec<String> {
+    server.state().databases.keys().cloned().collect()
+}
+
+/// OpDone outcomes of the journal's SQL ops, as (description-ish kind, outcome) texts.
+fn sql_outcomes(journal: &[Value]) -> Vec<String> {
+    journal
+        .iter()
+        .filter(|e| e["payload"]["kind"] == "op_done")
+        .map(|e| e["payload"]["outcome"].to_string())
+        .collect()
+}
+
+fn assert_no_password_anywhere(dir: &Path, printed: &[&support::Run], server: &StandIn) {
+    for entry in walk(dir) {
+        let bytes = fs::read(&entry).unwrap();
+        assert!(
+            !contains(&bytes, PASSWORD.as_bytes()),
+            "the password is in {}",
+            entry.display()
+        );
+    }
+    for run in printed {
+        assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
+    }
+    let state = server.state();
+    assert!(
+        state
+            .statements
+            .iter()
+            .chain(&state.params_seen)
+            .all(|s| !s.contains(PASSWORD)),
+        "the password was sent as statement text or a parameter"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn full_upgrade_creates_every_database_migration_user_and_grant_then_rollback_drops_them() {
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    let before = scenario.digests();
+    let check = run(&scenario, &["check", "--to", "4.5"]).expect(0);
+    let upgrade = run(&scenario, &["upgrade", "--to", "4.5"]).expect(0);
+    let state = server.state();
+    assert!(state.rejected.is_empty(), "{:?}", state.rejected);
+    assert_eq!(database_names(&server), ALL_DATABASES);
+    for migration in hubup::MIGRATIONS {
+        let database = &state.databases[migration.database()];
+        let (checksum, status) = &database.history[migration.id];
+        assert_eq!(checksum, &migration.checksum().to_hex());
+        assert_eq!(status, "applied");
+        for batch in migration.batches() {
+            assert!(database.migration_batches.contains(&batch.trim().to_string()));
+        }
+    }
+    for (name, database) in &state.databases {
+        assert_eq!(database.users.get(APP_LOGIN).map(String::as_str), Some(APP_LOGIN));
+        for role in ["db_datareader", "db_datawriter"] {
+            assert!(
+                database
+                    .role_members
+                    .contains(&(role.to_string(), APP_LOGIN.to_string())),
+                "{name}: {role}"
+            );
+        }
+        // The demo config chooses GRANT EXECUTE for the License Manager (the guide's option).
+        assert_eq!(
+            database.execute_grants.contains(APP_LOGIN),
+            name == "LicenseManagerDB",
+            "{name}"
+        );
+    }
+    // The journal holds each migration with its content hash, and every op as applied.
+    let journal = scenario.journal();
+    let text = serde_json::to_string(&journal).unwrap();
+    for migration in hubup::MIGRATIONS {
+        assert!(text.contains(&migration.checksum().to_hex()), "{}", migration.id);
+    }
+    assert!(!sql_outcomes(&journal).iter().any(|o| o.contains("already")));
+
+    let rollback = run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
+    assert!(database_names(&server).is_empty(), "rollback drops what it created");
+    assert_eq!(scenario.digests(), before);
+    assert!(server.state().rejected.is_empty());
+    assert_no_password_anywhere(scenario.path(), &[&check, &upgrade, &rollback], &server);
+}
+
+#[test]
+fn two_machines_share_one_server_and_each_database_is_created_once() {
+    let server = server();
+    let first = scenario_on(&server, "execute", "");
+    let second = scenario_on(&server, "execute", "");
+    run(&first, &["upgrade", "--to", "4.5"]).expect(0);
+    run(&second, &["upgrade", "--to", "4.5"]).expect(0);
+    let state = server.state();
+    for name in ALL_DATABASES {
+        let creates = state
+            .statements
+            .iter()
+            .filter(|s| **s == format!("CREATE DATABASE [{name}]"))
+            .count();
+        assert_eq!(creates, 1, "{name} created once");
+    }
+    let outcomes = sql_outcomes(&second.journal());
+    let present = outcomes.iter().filter(|o| o.contains("already_present")).count();
+    assert!(present >= ALL_DATABASES.len(), "{outcomes:?}");
+
+    // Rolling back the second machine drops nothing the first created.
+    run(&second, &["rollback", "--to", "4.0"]).expect(0);
+    assert_eq!(database_names(&server), ALL_DATABASES);
+    let state = server.state();
+    assert!(state.databases["LicenseManagerDB"].users.contains_key(APP_LOGIN));
+    run(&first, &["rollback", "--to", "4.0"]).expect(0);
+    assert!(database_names(&server).is_empty());
+    assert!(server.state().rejected.is_empty());
+}
+
+#[test]
+fn a_refused_login_stops_before_any_change_with_a_clear_error() {
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    let before = scenario.digests();
+    let wrong = scenario.run_with_env(
+        &["upgrade", "--to", "4.5"],
+        &[(PASSWORD_VAR, "not-the-password")],
+    );
+    assert_eq!(wrong.code, 2, "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("refused the login hubup_admin"), "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("18456"), "{}", wrong.stderr);
+    assert!(wrong.stderr.contains(PASSWORD_VAR), "{}", wrong.stderr);
+    assert!(!wrong.stderr.contains("not-the-password"));
+    assert_eq!(scenario.digests(), before);
+    assert!(scenario.journal().iter().all(|e| e["payload"]["kind"] != "step_planned"));
+
+    server.set_faults(Faults {
+        refuse_logins: true,
+        ..Faults::default()
+    });
+    let refused = run(&scenario, &["upgrade", "--to", "4.5"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert_eq!(scenario.digests(), before);
+    assert!(database_names(&server).is_empty());
+}
+
+#[test]
+fn an_unreachable_server_and_a_missing_permission_are_named() {
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    let port = server.port();
+    drop(server);
+    let unreachable = run(&scenario, &["check", "--to", "4.2"]);
+    assert_eq!(unreachable.code, 2);
+    assert!(unreachable.stderr.contains(&format!("127.0.0.1,{port}")), "{}", unreachable.stderr);
+    assert!(unreachable.stderr.contains("cannot connect"), "{}", unreachable.stderr);
+
+    let weak = StandIn::start(&[(ADMIN, PASSWORD, &[]), (APP_LOGIN, "x", &[])]);
+    let scenario = scenario_on(&weak, "execute", "");
+    let before = scenario.digests();
+    let denied = run(&scenario, &["upgrade", "--to", "4.5"]);
+    assert_eq!(denied.code, 2);
+    assert!(denied.stderr.contains("dbcreator"), "{}", denied.stderr);
+    assert_eq!(scenario.digests(), before);
+}
+
+#[test]
+fn a_connection_dropped_mid_step_rolls_the_step_back_including_its_databases() {
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
+    let at_4_1 = scenario.digests();
+    // Statements of step 4.2 are counted from here; drop the connection in the middle of the
+    // License Manager migrations (after CREATE DATABASE and its mark).
+    server.set_faults(Faults {
+        drop_at_statement: Some(20),
+        ..Faults::default()
+    });
+    let failed = run(&scenario, &["upgrade", "--to", "4.2"]);
+    assert_eq!(failed.code, 3, "{}\n{}", failed.stdout, failed.stderr);
+    assert!(failed.stderr.contains("lost the connection"), "{}", failed.stderr);
+    assert_eq!(scenario.digests(), at_4_1, "files and IIS config rolled back");
+    assert!(database_names(&server).is_empty(), "databases rolled back");
+    server.set_faults(Faults::default());
+    run(&scenario, &["upgrade", "--to", "4.2"]).expect(0);
+    assert_eq!(
+        database_names(&server),
+        ["IadaDB", "LicenseManagerDB", "NotificationCenterDB"]
+    );
+    assert!(server.state().rejected.is_empty());
+}
+
+#[test]
+fn a_failed_statement_rolls_the_step_back_and_names_the_error() {
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
+    let at_4_1 = scenario.digests();
+    server.set_faults(Faults {
+        fail_at_statement: Some((12, 262)),
+        ..Faults::default()
+    });
+    let failed = run(&scenario, &["upgrade", "--to", "4.2"]);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert!(failed.stderr.contains("error 262"), "{}", failed.stderr);
+    assert_eq!(scenario.digests(), at_4_1);
+    assert!(database_names(&server).is_empty());
+}
+
+#[test]
+fn a_changed_or_interrupted_migration_is_refused_before_any_change() {
+    let server = server();
+    let first = scenario_on(&server, "execute", "");
+    run(&first, &["upgrade", "--to", "4.2"]).expect(0);
+    let id = "4.2/LicenseManagerDB/001_licenses.sql";
+    server.with_state(|s| {
+        let row = s.databases.get_mut("LicenseManagerDB").unwrap();
+        row.history.get_mut(id).unwrap().0 = "0".repeat(64);
+    });
+    let second = scenario_on(&server, "execute", "");
+    let before = second.digests();
+    let refused = run(&second, &["upgrade", "--to", "4.2"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains(id), "{}", refused.stderr);
+    assert!(refused.stderr.contains("file changed"), "{}", refused.stderr);
+    assert_eq!(second.digests(), before);
+
+    server.with_state(|s| {
+        let row = s.databases.get_mut("LicenseManagerDB").unwrap();
+        *row.history.get_mut(id).unwrap() = (
+            hubup::MIGRATIONS
+                .iter()
+                .find(|m| m.id == id)
+                .unwrap()
+                .checksum()
+                .to_hex(),
+            "applying".to_string(),
+        );
+    });
+    let interrupted = run(&second, &["upgrade", "--to", "4.2"]);
+    assert_eq!(interrupted.code, 2, "{}", interrupted.stderr);
+    assert!(interrupted.stderr.contains("interrupted"), "{}", interrupted.stderr);
+    assert_eq!(second.digests(), before);
+}
+
+#[test]
+fn preprovisioned_mode_lists_what_is_missing_and_changes_nothing_on_the_server() {
+    let server = server();
+    let scenario = scenario_on(&server, "preprovisioned", "");
+    let before = scenario.digests();
+    let refused = run(&scenario, &["upgrade", "--to", "4.2"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    for name in ["LicenseManagerDB", "NotificationCenterDB", "IadaDB"] {
+        assert!(
+            refused.stderr.contains(&format!("missing: create database [{name}]")),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert_eq!(scenario.digests(), before);
+    // A DBA (here: another machine in execute mode) provisions; then the upgrade goes through
+    // and its rollback leaves the DBA's work in place.
+    let provisioner = scenario_on(&server, "execute", "");
+    run(&provisioner, &["upgrade", "--to", "4.2"]).expect(0);
+    let statements = server.state().statements.len();
+    run(&scenario, &["upgrade", "--to", "4.2"]).expect(0);
+    run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
+    let state = server.state();
+    assert_eq!(database_names(&server).len(), 3);
+    let changes = state.statements[statements..]
+        .iter()
+        .filter(|s| !s.starts_with("SELECT") && !s.starts_with("USE"))
+        .collect::<Vec<_>>();
+    assert!(changes.is_empty(), "pre-provisioned mode changed the server: {changes:?}");
+}
+
+#[test]
+fn hostile_database_names_stay_names() {
+    let server = server();
+    let hostile = "x]; DROP DATABASE master; --'";
+    let scenario = scenario_on(
+        &server,
+        "execute",
+        &format!("\n[sql.databases]\nlicense_manager = \"{}\"\n", hostile.replace('"', "\\\"")),
+    );
+    run(&scenario, &["upgrade", "--to", "4.2"]).expect(0);
+    let state = server.state();
+    assert!(state.rejected.is_empty(), "{:?}", state.rejected);
+    assert!(state.databases.contains_key(hostile), "{:?}", state.databases.keys());
+    assert!(state.databases[hostile].users.contains_key(APP_LOGIN));
+    run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
+    assert!(database_names(&server).is_empty());
+}
+
+#[test]
+fn a_second_machine_waits_for_the_lock_and_gives_up_clearly() {
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "lock_timeout_secs = 1\n");
+    let before = scenario.digests();
+    // Another machine holds the installation lock.
+    let settings = hubup::SqlSettings {
+        mode: hubup::SqlMode::Execute,
+        server: server.server(),
+        auth: hubup::SqlAuth::Sql,
+        user: Some(ADMIN.into()),
+        encrypt: "off".into(),
+        ..hubup::SqlSettings::default()
+    };
+    let mut holder =
+        hubup::Session::with_password(&settings, hubup::Secret::new(PASSWORD)).unwrap();
+    holder.lock(std::time::Duration::from_secs(1)).unwrap();
+    run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
+    let at_4_1 = scenario.digests();
+    assert_ne!(at_4_1, before);
+    let blocked = run(&scenario, &["upgrade", "--to", "4.2"]);
+    assert_eq!(blocked.code, 2, "{}", blocked.stderr);
+    assert!(blocked.stderr.contains("another machine holds"), "{}", blocked.stderr);
+    assert_eq!(scenario.digests(), at_4_1);
+    drop(holder);
+    run(&scenario, &["upgrade", "--to", "4.2"]).expect(0);
+}
