@@ -135,11 +135,18 @@ fn full_upgrade_creates_every_database_migration_user_and_grant_then_rollback_dr
         assert_eq!(checksum, &migration.checksum().to_hex());
         assert_eq!(status, "applied");
         for batch in migration.batches() {
-            assert!(database.migration_batches.contains(&batch.trim().to_string()));
+            assert!(
+                database
+                    .migration_batches
+                    .contains(&batch.trim().to_string())
+            );
         }
     }
     for (name, database) in &state.databases {
-        assert_eq!(database.users.get(APP_LOGIN).map(String::as_str), Some(APP_LOGIN));
+        assert_eq!(
+            database.users.get(APP_LOGIN).map(String::as_str),
+            Some(APP_LOGIN)
+        );
         for role in ["db_datareader", "db_datawriter"] {
             assert!(
                 database
@@ -159,12 +166,19 @@ fn full_upgrade_creates_every_database_migration_user_and_grant_then_rollback_dr
     let journal = scenario.journal();
     let text = serde_json::to_string(&journal).unwrap();
     for migration in hubup::MIGRATIONS {
-        assert!(text.contains(&migration.checksum().to_hex()), "{}", migration.id);
+        assert!(
+            text.contains(&migration.checksum().to_hex()),
+            "{}",
+            migration.id
+        );
     }
     assert!(!sql_outcomes(&journal).iter().any(|o| o.contains("already")));
 
     let rollback = run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
-    assert!(database_names(&server).is_empty(), "rollback drops what it created");
+    assert!(
+        database_names(&server).is_empty(),
+        "rollback drops what it created"
+    );
     assert_eq!(scenario.digests(), before);
     assert!(server.state().rejected.is_empty());
     assert_no_password_anywhere(scenario.path(), &[&check, &upgrade, &rollback], &server);
@@ -187,14 +201,21 @@ fn two_machines_share_one_server_and_each_database_is_created_once() {
         assert_eq!(creates, 1, "{name} created once");
     }
     let outcomes = sql_outcomes(&second.journal());
-    let present = outcomes.iter().filter(|o| o.contains("already_present")).count();
+    let present = outcomes
+        .iter()
+        .filter(|o| o.contains("already_present"))
+        .count();
     assert!(present >= ALL_DATABASES.len(), "{outcomes:?}");
 
     // Rolling back the second machine drops nothing the first created.
     run(&second, &["rollback", "--to", "4.0"]).expect(0);
     assert_eq!(database_names(&server), ALL_DATABASES);
     let state = server.state();
-    assert!(state.databases["LicenseManagerDB"].users.contains_key(APP_LOGIN));
+    assert!(
+        state.databases["LicenseManagerDB"]
+            .users
+            .contains_key(APP_LOGIN)
+    );
     run(&first, &["rollback", "--to", "4.0"]).expect(0);
     assert!(database_names(&server).is_empty());
     assert!(server.state().rejected.is_empty());
@@ -210,12 +231,21 @@ fn a_refused_login_stops_before_any_change_with_a_clear_error() {
         &[(PASSWORD_VAR, "not-the-password")],
     );
     assert_eq!(wrong.code, 2, "{}", wrong.stderr);
-    assert!(wrong.stderr.contains("refused the login hubup_admin"), "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("refused the login hubup_admin"),
+        "{}",
+        wrong.stderr
+    );
     assert!(wrong.stderr.contains("18456"), "{}", wrong.stderr);
     assert!(wrong.stderr.contains(PASSWORD_VAR), "{}", wrong.stderr);
     assert!(!wrong.stderr.contains("not-the-password"));
     assert_eq!(scenario.digests(), before);
-    assert!(scenario.journal().iter().all(|e| e["payload"]["kind"] != "step_planned"));
+    assert!(
+        scenario
+            .journal()
+            .iter()
+            .all(|e| e["payload"]["kind"] != "step_planned")
+    );
 
     server.set_faults(Faults {
         refuse_logins: true,
@@ -235,8 +265,16 @@ fn an_unreachable_server_and_a_missing_permission_are_named() {
     drop(server);
     let unreachable = run(&scenario, &["check", "--to", "4.2"]);
     assert_eq!(unreachable.code, 2);
-    assert!(unreachable.stderr.contains(&format!("127.0.0.1,{port}")), "{}", unreachable.stderr);
-    assert!(unreachable.stderr.contains("cannot connect"), "{}", unreachable.stderr);
+    assert!(
+        unreachable.stderr.contains(&format!("127.0.0.1,{port}")),
+        "{}",
+        unreachable.stderr
+    );
+    assert!(
+        unreachable.stderr.contains("cannot connect"),
+        "{}",
+        unreachable.stderr
+    );
 
     let weak = StandIn::start(&[(ADMIN, PASSWORD, &[]), (APP_LOGIN, "x", &[])]);
     let scenario = scenario_on(&weak, "execute", "");
@@ -261,8 +299,16 @@ fn a_connection_dropped_mid_step_rolls_the_step_back_including_its_databases() {
     });
     let failed = run(&scenario, &["upgrade", "--to", "4.2"]);
     assert_eq!(failed.code, 3, "{}\n{}", failed.stdout, failed.stderr);
-    assert!(failed.stderr.contains("lost the connection"), "{}", failed.stderr);
-    assert_eq!(scenario.digests(), at_4_1, "files and IIS config rolled back");
+    assert!(
+        failed.stderr.contains("lost the connection"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(
+        scenario.digests(),
+        at_4_1,
+        "files and IIS config rolled back"
+    );
     assert!(database_names(&server).is_empty(), "databases rolled back");
     server.set_faults(Faults::default());
     run(&scenario, &["upgrade", "--to", "4.2"]).expect(0);
@@ -305,7 +351,11 @@ fn a_changed_or_interrupted_migration_is_refused_before_any_change() {
     let refused = run(&second, &["upgrade", "--to", "4.2"]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(refused.stderr.contains(id), "{}", refused.stderr);
-    assert!(refused.stderr.contains("file changed"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("file changed"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(second.digests(), before);
 
     server.with_state(|s| {
@@ -322,7 +372,11 @@ fn a_changed_or_interrupted_migration_is_refused_before_any_change() {
     });
     let interrupted = run(&second, &["upgrade", "--to", "4.2"]);
     assert_eq!(interrupted.code, 2, "{}", interrupted.stderr);
-    assert!(interrupted.stderr.contains("interrupted"), "{}", interrupted.stderr);
+    assert!(
+        interrupted.stderr.contains("interrupted"),
+        "{}",
+        interrupted.stderr
+    );
     assert_eq!(second.digests(), before);
 }
 
@@ -335,7 +389,9 @@ fn preprovisioned_mode_lists_what_is_missing_and_changes_nothing_on_the_server()
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     for name in ["LicenseManagerDB", "NotificationCenterDB", "IadaDB"] {
         assert!(
-            refused.stderr.contains(&format!("missing: create database [{name}]")),
+            refused
+                .stderr
+                .contains(&format!("missing: create database [{name}]")),
             "{}",
             refused.stderr
         );
@@ -354,7 +410,10 @@ fn preprovisioned_mode_lists_what_is_missing_and_changes_nothing_on_the_server()
         .iter()
         .filter(|s| !s.starts_with("SELECT") && !s.starts_with("USE"))
         .collect::<Vec<_>>();
-    assert!(changes.is_empty(), "pre-provisioned mode changed the server: {changes:?}");
+    assert!(
+        changes.is_empty(),
+        "pre-provisioned mode changed the server: {changes:?}"
+    );
 }
 
 #[test]
@@ -364,12 +423,19 @@ fn hostile_database_names_stay_names() {
     let scenario = scenario_on(
         &server,
         "execute",
-        &format!("\n[sql.databases]\nlicense_manager = \"{}\"\n", hostile.replace('"', "\\\"")),
+        &format!(
+            "\n[sql.databases]\nlicense_manager = \"{}\"\n",
+            hostile.replace('"', "\\\"")
+        ),
     );
     run(&scenario, &["upgrade", "--to", "4.2"]).expect(0);
     let state = server.state();
     assert!(state.rejected.is_empty(), "{:?}", state.rejected);
-    assert!(state.databases.contains_key(hostile), "{:?}", state.databases.keys());
+    assert!(
+        state.databases.contains_key(hostile),
+        "{:?}",
+        state.databases.keys()
+    );
     assert!(state.databases[hostile].users.contains_key(APP_LOGIN));
     run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
     assert!(database_names(&server).is_empty());
@@ -397,7 +463,11 @@ fn a_second_machine_waits_for_the_lock_and_gives_up_clearly() {
     assert_ne!(at_4_1, before);
     let blocked = run(&scenario, &["upgrade", "--to", "4.2"]);
     assert_eq!(blocked.code, 2, "{}", blocked.stderr);
-    assert!(blocked.stderr.contains("another machine holds"), "{}", blocked.stderr);
+    assert!(
+        blocked.stderr.contains("another machine holds"),
+        "{}",
+        blocked.stderr
+    );
     assert_eq!(scenario.digests(), at_4_1);
     drop(holder);
     run(&scenario, &["upgrade", "--to", "4.2"]).expect(0);

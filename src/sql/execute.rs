@@ -50,11 +50,25 @@ pub enum Found {
 
 impl ExecuteTarget {
     pub fn new(settings: &SqlSettings, identity: &str) -> Result<ExecuteTarget, SqlError> {
-        Ok(ExecuteTarget {
-            session: Session::new(settings)?,
+        Ok(ExecuteTarget::with_session(
+            Session::new(settings)?,
+            identity,
+            Duration::from_secs(settings.lock_timeout_secs),
+        ))
+    }
+
+    /// A target over an existing session (tests against a real server build their own).
+    pub fn with_session(session: Session, identity: &str, lock_wait: Duration) -> ExecuteTarget {
+        ExecuteTarget {
+            session,
             identity: identity.to_string(),
-            lock_wait: Duration::from_secs(settings.lock_timeout_secs),
-        })
+            lock_wait,
+        }
+    }
+
+    /// The session, for statements outside hubup's own (test setup).
+    pub fn session(&mut self) -> &mut Session {
+        &mut self.session
     }
 
     fn database_exists(&mut self, database: &str) -> Result<bool, SqlError> {
