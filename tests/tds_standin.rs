@@ -257,8 +257,11 @@ async fn use_and_drop_database() {
     batch(&mut a, "USE [gone]").await.unwrap();
     expect_code(batch(&mut a, "DROP DATABASE [Gone]").await, 3702);
     expect_code(batch(&mut b, "DROP DATABASE [Gone]").await, 3702);
-    // `execute` without parameters: sp_executesql with an empty declaration.
+    // `execute` without parameters is sp_executesql with an empty declaration; a USE in it
+    // lasts only for that call, as on SQL Server.
     a.execute("USE [master]", &[]).await.unwrap();
+    expect_code(batch(&mut b, "DROP DATABASE [Gone]").await, 3702);
+    batch(&mut a, "USE [master]").await.unwrap();
     batch(&mut b, "DROP DATABASE [Gone]").await.unwrap();
     let message = expect_code(batch(&mut b, "DROP DATABASE [Gone]").await, 3701);
     assert_eq!(
@@ -270,92 +273,100 @@ async fn use_and_drop_database() {
     assert!(standin.state().databases.is_empty());
 }
 
+const SVC: &str = r"CORP\svc-hub";
+
+/// Database [Hub] as current database, with Windows login and user `CORP\svc-hub`.
+async fn hub_with_user(standin: &StandIn) -> Conn {
+    let mut c = admin(standin).await;
+    for sql in [
+        "CREATE DATABASE [Hub]",
+        "USE [Hub]",
+        r"CREATE LOGIN [CORP\svc-hub] FROM WINDOWS",
+        r"CREATE USER [CORP\svc-hub] FOR LOGIN [CORP\svc-hub]",
+    ] {
+        batch(&mut c, sql).await.expect(sql);
+    }
+    c
+}
+
 #[tokio::test]
-async fn principals_roles_and_execute_grants() {
+async fn windows_logins_and_database_users() {
     let standin = standin();
     let mut c = admin(&standin).await;
-    let login_name = r"CORP\svc-hub";
     batch(&mut c, "CREATE DATABASE [Hub]").await.unwrap();
     batch(&mut c, "USE [Hub]").await.unwrap();
-    assert_eq!(int(&mut c, SUSER_ID, &[&login_name]).await, None);
+    assert_eq!(int(&mut c, SUSER_ID, &[&SVC]).await, None);
     batch(&mut c, r"CREATE LOGIN [CORP\svc-hub] FROM WINDOWS")
         .await
         .unwrap();
-    assert!(int(&mut c, SUSER_ID, &[&login_name]).await.is_some());
-    let message = expect_code(
-        batch(&mut c, r"CREATE LOGIN [corp\SVC-hub] FROM WINDOWS").await,
-        15025,
-    );
+    assert!(int(&mut c, SUSER_ID, &[&SVC]).await.is_some());
+    let again = batch(&mut c, r"CREATE LOGIN [corp\SVC-hub] FROM WINDOWS").await;
+    let message = expect_code(again, 15025);
     assert_eq!(
         message,
         r"The server principal 'corp\SVC-hub' already exists."
     );
 
-    assert_eq!(int(&mut c, PRINCIPAL_ID, &[&login_name]).await, None);
+    assert_eq!(int(&mut c, PRINCIPAL_ID, &[&SVC]).await, None);
     assert_eq!(int(&mut c, PRINCIPAL_ID, &[&"dbo"]).await, Some(1));
     assert!(
         int(&mut c, PRINCIPAL_ID, &[&"db_datareader"])
             .await
             .is_some()
     );
-    batch(
-        &mut c,
-        r"CREATE USER [CORP\svc-hub] FOR LOGIN [CORP\svc-hub]",
-    )
-    .await
-    .unwrap();
-    assert!(int(&mut c, PRINCIPAL_ID, &[&login_name]).await.is_some());
-    expect_code(
-        batch(
-            &mut c,
-            r"CREATE USER [CORP\svc-hub] FOR LOGIN [CORP\svc-hub]",
-        )
-        .await,
-        15023,
-    );
-    let message = expect_code(
-        batch(&mut c, r"CREATE USER [other] FOR LOGIN [CORP\nobody]").await,
-        15007,
-    );
+    let create_user = r"CREATE USER [CORP\svc-hub] FOR LOGIN [CORP\svc-hub]";
+    batch(&mut c, create_user).await.unwrap();
+    assert!(int(&mut c, PRINCIPAL_ID, &[&SVC]).await.is_some());
+    expect_code(batch(&mut c, create_user).await, 15023);
+    let no_login = batch(&mut c, r"CREATE USER [other] FOR LOGIN [CORP\nobody]").await;
+    let message = expect_code(no_login, 15007);
     assert_eq!(
         message,
         r"'CORP\nobody' is not a valid login or you do not have permission."
     );
+    let state = standin.state();
+    assert_eq!(state.databases["Hub"].users[SVC], SVC);
+    assert!(state.logins[SVC].windows && state.logins[SVC].password.is_none());
 
+    batch(&mut c, r"DROP USER [CORP\svc-hub]").await.unwrap();
+    expect_code(batch(&mut c, r"DROP USER [CORP\svc-hub]").await, 15151);
+    batch(&mut c, r"DROP LOGIN [CORP\svc-hub]").await.unwrap();
+    let message = expect_code(batch(&mut c, r"DROP LOGIN [CORP\svc-hub]").await, 15151);
+    let expected = r"Cannot drop the login 'CORP\svc-hub', because it does not exist or you do not have permission.";
+    assert_eq!(message, expected);
+    assert!(!standin.state().logins.contains_key(SVC));
+    assert!(standin.state().databases["Hub"].users.is_empty());
+}
+
+#[tokio::test]
+async fn role_membership() {
+    let standin = standin();
+    let mut c = hub_with_user(&standin).await;
     batch(
         &mut c,
         r"ALTER ROLE [db_datareader] ADD MEMBER [CORP\svc-hub]",
     )
     .await
     .unwrap();
-    let member = |role: &'static str| (role, login_name);
-    for (role, expected) in [
-        ("db_datareader", Some(1)),
-        ("db_datawriter", Some(0)),
-        ("db_nope", None),
+    for (role, user, expected) in [
+        ("db_datareader", SVC, Some(1)),
+        ("DB_DATAREADER", SVC, Some(1)),
+        ("db_datawriter", SVC, Some(0)),
+        ("db_nope", SVC, None),
+        ("db_owner", "nobody", None),
+        ("db_owner", "dbo", Some(1)),
     ] {
-        let (role, user) = member(role);
-        assert_eq!(
-            int(&mut c, IS_ROLEMEMBER, &[&role, &user]).await,
-            expected,
-            "{role}"
-        );
+        let got = int(&mut c, IS_ROLEMEMBER, &[&role, &user]).await;
+        assert_eq!(got, expected, "{role} {user}");
     }
-    assert_eq!(
-        int(&mut c, IS_ROLEMEMBER, &[&"db_owner", &"nobody"]).await,
-        None
-    );
-    assert_eq!(
-        int(&mut c, IS_ROLEMEMBER, &[&"db_owner", &"dbo"]).await,
-        Some(1)
-    );
-    let message = expect_code(
-        batch(&mut c, r"ALTER ROLE [db_nope] ADD MEMBER [CORP\svc-hub]").await,
+    let unknown = batch(&mut c, r"ALTER ROLE [db_nope] ADD MEMBER [CORP\svc-hub]").await;
+    let message = expect_code(unknown, 15151);
+    let expected =
+        "Cannot alter the role 'db_nope', because it does not exist or you do not have permission.";
+    assert_eq!(message, expected);
+    expect_code(
+        batch(&mut c, "ALTER ROLE [db_owner] ADD MEMBER [nobody]").await,
         15151,
-    );
-    assert_eq!(
-        message,
-        "Cannot alter the role 'db_nope', because it does not exist or you do not have permission."
     );
     batch(
         &mut c,
@@ -364,7 +375,7 @@ async fn principals_roles_and_execute_grants() {
     .await
     .unwrap();
     assert_eq!(
-        int(&mut c, IS_ROLEMEMBER, &[&"db_datareader", &login_name]).await,
+        int(&mut c, IS_ROLEMEMBER, &[&"db_datareader", &SVC]).await,
         Some(0)
     );
     batch(
@@ -374,37 +385,44 @@ async fn principals_roles_and_execute_grants() {
     .await
     .unwrap();
 
-    assert_eq!(int(&mut c, EXECUTE_GRANTED, &[&login_name]).await, Some(0));
+    let members: Vec<_> = standin.state().databases["Hub"]
+        .role_members
+        .iter()
+        .cloned()
+        .collect();
+    assert_eq!(members, [("db_datawriter".to_string(), SVC.to_string())]);
+    batch(&mut c, r"DROP USER [CORP\svc-hub]").await.unwrap();
+    assert!(
+        standin.state().databases["Hub"].role_members.is_empty(),
+        "dropped with the user"
+    );
+}
+
+#[tokio::test]
+async fn execute_grants() {
+    let standin = standin();
+    let mut c = hub_with_user(&standin).await;
+    assert_eq!(int(&mut c, EXECUTE_GRANTED, &[&SVC]).await, Some(0));
     batch(&mut c, r"GRANT EXECUTE TO [CORP\svc-hub]")
         .await
         .unwrap();
-    assert_eq!(int(&mut c, EXECUTE_GRANTED, &[&login_name]).await, Some(1));
+    assert_eq!(int(&mut c, EXECUTE_GRANTED, &[&SVC]).await, Some(1));
+    assert_eq!(int(&mut c, EXECUTE_GRANTED, &[&"nobody"]).await, Some(0));
     batch(&mut c, r"REVOKE EXECUTE TO [CORP\svc-hub]")
         .await
         .unwrap();
-    assert_eq!(int(&mut c, EXECUTE_GRANTED, &[&login_name]).await, Some(0));
+    assert_eq!(int(&mut c, EXECUTE_GRANTED, &[&SVC]).await, Some(0));
     let message = expect_code(batch(&mut c, "GRANT EXECUTE TO [nobody]").await, 15151);
-    assert_eq!(
-        message,
-        "Cannot find the user 'nobody', because it does not exist or you do not have permission."
-    );
+    let expected =
+        "Cannot find the user 'nobody', because it does not exist or you do not have permission.";
+    assert_eq!(message, expected);
     batch(&mut c, r"GRANT EXECUTE TO [CORP\svc-hub]")
         .await
         .unwrap();
 
     let state = standin.state();
     let hub = &state.databases["Hub"];
-    assert_eq!(
-        hub.users.get(login_name).map(String::as_str),
-        Some(login_name)
-    );
-    let members: Vec<_> = hub.role_members.iter().cloned().collect();
-    assert_eq!(
-        members,
-        [("db_datawriter".to_string(), login_name.to_string())]
-    );
-    assert!(hub.execute_grants.contains(login_name));
-    assert!(state.logins[login_name].windows);
+    assert!(hub.execute_grants.contains(SVC));
     assert!(
         hub.statements
             .contains(&r"GRANT EXECUTE TO [CORP\svc-hub]".to_string())
@@ -413,18 +431,18 @@ async fn principals_roles_and_execute_grants() {
         !hub.statements.contains(&"USE [Hub]".to_string()),
         "USE ran in master"
     );
-
-    batch(&mut c, r"DROP USER [CORP\svc-hub]").await.unwrap();
-    let hub = &standin.state().databases["Hub"];
-    assert!(hub.users.is_empty() && hub.role_members.is_empty() && hub.execute_grants.is_empty());
-    expect_code(batch(&mut c, r"DROP USER [CORP\svc-hub]").await, 15151);
-    batch(&mut c, r"DROP LOGIN [CORP\svc-hub]").await.unwrap();
-    let message = expect_code(batch(&mut c, r"DROP LOGIN [CORP\svc-hub]").await, 15151);
+    batch(&mut c, "USE [master]").await.unwrap();
     assert_eq!(
-        message,
-        r"Cannot drop the login 'CORP\svc-hub', because it does not exist or you do not have permission."
+        int(&mut c, EXECUTE_GRANTED, &[&SVC]).await,
+        Some(0),
+        "per database"
     );
-    assert!(!standin.state().logins.contains_key(login_name));
+    batch(&mut c, "USE [Hub]").await.unwrap();
+    batch(&mut c, r"DROP USER [CORP\svc-hub]").await.unwrap();
+    assert!(
+        standin.state().databases["Hub"].execute_grants.is_empty(),
+        "dropped with the user"
+    );
 }
 
 #[tokio::test]
@@ -600,6 +618,7 @@ async fn transactions_commit_roll_back_and_die_with_the_connection() {
         [("m1".to_string(), "applying".to_string())]
     );
     expect_code(batch(&mut c, "COMMIT TRANSACTION").await, 3902);
+    expect_code(exec(&mut c, "BEGIN TRANSACTION", &[]).await, 50000);
     expect_code(batch(&mut c, "ROLLBACK TRANSACTION").await, 3903);
 
     batch(&mut c, "BEGIN TRANSACTION").await.unwrap();

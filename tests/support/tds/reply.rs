@@ -63,9 +63,11 @@ pub enum Reply {
     /// No result set; DONE with this row count.
     Done(u64),
     Error(SqlError),
+    /// The current database changed; `reverted`: and changed back (USE inside an RPC).
     Database {
         new: String,
         old: String,
+        reverted: bool,
     },
     BeginTx([u8; 8]),
     CommitTx([u8; 8]),
@@ -97,120 +99,47 @@ fn error(number: u32, class: u8, message: String) -> SqlError {
     }
 }
 
-/// The error SQL Server gives for `number`, with `name` in the place its message names an
-/// object; a generic message for numbers the catalogue does not hold.
+/// SQL Server's errors the stand-in gives: number, class, message (`{}` is the name).
+// One line per error reads as the table it is.
+#[rustfmt::skip]
+const CATALOGUE: &[(u32, u8, &str)] = &[
+    (18456, 14, "Login failed for user '{}'."),
+    (262, 14, "CREATE DATABASE permission denied in database 'master'."),
+    (1801, 16, "Database '{}' already exists. Choose a different database name."),
+    (3701, 11, "Cannot drop the database '{}', because it does not exist or you do not have permission."),
+    (911, 16, "Database '{}' does not exist. Make sure that the name is entered correctly."),
+    (15025, 16, "The server principal '{}' already exists."),
+    (15023, 16, "User, group, or role '{}' already exists in the current database."),
+    (15007, 16, "'{}' is not a valid login or you do not have permission."),
+    (2627, 14, "Violation of PRIMARY KEY constraint 'PK___hubup_migrations'. Cannot insert duplicate key in object 'dbo.__hubup_migrations'. The duplicate key value is ({})."),
+    (208, 16, "Invalid object name '{}'."),
+    (15233, 16, "Property cannot be added. Property '{}' already exists for 'object specified'."),
+    (137, 15, "Must declare the scalar variable \"{}\"."),
+    (226, 16, "{} statement not allowed within multi-statement transaction."),
+    (2714, 16, "There is already an object named '{}' in the database."),
+    (3702, 16, "Cannot drop database \"{}\" because it is currently in use."),
+    (3708, 16, "Cannot drop the database '{}' because it is a system database."),
+    (3902, 16, "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION."),
+    (3903, 16, "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION."),
+    (1223, 16, "Cannot release the application lock (Database Principal: 'public', Resource: '{}') because it is not currently held."),
+    (4060, 11, "Cannot open database \"{}\" requested by the login. The login failed."),
+    (515, 16, "Cannot insert the value NULL into column '{}', table 'dbo.__hubup_migrations'; column does not allow nulls. INSERT fails."),
+    (1205, 13, "Transaction (Process ID 51) was deadlocked on lock resources with another process and has been chosen as the deadlock victim. Rerun the transaction."),
+    (103, 15, "The identifier that starts with '{}' is too long. Maximum length is 128."),
+    (1038, 15, "An object or column name is missing or empty. For SELECT INTO statements, verify each column has a name. For other statements, look for empty alias names. Aliases defined as \"\" or [] are not allowed. Change the alias to a valid name."),
+];
+
+/// The error SQL Server gives for `number`, with `name` where its message names an object;
+/// a generic message for numbers the catalogue does not hold.
 pub fn known(number: u32, name: &str) -> SqlError {
-    let (class, message) = match number {
-        18456 => (14, format!("Login failed for user '{name}'.")),
-        262 => (
-            14,
-            "CREATE DATABASE permission denied in database 'master'.".to_string(),
-        ),
-        1801 => (
+    match CATALOGUE.iter().find(|(n, _, _)| *n == number) {
+        Some((_, class, template)) => error(number, *class, template.replace("{}", name)),
+        None => error(
+            number,
             16,
-            format!("Database '{name}' already exists. Choose a different database name."),
+            format!("TDS stand-in: injected error {number}."),
         ),
-        3701 => (
-            11,
-            format!(
-                "Cannot drop the database '{name}', because it does not exist or you do not \
-                 have permission."
-            ),
-        ),
-        911 => (
-            16,
-            format!(
-                "Database '{name}' does not exist. Make sure that the name is entered correctly."
-            ),
-        ),
-        15025 => (16, format!("The server principal '{name}' already exists.")),
-        15023 => (
-            16,
-            format!("User, group, or role '{name}' already exists in the current database."),
-        ),
-        15007 => (
-            16,
-            format!("'{name}' is not a valid login or you do not have permission."),
-        ),
-        2627 => (
-            14,
-            format!(
-                "Violation of PRIMARY KEY constraint 'PK___hubup_migrations'. Cannot insert \
-                 duplicate key in object 'dbo.__hubup_migrations'. The duplicate key value is \
-                 ({name})."
-            ),
-        ),
-        208 => (16, format!("Invalid object name '{name}'.")),
-        15233 => (
-            16,
-            format!(
-                "Property cannot be added. Property '{name}' already exists for 'object \
-                 specified'."
-            ),
-        ),
-        137 => (15, format!("Must declare the scalar variable \"{name}\".")),
-        226 => (
-            16,
-            format!("{name} statement not allowed within multi-statement transaction."),
-        ),
-        2714 => (
-            16,
-            format!("There is already an object named '{name}' in the database."),
-        ),
-        3702 => (
-            16,
-            format!("Cannot drop database \"{name}\" because it is currently in use."),
-        ),
-        3708 => (
-            16,
-            format!("Cannot drop the database '{name}' because it is a system database."),
-        ),
-        3902 => (
-            16,
-            "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.".to_string(),
-        ),
-        3903 => (
-            16,
-            "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.".to_string(),
-        ),
-        1223 => (
-            16,
-            format!(
-                "Cannot release the application lock (Database Principal: 'public', Resource: \
-                 '{name}') because it is not currently held."
-            ),
-        ),
-        4060 => (
-            11,
-            format!("Cannot open database \"{name}\" requested by the login. The login failed."),
-        ),
-        515 => (
-            16,
-            format!(
-                "Cannot insert the value NULL into column '{name}', table \
-                 'dbo.__hubup_migrations'; column does not allow nulls. INSERT fails."
-            ),
-        ),
-        1205 => (
-            13,
-            "Transaction (Process ID 51) was deadlocked on lock resources with another process \
-             and has been chosen as the deadlock victim. Rerun the transaction."
-                .to_string(),
-        ),
-        103 => (
-            15,
-            format!("The identifier that starts with '{name}' is too long. Maximum length is 128."),
-        ),
-        1038 => (
-            15,
-            "An object or column name is missing or empty. For SELECT INTO statements, verify \
-             each column has a name. For other statements, look for empty alias names. Aliases \
-             defined as \"\" or [] are not allowed. Change the alias to a valid name."
-                .to_string(),
-        ),
-        _ => (16, format!("TDS stand-in: injected error {number}.")),
-    };
-    error(number, class, message)
+    }
 }
 
 /// Error 15151, whose message depends on what could not be found or altered.

@@ -259,7 +259,12 @@ impl Session {
             return error.into();
         }
         match &statement {
-            Statement::Use(name) => self.use_database(name),
+            Statement::Use(name) => self.use_database(name, request.rpc),
+            Statement::Begin | Statement::Commit | Statement::Rollback if request.rpc => {
+                let why = "transaction statements must be batches: inside sp_executesql SQL \
+                           Server gives error 266 (transaction count mismatch)";
+                self.reject(&request.text, why)
+            }
             Statement::Begin => self.begin(),
             Statement::Commit => self.commit(),
             Statement::Rollback => self.rollback(),
@@ -281,7 +286,8 @@ impl Session {
         state::run(&mut state, &mut ctx, statement, args)
     }
 
-    fn use_database(&mut self, name: &str) -> Reply {
+    /// USE; inside sp_executesql it lasts only for that call, as on SQL Server.
+    fn use_database(&mut self, name: &str, rpc: bool) -> Reply {
         let target = {
             let state = lock(&self.shared.state);
             system_database(name)
@@ -291,8 +297,21 @@ impl Session {
         let Some(new) = target else {
             return known(911, name).into();
         };
+        if rpc {
+            eprintln!("TDS stand-in: USE inside sp_executesql does not last (as on SQL Server)");
+            let old = self.database.clone();
+            return Reply::Database {
+                new,
+                old,
+                reverted: true,
+            };
+        }
         let old = self.use_database_name(new.clone());
-        Reply::Database { new, old }
+        Reply::Database {
+            new,
+            old,
+            reverted: false,
+        }
     }
 
     /// Switches the current database (also in the registry DROP DATABASE consults).

@@ -120,7 +120,14 @@ impl ServerState {
 
     /// Gives every database without a proper id (<= 4, e.g. set up by hand) a fresh one.
     pub fn assign_ids(&mut self) {
-        let first = self.databases.values().map(|d| d.id).max().unwrap_or(0).max(4) + 1;
+        let first = self
+            .databases
+            .values()
+            .map(|d| d.id)
+            .max()
+            .unwrap_or(0)
+            .max(4)
+            + 1;
         let unassigned = self.databases.values_mut().filter(|d| d.id <= 4);
         for (id, database) in (first..).zip(unassigned) {
             database.id = id;

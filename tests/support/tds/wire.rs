@@ -229,6 +229,8 @@ fn unscramble(bytes: &[u8]) -> Vec<u8> {
 pub struct Request {
     pub text: String,
     pub args: Vec<Value>,
+    /// Sent as an RPC (sp_executesql) rather than a batch.
+    pub rpc: bool,
 }
 
 /// Skips ALL_HEADERS (a u32 total length that counts itself).
@@ -248,6 +250,7 @@ pub fn parse_batch(payload: &[u8]) -> Result<Request, String> {
     Ok(Request {
         text,
         args: Vec::new(),
+        rpc: false,
     })
 }
 
@@ -301,7 +304,11 @@ fn split_params(params: Vec<(String, Value)>) -> Result<Request, String> {
         }
         args.push(value);
     }
-    Ok(Request { text, args })
+    Ok(Request {
+        text,
+        args,
+        rpc: true,
+    })
 }
 
 /// TYPE_INFO then the value, for the types tiberius sends for scalar parameters.
@@ -518,8 +525,11 @@ impl Tokens {
                 self.error(error);
                 self.done_error();
             }
-            Reply::Database { new, old } => {
+            Reply::Database { new, old, reverted } => {
                 self.env_text(1, new, old);
+                if *reverted {
+                    self.env_text(1, old, new);
+                }
                 self.done(0, 0);
             }
             Reply::BeginTx(desc) => self.tx(8, desc, &[]),
