@@ -172,6 +172,24 @@ async fn logins_succeed_or_fail_with_18456() {
 
     let missing = connect(&standin, ADMIN, ADMIN_PASSWORD, |c| c.database("NoSuchDb")).await;
     expect_code(missing, 4060);
+    let mut in_master = connect(&standin, ADMIN, ADMIN_PASSWORD, |c| c.database("MASTER"))
+        .await
+        .expect("a system database as login database");
+    assert_eq!(int(&mut in_master, DB_ID, &[&"tempdb"]).await, Some(2));
+}
+
+#[tokio::test]
+async fn encryption_is_refused_with_a_closed_connection() {
+    let standin = standin();
+    let encrypted = connect(&standin, ADMIN, ADMIN_PASSWORD, |c| {
+        c.encryption(EncryptionLevel::Required)
+    })
+    .await;
+    assert!(
+        !matches!(encrypted, Ok(_) | Err(tiberius::error::Error::Server(_))),
+        "{encrypted:?}"
+    );
+    admin(&standin).await;
 }
 
 #[tokio::test]

@@ -93,17 +93,22 @@ impl Session {
         self.shared.stop.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// The next message, which must be of `kind`; `None` if the client went away.
+    fn expect(&mut self, kind: u8, name: &str) -> Result<Option<Message>, String> {
+        match self.read()? {
+            Some(message) if message.kind != kind => Err(format!(
+                "expected {name} (0x{kind:02X}), got packet type 0x{:02X}",
+                message.kind
+            )),
+            other => Ok(other),
+        }
+    }
+
     /// PRELOGIN: only an unencrypted conversation is possible (no TLS here).
     fn prelogin(&mut self) -> Result<bool, String> {
-        let Some(message) = self.read()? else {
+        let Some(message) = self.expect(wire::PT_PRELOGIN, "PRELOGIN")? else {
             return Ok(false);
         };
-        if message.kind != wire::PT_PRELOGIN {
-            return Err(format!(
-                "expected PRELOGIN (0x12), got type 0x{:02X}",
-                message.kind
-            ));
-        }
         let encryption = wire::prelogin_encryption(&message.payload)?;
         if encryption != Some(wire::ENCRYPT_NOT_SUP) {
             return Err(format!(
@@ -117,35 +122,39 @@ impl Session {
 
     /// LOGIN7: LOGINACK and the database and packet size, or error 18456 and the end.
     fn login(&mut self) -> Result<bool, String> {
-        let Some(message) = self.read()? else {
+        let Some(message) = self.expect(wire::PT_LOGIN7, "LOGIN7")? else {
             return Ok(false);
         };
-        if message.kind != wire::PT_LOGIN7 {
-            return Err(format!(
-                "expected LOGIN7 (0x10), got type 0x{:02X}",
-                message.kind
-            ));
-        }
         let login = wire::parse_login7(&message.payload)?;
-        let mut tokens = Tokens::default();
-        let (key, database) = match self.admit(&login) {
-            Ok(admitted) => admitted,
+        match self.admit(&login) {
+            Ok((key, database)) => self.welcome(key, database, login.packet_size),
             Err(errors) => {
+                let mut tokens = Tokens::default();
                 errors.iter().for_each(|e| tokens.error(e));
                 tokens.done_error();
                 self.send(wire::PT_REPLY, &tokens.buf)?;
-                return Ok(false);
+                Ok(false)
             }
-        };
-        let size = match login.packet_size {
+        }
+    }
+
+    /// The successful login's answer; the packet size is the client's, within TDS's bounds.
+    fn welcome(
+        &mut self,
+        login: String,
+        database: String,
+        packet_size: u32,
+    ) -> Result<bool, String> {
+        let size = match packet_size {
             0 => DEFAULT_PACKET,
             n => (n as usize).clamp(512, 32767),
         };
+        let mut tokens = Tokens::default();
         tokens.env_text(1, &database, "master");
         tokens.login_ack();
         tokens.env_text(4, &size.to_string(), &DEFAULT_PACKET.to_string());
         tokens.done(0, 0);
-        (self.login, self.packet_size) = (key, size);
+        (self.login, self.packet_size) = (login, size);
         self.use_database_name(database);
         self.send(wire::PT_REPLY, &tokens.buf)?;
         Ok(true)
