@@ -528,6 +528,9 @@ async fn history_table_insert_select_update() {
         rows(&mut c, HISTORY_SELECT, &[&id]).await
     };
     expect_code(master_history, 208);
+    // hubup never changes a system database: outside the contract.
+    expect_code(batch(&mut c, HISTORY_CREATE).await, 50000);
+    assert_eq!(standin.state().rejected, [HISTORY_CREATE]);
 }
 
 #[tokio::test]

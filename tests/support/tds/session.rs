@@ -279,20 +279,21 @@ impl Session {
             Statement::Rollback => self.rollback(),
             Statement::GetAppLock => self.get_applock(&request.args),
             Statement::ReleaseAppLock => self.release_applock(&request.args),
-            _ => self.run_on_state(&statement, &request.args),
+            _ => self.run_on_state(request, &statement),
         }
     }
 
-    fn run_on_state(&mut self, statement: &Statement, args: &[Value]) -> Reply {
+    fn run_on_state(&mut self, request: &Request, statement: &Statement) -> Reply {
         let in_use = self.shared.databases_in_use();
         let mut state = lock(&self.shared.state);
         let mut ctx = Ctx {
+            text: &request.text,
             login: &self.login,
             database: &self.database,
             in_use: &in_use,
             undo: self.undo.as_mut(),
         };
-        state::run(&mut state, &mut ctx, statement, args)
+        state::run(&mut state, &mut ctx, statement, &request.args)
     }
 
     /// USE; inside sp_executesql it lasts only for that call, as on SQL Server.

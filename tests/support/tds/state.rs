@@ -176,6 +176,8 @@ impl Undo {
 
 /// The connection a statement runs for.
 pub struct Ctx<'a> {
+    /// The statement's text, for rejections.
+    pub text: &'a str,
     /// The login's name as stored.
     pub login: &'a str,
     /// The current database's name as stored (or a system database).
@@ -188,47 +190,47 @@ pub struct Ctx<'a> {
 
 /// Runs a statement that only touches the state (not USE, transactions or applocks).
 pub fn run(state: &mut ServerState, ctx: &mut Ctx, statement: &Statement, args: &[Value]) -> Reply {
-    let result = match statement {
+    query(state, ctx, statement, args)
+        .unwrap_or_else(|| change(state, ctx, statement, args))
+        .unwrap_or_else(Reply::Error)
+}
+
+/// A statement that only reads; `None` for one that changes something.
+fn query(
+    state: &ServerState,
+    ctx: &Ctx,
+    statement: &Statement,
+    args: &[Value],
+) -> Option<Result<Reply, SqlError>> {
+    let name = str_arg(args, 0);
+    let reply = match statement {
+        Statement::SrvRoles => server_roles(state, ctx),
+        Statement::DbId => {
+            Reply::scalar(int_col(""), Value::int(name.and_then(|n| state.db_id(n))))
+        }
+        Statement::SuserId => suser_id(state, name),
+        Statement::PrincipalId => principal_id(state, ctx, name),
+        Statement::IsRoleMember => is_role_member(state, ctx, args),
+        Statement::ExecuteGranted => execute_granted(state, ctx, name),
+        Statement::HistorySelect => return Some(history_select(state, ctx, name)),
+        Statement::PropertySelect => property_select(state, ctx),
+        _ => return None,
+    };
+    Some(Ok(reply))
+}
+
+fn change(
+    state: &mut ServerState,
+    ctx: &mut Ctx,
+    statement: &Statement,
+    args: &[Value],
+) -> Result<Reply, SqlError> {
+    match statement {
         Statement::CreateDatabase(name) => create_database(state, ctx, name),
         Statement::DropDatabase(name) => drop_database(state, ctx, name),
         Statement::CreateWindowsLogin(name) => create_login(state, ctx, name),
         Statement::DropLogin(name) => drop_login(state, ctx, name),
         Statement::MigrationBatch(text) => migration_batch(state, ctx, text),
-        _ => return query_or_database_statement(state, ctx, statement, args),
-    };
-    result.unwrap_or_else(Reply::Error)
-}
-
-fn query_or_database_statement(
-    state: &mut ServerState,
-    ctx: &mut Ctx,
-    statement: &Statement,
-    args: &[Value],
-) -> Reply {
-    let result = match statement {
-        Statement::SrvRoles => Ok(server_roles(state, ctx)),
-        Statement::DbId => Ok(Reply::scalar(
-            int_col(""),
-            Value::int(str_arg(args, 0).and_then(|n| state.db_id(n))),
-        )),
-        Statement::SuserId => Ok(suser_id(state, str_arg(args, 0))),
-        Statement::PrincipalId => Ok(principal_id(state, ctx, str_arg(args, 0))),
-        Statement::IsRoleMember => Ok(is_role_member(state, ctx, args)),
-        Statement::ExecuteGranted => Ok(execute_granted(state, ctx, str_arg(args, 0))),
-        Statement::HistorySelect => history_select(state, ctx, str_arg(args, 0)),
-        Statement::PropertySelect => Ok(property_select(state, ctx)),
-        _ => return database_statement(state, ctx, statement, args),
-    };
-    result.unwrap_or_else(Reply::Error)
-}
-
-fn database_statement(
-    state: &mut ServerState,
-    ctx: &mut Ctx,
-    statement: &Statement,
-    args: &[Value],
-) -> Reply {
-    let result = match statement {
         Statement::CreateUser { user, login } => create_user(state, ctx, user, login),
         Statement::DropUser(user) => drop_user(state, ctx, user),
         Statement::AlterRole { role, user, add } => alter_role(state, ctx, role, user, *add),
@@ -240,11 +242,19 @@ fn database_statement(
         Statement::HistoryInsert => history_insert(state, ctx, args),
         Statement::HistoryUpdate => history_update(state, ctx, str_arg(args, 0)),
         Statement::AddProperty => add_property(state, ctx, args),
-        other => Err(reply::not_understood(&format!(
-            "{other:?} reached the state"
-        ))),
-    };
-    result.unwrap_or_else(Reply::Error)
+        _ => Err(outside_contract(
+            state,
+            ctx,
+            "handled by the connection, not the state",
+        )),
+    }
+}
+
+/// Rejects the statement loudly, like one not understood (`rejected`, stderr, error 50000).
+fn outside_contract(state: &mut ServerState, ctx: &Ctx, why: &str) -> SqlError {
+    eprintln!("TDS stand-in: rejected ({why}): {}", ctx.text);
+    state.rejected.push(ctx.text.to_string());
+    reply::not_understood(ctx.text)
 }
 
 fn str_arg(args: &[Value], index: usize) -> Option<&str> {
@@ -266,10 +276,11 @@ fn current_mut<'s>(
     ctx: &mut Ctx,
 ) -> Result<&'s mut Database, SqlError> {
     if !state.databases.contains_key(ctx.database) {
-        return Err(reply::not_understood(&format!(
-            "a change to database '{}' (system or gone) is outside the contract",
+        let why = format!(
+            "changes database '{}' (a system database or gone)",
             ctx.database
-        )));
+        );
+        return Err(outside_contract(state, ctx, &why));
     }
     if let Some(undo) = ctx.undo.as_deref_mut() {
         undo.save_database(state, ctx.database);
