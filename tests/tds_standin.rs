@@ -793,15 +793,27 @@ async fn unknown_statements_are_rejected_with_50000() {
         exec(&mut c, "SELECT DB_ID(@P1)", &[&"a", &"b"]).await,
         50000,
     );
+    expect_code(exec(&mut c, DB_ID, &[&true]).await, 50000);
+    expect_code(exec(&mut c, DB_ID, &[&7i64]).await, 50000);
     let message = expect_code(batch(&mut c, DB_ID).await, 137);
     assert_eq!(message, "Must declare the scalar variable \"@P1\".");
     let state = standin.state();
     assert_eq!(
         state.rejected,
-        ["SELECT 1", "USE [master];", DB_ID, DB_ID],
+        ["SELECT 1", "USE [master];", DB_ID, DB_ID, DB_ID, DB_ID],
         "rejected statements, in order"
     );
     assert!(!state.rejected.contains(&"DROP".to_string()));
+    // Only sp_executesql: an RPC to a named procedure cannot even be decoded.
+    let mut command = tiberius::Command::new("dbo.usp_GetActiveLicenses");
+    command.bind_param("@x", 1i32);
+    let result = async { command.exec(&mut c).await?.into_command_result().await }.await;
+    expect_code(result, 50000);
+    let rejected = standin.state().rejected.last().cloned().unwrap_or_default();
+    assert!(
+        rejected.starts_with("<undecodable request: RPC to procedure"),
+        "{rejected}"
+    );
     // The connection still works after rejections.
     assert_eq!(int(&mut c, DB_ID, &[&"master"]).await, Some(1));
 }

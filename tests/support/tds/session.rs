@@ -210,7 +210,8 @@ impl Session {
         let request = match parsed {
             Ok(request) => request,
             Err(problem) => {
-                let reply = self.reject("<undecodable request>", &problem);
+                let text = format!("<undecodable request: {problem}>");
+                let reply = self.reject(&text, "cannot decode");
                 return self.reply(&reply);
             }
         };

@@ -66,14 +66,14 @@ pub fn write_message(
     packet_size: usize,
     spid: u16,
 ) -> io::Result<()> {
-    let room = packet_size - 8;
-    let count = payload.len().div_ceil(room).max(1);
-    let mut out = Vec::with_capacity(payload.len() + 8 * count);
-    for index in 0..count {
-        let chunk =
-            &payload[(index * room).min(payload.len())..((index + 1) * room).min(payload.len())];
+    let mut chunks: Vec<&[u8]> = payload.chunks(packet_size - 8).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    let mut out = Vec::with_capacity(payload.len() + 8 * chunks.len());
+    for (index, chunk) in chunks.iter().enumerate() {
         out.push(kind);
-        out.push(u8::from(index + 1 == count));
+        out.push(u8::from(index + 1 == chunks.len()));
         out.extend_from_slice(&((chunk.len() + 8) as u16).to_be_bytes());
         out.extend_from_slice(&spid.to_be_bytes());
         out.push((index + 1) as u8);
