@@ -611,69 +611,94 @@ async fn migration_batches_are_accepted_and_recorded() {
     assert_eq!(standin.state().rejected, [edited]);
 }
 
-#[tokio::test]
-async fn transactions_commit_roll_back_and_die_with_the_connection() {
-    let standin = standin();
-    let mut c = admin(&standin).await;
-    batch(&mut c, "CREATE DATABASE [Tx]").await.unwrap();
-    batch(&mut c, "USE [Tx]").await.unwrap();
-    batch(&mut c, HISTORY_CREATE).await.unwrap();
-    let history = |standin: &StandIn| -> Vec<(String, String)> {
-        let state = standin.state();
-        state.databases["Tx"]
-            .history
-            .iter()
-            .map(|(k, v)| (k.clone(), v.1.clone()))
-            .collect()
-    };
+/// Database [Tx] with the history table, as the current database.
+async fn tx_database(standin: &StandIn) -> Conn {
+    let mut c = admin(standin).await;
+    for sql in ["CREATE DATABASE [Tx]", "USE [Tx]", HISTORY_CREATE] {
+        batch(&mut c, sql).await.expect(sql);
+    }
+    c
+}
 
+/// The ids in [Tx]'s history.
+fn history_ids(standin: &StandIn) -> Vec<String> {
+    standin.state().databases["Tx"]
+        .history
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn transactions_commit_or_roll_back() {
+    let standin = standin();
+    let mut c = tx_database(&standin).await;
     batch(&mut c, "BEGIN TRANSACTION").await.unwrap();
     exec(&mut c, HISTORY_INSERT, &[&"m1", &"c1"]).await.unwrap();
     batch(&mut c, "COMMIT TRANSACTION").await.unwrap();
     batch(&mut c, "BEGIN TRANSACTION").await.unwrap();
     exec(&mut c, HISTORY_INSERT, &[&"m2", &"c2"]).await.unwrap();
-    expect_code(batch(&mut c, "CREATE DATABASE [Inside]").await, 226);
-    batch(&mut c, "ROLLBACK TRANSACTION").await.unwrap();
-    assert_eq!(
-        history(&standin),
-        [("m1".to_string(), "applying".to_string())]
-    );
-    expect_code(batch(&mut c, "COMMIT TRANSACTION").await, 3902);
-    expect_code(exec(&mut c, "BEGIN TRANSACTION", &[]).await, 50000);
-    expect_code(batch(&mut c, "ROLLBACK TRANSACTION").await, 3903);
-
     batch(&mut c, "BEGIN TRANSACTION").await.unwrap();
-    exec(&mut c, HISTORY_INSERT, &[&"m3", &"c3"]).await.unwrap();
+    exec(&mut c, HISTORY_UPDATE, &[&"m1"]).await.unwrap();
+    batch(&mut c, "COMMIT TRANSACTION")
+        .await
+        .expect("inner commit");
+    expect_code(batch(&mut c, "CREATE DATABASE [Inside]").await, 226);
+    assert_eq!(
+        history_ids(&standin),
+        ["m1", "m2"],
+        "visible before the end"
+    );
+    batch(&mut c, "ROLLBACK TRANSACTION").await.unwrap();
+    assert_eq!(history_ids(&standin), ["m1"]);
+    assert_eq!(standin.state().databases["Tx"].history["m1"].1, "applying");
+
+    expect_code(batch(&mut c, "COMMIT TRANSACTION").await, 3902);
+    expect_code(batch(&mut c, "ROLLBACK TRANSACTION").await, 3903);
+    expect_code(exec(&mut c, "BEGIN TRANSACTION", &[]).await, 50000);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_loses_its_transaction() {
+    let standin = standin();
+    let mut c = tx_database(&standin).await;
+    batch(&mut c, "BEGIN TRANSACTION").await.unwrap();
+    exec(&mut c, HISTORY_INSERT, &[&"m1", &"c1"]).await.unwrap();
     let migration = hubup::MIGRATIONS[0].batches()[0].trim().to_string();
     batch(&mut c, &migration).await.unwrap();
-    assert_eq!(history(&standin).len(), 2, "visible before the end");
     standin.set_faults(Faults {
         drop_at_statement: Some(1),
         ..Faults::default()
     });
     let dropped = exec(&mut c, HISTORY_UPDATE, &[&"m1"]).await;
-    assert!(
-        !matches!(dropped, Ok(_) | Err(tiberius::error::Error::Server(_))),
-        "{dropped:?}"
-    );
+    let closed = !matches!(dropped, Ok(_) | Err(tiberius::error::Error::Server(_)));
+    assert!(closed, "closed without a reply: {dropped:?}");
     assert!(standin.wait_for_connections(0, Duration::from_secs(5)));
 
     let state = standin.state();
-    assert_eq!(
-        history(&standin),
-        [("m1".to_string(), "applying".to_string())]
-    );
     let tx = &state.databases["Tx"];
-    assert!(tx.migration_batches.is_empty() && tx.objects.is_empty());
+    assert!(tx.history.is_empty() && tx.migration_batches.is_empty() && tx.objects.is_empty());
     assert!(tx.has_history_table, "created before the transaction");
+    let last = state.statements.last().map(String::as_str);
     assert_eq!(
-        state.statements.last().map(String::as_str),
-        Some(HISTORY_UPDATE)
+        last,
+        Some(HISTORY_UPDATE),
+        "the dropped statement was received"
     );
     assert!(
         tx.statements.contains(&migration),
         "the log keeps what was received"
     );
+
+    // The client going away has the same effect.
+    standin.set_faults(Faults::default());
+    let mut c = admin(&standin).await;
+    batch(&mut c, "USE [Tx]").await.unwrap();
+    batch(&mut c, "BEGIN TRANSACTION").await.unwrap();
+    exec(&mut c, HISTORY_INSERT, &[&"m2", &"c2"]).await.unwrap();
+    drop(c);
+    assert!(standin.wait_for_connections(0, Duration::from_secs(5)));
+    assert!(history_ids(&standin).is_empty());
 }
 
 #[tokio::test]
