@@ -204,7 +204,8 @@ impl Session {
         }
     }
 
-    /// A batch or RPC: recorded, then faults, then run.
+    /// A batch or RPC: recorded, then the faults (a dropped statement is never answered, so
+    /// the delay comes after that check), then run.
     fn statement(&mut self, parsed: Result<Request, String>) -> Result<bool, String> {
         let (number, faults) = self.shared.count_statement();
         let request = match parsed {

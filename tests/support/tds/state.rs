@@ -55,7 +55,8 @@ pub struct Login {
 pub struct Faults {
     pub refuse_logins: bool,
     /// Close the connection, without replying, when the Nth statement (counted from 1 over all
-    /// connections, from the moment the faults are set) arrives.
+    /// connections, from the moment the faults are set) arrives. It is still recorded in
+    /// `statements`; the connection's open transaction is undone before the socket closes.
     pub drop_at_statement: Option<u64>,
     /// Answer the Nth statement with this error number (use the real message for known numbers,
     /// else a generic one) instead of running it.
