@@ -3,6 +3,8 @@
 //! `hubup demo --setup-only`), others run commands and read results.
 #![allow(dead_code)]
 
+pub mod tds;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,449 @@
+//! One client connection: the PRELOGIN and LOGIN7 handshake, then requests one at a time,
+//! with the connection's own state (login, current database, transaction, applocks) and the
+//! injected faults. When the connection ends, its open transaction is undone and its applocks
+//! released before the socket closes.
+
+use std::io;
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::thread;
+
+use super::reply::{Reply, SqlError, Value, int_col, known, not_understood};
+use super::sql::{self, Statement};
+use super::state::{self, Ctx, Undo, find_key, system_database};
+use super::wire::{self, Message, Request, Tokens};
+use super::{Shared, lock};
+
+/// Packet size until the login negotiates one.
+const DEFAULT_PACKET: usize = 4096;
+
+struct Session {
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    id: u64,
+    packet_size: usize,
+    /// The login's name as stored.
+    login: String,
+    /// The current database's name as stored.
+    database: String,
+    trancount: u32,
+    transactions: u64,
+    undo: Option<Undo>,
+}
+
+/// Serves one connection until it ends; protocol problems are printed, not hidden.
+pub fn serve(shared: Arc<Shared>, stream: TcpStream, id: u64) {
+    let mut session = Session {
+        shared,
+        stream,
+        id,
+        packet_size: DEFAULT_PACKET,
+        login: String::new(),
+        database: "master".to_string(),
+        trancount: 0,
+        transactions: 0,
+        undo: None,
+    };
+    if let Err(problem) = session.run() {
+        eprintln!("TDS stand-in: connection {id} closed: {problem}");
+    }
+    session.finish();
+}
+
+/// Whether an I/O error is just the client going away.
+fn is_disconnect(error: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        error.kind(),
+        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe | NotConnected
+    )
+}
+
+impl Session {
+    /// The whole conversation. `Ok` for an ordinary end (client gone, login refused, fault).
+    fn run(&mut self) -> Result<(), String> {
+        if !self.prelogin()? || !self.login()? {
+            return Ok(());
+        }
+        while let Some(message) = self.read()? {
+            if !self.request(message)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn read(&mut self) -> Result<Option<Message>, String> {
+        match wire::read_message(&mut self.stream) {
+            Ok(message) => Ok(message),
+            Err(e) if is_disconnect(&e) || self.stopping() => Ok(None),
+            Err(e) => Err(format!("read: {e}")),
+        }
+    }
+
+    fn send(&mut self, kind: u8, payload: &[u8]) -> Result<(), String> {
+        let spid = 50 + (self.id % 1000) as u16;
+        match wire::write_message(&mut self.stream, kind, payload, self.packet_size, spid) {
+            Err(e) if !is_disconnect(&e) && !self.stopping() => Err(format!("write: {e}")),
+            _ => Ok(()),
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.shared.stop.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The next message, which must be of `kind`; `None` if the client went away.
+    fn expect(&mut self, kind: u8, name: &str) -> Result<Option<Message>, String> {
+        match self.read()? {
+            Some(message) if message.kind != kind => Err(format!(
+                "expected {name} (0x{kind:02X}), got packet type 0x{:02X}",
+                message.kind
+            )),
+            other => Ok(other),
+        }
+    }
+
+    /// PRELOGIN: only an unencrypted conversation is possible (no TLS here).
+    fn prelogin(&mut self) -> Result<bool, String> {
+        let Some(message) = self.expect(wire::PT_PRELOGIN, "PRELOGIN")? else {
+            return Ok(false);
+        };
+        let encryption = wire::prelogin_encryption(&message.payload)?;
+        if encryption != Some(wire::ENCRYPT_NOT_SUP) {
+            return Err(format!(
+                "the client asked for encryption {encryption:?}; the stand-in has no TLS and \
+                 only answers ENCRYPT_NOT_SUP (0x02): use EncryptionLevel::NotSupported"
+            ));
+        }
+        self.send(wire::PT_REPLY, &wire::prelogin_reply())?;
+        Ok(true)
+    }
+
+    /// LOGIN7: LOGINACK and the database and packet size, or error 18456 and the end.
+    fn login(&mut self) -> Result<bool, String> {
+        let Some(message) = self.expect(wire::PT_LOGIN7, "LOGIN7")? else {
+            return Ok(false);
+        };
+        let login = wire::parse_login7(&message.payload)?;
+        match self.admit(&login) {
+            Ok((key, database)) => self.welcome(key, database, login.packet_size),
+            Err(errors) => {
+                let mut tokens = Tokens::default();
+                errors.iter().for_each(|e| tokens.error(e));
+                tokens.done_error();
+                self.send(wire::PT_REPLY, &tokens.buf)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The successful login's answer; the packet size is the client's, within TDS's bounds.
+    fn welcome(
+        &mut self,
+        login: String,
+        database: String,
+        packet_size: u32,
+    ) -> Result<bool, String> {
+        let size = match packet_size {
+            0 => DEFAULT_PACKET,
+            n => (n as usize).clamp(512, 32767),
+        };
+        let mut tokens = Tokens::default();
+        tokens.env_text(1, &database, "master");
+        tokens.login_ack();
+        tokens.env_text(4, &size.to_string(), &DEFAULT_PACKET.to_string());
+        tokens.done(0, 0);
+        (self.login, self.packet_size) = (login, size);
+        self.use_database_name(database);
+        self.send(wire::PT_REPLY, &tokens.buf)?;
+        Ok(true)
+    }
+
+    /// The stored login name and initial database, or the errors refusing the login.
+    fn admit(&self, login: &wire::Login7) -> Result<(String, String), Vec<SqlError>> {
+        let refused = || vec![known(18456, &login.user)];
+        if lock(&self.shared.faults).0.refuse_logins {
+            return Err(refused());
+        }
+        let state = lock(&self.shared.state);
+        let key = find_key(&state.logins, &login.user).ok_or_else(refused)?;
+        let account = &state.logins[key];
+        if account.windows || account.password.as_deref() != Some(login.password.as_str()) {
+            return Err(refused());
+        }
+        let wanted = match login.database.as_str() {
+            "" => "master",
+            name => name,
+        };
+        let database = system_database(wanted)
+            .map(|(name, _)| name.to_string())
+            .or_else(|| find_key(&state.databases, wanted).cloned());
+        match database {
+            Some(database) => Ok((key.clone(), database)),
+            None => Err(vec![known(4060, wanted), known(18456, &login.user)]),
+        }
+    }
+
+    /// One client message after login. `Ok(false)` ends the connection.
+    fn request(&mut self, message: Message) -> Result<bool, String> {
+        match message.kind {
+            wire::PT_BATCH => self.statement(wire::parse_batch(&message.payload)),
+            wire::PT_RPC => self.statement(wire::parse_rpc(&message.payload)),
+            wire::PT_ATTENTION => {
+                // Requests are answered in full before the next is read: nothing to cancel.
+                let mut tokens = Tokens::default();
+                tokens.done(wire::DONE_ATTN, 0);
+                self.send(wire::PT_REPLY, &tokens.buf).map(|()| true)
+            }
+            wire::PT_TRANSACTION_MANAGER => {
+                let reply = self.reject("<transaction manager request>", "not supported");
+                self.reply(&reply)
+            }
+            other => Err(format!("unexpected packet type 0x{other:02X}")),
+        }
+    }
+
+    /// A batch or RPC: recorded, then the faults (a dropped statement is never answered, so
+    /// the delay comes after that check), then run.
+    fn statement(&mut self, parsed: Result<Request, String>) -> Result<bool, String> {
+        let (number, faults) = self.shared.count_statement();
+        let request = match parsed {
+            Ok(request) => request,
+            Err(problem) => {
+                let text = format!("<undecodable request: {problem}>");
+                let reply = self.reject(&text, "cannot decode");
+                return self.reply(&reply);
+            }
+        };
+        self.record(&request);
+        if faults.drop_at_statement == Some(number) {
+            return Ok(false);
+        }
+        if let Some(delay) = faults.delay {
+            thread::sleep(delay);
+        }
+        let reply = match faults.fail_at_statement {
+            Some((at, code)) if at == number => known(code, &name_in(&request)).into(),
+            _ => self.execute(&request),
+        };
+        self.reply(&reply)
+    }
+
+    fn reply(&mut self, reply: &Reply) -> Result<bool, String> {
+        let mut tokens = Tokens::default();
+        tokens.reply(reply);
+        self.send(wire::PT_REPLY, &tokens.buf).map(|()| true)
+    }
+
+    fn record(&self, request: &Request) {
+        let mut state = lock(&self.shared.state);
+        state.statements.push(request.text.clone());
+        for arg in &request.args {
+            if let Value::Str(s) = arg {
+                state.params_seen.push(s.clone());
+            }
+        }
+        if let Some(database) = state.databases.get_mut(&self.database) {
+            database.statements.push(request.text.clone());
+        }
+    }
+
+    /// A statement outside the contract: recorded, printed, and answered with error 50000.
+    fn reject(&self, text: &str, why: &str) -> Reply {
+        eprintln!("TDS stand-in: rejected ({why}): {text}");
+        lock(&self.shared.state).rejected.push(text.to_string());
+        not_understood(text).into()
+    }
+
+    fn execute(&mut self, request: &Request) -> Reply {
+        let Some(statement) = sql::recognize(&request.text, &self.shared.batches) else {
+            return self.reject(&request.text, "not a statement hubup sends");
+        };
+        if let Err(problem) = sql::check_args(statement.params(), &request.args) {
+            if request.args.is_empty() {
+                return known(137, "@P1").into();
+            }
+            return self.reject(&request.text, &problem);
+        }
+        if let Some(error) = ident_problem(&statement) {
+            return error.into();
+        }
+        match &statement {
+            Statement::Use(name) => self.use_database(name, request.rpc),
+            Statement::Begin | Statement::Commit | Statement::Rollback if request.rpc => {
+                let why = "transaction statements must be batches: inside sp_executesql SQL \
+                           Server gives error 266 (transaction count mismatch)";
+                self.reject(&request.text, why)
+            }
+            Statement::Begin => self.begin(),
+            Statement::Commit => self.commit(),
+            Statement::Rollback => self.rollback(),
+            Statement::GetAppLock => self.get_applock(&request.args),
+            Statement::ReleaseAppLock => self.release_applock(&request.args),
+            _ => self.run_on_state(request, &statement),
+        }
+    }
+
+    fn run_on_state(&mut self, request: &Request, statement: &Statement) -> Reply {
+        let in_use = self.shared.databases_in_use();
+        let mut state = lock(&self.shared.state);
+        let mut ctx = Ctx {
+            text: &request.text,
+            login: &self.login,
+            database: &self.database,
+            in_use: &in_use,
+            undo: self.undo.as_mut(),
+        };
+        state::run(&mut state, &mut ctx, statement, &request.args)
+    }
+
+    /// USE; inside sp_executesql it lasts only for that call, as on SQL Server.
+    fn use_database(&mut self, name: &str, rpc: bool) -> Reply {
+        let target = {
+            let state = lock(&self.shared.state);
+            system_database(name)
+                .map(|(n, _)| n.to_string())
+                .or_else(|| find_key(&state.databases, name).cloned())
+        };
+        let Some(new) = target else {
+            return known(911, name).into();
+        };
+        if rpc {
+            eprintln!("TDS stand-in: USE inside sp_executesql does not last (as on SQL Server)");
+            let old = self.database.clone();
+            return Reply::Database {
+                new,
+                old,
+                reverted: true,
+            };
+        }
+        let old = self.use_database_name(new.clone());
+        Reply::Database {
+            new,
+            old,
+            reverted: false,
+        }
+    }
+
+    /// Switches the current database (also in the registry DROP DATABASE consults).
+    fn use_database_name(&mut self, name: String) -> String {
+        if let Some(entry) = lock(&self.shared.sessions).get_mut(&self.id) {
+            entry.database = name.clone();
+        }
+        std::mem::replace(&mut self.database, name)
+    }
+
+    /// A transaction descriptor, distinct per connection and transaction.
+    fn descriptor(&self) -> [u8; 8] {
+        ((self.id << 32) | (self.transactions & 0xFFFF_FFFF)).to_le_bytes()
+    }
+
+    fn begin(&mut self) -> Reply {
+        self.trancount += 1;
+        if self.trancount > 1 {
+            return Reply::Done(0);
+        }
+        self.transactions += 1;
+        self.undo = Some(Undo::default());
+        Reply::BeginTx(self.descriptor())
+    }
+
+    fn commit(&mut self) -> Reply {
+        match self.trancount {
+            0 => known(3902, "").into(),
+            1 => {
+                self.trancount = 0;
+                self.undo = None;
+                Reply::CommitTx(self.descriptor())
+            }
+            _ => {
+                self.trancount -= 1;
+                Reply::Done(0)
+            }
+        }
+    }
+
+    fn rollback(&mut self) -> Reply {
+        if self.trancount == 0 {
+            return known(3903, "").into();
+        }
+        self.abort_transaction();
+        Reply::RollbackTx(self.descriptor())
+    }
+
+    fn abort_transaction(&mut self) {
+        self.trancount = 0;
+        if let Some(undo) = self.undo.take() {
+            undo.restore(&mut lock(&self.shared.state));
+        }
+    }
+
+    /// Applocks live in the current database; resource names compare exactly.
+    fn lock_key(&self, args: &[Value]) -> Option<(String, String)> {
+        match args.first() {
+            Some(Value::Str(resource)) => Some((self.database.to_lowercase(), resource.clone())),
+            _ => None,
+        }
+    }
+
+    fn get_applock(&mut self, args: &[Value]) -> Reply {
+        let Some(key) = self.lock_key(args) else {
+            return self.reject(sql::GET_APPLOCK, "NULL @Resource");
+        };
+        let timeout = match args.get(1) {
+            Some(Value::Int(ms)) => *ms,
+            _ => -1,
+        };
+        let result = self
+            .shared
+            .locks
+            .acquire(self.id, key, timeout, &self.shared.stop);
+        Reply::scalar(int_col(""), Value::Int(result.into()))
+    }
+
+    fn release_applock(&mut self, args: &[Value]) -> Reply {
+        let Some(key) = self.lock_key(args) else {
+            return self.reject(sql::RELEASE_APPLOCK, "NULL @Resource");
+        };
+        if self.shared.locks.release(self.id, &key) {
+            Reply::Done(0)
+        } else {
+            known(1223, &key.1).into()
+        }
+    }
+
+    /// The connection ends: undo its transaction and free its locks, then close.
+    fn finish(&mut self) {
+        if self.trancount > 0 {
+            self.abort_transaction();
+        }
+        self.shared.locks.release_all(self.id);
+        lock(&self.shared.sessions).remove(&self.id);
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// SQL Server refuses identifiers longer than 128 characters and empty ones.
+fn ident_problem(statement: &Statement) -> Option<SqlError> {
+    let idents = statement.idents();
+    if let Some(long) = idents.iter().find(|n| n.chars().count() > 128) {
+        let head: String = long.chars().take(128).collect();
+        return Some(known(103, &head));
+    }
+    idents.iter().any(|n| n.is_empty()).then(|| known(1038, ""))
+}
+
+/// The name an injected error message mentions: the statement's first identifier, else its
+/// first string parameter.
+fn name_in(request: &Request) -> String {
+    let statement = sql::recognize(&request.text, &Default::default());
+    let ident = statement
+        .as_ref()
+        .and_then(|s| s.idents().first().map(|n| n.to_string()));
+    let param = request.args.iter().find_map(|a| match a {
+        Value::Str(s) => Some(s.clone()),
+        _ => None,
+    });
+    ident.or(param).unwrap_or_else(|| "stand-in".to_string())
+}
