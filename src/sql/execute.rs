@@ -12,7 +12,8 @@
 //!
 //! Each migration runs in one transaction together with its `applied` mark in
 //! `[dbo].[__hubup_migrations]`; an `applying` row left behind means a migration was cut off
-//! (its transaction rolled back by the server), and hubup refuses to guess.
+//! (its transaction rolled back by the server). In a database this machine created, resume
+//! runs it again; anywhere else hubup refuses to guess.
 
 use std::time::Duration;
 
@@ -43,9 +44,13 @@ pub struct ExecuteTarget {
 pub enum Found {
     Done,
     Missing,
-    /// Present but not as planned (an applied migration whose file changed, an interrupted
-    /// migration); the text says what and what to do.
+    /// Present but not as planned (an applied migration whose file changed); the text says
+    /// what and what to do.
     Conflict(String),
+    /// A migration's row says `applying`: a run was cut off inside it (SQL Server rolled its
+    /// transaction back when the connection died). Re-run only in a database this machine
+    /// created, under the installation lock; anywhere else, refused.
+    Interrupted(String),
 }
 
 impl ExecuteTarget {
@@ -193,7 +198,7 @@ impl ExecuteTarget {
         let recorded = row.first().cloned().flatten().unwrap_or_default();
         let state = row.get(1).cloned().flatten().unwrap_or_default();
         if state.trim() != "applied" {
-            return Ok(Found::Conflict(format!(
+            return Ok(Found::Interrupted(format!(
                 "migration {id} in database [{database}] was interrupted (its row in \
                  {history} says {state:?}); SQL Server rolled its transaction back, but hubup \
                  does not re-run it blindly: check the database, then delete that row from \
@@ -222,18 +227,17 @@ impl ExecuteTarget {
                 OpOutcome::AlreadyPresent
             });
         }
-        match self.session.batch(&st::create_database(database)) {
-            Ok(()) => {}
+        let create = st::create_database(database);
+        match self
+            .session
+            .execute(&create, &[Param::Text(&self.identity)])
+        {
+            Ok(_) => Ok(OpOutcome::Applied),
             Err(SqlError::Server { number, .. }) if number == DATABASE_EXISTS => {
-                return Ok(OpOutcome::AlreadyPresent);
+                Ok(OpOutcome::AlreadyPresent)
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
         }
-        self.session.use_database(database)?;
-        self.session
-            .execute(st::MARK_CREATED_BY, &[Param::Text(&self.identity)])?;
-        self.session.use_database("master")?;
-        Ok(OpOutcome::Applied)
     }
 
     fn apply_migration(
@@ -264,6 +268,16 @@ impl ExecuteTarget {
         match self.migration_state(database, id, &hex)? {
             Found::Done => return Ok(OpOutcome::AlreadyPresent),
             Found::Conflict(problem) => return Err(SqlError::Migration { problem }),
+            Found::Interrupted(problem) => {
+                if !self.created_here(database)? {
+                    return Err(SqlError::Migration { problem });
+                }
+                // This machine's own attempt, cut off: its transaction is gone, and the
+                // installation lock keeps everyone else out. Clear the mark and run it again.
+                self.session.use_database(database)?;
+                self.session
+                    .execute(st::MIGRATION_ABANDONED, &[Param::Text(id)])?;
+            }
             Found::Missing => {}
         }
         self.session
@@ -364,11 +378,13 @@ impl ExecuteTarget {
                     "the SQL login [{login}] the applications use does not exist on the server \
                      (create it, or set sql.app_login)"
                 )),
-                SqlOp::ApplyMigration { .. } => {
-                    if let Found::Conflict(problem) = self.find(op)? {
-                        problems.push(problem);
+                SqlOp::ApplyMigration { database, .. } => match self.find(op)? {
+                    Found::Conflict(problem) => problems.push(problem),
+                    Found::Interrupted(problem) if !self.created_here(database)? => {
+                        problems.push(problem)
                     }
-                }
+                    _ => {}
+                },
                 _ => {}
             }
         }

@@ -22,7 +22,7 @@ impl PreprovisionedTarget {
         Ok(match self.server.find(op)? {
             Found::Done => None,
             Found::Missing => Some(format!("missing: {}", Op::Sql(op.clone()).describe())),
-            Found::Conflict(problem) => Some(problem),
+            Found::Conflict(problem) | Found::Interrupted(problem) => Some(problem),
         })
     }
 }

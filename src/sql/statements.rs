@@ -43,12 +43,9 @@ pub const BEGIN: &str = "BEGIN TRANSACTION";
 pub const COMMIT: &str = "COMMIT TRANSACTION";
 pub const ROLLBACK: &str = "ROLLBACK TRANSACTION";
 
-/// Which machine created a database: a database-level extended property, set right after
-/// `CREATE DATABASE`, so a rollback drops only databases this machine created even when its
-/// journal lost the op's done record (a crash between the two).
-/// `@P1` the creator's identity; in the new database.
-pub const MARK_CREATED_BY: &str =
-    "EXEC sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1";
+/// Which machine created a database: a database-level extended property, set in the same
+/// request as `CREATE DATABASE` ([`create_database`]), so a rollback drops only databases this
+/// machine created even when its journal lost the op's done record (a crash between the two).
 /// The current database's creator, or no row.
 pub const CREATED_BY: &str = "SELECT CAST([value] AS NVARCHAR(200)) FROM sys.extended_properties WHERE [class] = 0 AND [name] = N'hubup_created_by'";
 
@@ -64,8 +61,13 @@ pub fn use_database(name: &str) -> String {
     format!("USE {}", quote_ident(name))
 }
 
+/// Creates the database and marks it with its creator (`@P1`) in one request, so there is no
+/// moment at which the database exists without its mark.
 pub fn create_database(name: &str) -> String {
-    format!("CREATE DATABASE {}", quote_ident(name))
+    let id = quote_ident(name);
+    format!(
+        "CREATE DATABASE {id}; EXEC {id}.sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1"
+    )
 }
 
 pub fn drop_database(name: &str) -> String {
@@ -122,9 +124,9 @@ mod tests {
 
     #[test]
     fn identifiers_are_quoted_so_names_cannot_become_statements() {
-        assert_eq!(
-            create_database("x]; DROP DATABASE master; --'"),
-            "CREATE DATABASE [x]]; DROP DATABASE master; --']"
+        assert!(
+            create_database("x]; DROP DATABASE master; --'")
+                .starts_with("CREATE DATABASE [x]]; DROP DATABASE master; --']; EXEC [x]]; DROP")
         );
         assert_eq!(create_user("a]b"), "CREATE USER [a]]b] FOR LOGIN [a]]b]");
     }

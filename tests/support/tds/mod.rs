@@ -1,6 +1,6 @@
 //! A SQL Server stand-in that speaks enough TDS for tiberius 0.13, for tests of hubup's SQL
 //! "execute" mode on machines without SQL Server. It understands exactly the statements
-//! hubup sends (`/work/prompts/tds-statements.md`), keeps their effects in a [`ServerState`]
+//! hubup sends (`src/sql/statements.rs`), keeps their effects in a [`ServerState`]
 //! tests can read and set up, rejects everything else loudly (error 50000, `rejected`,
 //! stderr), and can inject faults (refused logins, dropped connections, errors, delays).
 //!

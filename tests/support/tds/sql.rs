@@ -1,5 +1,5 @@
 //! Statement recognition: maps a statement text onto one of the statements hubup sends
-//! (`/work/prompts/tds-statements.md`), extracting its bracket-quoted identifiers, and says
+//! (`src/sql/statements.rs` lists them), extracting its bracket-quoted identifiers, and says
 //! which parameters each expects. Texts must match exactly; anything else is not understood.
 
 use std::collections::BTreeSet;
@@ -30,6 +30,8 @@ pub const HISTORY_UPDATE: &str =
     "UPDATE [dbo].[__hubup_migrations] SET [state] = N'applied' WHERE [id] = @P1";
 pub const ADD_PROPERTY: &str =
     "EXEC sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1";
+pub const HISTORY_DELETE: &str =
+    "DELETE FROM [dbo].[__hubup_migrations] WHERE [id] = @P1 AND [state] = N'applying'";
 pub const RELEASE_APPLOCK: &str = "EXEC sp_releaseapplock @Resource = @P1, @LockOwner = N'Session'";
 
 /// A recognised statement; identifiers are unquoted names.
@@ -45,6 +47,9 @@ pub enum Statement {
     PropertySelect,
     GetAppLock,
     CreateDatabase(String),
+    /// `CREATE DATABASE [x]; EXEC [x].sys.sp_addextendedproperty ... @value = @P1`: created
+    /// and marked with its creator in one request.
+    CreateDatabaseMarked(String),
     DropDatabase(String),
     Use(String),
     CreateWindowsLogin(String),
@@ -66,6 +71,7 @@ pub enum Statement {
     HistoryCreate,
     HistoryInsert,
     HistoryUpdate,
+    HistoryDelete,
     AddProperty,
     ReleaseAppLock,
     Begin,
@@ -95,12 +101,16 @@ const FIXED: &[(&str, Statement)] = &[
     (HISTORY_CREATE, Statement::HistoryCreate),
     (HISTORY_INSERT, Statement::HistoryInsert),
     (HISTORY_UPDATE, Statement::HistoryUpdate),
+    (HISTORY_DELETE, Statement::HistoryDelete),
     (ADD_PROPERTY, Statement::AddProperty),
     (RELEASE_APPLOCK, Statement::ReleaseAppLock),
     ("BEGIN TRANSACTION", Statement::Begin),
     ("COMMIT TRANSACTION", Statement::Commit),
     ("ROLLBACK TRANSACTION", Statement::Rollback),
 ];
+
+/// hubup's CREATE DATABASE: the database and its creator mark in one request.
+pub const CREATE_MARKED: &str = "CREATE DATABASE {}; EXEC {}.sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1";
 
 /// Templates: `{}` is one bracket-quoted identifier.
 type Build = fn(Vec<String>) -> Statement;
@@ -151,6 +161,12 @@ pub fn recognize(text: &str, batches: &BTreeSet<String>) -> Option<Statement> {
     if let Some((_, statement)) = FIXED.iter().find(|(fixed, _)| *fixed == text) {
         return Some(statement.clone());
     }
+    if let Some(names) = match_template(text, CREATE_MARKED) {
+        // Both names must be the same database; otherwise it is not hubup's statement.
+        let [created, marked] = two(names);
+        return (created.eq_ignore_ascii_case(&marked))
+            .then_some(Statement::CreateDatabaseMarked(created));
+    }
     for (pattern, build) in TEMPLATES {
         if let Some(names) = match_template(text, pattern) {
             return Some(build(names));
@@ -197,8 +213,16 @@ impl Statement {
     pub fn params(&self) -> &'static [Param] {
         use Statement::*;
         match self {
-            DbId | SuserId | PrincipalId | ExecuteGranted | HistorySelect | HistoryUpdate
-            | AddProperty | ReleaseAppLock => &[Param::Str],
+            DbId
+            | SuserId
+            | PrincipalId
+            | ExecuteGranted
+            | HistorySelect
+            | HistoryUpdate
+            | HistoryDelete
+            | AddProperty
+            | ReleaseAppLock
+            | CreateDatabaseMarked(_) => &[Param::Str],
             IsRoleMember | HistoryInsert => &[Param::Str, Param::Str],
             GetAppLock => &[Param::Str, Param::Int],
             _ => &[],
@@ -210,6 +234,7 @@ impl Statement {
         use Statement::*;
         match self {
             CreateDatabase(n)
+            | CreateDatabaseMarked(n)
             | DropDatabase(n)
             | Use(n)
             | CreateWindowsLogin(n)

@@ -228,6 +228,17 @@ fn change(
 ) -> Result<Reply, SqlError> {
     match statement {
         Statement::CreateDatabase(name) => create_database(state, ctx, name),
+        Statement::CreateDatabaseMarked(name) => {
+            create_database(state, ctx, name)?;
+            let creator = str_arg(args, 0).unwrap_or_default().to_string();
+            let key = find_key(&state.databases, name)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(database) = state.databases.get_mut(&key) {
+                database.properties.insert(PROPERTY.to_string(), creator);
+            }
+            Ok(Reply::Done(0))
+        }
         Statement::DropDatabase(name) => drop_database(state, ctx, name),
         Statement::CreateWindowsLogin(name) => create_login(state, ctx, name),
         Statement::DropLogin(name) => drop_login(state, ctx, name),
@@ -242,6 +253,7 @@ fn change(
         }),
         Statement::HistoryInsert => history_insert(state, ctx, args),
         Statement::HistoryUpdate => history_update(state, ctx, str_arg(args, 0)),
+        Statement::HistoryDelete => history_delete(state, ctx, str_arg(args, 0)),
         Statement::AddProperty => add_property(state, ctx, args),
         _ => Err(outside_contract(
             state,
@@ -565,6 +577,23 @@ fn history_update(
     if let Some(row) = row {
         row.1 = "applied".to_string();
     }
+    Ok(Reply::Done(1))
+}
+
+/// Removes the migration's row only while it says `applying`.
+fn history_delete(
+    state: &mut ServerState,
+    ctx: &mut Ctx,
+    id: Option<&str>,
+) -> Result<Reply, SqlError> {
+    let history = history_table(state, ctx)?;
+    let Some(key) = id.and_then(|id| find_key(history, id)).cloned() else {
+        return Ok(Reply::Done(0));
+    };
+    if history[&key].1 != "applying" {
+        return Ok(Reply::Done(0));
+    }
+    current_mut(state, ctx)?.history.remove(&key);
     Ok(Reply::Done(1))
 }
 
