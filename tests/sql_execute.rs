@@ -575,3 +575,16 @@ fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
         "only {interrupted} of 10 kills interrupted a run"
     );
 }
+
+#[test]
+fn the_plan_needs_neither_the_password_nor_the_server() {
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    drop(server);
+    let plan = scenario.run(&["plan", "--to", "4.5"]).expect(0);
+    assert!(
+        plan.stdout.contains("create database [LicenseManagerDB]"),
+        "{}",
+        plan.stdout
+    );
+}

@@ -80,11 +80,10 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session for the `[sql]` settings, with the password from the environment variable
-    /// they name; it connects on first use.
+    /// A session for the `[sql]` settings; it connects on first use, reading the password
+    /// from the environment variable they name only then (so `plan` and `status` need none).
     pub fn new(settings: &SqlSettings) -> Result<Session, SqlError> {
-        let password = settings.password()?;
-        Session::open_with(settings, password)
+        Session::open_with(settings, None)
     }
 
     /// A session with the password given directly (tests, tools that prompt for it).
@@ -172,6 +171,9 @@ impl Session {
 
     fn connection(&mut self) -> Result<&mut Connection, SqlError> {
         if self.client.is_none() {
+            if self.password.is_none() {
+                self.password = self.settings.password()?;
+            }
             let config = self.tiberius_config()?;
             let timeout = Duration::from_secs(self.settings.connect_timeout_secs.max(1));
             let named = self.address.instance.is_some() && self.address.port.is_none();
