@@ -400,6 +400,20 @@ impl ExecuteTarget {
     }
 }
 
+/// The statement that reverses a login, user, role or grant op.
+fn reversing_statement(op: &SqlOp) -> String {
+    match op {
+        SqlOp::CreateLogin { login } => st::drop_login(login),
+        SqlOp::CreateUser { principal, .. } => st::drop_user(principal_name(principal)),
+        SqlOp::AddRoleMember {
+            role, principal, ..
+        } => st::drop_role_member(role, principal_name(principal)),
+        SqlOp::GrantExecute { principal, .. } => st::revoke_execute(principal_name(principal)),
+        SqlOp::CreateDatabase { database } => st::drop_database(database),
+        SqlOp::ApplyMigration { .. } => String::new(),
+    }
+}
+
 fn short(hex: &str) -> &str {
     hex.get(..12).unwrap_or(hex)
 }
@@ -474,41 +488,11 @@ impl SqlTarget for ExecuteTarget {
             }
             // Dropping the database (if this machine created it) removes its migrations.
             SqlOp::ApplyMigration { .. } => Ok(()),
-            SqlOp::CreateLogin { login } => {
-                if applied && self.login_exists(login)? {
-                    self.session.use_database("master")?;
-                    self.session.batch(&st::drop_login(login))?;
-                }
-                Ok(())
-            }
-            SqlOp::CreateUser {
-                database,
-                principal,
-            } => {
-                let user = principal_name(principal);
-                if applied && self.enter(database)? && self.user_exists(user)? {
-                    self.session.batch(&st::drop_user(user))?;
-                }
-                Ok(())
-            }
-            SqlOp::AddRoleMember {
-                database,
-                role,
-                principal,
-            } => {
-                let user = principal_name(principal);
-                if applied && self.enter(database)? && self.is_member(role, user)? {
-                    self.session.batch(&st::drop_role_member(role, user))?;
-                }
-                Ok(())
-            }
-            SqlOp::GrantExecute {
-                database,
-                principal,
-            } => {
-                let user = principal_name(principal);
-                if applied && self.enter(database)? && self.has_execute(user)? {
-                    self.session.batch(&st::revoke_execute(user))?;
+            // The rest: reversed only if this run did it and it is still there. `find` leaves
+            // the connection in the op's database, where the reversing statement runs.
+            other => {
+                if applied && self.find(other)? == Found::Done {
+                    self.session.batch(&reversing_statement(other))?;
                 }
                 Ok(())
             }
