@@ -78,10 +78,10 @@ pub use settings::{
     get_value as settings_value,
 };
 pub use sql::{
-    DATABASE_KEYS, ExecuteTarget, Found, LicenseManagerChoice, MIGRATIONS, Migration, Param,
-    PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget, ServerAddress, Session,
-    SqlAuth, SqlError, SqlMode, SqlSettings, SqlSettingsError, SqlTarget, migrations_for,
-    quote_ident, quote_literal, render_script, script_for, split_batches, sql_target,
-    undo_script_for,
+    BackupFolderError, DATABASE_KEYS, DatabaseBackups, ExecuteTarget, Found, LicenseManagerChoice,
+    MIGRATIONS, Migration, Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget,
+    ServerAddress, Session, SqlAuth, SqlError, SqlMode, SqlSettings, SqlSettingsError, SqlTarget,
+    migrations_for, quote_ident, quote_literal, render_script, script_for, split_batches,
+    sql_target, undo_script_for,
 };
 pub use version::{RangeError, Step, UnknownVersion, Version, steps_between};

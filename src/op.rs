@@ -196,6 +196,14 @@ pub enum SqlOp {
     CreateLogin {
         login: String,
     },
+    /// A `COPY_ONLY` backup of an existing database to a file on the SQL Server machine,
+    /// before the run's first change (`--backup-databases`). Undo keeps the file: it is the
+    /// administrator's safety net. (Appended last: journals store the variant index.)
+    BackupDatabase {
+        database: String,
+        /// The backup file, as SQL Server sees it (`D:\SQLBackups\HubDB_4.0_<stamp>.bak`).
+        file: String,
+    },
 }
 
 /// What applying an op found and did, recorded in its `OpDone` entry. Undo reads it: for
@@ -372,5 +380,8 @@ fn describe_sql(op: &SqlOp) -> String {
             principal_text(principal)
         ),
         SqlOp::CreateLogin { login } => format!("create login [{login}] FROM WINDOWS"),
+        SqlOp::BackupDatabase { database, file } => {
+            format!("back up database [{database}] to {file} (COPY_ONLY)")
+        }
     }
 }

@@ -8,7 +8,9 @@
 //! Op order within a step, and why:
 //! 1. stop every site (the vendor's upgrader does; files in use cannot be replaced);
 //! 2. back up everything the step will change (`backup_4.n`), durable before any change;
-//! 3. database work (the likeliest to fail on a network hiccup, so it fails early);
+//! 3. database work (the likeliest to fail on a network hiccup, so it fails early), starting
+//!    with the backups of the existing databases when asked (sites are stopped by then, so
+//!    nothing writes to them);
 //! 4. folder renames, deletions, file writes, settings merges (the package's manifest);
 //! 5. IIS: site renames, new sites, their SSL bindings and, with Windows authentication, pool
 //!    identities, certificate key access and folder permissions;
@@ -73,6 +75,8 @@ pub struct PlanSettings<'a> {
     pub config: &'a Config,
     pub databases: &'a DatabasePlanning,
     pub local_changes: LocalChangePolicy,
+    /// Back up the existing databases in this step (set for a run's first step only).
+    pub backups: Option<&'a sql::DatabaseBackups>,
 }
 
 /// The content of the settings files a package ships whole (a new component's first
@@ -509,7 +513,7 @@ impl<'a> Planner<'a> {
     }
 
     fn databases(&mut self) -> Result<(), PlanError> {
-        let mut ops: Vec<Op> = Vec::new();
+        let mut ops: Vec<Op> = self.database_backups();
         for database in self.spec.new_databases {
             if let Some(feature) = database.only_with
                 && !optional_configured(feature, self.config())
@@ -530,6 +534,52 @@ impl<'a> Planner<'a> {
         }
         self.body.splice(0..0, ops);
         Ok(())
+    }
+
+    /// One backup op per database the install has before this step, if backups are asked
+    /// for: the databases of the components installed here that exist at the step's source
+    /// version, named as the config names them (defaults otherwise).
+    fn database_backups(&mut self) -> Vec<Op> {
+        let Some(backups) = self.settings.backups else {
+            return Vec::new();
+        };
+        let from = self.step.from;
+        let mut names: Vec<String> = Vec::new();
+        for info in components::COMPONENTS.iter() {
+            let Some((default_name, since)) = info.database else {
+                continue;
+            };
+            let installed = [info.folder_before_4_3, info.folder_from_4_3]
+                .iter()
+                .filter_map(|folder| RelPath::new(folder).ok())
+                .any(|folder| self.before.has_folder(&folder));
+            if since > from || !installed {
+                continue;
+            }
+            let name = self
+                .settings
+                .databases
+                .names
+                .get(info.key)
+                .cloned()
+                .unwrap_or_else(|| default_name.to_string());
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+                names.push(name);
+            }
+        }
+        self.notes.push(format!(
+            "{} database(s) backed up to {} before any change (COPY_ONLY: the DBA's backup chain \
+             is not reset); the files stay after a rollback",
+            names.len(),
+            backups.folder
+        ));
+        names
+            .into_iter()
+            .map(|database| {
+                let file = backups.file_for(&database, from);
+                Op::Sql(SqlOp::BackupDatabase { database, file })
+            })
+            .collect()
     }
 
     fn database_ops(&self, database: &NewDatabase) -> Result<Vec<Op>, PlanError> {

@@ -73,6 +73,37 @@ fn interrupted_step(journal: &[Value]) -> Option<String> {
     open
 }
 
+/// Where the runs back up the databases (script mode: the BACKUP statements go into the
+/// DBA's script), so the backup op joins the kills.
+const BACKUPS: &str = r"D:\SQLBackups";
+
+/// The databases a 4.0 install has, each backed up once by a finished run.
+const VENDOR_DATABASES: [&str; 5] = ["ImsDB", "HubDB", "AuditDB", "FileServiceDB", "InteractDB"];
+
+/// The BACKUP statements in the scenario's DBA script, one per database backed up.
+fn backups_in_script(scenario: &Scenario) -> Vec<String> {
+    let script = std::fs::read_to_string(scenario.path().join("output/hubup-database.sql"))
+        .unwrap_or_default();
+    script
+        .lines()
+        .filter(|l| l.starts_with("BACKUP DATABASE"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[track_caller]
+fn assert_each_database_backed_up_once(scenario: &Scenario) {
+    let backups = backups_in_script(scenario);
+    assert_eq!(backups.len(), VENDOR_DATABASES.len(), "{backups:?}");
+    for database in VENDOR_DATABASES {
+        let prefix = format!("BACKUP DATABASE [{database}] TO DISK = N'{BACKUPS}\\{database}_4.0_");
+        assert!(
+            backups.iter().any(|b| b.starts_with(&prefix)),
+            "{backups:?}"
+        );
+    }
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     let status = Command::new("cp")
         .arg("-a")
@@ -87,8 +118,11 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
     let reference = Scenario::new();
     let started = Instant::now();
-    reference.run(&["upgrade", "--to", "4.5"]).expect(0);
+    reference
+        .run(&["upgrade", "--to", "4.5", "--backup-databases", BACKUPS])
+        .expect(0);
     let duration = started.elapsed();
+    assert_each_database_backed_up_once(&reference);
     let final_digests = reference.digests();
     let starts = step_starts(&reference.journal());
     assert_eq!(starts.len(), 5, "the reference run planned five steps");
@@ -102,7 +136,14 @@ fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
         let scenario = Scenario::new();
         let delay = Duration::from_micros(rng.next() % (duration.as_micros() as u64).max(1));
         let mut child = hubup()
-            .args(["upgrade", "--to", "4.5", "--config"])
+            .args([
+                "upgrade",
+                "--to",
+                "4.5",
+                "--backup-databases",
+                BACKUPS,
+                "--config",
+            ])
             .arg(scenario.config())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -128,6 +169,8 @@ fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
             let resume = scenario.run(&["resume"]);
             if resume.code == 0 {
                 assert_eq!(scenario.digests(), final_digests, "delay {delay:?}");
+                // Before the first step, the backups come from the run's journaled request.
+                assert_each_database_backed_up_once(&scenario);
             }
             continue;
         };
@@ -143,6 +186,7 @@ fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
             final_digests,
             "resume after a kill at {delay:?} during step {step}"
         );
+        assert_each_database_backed_up_once(&scenario);
         scenario.run(&["journal", "verify"]).expect(0);
 
         copy.run(&["rollback"]).expect(0);

@@ -262,3 +262,38 @@ fn an_unfinished_run_blocks_a_new_upgrade_until_resumed() {
         ("4.1", expected_tree_digest("4.1"))
     );
 }
+
+/// A run that stopped after `RunStarted`, before its first step was planned (a power cut
+/// between the two commits): resume must still take the database backups the run asked for,
+/// into the files the run's stamp names, because resume trusts only the journal.
+#[test]
+fn a_run_stopped_before_its_first_step_still_takes_its_backups_on_resume() {
+    let scenario = Scenario::new();
+    let mut journal = hubup::Journal::create(scenario.path().join("journal/hubup.redb")).unwrap();
+    let mut config = hubup::ConfigRecord::new();
+    config.push("sql.backup_databases", r"D:\SQLBackups");
+    config.push("sql.backup_stamp", "20261129T010203Z");
+    let started = hubup::Payload::RunStarted {
+        from: hubup::Version::V4_0,
+        to: hubup::Version::V4_2,
+        install_root: scenario.root().display().to_string(),
+        hubup_version: "test".into(),
+        config,
+    };
+    journal.append(hubup::RunId::random(), &[started]).unwrap();
+    drop(journal);
+    scenario.run(&["resume"]).expect(0);
+    let script = sql_output(&scenario);
+    let backups: Vec<&str> = script
+        .lines()
+        .filter(|l| l.starts_with("BACKUP DATABASE"))
+        .collect();
+    assert_eq!(backups.len(), 5, "{script}");
+    assert!(
+        backups[0].starts_with(
+            r"BACKUP DATABASE [ImsDB] TO DISK = N'D:\SQLBackups\ImsDB_4.0_20261129T010203Z.bak'"
+        ),
+        "{backups:?}"
+    );
+    assert_eq!(scenario.digests().0, "4.2");
+}

@@ -2,8 +2,8 @@
 //! (`tests/support/tds`), which keeps the state a SQL Server would and rejects any statement
 //! hubup is not known to send. Full upgrade and rollback, two machines sharing one server,
 //! refused logins, a dropped connection mid-step, a changed or interrupted migration, the
-//! pre-provisioned mode, hostile database names, the installation lock, and a grep for the
-//! password in everything hubup wrote or printed.
+//! pre-provisioned mode, hostile database names, the installation lock, database backups
+//! (`--backup-databases`), and a grep for the password in everything hubup wrote or printed.
 
 mod support;
 
@@ -60,6 +60,41 @@ fn scenario_on(server: &StandIn, mode: &str, extra: &str) -> Scenario {
     );
     fs::write(scenario.config(), config).unwrap();
     scenario
+}
+
+/// The backup folder on the stand-in's disk.
+const BACKUPS: &str = r"D:\SQLBackups";
+
+/// The databases a 4.0 installation has (the vendor's installer created them), with the
+/// upgrade login allowed to back them up (a user in `db_backupoperator`), and the server's
+/// backup folder.
+fn add_vendor_databases(server: &StandIn) {
+    server.with_state(|state| {
+        for name in VENDOR_DATABASES {
+            let mut database = support::tds::Database::default();
+            database.users.insert("upgrade".into(), ADMIN.into());
+            database
+                .role_members
+                .insert(("db_backupoperator".into(), "upgrade".into()));
+            state.databases.insert(name.to_string(), database);
+        }
+        state.backup_folders.insert(BACKUPS.to_string());
+    });
+}
+
+const VENDOR_DATABASES: [&str; 5] = ["AuditDB", "FileServiceDB", "HubDB", "ImsDB", "InteractDB"];
+
+/// (database, file) of each backup the server recorded, in order.
+fn backups(server: &StandIn) -> Vec<(String, String)> {
+    server
+        .state()
+        .backups
+        .iter()
+        .map(|b| {
+            assert!(b.copy_only, "{b:?}");
+            (b.database.clone(), b.file.clone())
+        })
+        .collect()
 }
 
 fn run(scenario: &Scenario, args: &[&str]) -> support::Run {
@@ -496,20 +531,23 @@ fn server_summary(server: &StandIn) -> Vec<String> {
         .collect()
 }
 
-/// SIGKILLs `hubup upgrade --to 4.2` (the step with three new databases) at seeded moments;
-/// afterwards `resume` reaches the reference end state (or, when a migration was cut off
+/// SIGKILLs `hubup upgrade --to 4.2 --backup-databases` (the step with three new databases,
+/// after the backups of the five existing ones) at seeded moments; afterwards `resume`
+/// reaches the reference end state with every backup taken (or, when a migration was cut off
 /// mid-transaction somewhere it must not guess, rolls the step back), and `rollback` brings
-/// back 4.1 with no database left. Killing the process drops its connection, so the
+/// back 4.1 with only the vendor's databases left. Killing the process drops its connection, so the
 /// stand-in rolls back any open transaction and releases the lock, as SQL Server would.
 #[cfg(unix)]
 #[test]
 fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
+    let upgrade = ["upgrade", "--to", "4.2", "--backup-databases", BACKUPS];
     let reference_server = server();
+    add_vendor_databases(&reference_server);
     let reference = scenario_on(&reference_server, "execute", "");
     run(&reference, &["upgrade", "--to", "4.1"]).expect(0);
     let at_4_1 = reference.digests();
     let started = std::time::Instant::now();
-    run(&reference, &["upgrade", "--to", "4.2"]).expect(0);
+    run(&reference, &upgrade).expect(0);
     let duration = started.elapsed().as_micros() as u64;
     let want_digests = reference.digests();
     let want_server = server_summary(&reference_server);
@@ -522,10 +560,12 @@ fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
             .wrapping_add(1442695040888963407);
         let delay = std::time::Duration::from_micros((seed >> 33) % duration.max(1));
         let server = server();
+        add_vendor_databases(&server);
         let scenario = scenario_on(&server, "execute", "");
         run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
         let mut child = support::hubup()
-            .args(["upgrade", "--to", "4.2", "--config"])
+            .args(upgrade)
+            .arg("--config")
             .arg(scenario.config())
             .env(PASSWORD_VAR, PASSWORD)
             .stdout(std::process::Stdio::null())
@@ -544,16 +584,24 @@ fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
             } else if finished_before_the_kill {
                 run(&scenario, &["status"])
             } else {
-                run(&scenario, &["upgrade", "--to", "4.2"])
+                run(&scenario, &upgrade)
             };
             if end.code == 3 {
                 assert_eq!(scenario.digests(), at_4_1, "kill at {delay:?}");
-                assert!(database_names(&server).is_empty(), "kill at {delay:?}");
+                assert_eq!(
+                    database_names(&server),
+                    VENDOR_DATABASES,
+                    "kill at {delay:?}"
+                );
                 continue;
             }
             assert_eq!(end.code, 0, "kill at {delay:?}: {}", end.stderr);
             assert_eq!(scenario.digests(), want_digests, "kill at {delay:?}");
             assert_eq!(server_summary(&server), want_server, "kill at {delay:?}");
+            let mut backed_up: Vec<String> = backups(&server).into_iter().map(|(d, _)| d).collect();
+            backed_up.sort();
+            backed_up.dedup();
+            assert_eq!(backed_up, VENDOR_DATABASES, "kill at {delay:?}");
         } else {
             if unfinished {
                 run(&scenario, &["rollback"]).expect(0);
@@ -561,10 +609,10 @@ fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
                 run(&scenario, &["rollback", "--to", "4.1"]).expect(0);
             }
             assert_eq!(scenario.digests(), at_4_1, "kill at {delay:?}");
-            assert!(
-                database_names(&server).is_empty(),
-                "kill at {delay:?}: {:?}",
-                database_names(&server)
+            assert_eq!(
+                database_names(&server),
+                VENDOR_DATABASES,
+                "kill at {delay:?}: only the vendor's databases stay"
             );
         }
         scenario.run(&["journal", "verify"]).expect(0);
@@ -587,4 +635,220 @@ fn the_plan_needs_neither_the_password_nor_the_server() {
         "{}",
         plan.stdout
     );
+}
+
+#[test]
+fn existing_databases_are_backed_up_before_the_first_change_and_kept_after_rollback() {
+    let server = server();
+    add_vendor_databases(&server);
+    let scenario = scenario_on(&server, "execute", "");
+    let before = scenario.digests();
+    let plan = run(
+        &scenario,
+        &["plan", "--to", "4.2", "--backup-databases", BACKUPS],
+    )
+    .expect(0);
+    assert!(
+        plan.stdout
+            .contains(r"back up database [HubDB] to D:\SQLBackups\HubDB_4.0_"),
+        "{}",
+        plan.stdout
+    );
+    run(
+        &scenario,
+        &["upgrade", "--to", "4.2", "--backup-databases", BACKUPS],
+    )
+    .expect(0);
+    let taken = backups(&server);
+    let databases: Vec<&str> = taken.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(
+        databases,
+        ["ImsDB", "HubDB", "AuditDB", "FileServiceDB", "InteractDB"],
+        "each existing database once, at the run's first step only"
+    );
+    for (database, file) in &taken {
+        assert!(
+            file.starts_with(&format!(r"{BACKUPS}\{database}_4.0_")) && file.ends_with("Z.bak"),
+            "{file}"
+        );
+    }
+    // Before anything else changed on the server: the first backup precedes the first
+    // CREATE DATABASE.
+    let statements = server.state().statements;
+    let first = |prefix: &str| {
+        statements
+            .iter()
+            .position(|s| s.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}"))
+    };
+    assert!(first("BACKUP DATABASE") < first("CREATE DATABASE"));
+    // The journal says where each backup went.
+    let journal = serde_json::to_string(&scenario.journal()).unwrap();
+    for (_, file) in &taken {
+        assert!(journal.contains(&file.replace('\\', "\\\\")), "{file}");
+    }
+
+    // The next run backs up what exists at 4.2, including the databases 4.2 created (the
+    // upgrade login owns those).
+    run(
+        &scenario,
+        &["upgrade", "--to", "4.5", "--backup-databases", BACKUPS],
+    )
+    .expect(0);
+    let second: Vec<String> = backups(&server)[5..]
+        .iter()
+        .map(|(d, _)| d.clone())
+        .collect();
+    assert_eq!(
+        second,
+        [
+            "ImsDB",
+            "HubDB",
+            "AuditDB",
+            "FileServiceDB",
+            "LicenseManagerDB",
+            "NotificationCenterDB",
+            "InteractDB",
+            "IadaDB"
+        ]
+    );
+    assert!(
+        backups(&server)[5..]
+            .iter()
+            .all(|(_, f)| f.contains("_4.2_"))
+    );
+
+    run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
+    assert_eq!(scenario.digests(), before);
+    assert_eq!(
+        database_names(&server),
+        VENDOR_DATABASES,
+        "the vendor's stay"
+    );
+    assert_eq!(
+        backups(&server).len(),
+        13,
+        "a rollback takes and removes no backup"
+    );
+    assert!(server.state().rejected.is_empty());
+}
+
+#[test]
+fn a_backup_that_cannot_be_taken_stops_the_upgrade_with_the_install_unchanged() {
+    let server = server();
+    add_vendor_databases(&server);
+    let scenario = scenario_on(&server, "execute", "");
+    let before = scenario.digests();
+
+    // A relative folder: refused before anything is looked at.
+    let relative = run(
+        &scenario,
+        &["upgrade", "--to", "4.1", "--backup-databases", "backups"],
+    );
+    assert_eq!(relative.code, 2, "{}", relative.stderr);
+    assert!(
+        relative.stderr.contains("must be absolute"),
+        "{}",
+        relative.stderr
+    );
+
+    // A database the config names but the server lacks, and one the login may not back up:
+    // both named by preflight, before any change.
+    let mut config = fs::read_to_string(scenario.config()).unwrap();
+    config.push_str("\n[sql.databases]\ninteract = \"InteractProd\"\n");
+    fs::write(scenario.config(), config).unwrap();
+    server.with_state(|state| {
+        state
+            .databases
+            .get_mut("HubDB")
+            .unwrap()
+            .role_members
+            .clear();
+    });
+    let refused = run(
+        &scenario,
+        &["upgrade", "--to", "4.1", "--backup-databases", BACKUPS],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("database [InteractProd] (to back up before the upgrade) does not exist")
+            && refused.stderr.contains("[sql.databases]"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains(&format!(
+            "the login {ADMIN} may not back up database [HubDB]"
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(scenario.digests(), before);
+    assert!(backups(&server).is_empty());
+
+    // Named right and allowed, but the folder does not exist on the server: the BACKUP fails
+    // (3201), the step rolls back, the install is as before.
+    server.with_state(|state| {
+        let interact = state.databases.remove("InteractDB").unwrap();
+        state.databases.insert("InteractProd".into(), interact);
+        let hub = state.databases.get_mut("HubDB").unwrap();
+        hub.role_members
+            .insert(("db_owner".into(), "upgrade".into()));
+        state.backup_folders.clear();
+    });
+    let failed = run(
+        &scenario,
+        &["upgrade", "--to", "4.1", "--backup-databases", BACKUPS],
+    );
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("3201") && failed.stderr.contains(r"D:\SQLBackups\ImsDB_4.0_"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(scenario.digests(), before);
+
+    // With the folder there, the same upgrade goes through; sql.backup_databases in the
+    // config asks for the backups as the flag does.
+    server.with_state(|state| {
+        state.backup_folders.insert(BACKUPS.to_string());
+    });
+    let mut config = fs::read_to_string(scenario.config()).unwrap();
+    config = config.replacen(
+        "connect_timeout_secs = 5\n",
+        "connect_timeout_secs = 5\nbackup_databases = 'D:\\SQLBackups'\n",
+        1,
+    );
+    fs::write(scenario.config(), config).unwrap();
+    run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
+    let taken: Vec<String> = backups(&server).into_iter().map(|(d, _)| d).collect();
+    assert_eq!(
+        taken,
+        ["ImsDB", "HubDB", "AuditDB", "FileServiceDB", "InteractProd"]
+    );
+    assert!(server.state().rejected.is_empty());
+}
+
+#[test]
+fn preprovisioned_mode_takes_the_backups_it_is_asked_for() {
+    let server = server();
+    add_vendor_databases(&server);
+    let scenario = scenario_on(&server, "preprovisioned", "");
+    run(
+        &scenario,
+        &["upgrade", "--to", "4.1", "--backup-databases", BACKUPS],
+    )
+    .expect(0);
+    assert_eq!(backups(&server).len(), 5);
+    let state = server.state();
+    let changes: Vec<&String> = state
+        .statements
+        .iter()
+        .filter(|s| !s.starts_with("SELECT") && !s.starts_with("USE"))
+        .filter(|s| !s.starts_with("BACKUP DATABASE"))
+        .filter(|s| !s.contains("sp_getapplock") && !s.contains("sp_releaseapplock"))
+        .collect();
+    assert!(changes.is_empty(), "{changes:?}");
 }

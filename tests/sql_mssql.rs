@@ -9,7 +9,9 @@
 //!     cargo test --test sql_mssql
 //! ```
 //!
-//! Everything they create carries a unique `hubup_test_` prefix and is dropped at the end.
+//! Everything they create carries a unique `hubup_test_` prefix and is dropped at the end
+//! (backup files excepted: they go to `HUBUP_TEST_MSSQL_BACKUP_DIR`, a folder on the server,
+//! by default `/var/opt/mssql/data`, which the Linux image has).
 //! Without the variable each test returns at once (and says so on stderr).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -173,4 +175,46 @@ fn the_installation_lock_keeps_a_second_session_out() {
     first.unlock().unwrap();
     second.lock(Duration::from_secs(5)).unwrap();
     second.unlock().unwrap();
+}
+
+#[test]
+fn a_backup_is_taken_once_recorded_and_kept_by_undo() {
+    let Some((settings, password)) = server() else {
+        return;
+    };
+    let folder = std::env::var("HUBUP_TEST_MSSQL_BACKUP_DIR")
+        .unwrap_or_else(|_| "/var/opt/mssql/data".to_string());
+    let database = unique("backup");
+    let mut machine = target(&settings, &password, "test-machine-a");
+    let create = SqlOp::CreateDatabase {
+        database: database.clone(),
+    };
+    machine
+        .apply(&create)
+        .expect("create the database to back up");
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let backups = hubup::DatabaseBackups::new(&folder, stamp).expect("backup folder");
+    let backup = SqlOp::BackupDatabase {
+        database: database.clone(),
+        file: backups.file_for(&database, "4.0".parse().unwrap()),
+    };
+    let missing = SqlOp::BackupDatabase {
+        database: unique("absent"),
+        file: backups.file_for("absent", "4.0".parse().unwrap()),
+    };
+    let refused = machine.preflight(&[missing]).unwrap_err().to_string();
+    assert!(refused.contains("does not exist"), "{refused}");
+    machine
+        .preflight(std::slice::from_ref(&backup))
+        .expect("preflight");
+    assert_eq!(machine.find(&backup).unwrap(), Found::Missing);
+    assert_eq!(machine.apply(&backup).unwrap(), OpOutcome::Applied);
+    assert!(machine.check(&backup).unwrap());
+    assert_eq!(machine.apply(&backup).unwrap(), OpOutcome::AlreadyPresent);
+    machine.undo(&backup, Some(&OpOutcome::Applied)).unwrap();
+    assert!(machine.check(&backup).unwrap(), "undo keeps the backup");
+    machine.undo(&create, Some(&OpOutcome::Applied)).unwrap();
 }

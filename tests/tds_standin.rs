@@ -910,3 +910,76 @@ async fn long_nvarchar_parameters_decode() {
     let none: Option<&str> = None;
     assert_eq!(int(&mut c, DB_ID, &[&none]).await, None, "NULL parameter");
 }
+
+const BACKUP_PERMISSION: &str = "SELECT HAS_PERMS_BY_NAME(@P1, N'DATABASE', N'BACKUP DATABASE')";
+const BACKUP_RECORDED: &str = "SELECT COUNT(*) FROM msdb.dbo.backupset AS s JOIN msdb.dbo.backupmediafamily AS m ON m.media_set_id = s.media_set_id WHERE s.database_name = @P1 AND m.physical_device_name = @P2 AND s.is_copy_only = 1";
+const BACKUP: &str = "BACKUP DATABASE [HubDB] TO DISK = @P1 WITH COPY_ONLY, INIT, CHECKSUM";
+
+#[tokio::test]
+async fn backups_need_the_database_the_permission_a_folder_and_no_transaction() {
+    let standin = standin();
+    standin.with_state(|s| {
+        s.databases.insert("HubDB".into(), Database::default());
+        s.backup_folders.insert(r"D:\SQLBackups".into());
+    });
+    let file = r"D:\SQLBackups\HubDB_4.0_20261129T044402Z.bak";
+    let mut client = admin(&standin).await;
+    assert_eq!(
+        int(&mut client, BACKUP_PERMISSION, &[&"hubdb"]).await,
+        Some(1)
+    );
+    assert_eq!(
+        int(&mut client, BACKUP_PERMISSION, &[&"NoSuchDb"]).await,
+        None
+    );
+    assert_eq!(
+        int(&mut client, BACKUP_RECORDED, &[&"HubDB", &file]).await,
+        Some(0)
+    );
+
+    // A folder the server does not have, a database that does not exist, a transaction.
+    let missing = r"E:\nowhere\HubDB.bak";
+    let message = expect_code(exec(&mut client, BACKUP, &[&missing]).await, 3201);
+    assert!(message.contains(missing), "{message}");
+    let other = "BACKUP DATABASE [NoSuchDb] TO DISK = @P1 WITH COPY_ONLY, INIT, CHECKSUM";
+    expect_code(exec(&mut client, other, &[&file]).await, 911);
+    batch(&mut client, "BEGIN TRANSACTION").await.unwrap();
+    expect_code(exec(&mut client, BACKUP, &[&file]).await, 3021);
+    batch(&mut client, "ROLLBACK TRANSACTION").await.unwrap();
+
+    exec(&mut client, BACKUP, &[&file]).await.unwrap();
+    assert_eq!(
+        int(&mut client, BACKUP_RECORDED, &[&"HubDB", &file]).await,
+        Some(1)
+    );
+    assert_eq!(standin.state().backups.len(), 1);
+
+    // A login without sysadmin, ownership or db_backupoperator may not back it up, until it
+    // is mapped to a user in db_backupoperator.
+    let mut plain = login(&standin, "plain", "pl@in").await.unwrap();
+    assert_eq!(
+        int(&mut plain, BACKUP_PERMISSION, &[&"HubDB"]).await,
+        Some(0)
+    );
+    let message = expect_code(exec(&mut plain, BACKUP, &[&file]).await, 262);
+    assert_eq!(
+        message,
+        "BACKUP DATABASE permission denied in database 'HubDB'."
+    );
+    standin.with_state(|s| {
+        let hub = s.databases.get_mut("HubDB").unwrap();
+        hub.users.insert("plain_user".into(), "plain".into());
+        hub.role_members
+            .insert(("db_backupoperator".into(), "plain_user".into()));
+    });
+    assert_eq!(
+        int(&mut plain, BACKUP_PERMISSION, &[&"HubDB"]).await,
+        Some(1)
+    );
+    exec(&mut plain, BACKUP, &[&file]).await.unwrap();
+    assert_eq!(
+        int(&mut plain, BACKUP_RECORDED, &[&"HubDB", &file]).await,
+        Some(2)
+    );
+    assert!(standin.state().rejected.is_empty());
+}

@@ -13,7 +13,7 @@ use hubup::{
     generate_packages,
 };
 
-use super::run::{CommonArgs, LocalChangeArgs, PlanArgs};
+use super::run::{BackupArgs, CommonArgs, LocalChangeArgs, PlanArgs};
 use super::{CommandResult, Exit, Failure};
 
 #[derive(Args, Debug)]
@@ -72,6 +72,9 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
         local: LocalChangeArgs {
             keep_local_changes: false,
             overwrite_local_changes: false,
+        },
+        backup: BackupArgs {
+            backup_databases: None,
         },
         common: CommonArgs {
             config: Some(config.clone()),

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use hubup::{
-    Config, Engine, EngineError, Event, Faults, Journal, LocalChangePolicy, Op, PreparedRun,
-    PrerequisiteReport, RunEnd, SqlTarget, UpgradeRequest, Version,
+    Config, DatabaseBackups, Engine, EngineError, Event, Faults, Journal, LocalChangePolicy, Op,
+    PreparedRun, PrerequisiteReport, RunEnd, SqlTarget, UpgradeRequest, Version,
 };
 use serde_json::json;
 
@@ -59,7 +59,38 @@ pub(crate) struct PlanArgs {
     #[command(flatten)]
     pub local: LocalChangeArgs,
     #[command(flatten)]
+    pub backup: BackupArgs,
+    #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// Database backups before the first change.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct BackupArgs {
+    /// Back up every existing database (BACKUP DATABASE ... WITH COPY_ONLY) into DIR, a folder
+    /// on the SQL Server machine, before the first change; overrides sql.backup_databases.
+    #[arg(long, value_name = "DIR")]
+    pub backup_databases: Option<String>,
+}
+
+impl BackupArgs {
+    /// The backups asked for by the flag or the config, stamped with the current time.
+    fn backups(&self, config: &Config) -> Result<Option<DatabaseBackups>, Failure> {
+        let Some(folder) = self
+            .backup_databases
+            .as_ref()
+            .or(config.sql.backup_databases.as_ref())
+        else {
+            return Ok(None);
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        DatabaseBackups::new(folder, now_ms)
+            .map(Some)
+            .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -216,6 +247,7 @@ pub(crate) fn plan(args: PlanArgs) -> CommandResult {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
+            backups: args.backup.backups(engine.config)?,
         };
         let prepared = engine.prepare(&request).map_err(engine_failure)?;
         if args.common.json {
@@ -232,6 +264,7 @@ pub(crate) fn check(args: PlanArgs) -> CommandResult {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
+            backups: args.backup.backups(engine.config)?,
         };
         let prepared = engine.prepare(&request).map_err(engine_failure)?;
         let report = engine.check_prerequisites(&prepared);
@@ -257,6 +290,7 @@ pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
+            backups: args.backup.backups(engine.config)?,
         };
         let journal_path = engine.journal.path().display().to_string();
         let end = engine.upgrade(&request).map_err(engine_failure)?;
@@ -451,6 +485,8 @@ pub(crate) struct SqlScriptArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
+    pub backup: BackupArgs,
+    #[command(flatten)]
     pub common: CommonArgs,
 }
 
@@ -460,6 +496,7 @@ pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: LocalChangePolicy::Keep,
+            backups: args.backup.backups(engine.config)?,
         };
         let prepared = engine.prepare(&request).map_err(engine_failure)?;
         let steps: Vec<(hubup::Step, Vec<hubup::SqlOp>)> = prepared

@@ -28,7 +28,7 @@ use std::sync::atomic::AtomicBool;
 use crate::config::Config;
 use crate::journal::{Journal, JournalError, Payload, RunId, RunOutcome};
 use crate::plan::{DatabasePlanning, LocalChangePolicy, StepPlan};
-use crate::sql::SqlTarget;
+use crate::sql::{DatabaseBackups, SqlTarget};
 use crate::version::{Step, Version};
 
 pub use prepare::{Finding, PreparedRun, PrerequisiteReport};
@@ -126,6 +126,8 @@ fn prerequisites_message(findings: &[Finding]) -> String {
 pub struct UpgradeRequest {
     pub to: Version,
     pub local_changes: LocalChangePolicy,
+    /// Back up the existing databases before the first change (`--backup-databases`).
+    pub backups: Option<DatabaseBackups>,
 }
 
 /// The executor and what it works with.
@@ -186,12 +188,18 @@ impl Engine<'_> {
             return Err(EngineError::Prerequisites(report.findings));
         }
         let run = RunId::random();
+        let mut config = crate::journal::ConfigRecord::from_pairs(self.config.journal_view());
+        // Resume reads the backups back from here if the run stops before its first step.
+        if let Some(backups) = &request.backups {
+            config.push(state::BACKUP_FOLDER_KEY, backups.folder.clone());
+            config.push(state::BACKUP_STAMP_KEY, backups.stamp.clone());
+        }
         let started = Payload::RunStarted {
             from: prepared.from,
             to: request.to,
             install_root: self.root().display().to_string(),
             hubup_version: env!("CARGO_PKG_VERSION").to_string(),
-            config: crate::journal::ConfigRecord::from_pairs(self.config.journal_view()),
+            config,
         };
         // Several machines of one installation may upgrade at once: hold the installation lock
         // on SQL Server for the whole run, taken before anything is journaled, so a machine
@@ -318,9 +326,11 @@ impl Engine<'_> {
                 version: current,
             });
         }
+        // Backups belong to a run's first step: asked for again only if none was planned.
         let request = UpgradeRequest {
             to: state.to,
             local_changes,
+            backups: state.backups.clone().filter(|_| state.steps.is_empty()),
         };
         let prepared = self.prepare(&request)?;
         self.run_prepared(run, prepared)

@@ -46,7 +46,8 @@ pub enum PrepareError {
     #[error(transparent)]
     Scan(#[from] crate::install::ScanError),
     #[error(
-        "the package {path} changed since the step was planned (journaled {expected}, now          {found}); put the original package back, or run `hubup rollback`"
+        "the package {path} changed since the step was planned (journaled {expected}, now \
+         {found}); put the original package back, or run `hubup rollback`"
     )]
     PackageChanged {
         path: PathBuf,
@@ -121,15 +122,17 @@ pub(super) fn prepare(
     let from = detected.version;
     let steps = steps_between(from, request.to)?;
     let start = InstallModel::observe(root, &config.install.apphost, from)?;
-    let settings = PlanSettings {
-        config,
-        databases: &engine.databases,
-        local_changes: request.local_changes,
-    };
     let packages = open_packages(config, &steps)?;
     let mut model = start.clone();
     let mut planned = Vec::new();
     for package in packages {
+        let settings = PlanSettings {
+            config,
+            databases: &engine.databases,
+            local_changes: request.local_changes,
+            // One backup of each database, before the run's first change.
+            backups: request.backups.as_ref().filter(|_| planned.is_empty()),
+        };
         let shipped = shipped_settings(&package)?;
         let (plan, after) = plan_step(&model, package.manifest(), &shipped, &settings)?;
         model = after.clone();

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::digest::Digest;
 use crate::journal::{Entry, Payload, RunId, RunOutcome};
 use crate::op::{Op, OpOutcome};
+use crate::sql::DatabaseBackups;
 use crate::version::{Step, Version};
 
 /// One planned step of a run.
@@ -56,7 +57,13 @@ pub struct RunState {
     pub finished: Option<RunOutcome>,
     /// The version a rollback that is under way goes back to.
     pub rollback_target: Option<Version>,
+    /// The database backups the run was asked to take (from its `RunStarted` config).
+    pub backups: Option<DatabaseBackups>,
 }
+
+/// Keys of `RunStarted`'s config record under which a run keeps its database backups.
+pub const BACKUP_FOLDER_KEY: &str = "sql.backup_databases";
+pub const BACKUP_STAMP_KEY: &str = "sql.backup_stamp";
 
 /// The entries do not describe a run hubup can continue (a damaged or foreign journal).
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +80,10 @@ impl RunState {
             seq: 0,
             problem: "the run has no entries".into(),
         })?;
-        let Payload::RunStarted { from, to, .. } = &first.payload else {
+        let Payload::RunStarted {
+            from, to, config, ..
+        } = &first.payload
+        else {
             return Err(StateError {
                 seq: first.seq,
                 problem: "a run must begin with RunStarted".into(),
@@ -87,6 +97,10 @@ impl RunState {
             cancelled: false,
             finished: None,
             rollback_target: None,
+            backups: config.get(BACKUP_FOLDER_KEY).map(|folder| DatabaseBackups {
+                folder: folder.to_string(),
+                stamp: config.get(BACKUP_STAMP_KEY).unwrap_or_default().to_string(),
+            }),
         };
         for entry in &entries[1..] {
             state.apply(entry)?;

@@ -8,7 +8,7 @@
 //! after `CREATE DATABASE`, so a crash that lost the done record still finds its owner);
 //! logins, users, role memberships and grants are removed only if their op says `Applied`.
 //! Migrations are not undone one by one: they live in databases this machine created, which
-//! rollback drops.
+//! rollback drops. Database backups (`--backup-databases`) are never undone: the file stays.
 //!
 //! Each migration runs in one transaction together with its `applied` mark in
 //! `[dbo].[__hubup_migrations]`; an `applying` row left behind means a migration was cut off
@@ -143,7 +143,62 @@ impl ExecuteTarget {
             } => Ok(present(
                 self.enter(database)? && self.has_execute(principal_name(principal))?,
             )),
+            SqlOp::BackupDatabase { database, file } => {
+                self.session.use_database("master")?;
+                Ok(present(self.backup_recorded(database, file)?))
+            }
         }
+    }
+
+    /// True if SQL Server's backup history records a completed copy-only backup of
+    /// `database` in `file` (a backup cut off by a crash leaves no record).
+    fn backup_recorded(&mut self, database: &str, file: &str) -> Result<bool, SqlError> {
+        Ok(self
+            .session
+            .query_int(
+                st::BACKUP_RECORDED,
+                &[Param::Text(database), Param::Text(file)],
+            )?
+            .unwrap_or(0)
+            > 0)
+    }
+
+    fn backup_database(&mut self, database: &str, file: &str) -> Result<OpOutcome, SqlError> {
+        self.session.use_database("master")?;
+        if self.backup_recorded(database, file)? {
+            return Ok(OpOutcome::AlreadyPresent);
+        }
+        self.session
+            .execute(&st::backup_database(database), &[Param::Text(file)])?;
+        Ok(OpOutcome::Applied)
+    }
+
+    /// What stands in the way of the backups among `ops`: a database that does not exist
+    /// (the config names it wrongly) or one the login may not back up.
+    pub(super) fn backup_problems(&mut self, ops: &[SqlOp]) -> Result<Vec<String>, SqlError> {
+        let mut problems = Vec::new();
+        for op in ops {
+            let SqlOp::BackupDatabase { database, .. } = op else {
+                continue;
+            };
+            self.session.use_database("master")?;
+            match self
+                .session
+                .query_int(st::BACKUP_PERMISSION, &[Param::Text(database)])?
+            {
+                Some(1) => {}
+                None => problems.push(format!(
+                    "database [{database}] (to back up before the upgrade) does not exist; if \
+                     the installation named it differently, give its name under [sql.databases]"
+                )),
+                Some(_) => problems.push(format!(
+                    "the login {} may not back up database [{database}] (it needs sysadmin, \
+                     db_owner or db_backupoperator there)",
+                    self.session.login_name()
+                )),
+            }
+        }
+        Ok(problems)
     }
 
     fn login_exists(&mut self, login: &str) -> Result<bool, SqlError> {
@@ -388,6 +443,7 @@ impl ExecuteTarget {
                 _ => {}
             }
         }
+        problems.extend(self.backup_problems(ops)?);
         problems.dedup();
         if problems.is_empty() {
             Ok(())
@@ -410,7 +466,7 @@ fn reversing_statement(op: &SqlOp) -> String {
         } => st::drop_role_member(role, principal_name(principal)),
         SqlOp::GrantExecute { principal, .. } => st::revoke_execute(principal_name(principal)),
         SqlOp::CreateDatabase { database } => st::drop_database(database),
-        SqlOp::ApplyMigration { .. } => String::new(),
+        SqlOp::ApplyMigration { .. } | SqlOp::BackupDatabase { .. } => String::new(),
     }
 }
 
@@ -469,6 +525,7 @@ impl SqlTarget for ExecuteTarget {
                 self.session.batch(&st::grant_execute(user))?;
                 Ok(OpOutcome::Applied)
             }
+            SqlOp::BackupDatabase { database, file } => self.backup_database(database, file),
         }
     }
 
@@ -488,6 +545,8 @@ impl SqlTarget for ExecuteTarget {
             }
             // Dropping the database (if this machine created it) removes its migrations.
             SqlOp::ApplyMigration { .. } => Ok(()),
+            // The backup file is the administrator's safety net: a rollback keeps it.
+            SqlOp::BackupDatabase { .. } => Ok(()),
             // The rest: reversed only if this run did it and it is still there. `find` leaves
             // the connection in the op's database, where the reversing statement runs.
             other => {

@@ -2,11 +2,13 @@
 //! T-SQL text of each database op, and the [`SqlTarget`] adapter the executor drives, one
 //! implementation per mode: `script.rs` writes the T-SQL for a DBA, `execute.rs` runs it over a
 //! `session.rs` connection (tiberius), `preprovisioned.rs` only verifies a DBA's work.
-//! `statements.rs` lists every statement the execution mode sends.
+//! `statements.rs` lists every statement the execution mode sends; `backup.rs` names the
+//! database backups `--backup-databases` takes.
 //!
 //! The executor never builds SQL itself; it hands `SqlOp`s to a target. Identifiers are always
 //! quoted and values are literals or parameters, never spliced text.
 
+mod backup;
 mod execute;
 mod migrations;
 mod preprovisioned;
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 use crate::op::{OpOutcome, SqlOp};
 use crate::version::Step;
 
+pub use backup::{BackupFolderError, DatabaseBackups};
 pub use execute::{ExecuteTarget, Found};
 pub use migrations::{MIGRATIONS, Migration, migrations_for, split_batches};
 pub use preprovisioned::PreprovisionedTarget;

@@ -2,6 +2,9 @@
 //! grants beforehand (for example with `hubup sql-script`). hubup changes nothing on the server;
 //! before any change to the install it verifies that everything the chain needs is there, and
 //! refuses with the whole list of what is missing.
+//!
+//! The one exception is what the administrator asks for explicitly: `--backup-databases`
+//! backups are taken as in execution mode (a backup changes no database).
 
 use crate::op::{Op, OpOutcome, SqlOp};
 use crate::sql::execute::{ExecuteTarget, Found};
@@ -29,8 +32,8 @@ impl PreprovisionedTarget {
 
 impl SqlTarget for PreprovisionedTarget {
     fn preflight(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
-        let mut problems = Vec::new();
-        for op in ops {
+        let mut problems = self.server.backup_problems(ops)?;
+        for op in ops.iter().filter(|op| !is_backup(op)) {
             if let Some(problem) = self.missing(op)? {
                 problems.push(problem);
             }
@@ -51,6 +54,9 @@ impl SqlTarget for PreprovisionedTarget {
     }
 
     fn apply(&mut self, op: &SqlOp) -> Result<OpOutcome, SqlError> {
+        if is_backup(op) {
+            return self.server.apply(op);
+        }
         match self.missing(op)? {
             None => Ok(OpOutcome::AlreadyPresent),
             Some(problem) => Err(SqlError::NotProvisioned {
@@ -63,8 +69,12 @@ impl SqlTarget for PreprovisionedTarget {
         Ok(self.missing(op)?.is_none())
     }
 
-    /// The DBA's objects stay: hubup did not create them.
+    /// The DBA's objects stay: hubup did not create them (and backup files are kept).
     fn undo(&mut self, _op: &SqlOp, _outcome: Option<&OpOutcome>) -> Result<(), SqlError> {
         Ok(())
     }
+}
+
+fn is_backup(op: &SqlOp) -> bool {
+    matches!(op, SqlOp::BackupDatabase { .. })
 }

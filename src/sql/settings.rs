@@ -78,10 +78,16 @@ pub struct SqlSettings {
     pub lock_timeout_secs: u64,
     #[serde(default)]
     pub license_manager_permission: LicenseManagerChoice,
-    /// Database names by catalog key (`license_manager`, `notification_center`, `iada`,
-    /// `email_service`, `decision`); missing ones take the guide's defaults.
+    /// Database names by key: the component keys of the existing databases
+    /// (`authentication_server`, `hub`, `audit_service`, `file_service`, `interact`) and the
+    /// catalog keys of the new ones (`license_manager`, `notification_center`, `iada`,
+    /// `email_service`, `decision`); missing ones take the defaults.
     #[serde(default)]
     pub databases: BTreeMap<String, String>,
+    /// Back up the existing databases into this folder on the SQL Server machine before the
+    /// first change (`--backup-databases` overrides it).
+    #[serde(default)]
+    pub backup_databases: Option<String>,
 }
 
 fn default_encrypt() -> String {
@@ -112,6 +118,7 @@ impl Default for SqlSettings {
             lock_timeout_secs: default_lock_timeout(),
             license_manager_permission: LicenseManagerChoice::default(),
             databases: BTreeMap::new(),
+            backup_databases: None,
         }
     }
 }
@@ -157,6 +164,13 @@ impl SqlSettings {
         }
         if !matches!(self.encrypt.as_str(), "off" | "on" | "required") {
             return invalid("encrypt", "must be off, on or required");
+        }
+        if let Some(folder) = &self.backup_databases {
+            // The same check `--backup-databases` gets; its message names both.
+            crate::sql::DatabaseBackups::new(folder, 0).map_err(|e| SqlSettingsError::Invalid {
+                key: "backup_databases",
+                problem: e.problem,
+            })?;
         }
         for (key, name) in &self.databases {
             if !DATABASE_KEYS.contains(&key.as_str()) {
@@ -218,8 +232,14 @@ impl SqlSettings {
     }
 }
 
-/// Keys of `[sql.databases]`.
-pub const DATABASE_KEYS: [&str; 5] = [
+/// Keys of `[sql.databases]`: the databases an installation has from 4.0 (named by their
+/// component), then those the upgrade steps create (named as in the catalog).
+pub const DATABASE_KEYS: [&str; 10] = [
+    "authentication_server",
+    "hub",
+    "audit_service",
+    "file_service",
+    "interact",
     "license_manager",
     "notification_center",
     "iada",

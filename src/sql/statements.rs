@@ -57,6 +57,14 @@ pub const RELEASE_APPLOCK: &str = "EXEC sp_releaseapplock @Resource = @P1, @Lock
 /// The lock's resource name: one per SQL Server, shared by every machine of the installation.
 pub const APPLOCK_RESOURCE: &str = "hubup: Blue Prism Hub and Interact upgrade";
 
+/// `@P1` database -> 1 if the login may back it up, 0 if not, NULL if there is no such
+/// database (one question answers both before any change).
+pub const BACKUP_PERMISSION: &str =
+    "SELECT HAS_PERMS_BY_NAME(@P1, N'DATABASE', N'BACKUP DATABASE')";
+/// `@P1` database, `@P2` file -> how many completed copy-only backups of it SQL Server's
+/// history (`msdb`) records in that file: the check that a backup op is done.
+pub const BACKUP_RECORDED: &str = "SELECT COUNT(*) FROM msdb.dbo.backupset AS s JOIN msdb.dbo.backupmediafamily AS m ON m.media_set_id = s.media_set_id WHERE s.database_name = @P1 AND m.physical_device_name = @P2 AND s.is_copy_only = 1";
+
 pub fn use_database(name: &str) -> String {
     format!("USE {}", quote_ident(name))
 }
@@ -67,6 +75,16 @@ pub fn create_database(name: &str) -> String {
     let id = quote_ident(name);
     format!(
         "CREATE DATABASE {id}; EXEC {id}.sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1"
+    )
+}
+
+/// A full backup of the database to the file `@P1` on the server: `COPY_ONLY` so the DBA's
+/// differential chain is not reset, `INIT` so a retry after a crash overwrites a partial
+/// file, `CHECKSUM` so damaged pages fail the backup instead of being copied silently.
+pub fn backup_database(name: &str) -> String {
+    format!(
+        "BACKUP DATABASE {} TO DISK = @P1 WITH COPY_ONLY, INIT, CHECKSUM",
+        quote_ident(name)
     )
 }
 

@@ -93,6 +93,12 @@ pub fn script_for(op: &SqlOp) -> String {
             db = quote_ident(database),
             id = quote_ident(principal_name(principal))
         ),
+        // Running it twice only overwrites the same file (INIT).
+        SqlOp::BackupDatabase { database, file } => format!(
+            "BACKUP DATABASE {id} TO DISK = {file} WITH COPY_ONLY, INIT, CHECKSUM;\nGO\n",
+            id = quote_ident(database),
+            file = quote_literal(file)
+        ),
     }
 }
 
@@ -140,6 +146,10 @@ pub fn undo_script_for(op: &SqlOp) -> String {
             db = quote_ident(database),
             id = quote_ident(principal_name(principal))
         ),
+        SqlOp::BackupDatabase { database, file } => format!(
+            "-- Nothing to reverse: the backup of {} in {file} is kept.\n",
+            quote_ident(database)
+        ),
     }
 }
 
@@ -174,6 +184,18 @@ mod tests {
         assert!(script.contains(&m.checksum().to_hex()));
         assert!(script.ends_with("SET NOEXEC OFF;\nGO\n"));
         let _ = Digest::ZERO;
+    }
+
+    #[test]
+    fn a_backup_file_is_a_literal_not_text() {
+        let script = script_for(&SqlOp::BackupDatabase {
+            database: "a]b".into(),
+            file: r"D:\it's\a]b_4.0_20261129T192504Z.bak".into(),
+        });
+        assert_eq!(
+            script,
+            "BACKUP DATABASE [a]]b] TO DISK = N'D:\\it''s\\a]b_4.0_20261129T192504Z.bak' WITH COPY_ONLY, INIT, CHECKSUM;\nGO\n"
+        );
     }
 
     #[test]

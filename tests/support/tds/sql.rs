@@ -33,6 +33,11 @@ pub const ADD_PROPERTY: &str =
 pub const HISTORY_DELETE: &str =
     "DELETE FROM [dbo].[__hubup_migrations] WHERE [id] = @P1 AND [state] = N'applying'";
 pub const RELEASE_APPLOCK: &str = "EXEC sp_releaseapplock @Resource = @P1, @LockOwner = N'Session'";
+pub const BACKUP_PERMISSION: &str =
+    "SELECT HAS_PERMS_BY_NAME(@P1, N'DATABASE', N'BACKUP DATABASE')";
+pub const BACKUP_RECORDED: &str = "SELECT COUNT(*) FROM msdb.dbo.backupset AS s JOIN \
+     msdb.dbo.backupmediafamily AS m ON m.media_set_id = s.media_set_id WHERE s.database_name = \
+     @P1 AND m.physical_device_name = @P2 AND s.is_copy_only = 1";
 
 /// A recognised statement; identifiers are unquoted names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +51,10 @@ pub enum Statement {
     HistorySelect,
     PropertySelect,
     GetAppLock,
+    BackupPermission,
+    BackupRecorded,
+    /// `BACKUP DATABASE [x] TO DISK = @P1 WITH COPY_ONLY, INIT, CHECKSUM`.
+    BackupDatabase(String),
     CreateDatabase(String),
     /// `CREATE DATABASE [x]; EXEC [x].sys.sp_addextendedproperty ... @value = @P1`: created
     /// and marked with its creator in one request.
@@ -104,6 +113,8 @@ const FIXED: &[(&str, Statement)] = &[
     (HISTORY_DELETE, Statement::HistoryDelete),
     (ADD_PROPERTY, Statement::AddProperty),
     (RELEASE_APPLOCK, Statement::ReleaseAppLock),
+    (BACKUP_PERMISSION, Statement::BackupPermission),
+    (BACKUP_RECORDED, Statement::BackupRecorded),
     ("BEGIN TRANSACTION", Statement::Begin),
     ("COMMIT TRANSACTION", Statement::Commit),
     ("ROLLBACK TRANSACTION", Statement::Rollback),
@@ -117,6 +128,10 @@ type Build = fn(Vec<String>) -> Statement;
 const TEMPLATES: &[(&str, Build)] = &[
     ("CREATE DATABASE {}", |n| Statement::CreateDatabase(one(n))),
     ("DROP DATABASE {}", |n| Statement::DropDatabase(one(n))),
+    (
+        "BACKUP DATABASE {} TO DISK = @P1 WITH COPY_ONLY, INIT, CHECKSUM",
+        |n| Statement::BackupDatabase(one(n)),
+    ),
     ("USE {}", |n| Statement::Use(one(n))),
     ("CREATE LOGIN {} FROM WINDOWS", |n| {
         Statement::CreateWindowsLogin(one(n))
@@ -222,8 +237,10 @@ impl Statement {
             | HistoryDelete
             | AddProperty
             | ReleaseAppLock
+            | BackupPermission
+            | BackupDatabase(_)
             | CreateDatabaseMarked(_) => &[Param::Str],
-            IsRoleMember | HistoryInsert => &[Param::Str, Param::Str],
+            IsRoleMember | HistoryInsert | BackupRecorded => &[Param::Str, Param::Str],
             GetAppLock => &[Param::Str, Param::Int],
             _ => &[],
         }
@@ -235,6 +252,7 @@ impl Statement {
         match self {
             CreateDatabase(n)
             | CreateDatabaseMarked(n)
+            | BackupDatabase(n)
             | DropDatabase(n)
             | Use(n)
             | CreateWindowsLogin(n)

@@ -20,11 +20,25 @@ pub struct ServerState {
     pub statements: Vec<String>,
     /// Every `@Pn` string parameter value received.
     pub params_seen: Vec<String>,
+    /// Completed database backups, oldest first: what `msdb`'s backup history holds.
+    pub backups: Vec<Backup>,
+    /// Folders that exist on the server's disk; a backup anywhere else fails with 3201.
+    pub backup_folders: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backup {
+    /// The database's name as stored.
+    pub database: String,
+    pub file: String,
+    pub copy_only: bool,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Database {
     pub id: i32,
+    /// The login that created it (its `dbo`); empty for databases set up by a test.
+    pub owner: String,
     /// user -> login
     pub users: BTreeMap<String, String>,
     /// (role, user)
@@ -70,8 +84,9 @@ pub const SYSTEM_DATABASES: [(&str, i32); 4] =
     [("master", 1), ("tempdb", 2), ("model", 3), ("msdb", 4)];
 
 /// Database roles that always exist, with their principal ids.
-const FIXED_ROLES: [(&str, i32); 3] = [
+const FIXED_ROLES: [(&str, i32); 4] = [
     ("db_owner", 16384),
+    ("db_backupoperator", 16389),
     ("db_datareader", 16390),
     ("db_datawriter", 16391),
 ];
@@ -215,6 +230,20 @@ fn query(
         Statement::ExecuteGranted => execute_granted(state, ctx, name),
         Statement::HistorySelect => return Some(history_select(state, ctx, name)),
         Statement::PropertySelect => property_select(state, ctx),
+        Statement::BackupPermission => {
+            let allowed = name.and_then(|n| may_back_up(state, ctx, n));
+            Reply::scalar(int_col(""), Value::int(allowed.map(i32::from)))
+        }
+        Statement::BackupRecorded => {
+            let file = str_arg(args, 1).unwrap_or_default();
+            let count = state
+                .backups
+                .iter()
+                .filter(|b| name.is_some_and(|n| same_name(&b.database, n)))
+                .filter(|b| b.file == file && b.copy_only)
+                .count();
+            Reply::scalar(int_col(""), Value::Int(count as i64))
+        }
         _ => return None,
     };
     Some(Ok(reply))
@@ -240,6 +269,7 @@ fn change(
             Ok(Reply::Done(0))
         }
         Statement::DropDatabase(name) => drop_database(state, ctx, name),
+        Statement::BackupDatabase(name) => backup_database(state, ctx, name, str_arg(args, 0)),
         Statement::CreateWindowsLogin(name) => create_login(state, ctx, name),
         Statement::DropLogin(name) => drop_login(state, ctx, name),
         Statement::MigrationBatch(text) => migration_batch(state, ctx, text),
@@ -421,10 +451,66 @@ fn create_database(state: &mut ServerState, ctx: &Ctx, name: &str) -> Result<Rep
     if state.db_id(name).is_some() {
         return Err(known(1801, name));
     }
-    state
-        .databases
-        .insert(name.to_string(), Database::default());
+    let database = Database {
+        owner: ctx.login.to_string(),
+        ..Database::default()
+    };
+    state.databases.insert(name.to_string(), database);
     state.assign_ids();
+    Ok(Reply::Done(0))
+}
+
+/// HAS_PERMS_BY_NAME(db, 'DATABASE', 'BACKUP DATABASE'): `None` if there is no such
+/// database; otherwise whether the login is sysadmin, the database's owner, or mapped to a
+/// user there in db_owner or db_backupoperator.
+fn may_back_up(state: &ServerState, ctx: &Ctx, name: &str) -> Option<bool> {
+    let sysadmin = state
+        .logins
+        .get(ctx.login)
+        .is_some_and(|l| l.server_roles.iter().any(|r| same_name(r, "sysadmin")));
+    if system_database(name).is_some() {
+        return Some(sysadmin);
+    }
+    let database = &state.databases[find_key(&state.databases, name)?];
+    let as_user = database
+        .users
+        .iter()
+        .filter(|(_, login)| same_name(login, ctx.login))
+        .any(|(user, _)| {
+            database.role_members.iter().any(|(role, member)| {
+                member == user && (role == "db_owner" || role == "db_backupoperator")
+            })
+        });
+    Some(sysadmin || same_name(&database.owner, ctx.login) || as_user)
+}
+
+/// BACKUP DATABASE ... TO DISK = @P1 WITH COPY_ONLY: recorded in the backup history if the
+/// database exists, the login may back it up and the file's folder exists.
+fn backup_database(
+    state: &mut ServerState,
+    ctx: &Ctx,
+    name: &str,
+    file: Option<&str>,
+) -> Result<Reply, SqlError> {
+    if ctx.undo.is_some() {
+        return Err(known(3021, ""));
+    }
+    let key = find_key(&state.databases, name)
+        .cloned()
+        .ok_or_else(|| known(911, name))?;
+    if may_back_up(state, ctx, &key) != Some(true) {
+        return Err(reply::permission_denied("BACKUP DATABASE", &key));
+    }
+    let file = file.unwrap_or_default();
+    let folder = file.rfind(['\\', '/']).map(|at| &file[..at]).unwrap_or("");
+    if !state.backup_folders.iter().any(|f| same_name(f, folder)) {
+        return Err(known(3201, file));
+    }
+    state.backups.push(Backup {
+        database: key,
+        file: file.to_string(),
+        copy_only: true,
+    });
     Ok(Reply::Done(0))
 }
 
