@@ -852,3 +852,90 @@ fn preprovisioned_mode_takes_the_backups_it_is_asked_for() {
         .collect();
     assert!(changes.is_empty(), "{changes:?}");
 }
+
+/// The settings hubup's own login uses on `server`.
+fn admin_settings(server: &StandIn) -> hubup::SqlSettings {
+    hubup::SqlSettings {
+        mode: hubup::SqlMode::Execute,
+        server: server.server(),
+        auth: hubup::SqlAuth::Sql,
+        user: Some(ADMIN.into()),
+        encrypt: "off".into(),
+        ..hubup::SqlSettings::default()
+    }
+}
+
+#[test]
+fn rollback_drops_a_database_while_an_application_is_still_connected_to_it() {
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    run(&scenario, &["upgrade", "--to", "4.2"]).expect(0);
+    // Stopping a site leaves its app pool's pooled connections open in the database.
+    let mut application =
+        hubup::Session::with_password(&admin_settings(&server), hubup::Secret::new(PASSWORD))
+            .unwrap();
+    application.use_database("LicenseManagerDB").unwrap();
+    run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
+    assert!(database_names(&server).is_empty());
+    assert!(server.state().rejected.is_empty());
+}
+
+#[test]
+fn windows_logins_need_securityadmin_and_are_dropped_only_if_created_here() {
+    let server = server();
+    let login = r"IIS APPPOOL\Blue Prism - License Manager";
+    let op = hubup::SqlOp::CreateLogin {
+        login: login.into(),
+    };
+    let target = |server: &StandIn| {
+        let session =
+            hubup::Session::with_password(&admin_settings(server), hubup::Secret::new(PASSWORD))
+                .unwrap();
+        hubup::ExecuteTarget::with_session(session, "machine-a", std::time::Duration::from_secs(1))
+    };
+    use hubup::SqlTarget;
+    let mut machine = target(&server);
+    let refused = machine
+        .preflight(std::slice::from_ref(&op))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("securityadmin") && refused.contains(login),
+        "{refused}"
+    );
+    server.with_state(|state| {
+        let roles = &mut state.logins.get_mut(ADMIN).unwrap().server_roles;
+        roles.insert("securityadmin".into());
+    });
+    machine.preflight(std::slice::from_ref(&op)).unwrap();
+    assert!(!machine.check(&op).unwrap());
+    assert_eq!(machine.apply(&op).unwrap(), hubup::OpOutcome::Applied);
+    assert!(machine.check(&op).unwrap());
+    // Another machine finds it present, and its rollback leaves it.
+    let mut other = target(&server);
+    assert_eq!(other.apply(&op).unwrap(), hubup::OpOutcome::AlreadyPresent);
+    other
+        .undo(&op, Some(&hubup::OpOutcome::AlreadyPresent))
+        .unwrap();
+    assert!(machine.check(&op).unwrap());
+    machine.undo(&op, Some(&hubup::OpOutcome::Applied)).unwrap();
+    assert!(!machine.check(&op).unwrap());
+    // Once the login exists, preflight does not ask for securityadmin.
+    server.with_state(|state| {
+        state
+            .logins
+            .get_mut(ADMIN)
+            .unwrap()
+            .server_roles
+            .remove("securityadmin");
+        state.logins.insert(
+            login.into(),
+            support::tds::Login {
+                windows: true,
+                ..Default::default()
+            },
+        );
+    });
+    machine.preflight(std::slice::from_ref(&op)).unwrap();
+    assert!(server.state().rejected.is_empty());
+}

@@ -983,3 +983,54 @@ async fn backups_need_the_database_the_permission_a_folder_and_no_transaction() 
     );
     assert!(standin.state().rejected.is_empty());
 }
+
+const LOGIN_PERMISSION: &str = "SELECT HAS_PERMS_BY_NAME(NULL, NULL, N'ALTER ANY LOGIN')";
+
+#[tokio::test]
+async fn creating_logins_needs_securityadmin() {
+    let standin = standin();
+    let mut creator = login(&standin, "creator", "creat0r").await.unwrap();
+    assert_eq!(int(&mut creator, LOGIN_PERMISSION, &[]).await, Some(0));
+    let refused = batch(&mut creator, r"CREATE LOGIN [CORP\svc-hub] FROM WINDOWS").await;
+    expect_code(refused, 15247);
+    standin.with_state(|s| {
+        let roles = &mut s.logins.get_mut("creator").unwrap().server_roles;
+        roles.insert("securityadmin".into());
+    });
+    assert_eq!(int(&mut creator, LOGIN_PERMISSION, &[]).await, Some(1));
+    batch(&mut creator, r"CREATE LOGIN [CORP\svc-hub] FROM WINDOWS")
+        .await
+        .unwrap();
+    let mut admin = admin(&standin).await;
+    assert_eq!(int(&mut admin, LOGIN_PERMISSION, &[]).await, Some(1));
+}
+
+#[tokio::test]
+async fn single_user_drop_closes_the_connections_in_the_database_first() {
+    let standin = standin();
+    let mut owner = admin(&standin).await;
+    batch(&mut owner, "CREATE DATABASE [Busy]").await.unwrap();
+    // An application's pooled connection sits in the database, inside a transaction.
+    let mut app = admin(&standin).await;
+    batch(&mut app, "USE [Busy]").await.unwrap();
+    batch(&mut app, "BEGIN TRANSACTION").await.unwrap();
+    batch(&mut app, HISTORY_CREATE).await.unwrap();
+    expect_code(batch(&mut owner, "DROP DATABASE [Busy]").await, 3702);
+    let drop =
+        "ALTER DATABASE [Busy] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [busy]";
+    batch(&mut owner, drop).await.unwrap();
+    assert!(
+        standin.state().databases.is_empty(),
+        "dropped, not resurrected by the rollback"
+    );
+    let after = batch(&mut app, SRV_ROLES).await;
+    assert!(
+        matches!(&after, Err(e) if !matches!(e, tiberius::error::Error::Server(_))),
+        "the app was disconnected: {after:?}"
+    );
+    // Both names must be the same database, or it is not hubup's statement.
+    batch(&mut owner, "CREATE DATABASE [A]").await.unwrap();
+    let mixed = "ALTER DATABASE [A] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [B]";
+    expect_code(batch(&mut owner, mixed).await, 50000);
+    assert_eq!(standin.state().rejected, [mixed]);
+}

@@ -401,6 +401,30 @@ impl ExecuteTarget {
         }
     }
 
+    /// `CREATE LOGIN` needs `securityadmin` (ALTER ANY LOGIN), which `dbcreator` does not
+    /// give: checked only if some Windows login the chain needs is not there yet.
+    fn check_login_permission(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+        let mut missing = Vec::new();
+        for op in ops {
+            if let SqlOp::CreateLogin { login } = op
+                && !self.login_exists(login)?
+            {
+                missing.push(login.as_str());
+            }
+        }
+        if missing.is_empty() || self.session.query_int(st::LOGIN_PERMISSION, &[])? == Some(1) {
+            return Ok(());
+        }
+        Err(SqlError::Permission {
+            server: self.session.server().to_string(),
+            login: self.session.login_name(),
+            need: format!(
+                "securityadmin (ALTER ANY LOGIN) to create the logins {}",
+                missing.join(", ")
+            ),
+        })
+    }
+
     /// Checks the server before any change: the connection and login, `dbcreator` (or
     /// `sysadmin`) where databases are created, the application login where one is used, and
     /// migrations already applied with another checksum.
@@ -423,6 +447,7 @@ impl ExecuteTarget {
                 });
             }
         }
+        self.check_login_permission(ops)?;
         let mut problems = Vec::new();
         for op in ops {
             match op {

@@ -12,6 +12,8 @@ pub use crate::sql::tsql::quote_ident;
 /// Server roles of the connected login: (sysadmin, dbcreator), 1 or 0 each.
 pub const SERVER_ROLES: &str =
     "SELECT IS_SRVROLEMEMBER(N'sysadmin'), IS_SRVROLEMEMBER(N'dbcreator')";
+/// 1 if the connected login may create logins (securityadmin or sysadmin), else 0.
+pub const LOGIN_PERMISSION: &str = "SELECT HAS_PERMS_BY_NAME(NULL, NULL, N'ALTER ANY LOGIN')";
 /// `@P1` database name -> its id or NULL.
 pub const DATABASE_ID: &str = "SELECT DB_ID(@P1)";
 /// `@P1` login name -> its id or NULL.
@@ -88,8 +90,13 @@ pub fn backup_database(name: &str) -> String {
     )
 }
 
+/// Drops a database this machine created. The applications' pooled connections may still
+/// sit in it (stopping a site does not stop its app pool), and DROP DATABASE refuses a
+/// database in use (3702): SINGLE_USER WITH ROLLBACK IMMEDIATE closes them first, in the same
+/// batch so no application reconnects in between.
 pub fn drop_database(name: &str) -> String {
-    format!("DROP DATABASE {}", quote_ident(name))
+    let id = quote_ident(name);
+    format!("ALTER DATABASE {id} SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE {id}")
 }
 
 pub fn create_windows_login(login: &str) -> String {

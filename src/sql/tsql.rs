@@ -106,7 +106,7 @@ pub fn script_for(op: &SqlOp) -> String {
 pub fn undo_script_for(op: &SqlOp) -> String {
     match op {
         SqlOp::CreateDatabase { database } => format!(
-            "IF DB_ID({lit}) IS NOT NULL\n    DROP DATABASE {id};\nGO\n",
+            "IF DB_ID({lit}) IS NOT NULL\nBEGIN\n    ALTER DATABASE {id} SET SINGLE_USER WITH ROLLBACK IMMEDIATE;\n    DROP DATABASE {id};\nEND\nGO\n",
             lit = quote_literal(database),
             id = quote_ident(database)
         ),

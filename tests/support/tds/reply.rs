@@ -126,6 +126,7 @@ const CATALOGUE: &[(u32, u8, &str)] = &[
     (515, 16, "Cannot insert the value NULL into column '{}', table 'dbo.__hubup_migrations'; column does not allow nulls. INSERT fails."),
     (1205, 13, "Transaction (Process ID 51) was deadlocked on lock resources with another process and has been chosen as the deadlock victim. Rerun the transaction."),
     (103, 15, "The identifier that starts with '{}' is too long. Maximum length is 128."),
+    (15247, 16, "User does not have permission to perform this action."),
     (3201, 16, "Cannot open backup device '{}'. Operating system error 3(The system cannot find the path specified.)."),
     (3021, 16, "Cannot perform a backup or restore operation within a transaction."),
     (1038, 15, "An object or column name is missing or empty. For SELECT INTO statements, verify each column has a name. For other statements, look for empty alias names. Aliases defined as \"\" or [] are not allowed. Change the alias to a valid name."),

@@ -279,6 +279,10 @@ impl Session {
             Statement::Begin => self.begin(),
             Statement::Commit => self.commit(),
             Statement::Rollback => self.rollback(),
+            Statement::DropDatabaseSingleUser(name) => {
+                self.close_others_in(name);
+                self.run_on_state(request, &statement)
+            }
             Statement::GetAppLock => self.get_applock(&request.args),
             Statement::ReleaseAppLock => self.release_applock(&request.args),
             _ => self.run_on_state(request, &statement),
@@ -296,6 +300,28 @@ impl Session {
             undo: self.undo.as_mut(),
         };
         state::run(&mut state, &mut ctx, statement, &request.args)
+    }
+
+    /// SINGLE_USER WITH ROLLBACK IMMEDIATE: closes every other connection whose current
+    /// database is `name` and waits (up to 5 s) until each has rolled back and ended.
+    fn close_others_in(&mut self, name: &str) {
+        let closing: Vec<u64> = lock(&self.shared.sessions)
+            .iter()
+            .filter(|(id, s)| **id != self.id && state::same_name(&s.database, name))
+            .map(|(id, s)| {
+                let _ = s.stream.shutdown(Shutdown::Both);
+                *id
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            let sessions = lock(&self.shared.sessions);
+            if closing.iter().all(|id| !sessions.contains_key(id)) {
+                return;
+            }
+            drop(sessions);
+            thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     /// USE; inside sp_executesql it lasts only for that call, as on SQL Server.

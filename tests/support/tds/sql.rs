@@ -33,6 +33,7 @@ pub const ADD_PROPERTY: &str =
 pub const HISTORY_DELETE: &str =
     "DELETE FROM [dbo].[__hubup_migrations] WHERE [id] = @P1 AND [state] = N'applying'";
 pub const RELEASE_APPLOCK: &str = "EXEC sp_releaseapplock @Resource = @P1, @LockOwner = N'Session'";
+pub const LOGIN_PERMISSION: &str = "SELECT HAS_PERMS_BY_NAME(NULL, NULL, N'ALTER ANY LOGIN')";
 pub const BACKUP_PERMISSION: &str =
     "SELECT HAS_PERMS_BY_NAME(@P1, N'DATABASE', N'BACKUP DATABASE')";
 pub const BACKUP_RECORDED: &str = "SELECT COUNT(*) FROM msdb.dbo.backupset AS s JOIN \
@@ -51,6 +52,7 @@ pub enum Statement {
     HistorySelect,
     PropertySelect,
     GetAppLock,
+    LoginPermission,
     BackupPermission,
     BackupRecorded,
     /// `BACKUP DATABASE [x] TO DISK = @P1 WITH COPY_ONLY, INIT, CHECKSUM`.
@@ -60,6 +62,9 @@ pub enum Statement {
     /// and marked with its creator in one request.
     CreateDatabaseMarked(String),
     DropDatabase(String),
+    /// `ALTER DATABASE [x] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [x]`: the
+    /// other connections in it are closed (their transactions rolled back), then it is dropped.
+    DropDatabaseSingleUser(String),
     Use(String),
     CreateWindowsLogin(String),
     DropLogin(String),
@@ -113,6 +118,7 @@ const FIXED: &[(&str, Statement)] = &[
     (HISTORY_DELETE, Statement::HistoryDelete),
     (ADD_PROPERTY, Statement::AddProperty),
     (RELEASE_APPLOCK, Statement::ReleaseAppLock),
+    (LOGIN_PERMISSION, Statement::LoginPermission),
     (BACKUP_PERMISSION, Statement::BackupPermission),
     (BACKUP_RECORDED, Statement::BackupRecorded),
     ("BEGIN TRANSACTION", Statement::Begin),
@@ -122,6 +128,10 @@ const FIXED: &[(&str, Statement)] = &[
 
 /// hubup's CREATE DATABASE: the database and its creator mark in one request.
 pub const CREATE_MARKED: &str = "CREATE DATABASE {}; EXEC {}.sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1";
+
+/// hubup's DROP DATABASE: other connections closed first, in the same batch.
+pub const DROP_SINGLE_USER: &str =
+    "ALTER DATABASE {} SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE {}";
 
 /// Templates: `{}` is one bracket-quoted identifier.
 type Build = fn(Vec<String>) -> Statement;
@@ -181,6 +191,11 @@ pub fn recognize(text: &str, batches: &BTreeSet<String>) -> Option<Statement> {
         let [created, marked] = two(names);
         return (created.eq_ignore_ascii_case(&marked))
             .then_some(Statement::CreateDatabaseMarked(created));
+    }
+    if let Some(names) = match_template(text, DROP_SINGLE_USER) {
+        let [altered, dropped] = two(names);
+        return (altered.eq_ignore_ascii_case(&dropped))
+            .then_some(Statement::DropDatabaseSingleUser(dropped));
     }
     for (pattern, build) in TEMPLATES {
         if let Some(names) = match_template(text, pattern) {
@@ -254,6 +269,7 @@ impl Statement {
             | CreateDatabaseMarked(n)
             | BackupDatabase(n)
             | DropDatabase(n)
+            | DropDatabaseSingleUser(n)
             | Use(n)
             | CreateWindowsLogin(n)
             | DropLogin(n)

@@ -230,6 +230,11 @@ fn query(
         Statement::ExecuteGranted => execute_granted(state, ctx, name),
         Statement::HistorySelect => return Some(history_select(state, ctx, name)),
         Statement::PropertySelect => property_select(state, ctx),
+        Statement::LoginPermission => {
+            let allowed = has_server_role(state, ctx, "sysadmin")
+                || has_server_role(state, ctx, "securityadmin");
+            Reply::scalar(int_col(""), Value::Int(i64::from(allowed)))
+        }
         Statement::BackupPermission => {
             let allowed = name.and_then(|n| may_back_up(state, ctx, n));
             Reply::scalar(int_col(""), Value::int(allowed.map(i32::from)))
@@ -268,7 +273,9 @@ fn change(
             }
             Ok(Reply::Done(0))
         }
-        Statement::DropDatabase(name) => drop_database(state, ctx, name),
+        Statement::DropDatabase(name) | Statement::DropDatabaseSingleUser(name) => {
+            drop_database(state, ctx, name)
+        }
         Statement::BackupDatabase(name) => backup_database(state, ctx, name, str_arg(args, 0)),
         Statement::CreateWindowsLogin(name) => create_login(state, ctx, name),
         Statement::DropLogin(name) => drop_login(state, ctx, name),
@@ -464,10 +471,7 @@ fn create_database(state: &mut ServerState, ctx: &Ctx, name: &str) -> Result<Rep
 /// database; otherwise whether the login is sysadmin, the database's owner, or mapped to a
 /// user there in db_owner or db_backupoperator.
 fn may_back_up(state: &ServerState, ctx: &Ctx, name: &str) -> Option<bool> {
-    let sysadmin = state
-        .logins
-        .get(ctx.login)
-        .is_some_and(|l| l.server_roles.iter().any(|r| same_name(r, "sysadmin")));
+    let sysadmin = has_server_role(state, ctx, "sysadmin");
     if system_database(name).is_some() {
         return Some(sysadmin);
     }
@@ -531,7 +535,17 @@ fn drop_database(state: &mut ServerState, ctx: &Ctx, name: &str) -> Result<Reply
     Ok(Reply::Done(0))
 }
 
+fn has_server_role(state: &ServerState, ctx: &Ctx, role: &str) -> bool {
+    state
+        .logins
+        .get(ctx.login)
+        .is_some_and(|l| l.server_roles.iter().any(|r| same_name(r, role)))
+}
+
 fn create_login(state: &mut ServerState, ctx: &mut Ctx, name: &str) -> Result<Reply, SqlError> {
+    if !has_server_role(state, ctx, "sysadmin") && !has_server_role(state, ctx, "securityadmin") {
+        return Err(known(15247, ""));
+    }
     if find_key(&state.logins, name).is_some() {
         return Err(known(15025, name));
     }
