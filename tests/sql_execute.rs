@@ -161,6 +161,14 @@ fn full_upgrade_creates_every_database_migration_user_and_grant_then_rollback_dr
     let before = scenario.digests();
     let check = run(&scenario, &["check", "--to", "4.5"]).expect(0);
     let upgrade = run(&scenario, &["upgrade", "--to", "4.5"]).expect(0);
+    // The log lists the connection and each statement sent (text only).
+    let log = log_named_in(&upgrade.stdout);
+    assert!(
+        log.contains(&format!("connected to {} as {ADMIN}", server.server()))
+            && log.contains("CREATE DATABASE [LicenseManagerDB]; EXEC")
+            && log.contains("INSERT INTO [dbo].[__hubup_migrations]"),
+        "{log}"
+    );
     let state = server.state();
     assert!(state.rejected.is_empty(), "{:?}", state.rejected);
     assert_eq!(database_names(&server), ALL_DATABASES);
@@ -378,6 +386,21 @@ fn a_failed_statement_rolls_the_step_back_and_names_the_error() {
     assert!(failed.stderr.contains("error 262"), "{}", failed.stderr);
     assert_eq!(scenario.digests(), at_4_1);
     assert!(database_names(&server).is_empty());
+    // The run's log, named in the message, says which statement failed and how.
+    let log = log_named_in(&failed.stderr);
+    assert!(
+        log.contains("failed: SQL Server") && log.contains("262") && log.contains("rolling back"),
+        "{log}"
+    );
+}
+
+/// The log file whose path follows `log: ` in a command's output.
+fn log_named_in(output: &str) -> String {
+    let path = output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("log: "))
+        .unwrap_or_else(|| panic!("no log named in: {output}"));
+    fs::read_to_string(path).unwrap()
 }
 
 #[test]

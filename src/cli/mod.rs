@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod fixture;
 mod journal;
+mod log;
 mod package;
 mod run;
 mod status;

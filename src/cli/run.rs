@@ -162,13 +162,16 @@ fn machine_identity(machine: &str, journal: &std::path::Path) -> String {
     format!("{machine}/{}", journal.short())
 }
 
-/// Runs `body` with an engine set up from the config.
+/// Runs `body` with an engine set up from the config. `command` names the log file of
+/// commands that change the install (`changes`).
 fn with_engine<T>(
     common: &CommonArgs,
+    command: &str,
     changes: bool,
     body: impl FnOnce(&mut Engine<'_>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
     let config = load_config(&common.config)?;
+    super::log::start(&config.journal_path(), command, changes);
     if changes {
         config
             .sql
@@ -183,6 +186,7 @@ fn with_engine<T>(
     let faults = Faults::from_env().map_err(|e| Failure::new(Exit::BadInput, e))?;
     let json = common.json;
     let mut events = move |event: Event| {
+        log_event(&event);
         if !json {
             print_event(&event);
         }
@@ -209,6 +213,20 @@ fn with_engine<T>(
     body(&mut engine)
 }
 
+fn log_event(event: &Event) {
+    match event {
+        Event::StepStarted { step, ops } => tracing::info!("step {step}: {ops} ops"),
+        Event::StepCommitted { step } => tracing::info!("step {step}: committed"),
+        Event::RollbackStarted { step, reason } => {
+            tracing::warn!("step {step}: rolling back ({reason})")
+        }
+        Event::StepRolledBack { step, verified } => {
+            tracing::info!("step {step}: rolled back (verified: {verified})")
+        }
+        Event::Note { text } => tracing::info!("note: {text}"),
+    }
+}
+
 fn print_event(event: &Event) {
     match event {
         Event::StepStarted { step, ops } => eprintln!("step {step}: {ops} ops"),
@@ -229,6 +247,7 @@ fn print_event(event: &Event) {
 }
 
 fn engine_failure(e: EngineError) -> Failure {
+    tracing::error!("{e}");
     let code = match &e {
         EngineError::Prepare(_)
         | EngineError::Prerequisites(_)
@@ -239,11 +258,15 @@ fn engine_failure(e: EngineError) -> Failure {
         | EngineError::RollbackIncomplete { .. } => Exit::NeedsResume,
         EngineError::State(_) | EngineError::RollbackUnverified { .. } => Exit::Failure,
     };
-    Failure::new(code, e.to_string())
+    let mut message = e.to_string();
+    if let Some(log) = super::log::path() {
+        message.push_str(&format!("\n  log: {}", log.display()));
+    }
+    Failure::new(code, message)
 }
 
 pub(crate) fn plan(args: PlanArgs) -> CommandResult {
-    with_engine(&args.common, false, |engine| {
+    with_engine(&args.common, "plan", false, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
@@ -260,7 +283,7 @@ pub(crate) fn plan(args: PlanArgs) -> CommandResult {
 }
 
 pub(crate) fn check(args: PlanArgs) -> CommandResult {
-    with_engine(&args.common, false, |engine| {
+    with_engine(&args.common, "check", false, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
@@ -286,7 +309,7 @@ pub(crate) fn check(args: PlanArgs) -> CommandResult {
 
 pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
-    with_engine(&args.common, true, |engine| {
+    with_engine(&args.common, "upgrade", true, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
@@ -305,7 +328,7 @@ pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
 
 pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
-    with_engine(&args.common, true, |engine| {
+    with_engine(&args.common, "resume", true, |engine| {
         let journal_path = engine.journal.path().display().to_string();
         let end = engine.resume(args.local.policy()).map_err(engine_failure)?;
         Ok(report_end(
@@ -319,7 +342,7 @@ pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
 
 pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
-    with_engine(&args.common, true, |engine| {
+    with_engine(&args.common, "rollback", true, |engine| {
         let journal_path = engine.journal.path().display().to_string();
         let end = engine.rollback(args.to).map_err(engine_failure)?;
         Ok(report_end(
@@ -378,6 +401,19 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
                     "step": step.map(|s| s.to_string()) }),
         ),
     };
+    let (text, value) = match super::log::path() {
+        Some(log) => {
+            let mut value = value;
+            value["log"] = json!(log.display().to_string());
+            (format!("{text}\n  log: {}", log.display()), value)
+        }
+        None => (text, value),
+    };
+    if code == Exit::Ok {
+        tracing::info!("{text}");
+    } else {
+        tracing::warn!("{text}");
+    }
     if json {
         println!("{value}");
     } else if code == Exit::Ok {
@@ -492,7 +528,7 @@ pub(crate) struct SqlScriptArgs {
 
 /// `hubup sql-script`: the whole chain's database work as T-SQL for a DBA. Changes nothing.
 pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
-    with_engine(&args.common, false, |engine| {
+    with_engine(&args.common, "sql-script", false, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: LocalChangePolicy::Keep,

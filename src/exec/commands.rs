@@ -38,6 +38,8 @@ pub use crate::op::command_line_text as display;
 
 /// Runs `line` to completion; Ok(exit code 0) or an error with the output's last lines.
 pub fn run(line: &CommandLine) -> Result<(), CommandError> {
+    let text = display(line);
+    tracing::info!(target: "hubup::command", "{text}");
     let output = Command::new(&line.program)
         .args(&line.args)
         .stdin(Stdio::null())
@@ -51,6 +53,12 @@ pub fn run(line: &CommandLine) -> Result<(), CommandError> {
     }
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
+    tracing::info!(
+        target: "hubup::command",
+        "exited with {}{}",
+        output.status,
+        output_tail(&text)
+    );
     Err(CommandError::Failed {
         line: display(line),
         status: output.status.to_string(),

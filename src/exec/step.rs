@@ -142,9 +142,15 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
             match result {
                 Ok(outcome) => {
                     engine.faults.after_effect();
+                    tracing::debug!(
+                        "step {} op {index}: {} ({outcome:?})",
+                        x.step,
+                        op.describe()
+                    );
                     completed.push((index, outcome));
                 }
                 Err(e) => {
+                    tracing::warn!("step {} op {index}: {} failed: {e}", x.step, op.describe());
                     failure = Some((index, e.to_string()));
                     break;
                 }

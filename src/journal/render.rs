@@ -190,6 +190,17 @@ pub fn format_utc(timestamp_ms: u64) -> String {
     out
 }
 
+/// `20261128T194504Z`: the same instant to the second, for file names.
+pub fn compact_utc(timestamp_ms: u64) -> String {
+    let iso = format_utc(timestamp_ms);
+    let mut stamp: String = iso[..19]
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    stamp.push('Z');
+    stamp
+}
+
 /// Year, month, day of a count of days since 1970-01-01 (Howard Hinnant's civil_from_days,
 /// for non-negative day counts; any u64 millisecond timestamp fits without overflow).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
@@ -215,6 +226,7 @@ mod tests {
         assert_eq!(format_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(format_utc(1_795_980_304_123), "2026-11-29T19:25:04.123Z");
         assert_eq!(format_utc(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
+        assert_eq!(compact_utc(1_795_980_304_123), "20261129T192504Z");
         // The largest timestamp does not overflow.
         assert!(format_utc(u64::MAX).ends_with('Z'));
     }

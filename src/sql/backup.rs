@@ -48,7 +48,7 @@ impl DatabaseBackups {
         })?;
         Ok(DatabaseBackups {
             folder: folder.trim_end_matches(['\\', '/']).to_string(),
-            stamp: stamp_of(now_ms),
+            stamp: crate::journal::compact_utc(now_ms),
         })
     }
 
@@ -109,18 +109,6 @@ fn check_folder(folder: &str) -> Result<(), &'static str> {
         return Err("the folder contains ':' after its drive");
     }
     Ok(())
-}
-
-/// `20261129T043753Z` for a time in milliseconds since the epoch.
-fn stamp_of(now_ms: u64) -> String {
-    // `2026-11-29T04:37:53.123Z` -> digits and the `T`, then `Z`.
-    let iso = crate::journal::format_utc(now_ms);
-    let mut stamp: String = iso[..19]
-        .chars()
-        .filter(|c| *c != '-' && *c != ':')
-        .collect();
-    stamp.push('Z');
-    stamp
 }
 
 #[cfg(test)]

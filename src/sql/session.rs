@@ -190,6 +190,12 @@ impl Session {
                         })
                 })
                 .map_err(|e| self.open_error(e))?;
+            tracing::info!(
+                target: "hubup::sql",
+                "connected to {} as {}",
+                self.settings.server,
+                self.login_name()
+            );
             self.client = Some(client);
             self.restore_context()?;
         }
@@ -266,6 +272,7 @@ impl Session {
         let owned = OwnedParams::new(params);
         let refs = owned.refs();
         self.connection()?;
+        log_statement(sql);
         let client = self.client.as_mut().expect("connected above");
         let result = self.runtime.block_on(async move {
             let rows = client.query(sql, &refs).await?.into_first_result().await?;
@@ -279,6 +286,7 @@ impl Session {
         let owned = OwnedParams::new(params);
         let refs = owned.refs();
         self.connection()?;
+        log_statement(sql);
         let client = self.client.as_mut().expect("connected above");
         let result = self
             .runtime
@@ -289,6 +297,7 @@ impl Session {
     /// Runs text without parameters as a batch (migration batches, DDL, transactions).
     pub fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
         self.connection()?;
+        log_statement(sql);
         let client = self.client.as_mut().expect("connected above");
         let result = self.runtime.block_on(async move {
             client.simple_query(sql).await?.into_results().await?;
@@ -299,6 +308,7 @@ impl Session {
 
     fn statement_error(&mut self, sql: &str, error: tiberius::error::Error) -> SqlError {
         let statement = statement_summary(sql);
+        tracing::warn!(target: "hubup::sql", "`{statement}` failed: {error}");
         match error {
             tiberius::error::Error::Server(token) => SqlError::Server {
                 server: self.settings.server.clone(),
@@ -377,6 +387,12 @@ impl Session {
 
 /// The first line of a statement, shortened, for error messages (statements carry no secrets:
 /// values travel as parameters).
+/// Logs a statement as sent: its text only (values travel as parameters and are never
+/// logged, so no secret reaches the log).
+fn log_statement(sql: &str) {
+    tracing::info!(target: "hubup::sql", "{}", statement_summary(sql));
+}
+
 fn statement_summary(sql: &str) -> String {
     let line = sql
         .lines()

@@ -1,0 +1,86 @@
+//! The run log: one text file per command that changes an install (`upgrade`, `resume`,
+//! `rollback`), in `logs/` beside the journal, holding what the journal does not: each SQL
+//! statement sent (text only: values are parameters and never logged), each command run and
+//! how it exited, connections, warnings and failures with their detail, with timestamps. The
+//! journal stays the record of what changed; the log is for finding out why something failed.
+//!
+//! `HUBUP_LOG` sets the level in `tracing`'s filter syntax (default `hubup=info,warn`;
+//! `hubup=debug` adds every op). A log that cannot be written is reported and skipped: it never
+//! stops an upgrade. Warnings about the journal's lock also go to standard error.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use tracing::Level;
+use tracing_subscriber::filter::{EnvFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, fmt};
+
+/// The environment variable that sets the log level.
+pub(crate) const LOG_VAR: &str = "HUBUP_LOG";
+
+/// The file this process logs to, once `start` opened one.
+static LOG_PATH: OnceLock<PathBuf> = OnceLock::new();
+
+/// Where this process logs, if it does.
+pub(crate) fn path() -> Option<&'static Path> {
+    LOG_PATH.get().map(PathBuf::as_path)
+}
+
+/// Starts logging for `command`: to a new file in `<journal folder>/logs/` when `to_file`,
+/// and journal-lock warnings to standard error in every case. Call once, early.
+pub(crate) fn start(journal: &Path, command: &str, to_file: bool) {
+    let stderr = fmt::layer()
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .with_filter(Targets::new().with_target("hubup::journal", Level::WARN));
+    let file = to_file.then(|| open_log(journal, command)).flatten();
+    let file_layer = file.map(|(path, file)| {
+        let _ = LOG_PATH.set(path);
+        let filter =
+            EnvFilter::try_from_env(LOG_VAR).unwrap_or_else(|_| EnvFilter::new("hubup=info,warn"));
+        fmt::layer()
+            .with_writer(Arc::new(file))
+            .with_ansi(false)
+            .with_filter(filter)
+    });
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file_layer)
+        .try_init();
+    if let Some(path) = path() {
+        tracing::info!(
+            "hubup {} {command}: log {}",
+            env!("CARGO_PKG_VERSION"),
+            path.display()
+        );
+    }
+}
+
+/// `logs/hubup-<UTC stamp>-<command>.log` beside the journal, opened for appending.
+fn open_log(journal: &Path, command: &str) -> Option<(PathBuf, File)> {
+    let folder = journal.parent().unwrap_or(Path::new(".")).join("logs");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let path = folder.join(format!(
+        "hubup-{}-{command}.log",
+        hubup::compact_utc(now_ms)
+    ));
+    let opened = fs::create_dir_all(&folder)
+        .and_then(|()| OpenOptions::new().create(true).append(true).open(&path));
+    match opened {
+        Ok(file) => Some((path, file)),
+        Err(e) => {
+            eprintln!(
+                "hubup: warning: cannot write the log {} ({e}); going on without it",
+                path.display()
+            );
+            None
+        }
+    }
+}
