@@ -540,6 +540,7 @@ fn a_second_machine_waits_for_the_lock_and_gives_up_clearly() {
 }
 
 /// What the server holds, in a form two runs can be compared by (ids are not compared).
+#[cfg(unix)]
 fn server_summary(server: &StandIn) -> Vec<String> {
     let state = server.state();
     state

@@ -165,6 +165,9 @@ impl<'a> PackageBuilder<'a> {
             .compression_level(Some(1))
             .last_modified_time(DateTime::default())
             .unix_permissions(0o644)
+            // zip's default "made by" is the host (DOS on Windows): fixed, so a package is
+            // byte-identical whichever platform built it.
+            .system(zip::System::Unix)
             .large_file(false);
         for &i in &order {
             let entry = &manifest.files[i];

@@ -199,9 +199,11 @@ pub fn entries_for(manifest: &Manifest, files: &[SampleFile]) -> Vec<Entry> {
 pub fn write_zip(entries: &[Entry]) -> Vec<u8> {
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     for entry in entries {
+        // "Made by Unix" on every host, so the Unix modes (a link's S_IFLNK) count everywhere.
         let options = SimpleFileOptions::default()
             .compression_method(entry.method)
-            .unix_permissions(0o644);
+            .unix_permissions(0o644)
+            .system(zip::System::Unix);
         match &entry.kind {
             Kind::File => {
                 zip.start_file(entry.name.as_str(), options)
