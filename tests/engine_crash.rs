@@ -152,6 +152,7 @@ fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
         std::thread::sleep(delay);
         let _ = child.kill();
         let status = child.wait().expect("wait");
+        scenario.wait_for_journal();
         if status.success() {
             continue;
         }

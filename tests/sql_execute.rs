@@ -599,6 +599,7 @@ fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
         std::thread::sleep(delay);
         let _ = child.kill();
         let _ = child.wait();
+        scenario.wait_for_journal();
         let unfinished = !scenario.status()["unfinished_run"].is_null();
         interrupted += usize::from(unfinished);
         if attempt % 2 == 0 {

@@ -156,6 +156,21 @@ impl Scenario {
         )
     }
 
+    /// Waits (up to 10 s) until no process holds the journal. After hubup is SIGKILLed, a
+    /// command it was starting can still share the journal's open file (and so its lock)
+    /// between fork and exec; that ends by itself within moments.
+    #[allow(dead_code)]
+    pub fn wait_for_journal(&self) {
+        let journal = self.path().join("journal").join("hubup.redb");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while journal.exists() && std::time::Instant::now() < deadline {
+            if self.run(&["journal", "verify"]).code != 6 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The journal's entries as JSON objects (`hubup journal export --json`); none if no
     /// journal file exists yet (a run killed before it wrote anything).
     pub fn journal(&self) -> Vec<Value> {
