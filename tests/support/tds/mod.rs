@@ -50,6 +50,8 @@ struct Shared {
 struct SessionEntry {
     stream: TcpStream,
     database: String,
+    /// Set when another connection's SINGLE_USER WITH ROLLBACK IMMEDIATE closes this one.
+    killed: bool,
 }
 
 /// Locks a mutex even if a connection thread panicked while holding it: the other
@@ -176,6 +178,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let entry = SessionEntry {
             stream: handle,
             database: "master".to_string(),
+            killed: false,
         };
         lock(&shared.sessions).insert(id, entry);
         let shared = shared.clone();

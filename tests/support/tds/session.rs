@@ -74,11 +74,50 @@ impl Session {
     }
 
     fn read(&mut self) -> Result<Option<Message>, String> {
+        if !self.wait_for_data()? {
+            return Ok(None);
+        }
         match wire::read_message(&mut self.stream) {
             Ok(message) => Ok(message),
             Err(e) if is_disconnect(&e) || self.stopping() => Ok(None),
             Err(e) => Err(format!("read: {e}")),
         }
+    }
+
+    /// Waits until the client sends something; `false` if this connection was killed or the
+    /// stand-in stops first. Polls (peek with a timeout) rather than relying on another
+    /// thread's `shutdown` to wake a blocked read, which Windows (Wine) does not always do.
+    fn wait_for_data(&mut self) -> Result<bool, String> {
+        let poll = Some(std::time::Duration::from_millis(50));
+        self.stream
+            .set_read_timeout(poll)
+            .map_err(|e| e.to_string())?;
+        let mut byte = [0u8; 1];
+        let ready = loop {
+            if self.stopping() || self.killed() {
+                break false;
+            }
+            match self.stream.peek(&mut byte) {
+                Ok(_) => break true,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) if is_disconnect(&e) => break false,
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        };
+        self.stream
+            .set_read_timeout(None)
+            .map_err(|e| e.to_string())?;
+        Ok(ready)
+    }
+
+    fn killed(&self) -> bool {
+        lock(&self.shared.sessions)
+            .get(&self.id)
+            .is_some_and(|entry| entry.killed)
     }
 
     fn send(&mut self, kind: u8, payload: &[u8]) -> Result<(), String> {
@@ -306,9 +345,10 @@ impl Session {
     /// database is `name` and waits (up to 5 s) until each has rolled back and ended.
     fn close_others_in(&mut self, name: &str) {
         let closing: Vec<u64> = lock(&self.shared.sessions)
-            .iter()
+            .iter_mut()
             .filter(|(id, s)| **id != self.id && state::same_name(&s.database, name))
             .map(|(id, s)| {
+                s.killed = true;
                 let _ = s.stream.shutdown(Shutdown::Both);
                 *id
             })
