@@ -160,6 +160,7 @@ fn full_upgrade_creates_every_database_migration_user_and_grant_then_rollback_dr
     let scenario = scenario_on(&server, "execute", "");
     let before = scenario.digests();
     let check = run(&scenario, &["check", "--to", "4.5"]).expect(0);
+    let check_json = run(&scenario, &["check", "--to", "4.5", "--json"]).expect(0);
     let upgrade = run(&scenario, &["upgrade", "--to", "4.5"]).expect(0);
     // The log lists the connection and each statement sent (text only).
     let log = log_named_in(&upgrade.stdout);
@@ -221,14 +222,16 @@ fn full_upgrade_creates_every_database_migration_user_and_grant_then_rollback_dr
             .any(|o| o.contains("AlreadyPresent"))
     );
 
-    let rollback = run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
+    let export = run(&scenario, &["journal", "export", "--json"]).expect(0);
+    let rollback = run(&scenario, &["rollback", "--to", "4.0", "--json"]).expect(0);
     assert!(
         database_names(&server).is_empty(),
         "rollback drops what it created"
     );
     assert_eq!(scenario.digests(), before);
     assert!(server.state().rejected.is_empty());
-    assert_no_password_anywhere(scenario.path(), &[&check, &upgrade, &rollback], &server);
+    let printed = [&check, &check_json, &upgrade, &export, &rollback];
+    assert_no_password_anywhere(scenario.path(), &printed, &server);
 }
 
 #[test]
