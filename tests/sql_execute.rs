@@ -581,7 +581,15 @@ fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
 
     let mut interrupted = 0;
     let mut seed: u64 = 0x5ee0_0000_0000_0042;
-    for attempt in 0..10 {
+    // Kills land anywhere in the run, many before its first journal entry: go on until five
+    // of them interrupted one (a fixed count of attempts was flaky on a loaded machine).
+    let mut attempt = 0;
+    while interrupted < 5 {
+        assert!(
+            attempt < 40,
+            "only {interrupted} of {attempt} kills interrupted a run"
+        );
+        attempt += 1;
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
@@ -646,10 +654,6 @@ fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
         scenario.run(&["journal", "verify"]).expect(0);
         assert!(server.state().rejected.is_empty());
     }
-    assert!(
-        interrupted >= 3,
-        "only {interrupted} of 10 kills interrupted a run"
-    );
 }
 
 #[test]
