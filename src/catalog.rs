@@ -62,6 +62,9 @@ pub enum Prerequisite {
     DatabaseCreator,
     /// The SSL certificates of the new sites are in the machine's store.
     SiteCertificates,
+    /// The message broker's `quorum_queue` feature flag is enabled: after the upgrade from
+    /// 4.1, Hub's new queues are quorum queues (the guide's troubleshooting).
+    QuorumQueues,
 }
 
 /// Where the optional answers land: (settings file, key path). The Blue Prism API URL is read
@@ -123,6 +126,7 @@ pub const STEPS: [StepSpec; 5] = [
             Prerequisite::FreeDisk { bytes: GB_2_5 },
             Prerequisite::DatabaseCreator,
             Prerequisite::SiteCertificates,
+            Prerequisite::QuorumQueues,
         ],
     },
     StepSpec {

@@ -30,6 +30,9 @@ pub struct Config {
     /// entries take the vendor's defaults.
     #[serde(default)]
     pub sql: crate::sql::SqlSettings,
+    /// The message broker's management API, for the quorum-queue check.
+    #[serde(default)]
+    pub rabbitmq: crate::rabbitmq::RabbitMqSettings,
     #[serde(default)]
     pub sites: BTreeMap<String, SiteConfig>,
     #[serde(default)]
@@ -399,6 +402,9 @@ impl Config {
         self.sql
             .validate()
             .map_err(|e| invalid("sql".into(), e.to_string()))?;
+        self.rabbitmq
+            .validate()
+            .map_err(|e| invalid("rabbitmq".into(), e.to_string()))?;
         self.commands
             .validate()
             .map_err(|(key, problem)| invalid(format!("commands.{key}"), problem))?;

@@ -19,6 +19,7 @@ mod model;
 mod op;
 mod package;
 mod plan;
+mod rabbitmq;
 mod relpath;
 mod secret;
 mod settings;
@@ -71,6 +72,7 @@ pub use plan::{
     DatabasePlanning, DatabaseUsers, LicenseManagerPermission, LocalChange, LocalChangeKind,
     LocalChangePolicy, PlanError, PlanSettings, ShippedSettings, StepPlan, plan_step,
 };
+pub use rabbitmq::{RabbitMqError, RabbitMqSettings};
 pub use relpath::{RelPath, UnsafePath};
 pub use secret::{BadPassword, Secret};
 pub use settings::{

@@ -255,6 +255,7 @@ pub(super) fn check_prerequisites(
                         }
                     }
                 }
+                Prerequisite::QuorumQueues => findings.push(quorum_queue_finding(engine, step)),
                 Prerequisite::FreeDisk { .. } | Prerequisite::DatabaseCreator => {}
             }
         }
@@ -285,6 +286,33 @@ pub(super) fn check_prerequisites(
         });
     }
     PrerequisiteReport { findings }
+}
+
+/// The broker's `quorum_queue` feature flag, asked of its management API. Without a
+/// configured API the check cannot run: a warning that says how to check by hand.
+fn quorum_queue_finding(engine: &Engine<'_>, step: Step) -> Finding {
+    const FIX: &str = "on the message broker run `rabbitmqctl enable_feature_flag quorum_queue` \
+                       (after the upgrade, restart the application pools)";
+    let what = format!("{step}: RabbitMQ quorum_queue feature flag");
+    match engine
+        .config
+        .rabbitmq
+        .quorum_queues_enabled(std::time::Duration::from_secs(10))
+    {
+        Ok(Some(true)) => Finding::ok(what, "enabled"),
+        Ok(Some(false)) => Finding::failed(
+            what,
+            format!("disabled: Hub's new queues would not be created after this step; {FIX}"),
+        ),
+        Ok(None) => Finding::warning(
+            what,
+            format!(
+                "not checked (set [rabbitmq] management_url, user and password_env to have \
+                 hubup check it); it must be enabled: {FIX}"
+            ),
+        ),
+        Err(e) => Finding::failed(what, e.to_string()),
+    }
 }
 
 fn disk_finding(engine: &Engine<'_>, prepared: &PreparedRun) -> Finding {

@@ -3,6 +3,7 @@
 //! `hubup demo --setup-only`), others run commands and read results.
 #![allow(dead_code)]
 
+pub mod rabbit;
 pub mod tds;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,339 @@
+//! RabbitMQ, as far as an upgrade needs it: the `[rabbitmq]` settings and the check the guide's
+//! troubleshooting asks for. From 4.1 on, Hub declares quorum queues; after the upgrade from
+//! 4.1, a broker whose `quorum_queue` feature flag is off creates none of them ("the
+//! 'quorum_queue' feature is disabled" in Hub's logs). hubup asks the broker's management API
+//! (`GET /api/feature-flags`) before anything changes and refuses with the guide's fix.
+//!
+//! The management API is plain HTTP here (the usual `http://broker:15672` listener); the
+//! request is HTTP/1.0, so the answer is one body up to the end of the connection. The
+//! password comes from an environment variable and never leaves this module except in the
+//! Authorization header.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// The `[rabbitmq]` table.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RabbitMqSettings {
+    /// The management API, `http://host:15672`; unset: the check is skipped with a warning.
+    #[serde(default)]
+    pub management_url: Option<String>,
+    /// A management user allowed to read feature flags (the `monitoring` tag is enough).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The environment variable holding that user's password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+}
+
+/// The broker could not be asked, or said no. Never contains the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RabbitMqError {
+    #[error("rabbitmq.{key}: {problem}")]
+    Config { key: &'static str, problem: String },
+    #[error("cannot reach the RabbitMQ management API at {url}: {problem}")]
+    Unreachable { url: String, problem: String },
+    #[error(
+        "the RabbitMQ management API at {url} refused the user {user} (HTTP {status}); check rabbitmq.user and the password in {password_env}"
+    )]
+    Refused {
+        url: String,
+        user: String,
+        status: u16,
+        password_env: String,
+    },
+    #[error("the RabbitMQ management API at {url} answered HTTP {status} to {path}")]
+    Http {
+        url: String,
+        status: u16,
+        path: String,
+    },
+    #[error("the RabbitMQ management API at {url} sent an answer hubup cannot read: {problem}")]
+    Answer { url: String, problem: String },
+}
+
+/// Where the management API listens, from `management_url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Endpoint {
+    host: String,
+    port: u16,
+    /// Path prefix (a management API behind a reverse proxy), without a trailing `/`.
+    prefix: String,
+}
+
+impl RabbitMqSettings {
+    /// Checks the table at config load: a usable URL, and a user and password source with it.
+    pub fn validate(&self) -> Result<(), RabbitMqError> {
+        let Some(url) = &self.management_url else {
+            return Ok(());
+        };
+        endpoint(url)?;
+        if self.user.as_deref().is_none_or(|u| u.trim().is_empty()) {
+            return Err(config_error("user", "the management user is missing"));
+        }
+        if self
+            .password_env
+            .as_deref()
+            .is_none_or(|v| v.trim().is_empty())
+        {
+            return Err(config_error(
+                "password_env",
+                "name the environment variable that holds the management user's password",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the broker's `quorum_queue` feature flag is enabled; `None` if no management
+    /// URL is configured.
+    pub fn quorum_queues_enabled(&self, timeout: Duration) -> Result<Option<bool>, RabbitMqError> {
+        let Some(url) = &self.management_url else {
+            return Ok(None);
+        };
+        let flags = self.get(url, "/api/feature-flags", timeout)?;
+        let flags: Vec<FeatureFlag> =
+            serde_json::from_slice(&flags).map_err(|e| RabbitMqError::Answer {
+                url: url.clone(),
+                problem: e.to_string(),
+            })?;
+        Ok(Some(
+            flags
+                .iter()
+                .any(|f| f.name == "quorum_queue" && f.state == "enabled"),
+        ))
+    }
+
+    fn password(&self) -> Result<Secret, RabbitMqError> {
+        let var = self.password_env.clone().unwrap_or_default();
+        std::env::var(&var).map(Secret::new).map_err(|_| {
+            config_error(
+                "password_env",
+                &format!("the environment variable {var} is not set; set it to the management user's password"),
+            )
+        })
+    }
+
+    /// `GET path` with basic authentication; the body of a 200 answer.
+    fn get(&self, url: &str, path: &str, timeout: Duration) -> Result<Vec<u8>, RabbitMqError> {
+        let endpoint = endpoint(url)?;
+        let user = self.user.clone().unwrap_or_default();
+        let password = self.password()?;
+        let unreachable = |problem: String| RabbitMqError::Unreachable {
+            url: url.to_string(),
+            problem,
+        };
+        let address = (endpoint.host.as_str(), endpoint.port)
+            .to_socket_addrs()
+            .map_err(|e| unreachable(e.to_string()))?
+            .next()
+            .ok_or_else(|| unreachable("the host name has no address".into()))?;
+        let mut stream = TcpStream::connect_timeout(&address, timeout)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _ = stream.set_read_timeout(Some(timeout));
+        let _ = stream.set_write_timeout(Some(timeout));
+        let credentials = base64(format!("{user}:{}", password.expose()).as_bytes());
+        let request = format!(
+            "GET {}{path} HTTP/1.0\r\nHost: {}:{}\r\nAuthorization: Basic {credentials}\r\nAccept: application/json\r\nUser-Agent: hubup\r\n\r\n",
+            endpoint.prefix, endpoint.host, endpoint.port
+        );
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| unreachable(e.to_string()))?;
+        let mut answer = Vec::new();
+        stream
+            .take(16 * 1024 * 1024)
+            .read_to_end(&mut answer)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let (status, body) = split_response(&answer).ok_or_else(|| RabbitMqError::Answer {
+            url: url.to_string(),
+            problem: "not an HTTP response".into(),
+        })?;
+        match status {
+            200 => Ok(body.to_vec()),
+            401 | 403 => Err(RabbitMqError::Refused {
+                url: url.to_string(),
+                user,
+                status,
+                password_env: self.password_env.clone().unwrap_or_default(),
+            }),
+            _ => Err(RabbitMqError::Http {
+                url: url.to_string(),
+                status,
+                path: path.to_string(),
+            }),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct FeatureFlag {
+    name: String,
+    state: String,
+}
+
+fn config_error(key: &'static str, problem: &str) -> RabbitMqError {
+    RabbitMqError::Config {
+        key,
+        problem: problem.to_string(),
+    }
+}
+
+/// `http://host[:port][/prefix]`; https is refused with what to give instead.
+fn endpoint(url: &str) -> Result<Endpoint, RabbitMqError> {
+    let bad = |problem: &str| config_error("management_url", &format!("{url:?}: {problem}"));
+    if url.starts_with("https://") {
+        return Err(bad(
+            "hubup speaks plain HTTP to the management API; give its http:// listener \
+             (default port 15672)",
+        ));
+    }
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| bad("must start with http://"))?;
+    let (authority, prefix) = match rest.find('/') {
+        Some(at) => (&rest[..at], rest[at..].trim_end_matches('/')),
+        None => (rest, ""),
+    };
+    if authority.contains('@') {
+        return Err(bad(
+            "put the user in rabbitmq.user and the password in rabbitmq.password_env, not in the URL",
+        ));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => (
+            host,
+            port.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| bad("the port must be 1-65535"))?,
+        ),
+        _ => (authority, 15672),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad("the host is missing"));
+    }
+    Ok(Endpoint {
+        host: host.to_string(),
+        port,
+        prefix: prefix.to_string(),
+    })
+}
+
+/// The status code and body of an HTTP/1.x response.
+fn split_response(answer: &[u8]) -> Option<(u16, &[u8])> {
+    let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&answer[..end]).ok()?;
+    let status_line = head.lines().next()?;
+    let mut parts = status_line.split_whitespace();
+    if !parts.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    let status = parts.next()?.parse().ok()?;
+    Some((status, &answer[end + 4..]))
+}
+
+/// Standard base64 with padding (for the Authorization header).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_examples() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn management_urls_are_parsed_or_refused_with_the_reason() {
+        let e = endpoint("http://rabbit01.corp.local").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.prefix.as_str()),
+            ("rabbit01.corp.local", 15672, "")
+        );
+        let e = endpoint("http://10.0.0.5:8080/rabbitmq/").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.prefix.as_str()),
+            ("10.0.0.5", 8080, "/rabbitmq")
+        );
+        let e = endpoint("http://[::1]:15672").unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("::1", 15672));
+        for (url, reason) in [
+            ("https://rabbit:15671", "http:// listener"),
+            ("rabbit:15672", "must start with http://"),
+            ("http://guest:guest@rabbit", "not in the URL"),
+            ("http://rabbit:0", "1-65535"),
+            ("http://:15672", "host is missing"),
+        ] {
+            let error = endpoint(url).unwrap_err().to_string();
+            assert!(error.contains(reason), "{url}: {error}");
+        }
+    }
+
+    #[test]
+    fn responses_give_status_and_body() {
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n[]";
+        assert_eq!(split_response(answer), Some((200, &b"[]"[..])));
+        assert_eq!(split_response(b"garbage"), None);
+    }
+
+    #[test]
+    fn a_url_needs_a_user_and_a_password_source() {
+        let mut s = RabbitMqSettings {
+            management_url: Some("http://rabbit01:15672".into()),
+            ..RabbitMqSettings::default()
+        };
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("rabbitmq.user")
+        );
+        s.user = Some("hubup".into());
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("password_env")
+        );
+        s.password_env = Some("HUBUP_RABBITMQ_PASSWORD".into());
+        s.validate().unwrap();
+        assert!(RabbitMqSettings::default().validate().is_ok());
+    }
+}
