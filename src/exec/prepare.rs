@@ -281,11 +281,26 @@ pub(super) fn check_prerequisites(
         .collect();
     if !sql_ops.is_empty() {
         findings.push(match engine.sql.preflight(&sql_ops) {
-            Ok(()) => Finding::ok("SQL Server", "connection and permissions checked"),
+            Ok(()) => Finding::ok("SQL Server", sql_ready_text(engine)),
             Err(e) => Finding::failed("SQL Server", e.to_string()),
         });
     }
     PrerequisiteReport { findings }
+}
+
+/// What a passed SQL preflight checked, which depends on the mode.
+fn sql_ready_text(engine: &Engine<'_>) -> String {
+    match engine.config.sql.mode {
+        crate::sql::SqlMode::Execute => "connection and permissions checked".to_string(),
+        crate::sql::SqlMode::Preprovisioned => {
+            "connection checked; every database, user and grant the chain needs is there"
+                .to_string()
+        }
+        crate::sql::SqlMode::Script => format!(
+            "script mode: no connection; the T-SQL for a DBA goes to {}",
+            engine.config.output_dir().display()
+        ),
+    }
 }
 
 /// The broker's `quorum_queue` feature flag, asked of its management API. Without a
