@@ -76,16 +76,10 @@ impl Store {
                 source,
             })?;
         }
-        let mut builder = Database::builder();
-        builder.set_check_integrity_on_open(true);
-        // The default cache is 1 GiB; the journal is read sequentially and rarely.
-        builder.set_cache_size(64 * 1024 * 1024);
-        let opened = if create {
-            builder.create(path)
-        } else {
-            builder.open(path)
-        };
-        let db = opened.map_err(|e| open_error(path, e))?;
+        if create {
+            create_whole(path)?;
+        }
+        let db = builder().open(path).map_err(|e| open_error(path, e))?;
         let store = Store {
             db,
             path: path.to_path_buf(),
@@ -100,7 +94,8 @@ impl Store {
         &self.path
     }
 
-    /// Creates the tables of a new journal, so readers can always open them.
+    /// Creates the tables of a journal that lacks them (one made by an older hubup), so
+    /// readers can always open them.
     fn ensure_tables(&self) -> Result<(), JournalError> {
         let has_tables = {
             let txn = self.begin_read()?;
@@ -109,13 +104,7 @@ impl Store {
         if has_tables {
             return Ok(());
         }
-        let fail = |e: redb::Error| self.storage("creating the tables", e);
-        let mut txn = self.db.begin_write().map_err(|e| fail(e.into()))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| fail(e.into()))?;
-        txn.open_table(ENTRIES).map_err(|e| fail(e.into()))?;
-        txn.open_table(META).map_err(|e| fail(e.into()))?;
-        txn.commit().map_err(|e| fail(e.into()))
+        create_tables(&self.db).map_err(|e| self.storage("creating the tables", e))
     }
 
     pub(crate) fn begin_read(&self) -> Result<ReadTransaction, JournalError> {
@@ -237,6 +226,81 @@ impl Store {
 }
 
 /// Maps a failed open to what the operator needs to hear.
+/// The database builder every journal is opened with.
+fn builder() -> redb::Builder {
+    let mut builder = Database::builder();
+    builder.set_check_integrity_on_open(true);
+    // The default cache is 1 GiB; the journal is read sequentially and rarely.
+    builder.set_cache_size(64 * 1024 * 1024);
+    builder
+}
+
+fn create_tables(db: &Database) -> Result<(), redb::Error> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    txn.open_table(ENTRIES)?;
+    txn.open_table(META)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Makes the journal at `path` if there is none, so that it appears whole or not at all: a
+/// crash while redb writes a new file's header would otherwise leave a file that is no
+/// database, and every later run would stop at it. The journal is built with its tables
+/// under a temporary name, then hard-linked into place (which, unlike a rename, never
+/// replaces a journal another hubup made meanwhile). A file at `path` that holds only zero
+/// bytes is such a cut-off creation by an older hubup and is made again.
+fn create_whole(path: &Path) -> Result<(), JournalError> {
+    let unreadable = |source: io::Error| JournalError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.exists() {
+        if !only_zeros(path).map_err(unreadable)? {
+            return Ok(());
+        }
+        fs::remove_file(path).map_err(unreadable)?;
+    }
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".creating");
+    let temp = PathBuf::from(temp);
+    // A crashed creation's leftover; if another hubup is creating right now, it loses the
+    // link race below and simply opens the journal this one links.
+    let _ = fs::remove_file(&temp);
+    {
+        let db = builder().create(&temp).map_err(|e| open_error(&temp, e))?;
+        create_tables(&db).map_err(|e| JournalError::Storage {
+            path: path.to_path_buf(),
+            action: "creating the tables",
+            detail: e.to_string(),
+        })?;
+    }
+    let linked = match fs::hard_link(&temp, path) {
+        Ok(()) => crate::fsx::sync_parent(path).map_err(unreadable),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(unreadable(e)),
+    };
+    let _ = fs::remove_file(&temp);
+    linked
+}
+
+/// True if the file holds nothing but zero bytes (or nothing). Stops at the first other
+/// byte, which for a real journal is its first (redb's magic number).
+fn only_zeros(path: &Path) -> io::Result<bool> {
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if chunk[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+    }
+}
+
 fn open_error(path: &Path, error: DatabaseError) -> JournalError {
     let path_buf = path.to_path_buf();
     match error {

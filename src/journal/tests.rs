@@ -235,3 +235,36 @@ fn an_empty_journal_verifies_and_has_no_unfinished_run() {
     assert!(journal.entries().unwrap().is_empty());
     assert_eq!(journal.unfinished_run().unwrap(), None);
 }
+
+#[test]
+fn a_new_journal_appears_whole_and_a_cut_off_creation_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.redb");
+    // What a crash while redb wrote a new file's header leaves: zero bytes.
+    std::fs::write(&path, vec![0u8; 4096]).unwrap();
+    std::fs::write(dir.path().join("journal.redb.creating"), b"leftover").unwrap();
+    let mut journal = Journal::create(&path).unwrap();
+    journal
+        .append(
+            RunId::random(),
+            &[run_started(Version::V4_0, Version::V4_1)],
+        )
+        .unwrap();
+    drop(journal);
+    assert_eq!(Journal::open(&path).unwrap().entries().unwrap().len(), 1);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".pid"))
+        .collect();
+    assert_eq!(names, ["journal.redb"], "no temporary file is left");
+
+    // A file with content that is not a journal is refused and left as it is.
+    let other = dir.path().join("other.redb");
+    std::fs::write(&other, b"not a database").unwrap();
+    assert!(matches!(
+        Journal::create(&other),
+        Err(JournalError::NotAJournal { .. })
+    ));
+    assert_eq!(std::fs::read(&other).unwrap(), b"not a database");
+}
