@@ -55,7 +55,7 @@ pub use journal::{
     BadRunId, ChainFault, ConfigPathError, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT,
     Journal, JournalError, MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId, RunOutcome,
     UnfinishedRun, VerifyReport, compact_utc, default_journal_path, export_json, format_utc,
-    journal_path_from_config, local_machine_name, names_a_secret, show_line,
+    journal_path_from_config, local_machine_name, names_a_secret, now_ms, show_line,
 };
 pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{

@@ -65,10 +65,11 @@ fn scenario_on(server: &StandIn, mode: &str, extra: &str) -> Scenario {
 /// The backup folder on the stand-in's disk.
 const BACKUPS: &str = r"D:\SQLBackups";
 
-/// The databases a 4.0 installation has (the vendor's installer created them), with the
-/// upgrade login allowed to back them up (a user in `db_backupoperator`), and the server's
-/// backup folder.
-fn add_vendor_databases(server: &StandIn) {
+/// A server with the databases a 4.0 installation has (the vendor's installer created them),
+/// the upgrade login allowed to back them up (a user in `db_backupoperator`), and a backup
+/// folder.
+fn server_with_vendor_databases() -> StandIn {
+    let server = server();
     server.with_state(|state| {
         for name in VENDOR_DATABASES {
             let mut database = support::tds::Database::default();
@@ -80,6 +81,7 @@ fn add_vendor_databases(server: &StandIn) {
         }
         state.backup_folders.insert(BACKUPS.to_string());
     });
+    server
 }
 
 const VENDOR_DATABASES: [&str; 5] = ["AuditDB", "FileServiceDB", "HubDB", "ImsDB", "InteractDB"];
@@ -568,8 +570,7 @@ fn server_summary(server: &StandIn) -> Vec<String> {
 #[test]
 fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
     let upgrade = ["upgrade", "--to", "4.2", "--backup-databases", BACKUPS];
-    let reference_server = server();
-    add_vendor_databases(&reference_server);
+    let reference_server = server_with_vendor_databases();
     let reference = scenario_on(&reference_server, "execute", "");
     run(&reference, &["upgrade", "--to", "4.1"]).expect(0);
     let at_4_1 = reference.digests();
@@ -594,8 +595,7 @@ fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let delay = std::time::Duration::from_micros((seed >> 33) % duration.max(1));
-        let server = server();
-        add_vendor_databases(&server);
+        let server = server_with_vendor_databases();
         let scenario = scenario_on(&server, "execute", "");
         run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
         let mut child = support::hubup()
@@ -671,8 +671,7 @@ fn the_plan_needs_neither_the_password_nor_the_server() {
 
 #[test]
 fn existing_databases_are_backed_up_before_the_first_change_and_kept_after_rollback() {
-    let server = server();
-    add_vendor_databases(&server);
+    let server = server_with_vendor_databases();
     let scenario = scenario_on(&server, "execute", "");
     let before = scenario.digests();
     let plan = run(
@@ -767,8 +766,7 @@ fn existing_databases_are_backed_up_before_the_first_change_and_kept_after_rollb
 
 #[test]
 fn a_backup_that_cannot_be_taken_stops_the_upgrade_with_the_install_unchanged() {
-    let server = server();
-    add_vendor_databases(&server);
+    let server = server_with_vendor_databases();
     let scenario = scenario_on(&server, "execute", "");
     let before = scenario.digests();
 
@@ -865,8 +863,7 @@ fn a_backup_that_cannot_be_taken_stops_the_upgrade_with_the_install_unchanged() 
 
 #[test]
 fn preprovisioned_mode_takes_the_backups_it_is_asked_for() {
-    let server = server();
-    add_vendor_databases(&server);
+    let server = server_with_vendor_databases();
     let scenario = scenario_on(&server, "preprovisioned", "");
     run(
         &scenario,

@@ -63,13 +63,9 @@ pub(crate) fn start(journal: &Path, command: &str, to_file: bool) {
 /// `logs/hubup-<UTC stamp>-<command>.log` beside the journal, opened for appending.
 fn open_log(journal: &Path, command: &str) -> Option<(PathBuf, File)> {
     let folder = journal.parent().unwrap_or(Path::new(".")).join("logs");
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
     let path = folder.join(format!(
         "hubup-{}-{command}.log",
-        hubup::compact_utc(now_ms)
+        hubup::compact_utc(hubup::now_ms())
     ));
     let opened = fs::create_dir_all(&folder)
         .and_then(|()| OpenOptions::new().create(true).append(true).open(&path));

@@ -83,11 +83,7 @@ impl BackupArgs {
         else {
             return Ok(None);
         };
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        DatabaseBackups::new(folder, now_ms)
+        DatabaseBackups::new(folder, hubup::now_ms())
             .map(Some)
             .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))
     }
@@ -186,9 +182,14 @@ fn with_engine<T>(
     let faults = Faults::from_env().map_err(|e| Failure::new(Exit::BadInput, e))?;
     let json = common.json;
     let mut events = move |event: Event| {
-        log_event(&event);
+        let (text, warning) = event_text(&event);
+        if warning {
+            tracing::warn!("{text}");
+        } else {
+            tracing::info!("{text}");
+        }
         if !json {
-            print_event(&event);
+            eprintln!("{text}");
         }
     };
     let _ = ctrlc::set_handler(|| {
@@ -213,36 +214,27 @@ fn with_engine<T>(
     body(&mut engine)
 }
 
-fn log_event(event: &Event) {
+/// What the operator reads about an event (on stderr, and in the log), and whether it is a
+/// warning.
+fn event_text(event: &Event) -> (String, bool) {
     match event {
-        Event::StepStarted { step, ops } => tracing::info!("step {step}: {ops} ops"),
-        Event::StepCommitted { step } => tracing::info!("step {step}: committed"),
+        Event::StepStarted { step, ops } => (format!("step {step}: {ops} ops"), false),
+        Event::StepCommitted { step } => (format!("step {step}: committed"), false),
         Event::RollbackStarted { step, reason } => {
-            tracing::warn!("step {step}: rolling back ({reason})")
+            (format!("step {step}: rolling back ({reason})"), true)
         }
-        Event::StepRolledBack { step, verified } => {
-            tracing::info!("step {step}: rolled back (verified: {verified})")
-        }
-        Event::Note { text } => tracing::info!("note: {text}"),
-    }
-}
-
-fn print_event(event: &Event) {
-    match event {
-        Event::StepStarted { step, ops } => eprintln!("step {step}: {ops} ops"),
-        Event::StepCommitted { step } => eprintln!("step {step}: committed"),
-        Event::RollbackStarted { step, reason } => {
-            eprintln!("step {step}: rolling back ({reason})")
-        }
-        Event::StepRolledBack { step, verified } => eprintln!(
-            "step {step}: rolled back{}",
-            if *verified {
-                ", install verified against its state before the step"
-            } else {
-                " but NOT verified"
-            }
+        Event::StepRolledBack { step, verified } => (
+            format!(
+                "step {step}: rolled back{}",
+                if *verified {
+                    ", install verified against its state before the step"
+                } else {
+                    " but NOT verified"
+                }
+            ),
+            !*verified,
         ),
-        Event::Note { text } => eprintln!("note: {text}"),
+        Event::Note { text } => (format!("note: {text}"), false),
     }
 }
 

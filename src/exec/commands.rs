@@ -38,8 +38,8 @@ pub use crate::op::command_line_text as display;
 
 /// Runs `line` to completion; Ok(exit code 0) or an error with the output's last lines.
 pub fn run(line: &CommandLine) -> Result<(), CommandError> {
-    let text = display(line);
-    tracing::info!(target: "hubup::command", "{text}");
+    let shown = display(line);
+    tracing::info!(target: "hubup::command", "{shown}");
     let output = Command::new(&line.program)
         .args(&line.args)
         .stdin(Stdio::null())
@@ -60,7 +60,7 @@ pub fn run(line: &CommandLine) -> Result<(), CommandError> {
         output_tail(&text)
     );
     Err(CommandError::Failed {
-        line: display(line),
+        line: shown,
         status: output.status.to_string(),
         output: text,
     })

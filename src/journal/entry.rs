@@ -604,7 +604,7 @@ fn check_decoded(header: &Header, format: u16, len: usize, used: usize) -> Resul
 }
 
 /// Milliseconds since the Unix epoch now (0 if the clock is before 1970).
-pub(crate) fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

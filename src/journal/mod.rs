@@ -31,7 +31,7 @@ use std::path::Path;
 
 pub use entry::{
     BadRunId, ConfigRecord, Entry, JOURNAL_FORMAT, MAX_ENTRY_BYTES, Payload, REDACTED, RunId,
-    RunOutcome, names_a_secret,
+    RunOutcome, names_a_secret, now_ms,
 };
 pub use error::JournalError;
 pub use holder::Holder;

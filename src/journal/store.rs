@@ -225,7 +225,6 @@ impl Store {
     }
 }
 
-/// Maps a failed open to what the operator needs to hear.
 /// The database builder every journal is opened with.
 fn builder() -> redb::Builder {
     let mut builder = Database::builder();
@@ -301,6 +300,7 @@ fn only_zeros(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// Maps a failed open to what the operator needs to hear.
 fn open_error(path: &Path, error: DatabaseError) -> JournalError {
     let path_buf = path.to_path_buf();
     match error {

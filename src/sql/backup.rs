@@ -32,7 +32,11 @@ pub struct BackupFolderError {
 }
 
 /// Characters Windows does not allow in a path (besides the separators and a drive's `:`).
-const NOT_IN_PATHS: [char; 5] = ['*', '?', '"', '<', '>'];
+const NOT_IN_PATHS: [char; 6] = ['*', '?', '"', '<', '>', '|'];
+
+fn not_in_paths(c: char) -> bool {
+    c.is_control() || NOT_IN_PATHS.contains(&c)
+}
 
 /// The longest folder accepted: backup file names add up to about 160 characters, and
 /// SQL Server's device names are at most 259 (MAX_PATH) on Windows.
@@ -63,10 +67,7 @@ impl DatabaseBackups {
         let name: String = database
             .chars()
             .map(|c| {
-                if c.is_control()
-                    || NOT_IN_PATHS.contains(&c)
-                    || matches!(c, '\\' | '/' | ':' | '|')
-                {
+                if not_in_paths(c) || matches!(c, '\\' | '/' | ':') {
                     '_'
                 } else {
                     c
@@ -85,10 +86,7 @@ fn check_folder(folder: &str) -> Result<(), &'static str> {
     if folder.chars().count() > MAX_FOLDER_CHARS {
         return Err("the folder is longer than 100 characters");
     }
-    if folder
-        .chars()
-        .any(|c| c.is_control() || NOT_IN_PATHS.contains(&c) || c == '|')
-    {
+    if folder.chars().any(not_in_paths) {
         return Err(
             "the folder contains a character paths cannot hold (* ? \" < > | or a control character)",
         );

@@ -177,11 +177,11 @@ impl ExecuteTarget {
     /// (the config names it wrongly) or one the login may not back up.
     pub(super) fn backup_problems(&mut self, ops: &[SqlOp]) -> Result<Vec<String>, SqlError> {
         let mut problems = Vec::new();
+        self.session.use_database("master")?;
         for op in ops {
             let SqlOp::BackupDatabase { database, .. } = op else {
                 continue;
             };
-            self.session.use_database("master")?;
             match self
                 .session
                 .query_int(st::BACKUP_PERMISSION, &[Param::Text(database)])?

@@ -385,14 +385,14 @@ impl Session {
     }
 }
 
-/// The first line of a statement, shortened, for error messages (statements carry no secrets:
-/// values travel as parameters).
 /// Logs a statement as sent: its text only (values travel as parameters and are never
 /// logged, so no secret reaches the log).
 fn log_statement(sql: &str) {
     tracing::info!(target: "hubup::sql", "{}", statement_summary(sql));
 }
 
+/// The first line of a statement, shortened, for error messages (statements carry no secrets:
+/// values travel as parameters).
 fn statement_summary(sql: &str) -> String {
     let line = sql
         .lines()
