@@ -5,6 +5,7 @@
 //! it and maps errors to exit codes. The public API is flat: everything a caller needs is
 //! re-exported here, and the modules themselves stay private. See ARCHITECTURE.md for the map.
 
+mod access;
 mod apphost;
 mod catalog;
 mod components;
@@ -26,6 +27,10 @@ mod settings;
 pub mod sql;
 mod version;
 
+pub use access::{
+    AccessProblem, AccessReport, Writer as AccessWriter, check_config_paths,
+    check_paths as check_access_paths, create_private_dir_all, make_private_file,
+};
 pub use apphost::{
     AppHostError, AppPool, Binding, Edit as AppHostEdit, NewSite, Site, app_pools,
     apply_edit as apply_apphost_edit, sites as apphost_sites, validate_new_site,
