@@ -41,6 +41,9 @@ pub struct Config {
     pub windows_auth: WindowsAuthConfig,
     #[serde(default)]
     pub commands: CommandTemplates,
+    /// Which package signers hubup trusts (`[packages] trusted_keys`, `allow_unsigned`).
+    #[serde(default)]
+    pub packages: crate::package::PackageTrust,
     /// Where the file was loaded from (not part of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,

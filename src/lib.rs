@@ -49,8 +49,9 @@ pub use exec::{
     UpgradeRequest, apply::BACKUP_MANIFEST, faults::Faults, state::RunState,
 };
 pub use fixture::{
-    DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, Written as FixtureWritten,
-    application_host_config, expected_files, generate_install, generate_package, generate_packages,
+    DEFAULT_IIS_LOCATION, FIXTURE_SIGNER, FixtureError, FixtureSize, Written as FixtureWritten,
+    application_host_config, expected_files, fixture_signing_key, generate_install,
+    generate_package, generate_packages,
 };
 pub use install::{
     BackupFolder, DetectError, DetectedInstall, FoundComponent, ScanError, ScannedFile,
@@ -66,6 +67,10 @@ pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{
     BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp, EditAppHostOp,
     EditSettingsOp, ExternalFile, Op, OpOutcome, Principal, RenameFolderOp, SqlOp, WriteFileOp,
+};
+pub use package::{
+    Acceptance, BadKey, KeyFileError, MAX_SIGNATURE_BYTES, PackageTrust, PublicKey,
+    SIGNATURE_ENTRY, SIGNATURE_FORMAT, SIGNED_CONTEXT, SignError, Signer, SigningKey, sign_package,
 };
 pub use package::{
     BOMB_MIN_SIZE, BOMB_RATIO, BuildError, ContentFn, Deletion, EntryProblem, FolderRename,

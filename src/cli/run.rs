@@ -167,6 +167,8 @@ fn with_engine<T>(
     body: impl FnOnce(&mut Engine<'_>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
     let config = load_config(&common.config)?;
+    // Before anything is created or run: only administrators may steer hubup.
+    super::access::guard(&config, command, changes, command == "check")?;
     super::log::start(&config.journal_path(), command, changes);
     if changes {
         config

@@ -52,6 +52,7 @@ pub(crate) fn run(args: StatusArgs) -> CommandResult {
         },
         None => {
             let config = load_config(&args.config)?;
+            super::access::guard(&config, "status", false, false)?;
             Sources {
                 root: config.install.root.clone(),
                 apphost: Some(config.install.apphost.clone()),
