@@ -12,12 +12,11 @@ use std::path::Path;
 use support::{Run, Scenario, hubup};
 
 /// Runs `args`, expects exit 2, every needle in stderr, and no change to the install, the IIS
-/// config or the journal.
+/// config or the journal's entries.
 #[track_caller]
 fn refused(scenario: &Scenario, args: &[&str], needles: &[&str]) -> String {
     let before = scenario.digests_without_config();
-    let journal = scenario.path().join("journal").join("hubup.redb");
-    let journal_before = fs::read(&journal).ok();
+    let entries_before = journal_entries(scenario);
     let run = scenario.run(args).expect(2);
     for needle in needles {
         assert!(
@@ -28,10 +27,30 @@ fn refused(scenario: &Scenario, args: &[&str], needles: &[&str]) -> String {
     }
     assert_eq!(scenario.digests_without_config(), before, "nothing changed");
     assert!(!scenario.root().join("backup_4.0").exists());
-    if journal_before.is_none() {
-        assert!(!journal.exists(), "no journal was created");
-    }
+    assert_eq!(
+        journal_entries(scenario),
+        entries_before,
+        "nothing journaled"
+    );
     run.stderr
+}
+
+/// How many entries the scenario's journal holds (0 without a journal), read without the
+/// config (which a test may have made unusable).
+fn journal_entries(scenario: &Scenario) -> usize {
+    let journal = scenario.path().join("journal").join("hubup.redb");
+    if !journal.exists() {
+        return 0;
+    }
+    let run = Run::from_output(
+        hubup()
+            .args(["journal", "export", "--json", "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap(),
+    )
+    .expect(0);
+    run.stdout.lines().filter(|l| !l.trim().is_empty()).count()
 }
 
 #[cfg(unix)]
@@ -190,5 +209,233 @@ mod modes {
         chmod(&journal, 0o700);
         let run = scenario.run(&["journal", "verify"]).expect(0);
         assert!(!run.stderr.contains("warning:"), "{}", run.stderr);
+    }
+}
+
+mod signatures {
+    use super::*;
+
+    fn package(scenario: &Scenario, to: &str) -> std::path::PathBuf {
+        scenario
+            .path()
+            .join("packages")
+            .join(format!("BluePrismHubAndInteractUpdate{to}.bin"))
+    }
+
+    /// Rewrites the zip at `path` without its `signature.json`, or with `replacement` instead.
+    fn replace_signature(path: &Path, replacement: Option<&[u8]>) {
+        use std::io::Write;
+        let bytes = fs::read(path).unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for index in 0..archive.len() {
+            let entry = archive.by_index_raw(index).unwrap();
+            if entry.name_raw() != hubup::SIGNATURE_ENTRY.as_bytes() {
+                out.raw_copy_file(entry).unwrap();
+            }
+        }
+        if let Some(signature) = replacement {
+            out.start_file(
+                hubup::SIGNATURE_ENTRY,
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            out.write_all(signature).unwrap();
+        }
+        fs::write(path, out.finish().unwrap().into_inner()).unwrap();
+    }
+
+    fn signature_of(path: &Path) -> Vec<u8> {
+        use std::io::Read;
+        let mut archive = zip::ZipArchive::new(fs::File::open(path).unwrap()).unwrap();
+        let mut bytes = Vec::new();
+        archive
+            .by_name(hubup::SIGNATURE_ENTRY)
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        bytes
+    }
+
+    fn fixture_key() -> String {
+        hubup::fixture_signing_key().public().to_string()
+    }
+
+    #[test]
+    fn an_unsigned_package_is_refused_before_any_change_naming_the_expected_key() {
+        let scenario = Scenario::new();
+        replace_signature(&package(&scenario, "4.3"), None);
+        for command in ["upgrade", "plan", "check"] {
+            refused(
+                &scenario,
+                &[command, "--to", "4.5"],
+                &[
+                    "BluePrismHubAndInteractUpdate4.3.bin is not signed",
+                    "[packages] trusted_keys",
+                    &fixture_key(),
+                ],
+            );
+        }
+        // Still readable: `package verify` reports it unsigned.
+        let run = Run::from_output(
+            hubup()
+                .args(["package", "verify"])
+                .arg(package(&scenario, "4.3"))
+                .output()
+                .unwrap(),
+        )
+        .expect(0);
+        assert!(
+            run.stdout.contains("signature:      unsigned"),
+            "{}",
+            run.stdout
+        );
+        // An administrator may allow unsigned packages; check says it loudly.
+        let config = fs::read_to_string(scenario.config()).unwrap();
+        fs::write(
+            scenario.config(),
+            config.replace("[packages]\n", "[packages]\nallow_unsigned = true\n"),
+        )
+        .unwrap();
+        let check = scenario.run(&["check", "--to", "4.5"]).expect(0);
+        assert!(
+            check
+                .stdout
+                .contains("[warn] 4.2 -> 4.3: package signature: unsigned"),
+            "{}",
+            check.stdout
+        );
+        scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
+    }
+
+    #[test]
+    fn a_package_signed_by_an_untrusted_key_or_with_a_foreign_signature_is_refused() {
+        let scenario = Scenario::new();
+        let key = scenario.path().join("other.key");
+        let made = Run::from_output(
+            hubup()
+                .args(["package", "keygen", "--out"])
+                .arg(&key)
+                .output()
+                .unwrap(),
+        )
+        .expect(0);
+        let public = made
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("public key: "))
+            .expect("keygen prints the public key")
+            .to_string();
+        Run::from_output(
+            hubup()
+                .args(["package", "sign", "--signer", "Mallory", "--key"])
+                .arg(&key)
+                .arg(package(&scenario, "4.2"))
+                .output()
+                .unwrap(),
+        )
+        .expect(0);
+        refused(
+            &scenario,
+            &["upgrade", "--to", "4.5"],
+            &[
+                "BluePrismHubAndInteractUpdate4.2.bin is signed by key",
+                &public,
+                "\"Mallory\"",
+                "which the config does not trust",
+                &format!("expected a signature by one of {}", fixture_key()),
+            ],
+        );
+
+        // A genuine signature, but of another package's manifest.
+        let scenario = Scenario::new();
+        let foreign = signature_of(&package(&scenario, "4.1"));
+        replace_signature(&package(&scenario, "4.4"), Some(&foreign));
+        refused(
+            &scenario,
+            &["upgrade", "--to", "4.5"],
+            &[
+                "BluePrismHubAndInteractUpdate4.4.bin: its signature is not valid",
+                "does not match the manifest",
+            ],
+        );
+    }
+
+    #[test]
+    fn package_verify_reports_the_signer_and_with_a_config_whether_it_is_trusted() {
+        let scenario = Scenario::new();
+        let verify = |extra: &[&str], code: i32| {
+            let mut command = hubup();
+            command
+                .args(["package", "verify"])
+                .args(extra)
+                .arg(package(&scenario, "4.1"));
+            Run::from_output(command.output().unwrap()).expect(code)
+        };
+        let run = verify(&[], 0);
+        assert!(
+            run.stdout.contains(&format!(
+                "signature:      signed by key {} (\"{}\")",
+                fixture_key(),
+                hubup::FIXTURE_SIGNER
+            )),
+            "{}",
+            run.stdout
+        );
+        let config = scenario.config();
+        let config = config.to_str().unwrap();
+        let run = verify(&["--config", config], 0);
+        assert!(
+            run.stdout.contains("trusted by the config"),
+            "{}",
+            run.stdout
+        );
+        let json = verify(&["--config", config, "--json"], 0).json();
+        assert_eq!(json["signer"]["key"], fixture_key());
+        assert_eq!(json["trusted"], true);
+        // A config that trusts another key refuses it.
+        let other = hubup::SigningKey::from_seed([9; 32]).public().to_string();
+        let text = fs::read_to_string(scenario.config()).unwrap();
+        fs::write(scenario.config(), text.replace(&fixture_key(), &other)).unwrap();
+        let run = verify(&["--config", config], 2);
+        assert!(run.stderr.contains("does not trust"), "{}", run.stderr);
+    }
+
+    #[test]
+    fn a_publisher_key_made_with_keygen_signs_packages_a_config_can_trust() {
+        let scenario = Scenario::new();
+        let key = scenario.path().join("publisher.key");
+        let made = Run::from_output(
+            hubup()
+                .args(["package", "keygen", "--out"])
+                .arg(&key)
+                .output()
+                .unwrap(),
+        )
+        .expect(0);
+        let public = made
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("public key: "))
+            .unwrap()
+            .to_string();
+        #[cfg(unix)]
+        assert_eq!(modes::mode(&key), 0o600, "the secret key is private");
+        for to in ["4.1", "4.2", "4.3", "4.4", "4.5"] {
+            Run::from_output(
+                hubup()
+                    .args(["package", "sign", "--key"])
+                    .arg(&key)
+                    .arg(package(&scenario, to))
+                    .output()
+                    .unwrap(),
+            )
+            .expect(0);
+        }
+        // Still trusting only the fixture key: refused.
+        refused(&scenario, &["upgrade", "--to", "4.5"], &[&public]);
+        let text = fs::read_to_string(scenario.config()).unwrap();
+        fs::write(scenario.config(), text.replace(&fixture_key(), &public)).unwrap();
+        scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
     }
 }
