@@ -439,3 +439,148 @@ mod signatures {
         scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
     }
 }
+
+/// Journaled command lines are rendered again from the config before resume or rollback runs
+/// them (the SIGKILL-style crash and `sh` templates are Unix-only).
+#[cfg(unix)]
+mod journaled_commands {
+    use super::*;
+    use hubup::{CommandLine, Journal, Op, Payload};
+
+    /// A run that stopped part way through its first step (three op effects in).
+    fn interrupted() -> Scenario {
+        let scenario = Scenario::new();
+        let run = scenario.run_with_env(
+            &["upgrade", "--to", "4.1"],
+            &[("HUBUP_TEST_FAULTS", "crash-after=3")],
+        );
+        assert_ne!(run.code, 0, "the simulated crash ends the process");
+        scenario.wait_for_journal();
+        scenario
+    }
+
+    fn journal_path(scenario: &Scenario) -> std::path::PathBuf {
+        scenario.path().join("journal").join("hubup.redb")
+    }
+
+    /// Rewrites the journal as someone who can write its file would: the same entries, with
+    /// the first step's ops changed by `edit`, in a consistent new chain.
+    fn plant(scenario: &Scenario, edit: impl Fn(&mut Vec<Op>)) {
+        let path = journal_path(scenario);
+        let entries = Journal::open(&path).unwrap().entries().unwrap();
+        fs::remove_file(&path).unwrap();
+        let mut journal = Journal::create(&path).unwrap();
+        let mut edited = false;
+        for entry in entries {
+            journal.set_machine(entry.machine.clone());
+            let mut payload = entry.payload;
+            if let Payload::StepPlanned { ops, .. } = &mut payload
+                && !edited
+            {
+                edit(ops);
+                edited = true;
+            }
+            journal.append(entry.run, &[payload]).unwrap();
+        }
+        assert!(edited);
+    }
+
+    #[test]
+    fn a_planted_journal_command_is_refused_by_resume_and_rollback_and_never_runs() {
+        let scenario = interrupted();
+        let pwned = scenario.path().join("PWNED");
+        let evil = CommandLine {
+            program: "sh".into(),
+            args: vec!["-c".into(), format!("touch '{}'", pwned.display())],
+        };
+        plant(&scenario, |ops| match &mut ops[0] {
+            Op::Command(stop) => stop.undo = Some(evil.clone()),
+            other => panic!("op 0 is a site stop, not {other:?}"),
+        });
+        scenario.run(&["journal", "verify"]).expect(0);
+        for args in [&["rollback"][..], &["resume"], &["rollback", "--to", "4.0"]] {
+            let stderr = refused(
+                &scenario,
+                args,
+                &[
+                    "refusing to run 1 journaled command line",
+                    "step 4.0 -> 4.1 op 0 (stop site",
+                    &format!("journaled: sh -c \"touch '{}'\"", pwned.display()),
+                    "the config's [commands] start_site: sh -c",
+                    "--accept-changed-commands",
+                ],
+            );
+            assert!(!pwned.exists(), "the planted command never ran\n{stderr}");
+        }
+    }
+
+    #[test]
+    fn a_journaled_value_that_breaks_out_of_quoting_is_refused() {
+        let scenario = interrupted();
+        plant(&scenario, |ops| {
+            for op in ops.iter_mut() {
+                if let Op::Command(command) = op
+                    && let hubup::CommandPurpose::StopSite { site } = &mut command.purpose
+                {
+                    // Rendered from the config's own template, but with a value that would
+                    // end a quoted PowerShell string.
+                    *site = "Hub'; calc; '".into();
+                    let rendered = format!("/site.name:{site}");
+                    for line in [&mut command.apply, command.undo.as_mut().unwrap()] {
+                        *line.args.last_mut().unwrap() = rendered.clone();
+                    }
+                    break;
+                }
+            }
+        });
+        refused(
+            &scenario,
+            &["rollback"],
+            &["a character a shell could interpret"],
+        );
+    }
+
+    #[test]
+    fn a_template_changed_during_a_run_stops_resume_until_the_administrator_accepts_it() {
+        let scenario = interrupted();
+        let text = fs::read_to_string(scenario.config()).unwrap();
+        let changed = text.replace(
+            "\"appcmd\", \"start\", \"site\"",
+            "\"appcmd\", \"start\", \"site\", \"/quiet\"",
+        );
+        assert_ne!(text, changed);
+        fs::write(scenario.config(), changed).unwrap();
+        let stderr = refused(
+            &scenario,
+            &["resume"],
+            &["journaled: sh", "appcmd start site", "/quiet"],
+        );
+        assert!(stderr.contains("start_site"), "{stderr}");
+        let run = scenario
+            .run(&["resume", "--accept-changed-commands"])
+            .expect(0);
+        assert!(
+            run.stderr.contains("accepted a changed command"),
+            "{}",
+            run.stderr
+        );
+        let notes: Vec<String> = scenario
+            .journal()
+            .iter()
+            .filter(|e| e["payload"]["kind"] == "note")
+            .map(|e| {
+                e["payload"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("--accept-changed-commands")),
+            "{notes:?}"
+        );
+        assert_eq!(scenario.digests().0, "4.1");
+    }
+}

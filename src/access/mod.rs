@@ -31,6 +31,8 @@
 mod acl;
 #[cfg_attr(not(windows), allow(dead_code))]
 mod sddl;
+// Likewise the Unix decisions on Windows.
+#[cfg_attr(not(unix), allow(dead_code))]
 mod unix;
 #[cfg(windows)]
 mod windows;

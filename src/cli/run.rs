@@ -89,10 +89,22 @@ impl BackupArgs {
     }
 }
 
+/// For an administrator who changed a [commands] template on purpose during a run.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct JournaledCommandArgs {
+    /// Run journaled command lines even where the config's [commands] templates now render
+    /// them differently (each is noted in the journal). Without it, such a line stops the
+    /// command before anything runs.
+    #[arg(long)]
+    pub accept_changed_commands: bool,
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct ResumeArgs {
     #[command(flatten)]
     pub local: LocalChangeArgs,
+    #[command(flatten)]
+    pub commands: JournaledCommandArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -103,6 +115,8 @@ pub(crate) struct RollbackArgs {
     /// the interrupted step).
     #[arg(long, value_name = "VERSION")]
     pub to: Option<Version>,
+    #[command(flatten)]
+    pub commands: JournaledCommandArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -212,6 +226,7 @@ fn with_engine<T>(
         progress: !json && std::io::stderr().is_terminal(),
         events: &mut events,
         faults,
+        accept_changed_commands: false,
     };
     body(&mut engine)
 }
@@ -246,7 +261,8 @@ fn engine_failure(e: EngineError) -> Failure {
         EngineError::Prepare(_)
         | EngineError::Prerequisites(_)
         | EngineError::NothingToDo { .. }
-        | EngineError::RollbackTarget { .. } => Exit::BadInput,
+        | EngineError::RollbackTarget { .. }
+        | EngineError::ChangedCommands(_) => Exit::BadInput,
         EngineError::Unfinished { .. }
         | EngineError::Journal(_)
         | EngineError::RollbackIncomplete { .. } => Exit::NeedsResume,
@@ -324,6 +340,7 @@ pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
     with_engine(&args.common, "resume", true, |engine| {
         let journal_path = engine.journal.path().display().to_string();
+        engine.accept_changed_commands = args.commands.accept_changed_commands;
         let end = engine.resume(args.local.policy()).map_err(engine_failure)?;
         Ok(report_end(
             &end,
@@ -338,6 +355,7 @@ pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
     with_engine(&args.common, "rollback", true, |engine| {
         let journal_path = engine.journal.path().display().to_string();
+        engine.accept_changed_commands = args.commands.accept_changed_commands;
         let end = engine.rollback(args.to).map_err(engine_failure)?;
         Ok(report_end(
             &end,
