@@ -87,7 +87,8 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
 }
 
 fn absolute(dir: &Path) -> Result<PathBuf, Failure> {
-    std::fs::create_dir_all(dir).map_err(|e| {
+    // The sandbox holds its config and journal: private, like hubup's own folders.
+    hubup::create_private_dir_all(dir).map_err(|e| {
         Failure::new(
             Exit::BadInput,
             format!("cannot create {}: {e}", dir.display()),
