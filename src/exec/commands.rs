@@ -105,6 +105,13 @@ pub enum LinesToRun {
     UndoOnly,
 }
 
+/// One of an op's lines: its role, the journaled line if any, and the template it comes from.
+type Role<'a> = (
+    &'static str,
+    Option<&'a CommandLine>,
+    Option<(&'static str, &'a Template)>,
+);
+
 /// A journaled command line that the current config does not render the same way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandMismatch {
@@ -149,11 +156,7 @@ pub fn verify_journaled(
         let Op::Command(command) = op else { continue };
         let sources = TemplateSources::of(&command.purpose, &config.commands);
         let values = Values::of(&command.purpose, config);
-        let roles: [(
-            &'static str,
-            Option<&CommandLine>,
-            Option<(&'static str, &Template)>,
-        ); 3] = [
+        let roles: [Role<'_>; 3] = [
             ("apply", Some(&command.apply), Some(sources.apply)),
             ("check", command.check.as_ref(), sources.check),
             ("undo", command.undo.as_ref(), sources.undo),
@@ -513,7 +516,12 @@ mod journaled_tests {
             Some(render(&t.start_site, &site)),
         );
         assert_eq!(
-            verify_journaled(&config, step(), &[good.clone()], LinesToRun::All),
+            verify_journaled(
+                &config,
+                step(),
+                std::slice::from_ref(&good),
+                LinesToRun::All
+            ),
             vec![]
         );
         let mut evil = good;
