@@ -368,19 +368,29 @@ mod tests {
 mod windows_tests {
     use super::*;
 
+    /// Wine keeps no ACL a folder is created with: it reports one made from the Unix mode
+    /// (SYSTEM and the owner for 0700), so the exact ACL is checked on Windows only.
+    fn under_wine() -> bool {
+        Path::new(r"C:\windows\system32\winecfg.exe").exists()
+    }
+
     #[test]
     fn a_private_folder_gets_hubup_s_acl_and_passes_as_a_target() {
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path().join("hubup").join("journal");
         create_private_dir_all(&dir).unwrap();
+        // The real calls: the descriptor is fetched, turned into SDDL by Windows and parsed.
         let sd = windows::descriptor(&dir).unwrap();
+        let (writers, _) = writers_of(&dir, Scope::Target).unwrap();
+        assert_eq!(writers, vec![], "{sd:?}");
+        assert!(windows::current_user().is_some_and(|sid| sid.0.starts_with("S-1-")));
+        if under_wine() {
+            return;
+        }
         assert!(sd.protected, "inheritance is off: {sd:?}");
         let dacl = sd.dacl.clone().expect("a DACL");
         let sids: Vec<&str> = dacl.iter().map(|a| a.sid.0.as_str()).collect();
         assert_eq!(sids, vec![sddl::SYSTEM, sddl::ADMINISTRATORS], "{sd:?}");
         assert!(dacl.iter().all(|a| a.mask & 0x1F01FF == 0x1F01FF));
-        let (writers, _) = writers_of(&dir, Scope::Target).unwrap();
-        assert_eq!(writers, vec![], "{sd:?}");
-        assert!(windows::current_user().is_some_and(|sid| sid.0.starts_with("S-1-")));
     }
 }

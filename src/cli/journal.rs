@@ -190,7 +190,10 @@ fn open(location: Location) -> Result<Journal, Failure> {
             .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?,
         (None, None) => default_journal_path(),
     };
-    let folder = path.parent().map(PathBuf::from).unwrap_or_default();
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
     super::access::warn_about(&[("journal", path.clone()), ("journal folder", folder)]);
     Journal::open(&path).map_err(failure)
 }
