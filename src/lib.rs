@@ -69,8 +69,8 @@ pub use package::{
     PackageFile, PluginUpdate, SettingsEdit,
 };
 pub use plan::{
-    DatabasePlanning, DatabaseUsers, LicenseManagerPermission, LocalChange, LocalChangeKind,
-    LocalChangePolicy, PlanError, PlanSettings, ShippedSettings, StepPlan, plan_step,
+    LocalChange, LocalChangeKind, LocalChangePolicy, PlanError, PlanSettings, ShippedSettings,
+    StepPlan, plan_step,
 };
 pub use rabbitmq::{RabbitMqError, RabbitMqSettings};
 pub use relpath::{RelPath, UnsafePath};
@@ -80,10 +80,11 @@ pub use settings::{
     get_value as settings_value,
 };
 pub use sql::{
-    BackupFolderError, DATABASE_KEYS, DatabaseBackups, ExecuteTarget, Found, LicenseManagerChoice,
-    MIGRATIONS, Migration, Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget,
-    ServerAddress, Session, SqlAuth, SqlError, SqlMode, SqlSettings, SqlSettingsError, SqlTarget,
-    migrations_for, quote_ident, quote_literal, render_script, script_for, split_batches,
-    sql_target, undo_script_for,
+    BackupFolderError, DATABASE_KEYS, DatabaseBackups, DatabasePlanning, DatabaseUsers,
+    ExecuteTarget, Found, LicenseManagerChoice, LicenseManagerPermission, MIGRATIONS, Migration,
+    Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget, ServerAddress, Session,
+    SqlAuth, SqlError, SqlMode, SqlSettings, SqlSettingsError, SqlTarget, migrations_for,
+    quote_ident, quote_literal, render_script, script_for, split_batches, sql_target,
+    undo_script_for,
 };
 pub use version::{RangeError, Step, UnknownVersion, Version, steps_between};

@@ -30,7 +30,8 @@ pub use preprovisioned::PreprovisionedTarget;
 pub use script::{ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget};
 pub use session::{Param, ServerAddress, Session};
 pub use settings::{
-    DATABASE_KEYS, LicenseManagerChoice, SqlAuth, SqlMode, SqlSettings, SqlSettingsError,
+    DATABASE_KEYS, DatabasePlanning, DatabaseUsers, LicenseManagerChoice, LicenseManagerPermission,
+    SqlAuth, SqlMode, SqlSettings, SqlSettingsError,
 };
 pub use tsql::{quote_ident, quote_literal, script_for, undo_script_for};
 

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{DatabasePlanning, DatabaseUsers, LicenseManagerPermission};
 use crate::secret::{BadPassword, Secret};
 
 /// How hubup does the database work.
@@ -230,6 +229,32 @@ impl SqlSettings {
             names: self.databases.clone(),
         }
     }
+}
+
+/// How applications reach their databases, which decides who gets database permissions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUsers {
+    /// Windows authentication: the identity of each component's app pool.
+    AppPoolIdentities,
+    /// SQL authentication: this SQL login.
+    SqlLogin(String),
+}
+
+/// License Manager's database permission (the guide offers both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LicenseManagerPermission {
+    #[default]
+    DbOwner,
+    ReadWriteAndExecute,
+}
+
+/// Database choices the planner needs.
+#[derive(Clone, Debug)]
+pub struct DatabasePlanning {
+    pub users: DatabaseUsers,
+    pub license_manager: LicenseManagerPermission,
+    /// Database names by catalog config key; missing keys take the catalog's default.
+    pub names: BTreeMap<String, String>,
 }
 
 /// Keys of `[sql.databases]`: the databases an installation has from 4.0 (named by their
