@@ -6,6 +6,8 @@
 //!
 //! Relative paths in the file are relative to the file's own folder.
 
+mod journal_path;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ use crate::components::{COMPONENTS, Component, ComponentInfo};
 use crate::digest::Digest;
 use crate::journal::default_journal_path;
 use crate::version::Version;
+
+pub use journal_path::{ConfigPathError, journal_path_from_config};
 
 /// A loaded, validated configuration.
 #[derive(Clone, Debug, Deserialize, Serialize)]

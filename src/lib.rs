@@ -35,8 +35,8 @@ pub use components::{
     COMPONENTS, Component, ComponentInfo, LIVE_DATA_FOLDERS, LIVE_DATA_PREFIX, RABBITMQ_SERVICE,
 };
 pub use config::{
-    CommandTemplates, Config, ConfigError, DecisionConfig, PLACEHOLDERS, SiteSettings, Template,
-    render_part,
+    CommandTemplates, Config, ConfigError, ConfigPathError, DecisionConfig, PLACEHOLDERS,
+    SiteSettings, Template, journal_path_from_config, render_part,
 };
 pub use digest::{BadDigest, Digest};
 pub use exec::{
@@ -52,10 +52,10 @@ pub use install::{
     backup_folders, detect, digest_of_entries, scan_product_files, tree_digest,
 };
 pub use journal::{
-    BadRunId, ChainFault, ConfigPathError, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT,
-    Journal, JournalError, MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId, RunOutcome,
-    UnfinishedRun, VerifyReport, compact_utc, default_journal_path, export_json, format_utc,
-    journal_path_from_config, local_machine_name, names_a_secret, now_ms, show_line,
+    BadRunId, ChainFault, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT, Journal, JournalError,
+    MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId, RunOutcome, UnfinishedRun, VerifyReport,
+    compact_utc, default_journal_path, export_json, format_utc, local_machine_name, names_a_secret,
+    now_ms, show_line,
 };
 pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{

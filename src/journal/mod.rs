@@ -35,7 +35,7 @@ pub use entry::{
 };
 pub use error::JournalError;
 pub use holder::Holder;
-pub use location::{ConfigPathError, default_journal_path, journal_path_from_config};
+pub use location::default_journal_path;
 pub use render::{PlanIndex, compact_utc, export_json, format_utc, show_line};
 pub use store::Head;
 pub use summary::UnfinishedRun;
