@@ -27,10 +27,10 @@ pub mod sql;
 mod version;
 
 pub use apphost::{
-    AppHostError, AppPool, Binding, Edit as AppHostEdit, NewSite, Site, app_pools,
-    apply_edit as apply_apphost_edit, sites as apphost_sites, validate_new_site,
+    AppHostEdit, AppHostError, AppPool, Binding, NewSite, Site, app_pools, apphost_sites,
+    apply_apphost_edit, validate_new_site,
 };
-pub use catalog::{NewDatabase, OptionalSetting, Prerequisite, STEPS, StepSpec, spec as step_spec};
+pub use catalog::{NewDatabase, OptionalSetting, Prerequisite, STEPS, StepSpec, step_spec};
 pub use components::{
     COMPONENTS, Component, ComponentInfo, LIVE_DATA_FOLDERS, LIVE_DATA_PREFIX, RABBITMQ_SERVICE,
 };
@@ -44,8 +44,8 @@ pub use exec::{
     UpgradeRequest, apply::BACKUP_MANIFEST, faults::Faults, state::RunState,
 };
 pub use fixture::{
-    DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, Written as FixtureWritten,
-    application_host_config, expected_files, generate_install, generate_package, generate_packages,
+    DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, FixtureWritten, application_host_config,
+    expected_files, generate_install, generate_package, generate_packages,
 };
 pub use install::{
     BackupFolder, DetectError, DetectedInstall, FoundComponent, ScanError, ScannedFile,
@@ -76,8 +76,7 @@ pub use rabbitmq::{RabbitMqError, RabbitMqSettings};
 pub use relpath::{RelPath, UnsafePath};
 pub use secret::{BadPassword, Secret};
 pub use settings::{
-    Change as SettingsChange, KeyPath, SettingsError, apply_changes as apply_settings_changes,
-    get_value as settings_value,
+    KeyPath, SettingsChange, SettingsError, apply_settings_changes, settings_value,
 };
 pub use sql::{
     BackupFolderError, DATABASE_KEYS, DatabaseBackups, DatabasePlanning, DatabaseUsers,

@@ -238,13 +238,13 @@ pub(super) fn check_prerequisites(
 
     for planned in &prepared.steps {
         let step = planned.plan.step;
-        for prerequisite in catalog::spec(step).prerequisites {
+        for prerequisite in catalog::step_spec(step).prerequisites {
             match prerequisite {
                 Prerequisite::AspNetCoreRuntime { version } => {
                     findings.push(runtime_finding(engine, step, version));
                 }
                 Prerequisite::SiteCertificates => {
-                    for component in catalog::spec(step).new_sites {
+                    for component in catalog::step_spec(step).new_sites {
                         let site = config.site(*component);
                         if let Some(certificate) = &site.certificate {
                             findings.push(certificate_finding(

@@ -1,7 +1,7 @@
 //! The command ops that bracket a step: stopping every site first; at the end, recording the
 //! installed version, starting the sites and the guide's restarts (RabbitMQ, app pools, IIS).
 
-use crate::apphost;
+use crate::apphost::{self, apphost_sites};
 use crate::components::RABBITMQ_SERVICE;
 use crate::op::*;
 
@@ -9,7 +9,7 @@ use super::{PlanError, Planner, render};
 
 impl Planner<'_> {
     pub(super) fn stop_sites(&mut self) -> Result<(), PlanError> {
-        let sites = apphost::sites(&self.before.apphost).map_err(|e| self.apphost_error(e))?;
+        let sites = apphost_sites(&self.before.apphost).map_err(|e| self.apphost_error(e))?;
         let templates = self.settings.config.commands.clone();
         for site in sites {
             let values = [("site", site.name.as_str())];
@@ -37,7 +37,7 @@ impl Planner<'_> {
             &templates.installed_version_set,
             &[("version", version.as_str())],
         )));
-        let sites = apphost::sites(&self.after.apphost).map_err(|e| self.apphost_error(e))?;
+        let sites = apphost_sites(&self.after.apphost).map_err(|e| self.apphost_error(e))?;
         for site in &sites {
             if !site.auto_start {
                 continue;

@@ -1,7 +1,7 @@
 //! IIS ops: site renames, new sites with their SSL bindings and, under Windows authentication,
 //! their pool identities, certificate key access and folder permissions.
 
-use crate::apphost::{self, Edit, NewSite};
+use crate::apphost::{self, AppHostEdit, NewSite, apphost_sites, apply_apphost_edit};
 use crate::components::{self, Component};
 use crate::digest::Digest;
 use crate::op::*;
@@ -34,7 +34,7 @@ impl Planner<'_> {
     fn pool_of(&self, component: Component) -> Result<String, PlanError> {
         let info = components::info(component);
         for bytes in [&self.after.apphost, &self.before.apphost] {
-            let sites = apphost::sites(bytes).map_err(|e| self.apphost_error(e))?;
+            let sites = apphost_sites(bytes).map_err(|e| self.apphost_error(e))?;
             let site = sites.iter().find(|s| {
                 s.name == info.site_before_4_3
                     || s.name == info.site_from_4_3
@@ -57,9 +57,9 @@ impl Planner<'_> {
         Ok(())
     }
 
-    fn push_apphost_edit(&mut self, edit: Edit) -> Result<(), PlanError> {
+    fn push_apphost_edit(&mut self, edit: AppHostEdit) -> Result<(), PlanError> {
         let current = self.after.apphost.clone();
-        let edited = apphost::apply_edit(&current, &edit).map_err(|e| self.apphost_error(e))?;
+        let edited = apply_apphost_edit(&current, &edit).map_err(|e| self.apphost_error(e))?;
         if edited == current {
             return Ok(());
         }
@@ -74,7 +74,7 @@ impl Planner<'_> {
 
     fn rename_site(&mut self, component: Component, layout: &Layout) -> Result<(), PlanError> {
         let info = components::info(component);
-        let sites = apphost::sites(&self.after.apphost).map_err(|e| self.apphost_error(e))?;
+        let sites = apphost_sites(&self.after.apphost).map_err(|e| self.apphost_error(e))?;
         let old_folder_suffix = format!("\\{}", info.folder_before_4_3).to_lowercase();
         let site = sites
             .iter()
@@ -103,7 +103,7 @@ impl Planner<'_> {
                 )
             })
         });
-        let edit = Edit::RenameSite {
+        let edit = AppHostEdit::RenameSite {
             from: site.name.clone(),
             to: self.config().site(component).name,
             physical_path,
@@ -136,7 +136,7 @@ impl Planner<'_> {
             start: site.start,
         };
         apphost::validate_new_site(&new_site).map_err(|e| self.apphost_error(e))?;
-        self.push_apphost_edit(Edit::AddSite(new_site))?;
+        self.push_apphost_edit(AppHostEdit::AddSite(new_site))?;
 
         let templates = self.config().commands.clone();
         let port = site.port.to_string();

@@ -170,7 +170,7 @@ impl<'a> Planner<'a> {
         after.version = step.to;
         Planner {
             step,
-            spec: catalog::spec(step),
+            spec: catalog::step_spec(step),
             before: model,
             after,
             settings,

@@ -7,7 +7,7 @@ use crate::digest::Digest;
 use crate::op::*;
 use crate::package::Manifest;
 use crate::relpath::RelPath;
-use crate::settings::{self, Change};
+use crate::settings::{self, SettingsChange};
 
 use super::layout::Layout;
 use super::{PlanError, Planner};
@@ -19,7 +19,7 @@ impl Planner<'_> {
         manifest: &Manifest,
         layout: &Layout,
     ) -> Result<(), PlanError> {
-        let mut edits: Vec<(RelPath, Vec<Change>)> = manifest
+        let mut edits: Vec<(RelPath, Vec<SettingsChange>)> = manifest
             .settings
             .iter()
             .map(|e| (layout.actual(&e.path), e.changes.clone()))
@@ -37,13 +37,14 @@ impl Planner<'_> {
                     path,
                 });
             };
-            let merged = settings::apply_changes(&current, &changes).map_err(|source| {
-                PlanError::Settings {
-                    step: self.step,
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+            let merged =
+                settings::apply_settings_changes(&current, &changes).map_err(|source| {
+                    PlanError::Settings {
+                        step: self.step,
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
             if merged == current {
                 continue;
             }
@@ -65,8 +66,11 @@ impl Planner<'_> {
 }
 
 /// The settings changes an optional screen's answers make.
-fn optional_changes(feature: OptionalSetting, config: &Config) -> Vec<(RelPath, Vec<Change>)> {
-    let set = |key: &[&str], value: &str| Change::Set {
+fn optional_changes(
+    feature: OptionalSetting,
+    config: &Config,
+) -> Vec<(RelPath, Vec<SettingsChange>)> {
+    let set = |key: &[&str], value: &str| SettingsChange::Set {
         key: key.iter().map(|k| k.to_string()).collect(),
         value_json: serde_json::Value::String(value.to_string()).to_string(),
         only_if_json: None,
