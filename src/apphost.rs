@@ -707,7 +707,7 @@ fn pool_insertion(
     Ok((at, at, element))
 }
 
-/// Checks a new site's settings the way the vendor's wizard does.
+/// Checks a new site's name, host, port and path the way the vendor's wizard does.
 pub fn validate_new_site(site: &NewSite) -> Result<(), AppHostError> {
     let invalid = |m: String| Err(AppHostError::Invalid(m));
     if site.name.trim().is_empty() {

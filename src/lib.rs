@@ -23,7 +23,7 @@ mod rabbitmq;
 mod relpath;
 mod secret;
 mod settings;
-pub mod sql;
+mod sql;
 mod version;
 
 pub use apphost::{
@@ -35,8 +35,8 @@ pub use components::{
     COMPONENTS, Component, ComponentInfo, LIVE_DATA_FOLDERS, LIVE_DATA_PREFIX, RABBITMQ_SERVICE,
 };
 pub use config::{
-    CommandTemplates, Config, ConfigError, ConfigPathError, DecisionConfig, PLACEHOLDERS,
-    SiteSettings, Template, journal_path_from_config, render_part,
+    CommandTemplates, Config, ConfigError, ConfigPathError, ConfiguredSite, DecisionConfig,
+    PLACEHOLDERS, Template, journal_path_from_config, render_part,
 };
 pub use digest::{BadDigest, Digest};
 pub use exec::{
@@ -69,10 +69,10 @@ pub use package::{
     PackageFile, PluginUpdate, SettingsEdit,
 };
 pub use plan::{
-    LocalChange, LocalChangeKind, LocalChangePolicy, PlanError, PlanSettings, ShippedSettings,
+    LocalChange, LocalChangeKind, LocalChangePolicy, PlanError, PlanInputs, ShippedSettings,
     StepPlan, plan_step,
 };
-pub use rabbitmq::{RabbitMqError, RabbitMqSettings};
+pub use rabbitmq::{RabbitMqConfig, RabbitMqError};
 pub use relpath::{RelPath, UnsafePath};
 pub use secret::{BadPassword, Secret};
 pub use settings::{
@@ -82,8 +82,7 @@ pub use sql::{
     BackupFolderError, DATABASE_KEYS, DatabaseBackups, DatabasePlanning, DatabaseUsers,
     ExecuteTarget, Found, LicenseManagerChoice, LicenseManagerPermission, MIGRATIONS, Migration,
     Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget, ServerAddress, Session,
-    SqlAuth, SqlError, SqlMode, SqlSettings, SqlSettingsError, SqlTarget, migrations_for,
-    quote_ident, quote_literal, render_script, script_for, split_batches, sql_target,
-    undo_script_for,
+    SqlAuth, SqlConfig, SqlConfigError, SqlError, SqlMode, SqlTarget, migrations_for, quote_ident,
+    quote_literal, render_script, script_for, split_batches, sql_target, undo_script_for,
 };
 pub use version::{RangeError, Step, UnknownVersion, Version, steps_between};

@@ -12,7 +12,7 @@ use crate::model::is_settings_file;
 use crate::model::{InstallModel, ObserveError};
 use crate::op::{Op, SqlOp};
 use crate::package::{Package, PackageError};
-use crate::plan::{PlanError, PlanSettings, ShippedSettings, plan_step, render};
+use crate::plan::{PlanError, PlanInputs, ShippedSettings, plan_step, render};
 use crate::version::{RangeError, Step, Version, steps_between};
 
 /// A run that is planned and ready to execute.
@@ -126,7 +126,7 @@ pub(super) fn prepare(
     let mut model = start.clone();
     let mut planned = Vec::new();
     for package in packages {
-        let settings = PlanSettings {
+        let inputs = PlanInputs {
             config,
             databases: &engine.databases,
             local_changes: request.local_changes,
@@ -134,7 +134,7 @@ pub(super) fn prepare(
             backups: request.backups.as_ref().filter(|_| planned.is_empty()),
         };
         let shipped = shipped_settings(&package)?;
-        let (plan, after) = plan_step(&model, package.manifest(), &shipped, &settings)?;
+        let (plan, after) = plan_step(&model, package.manifest(), &shipped, &inputs)?;
         model = after.clone();
         planned.push(PlannedStep {
             plan,

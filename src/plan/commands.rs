@@ -10,7 +10,7 @@ use super::{PlanError, Planner, render};
 impl Planner<'_> {
     pub(super) fn stop_sites(&mut self) -> Result<(), PlanError> {
         let sites = apphost_sites(&self.before.apphost).map_err(|e| self.apphost_error(e))?;
-        let templates = self.settings.config.commands.clone();
+        let templates = self.inputs.config.commands.clone();
         for site in sites {
             let values = [("site", site.name.as_str())];
             let mut op = self.command(

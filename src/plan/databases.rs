@@ -39,7 +39,7 @@ impl Planner<'_> {
     /// for: the databases of the components installed here that exist at the step's source
     /// version, named as the config names them (defaults otherwise).
     fn database_backups(&mut self) -> Vec<Op> {
-        let Some(backups) = self.settings.backups else {
+        let Some(backups) = self.inputs.backups else {
             return Vec::new();
         };
         let from = self.step.from;
@@ -56,7 +56,7 @@ impl Planner<'_> {
                 continue;
             }
             let name = self
-                .settings
+                .inputs
                 .databases
                 .names
                 .get(info.key)
@@ -82,7 +82,7 @@ impl Planner<'_> {
     }
 
     fn database_ops(&self, database: &NewDatabase) -> Result<Vec<Op>, PlanError> {
-        let planning = self.settings.databases;
+        let planning = self.inputs.databases;
         let name = planning
             .names
             .get(database.config_key)

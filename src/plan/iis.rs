@@ -159,7 +159,7 @@ impl Planner<'_> {
         binding.undo = Some(render(&templates.ssl_binding_remove, &values));
         self.body.push(Op::Command(binding));
 
-        if self.settings.databases.users == DatabaseUsers::AppPoolIdentities {
+        if self.inputs.databases.users == DatabaseUsers::AppPoolIdentities {
             self.windows_auth_for_new_site(component, &site.name, &folder)?;
         }
         Ok(())

@@ -86,7 +86,7 @@ impl Planner<'_> {
             path: path.clone(),
             kind,
         };
-        let plan_it = match self.settings.local_changes {
+        let plan_it = match self.inputs.local_changes {
             LocalChangePolicy::Refuse => false,
             LocalChangePolicy::Keep => {
                 self.notes.push(format!("kept local change: {change}"));

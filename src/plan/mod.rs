@@ -49,7 +49,7 @@ use local_changes::local_changes_message;
 pub use local_changes::{LocalChange, LocalChangeKind, LocalChangePolicy};
 
 /// Everything the planner reads besides the model and the manifest.
-pub struct PlanSettings<'a> {
+pub struct PlanInputs<'a> {
     pub config: &'a Config,
     pub databases: &'a DatabasePlanning,
     pub local_changes: LocalChangePolicy,
@@ -127,7 +127,7 @@ pub fn plan_step(
     model: &InstallModel,
     manifest: &Manifest,
     shipped: &ShippedSettings,
-    settings: &PlanSettings<'_>,
+    inputs: &PlanInputs<'_>,
 ) -> Result<(StepPlan, InstallModel), PlanError> {
     let step = Step {
         from: manifest.from,
@@ -139,9 +139,9 @@ pub fn plan_step(
             found: model.version,
         });
     }
-    let mut planner = Planner::new(step, model, settings);
+    let mut planner = Planner::new(step, model, inputs);
     planner.stop_sites()?;
-    let layout = Layout::new(manifest, settings.config);
+    let layout = Layout::new(manifest, inputs.config);
     planner.files(manifest, shipped, &layout)?;
     planner.settings(manifest, &layout)?;
     planner.databases()?;
@@ -155,7 +155,7 @@ struct Planner<'a> {
     spec: &'static StepSpec,
     before: &'a InstallModel,
     after: InstallModel,
-    settings: &'a PlanSettings<'a>,
+    inputs: &'a PlanInputs<'a>,
     head: Vec<Op>,
     body: Vec<Op>,
     backup: BTreeMap<RelPath, FileFact>,
@@ -165,7 +165,7 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn new(step: Step, model: &'a InstallModel, settings: &'a PlanSettings<'a>) -> Planner<'a> {
+    fn new(step: Step, model: &'a InstallModel, inputs: &'a PlanInputs<'a>) -> Planner<'a> {
         let mut after = model.clone();
         after.version = step.to;
         Planner {
@@ -173,7 +173,7 @@ impl<'a> Planner<'a> {
             spec: catalog::step_spec(step),
             before: model,
             after,
-            settings,
+            inputs,
             head: Vec::new(),
             body: Vec::new(),
             backup: BTreeMap::new(),
@@ -184,7 +184,7 @@ impl<'a> Planner<'a> {
     }
 
     fn config(&self) -> &Config {
-        self.settings.config
+        self.inputs.config
     }
 
     fn apphost_error(&self, source: apphost::AppHostError) -> PlanError {
@@ -213,8 +213,7 @@ impl<'a> Planner<'a> {
         manifest: &Manifest,
         layout: &Layout,
     ) -> Result<(StepPlan, InstallModel), PlanError> {
-        if self.settings.local_changes == LocalChangePolicy::Refuse
-            && !self.local_changes.is_empty()
+        if self.inputs.local_changes == LocalChangePolicy::Refuse && !self.local_changes.is_empty()
         {
             return Err(PlanError::LocalChanges {
                 step: self.step,
