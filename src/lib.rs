@@ -24,6 +24,8 @@ mod relpath;
 mod secret;
 mod settings;
 mod sql;
+#[cfg(test)]
+mod tidy;
 mod version;
 
 pub use apphost::{

@@ -207,7 +207,11 @@ impl Journal {
     }
 
     /// The entries of one step of one run, oldest first (verified as [`Journal::entries`]).
-    pub fn step_entries(&self, run: RunId, step: crate::Step) -> Result<Vec<Entry>, JournalError> {
+    pub fn step_entries(
+        &self,
+        run: RunId,
+        step: crate::version::Step,
+    ) -> Result<Vec<Entry>, JournalError> {
         let mut out = Vec::new();
         self.each_entry(|entry| {
             if entry.run == run && entry.payload.step() == Some(step) {
