@@ -150,6 +150,9 @@ pub fn plan_step(
     planner.into_plan(manifest, &layout)
 }
 
+/// The planning of one step under way: the model before it and after the ops so far, the ops
+/// (`head` runs before the backup op, `body` after it), the files to back up, and what was
+/// noticed. Each file of this module adds the ops of one group.
 struct Planner<'a> {
     step: Step,
     spec: &'static StepSpec,
