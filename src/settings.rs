@@ -18,7 +18,7 @@ pub type KeyPath = Vec<String>;
 /// One change to a settings file, as a package's manifest (or hubup's config) describes it.
 /// Values are JSON text, so the journal's binary encoding stays schema-free.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Change {
+pub enum SettingsChange {
     /// Add a key with a default value; a value the administrator already set is kept.
     Add { key: KeyPath, value_json: String },
     /// Move or rename a key, keeping its value.
@@ -64,7 +64,10 @@ fn show_key(key: &KeyPath) -> String {
 }
 
 /// Merges `changes`, in order, into the settings file `original`.
-pub fn apply_changes(original: &[u8], changes: &[Change]) -> Result<Vec<u8>, SettingsError> {
+pub fn apply_settings_changes(
+    original: &[u8],
+    changes: &[SettingsChange],
+) -> Result<Vec<u8>, SettingsError> {
     let mut text = decode(original)?.to_string();
     for change in changes {
         text = apply_one(&text, change)?;
@@ -78,7 +81,7 @@ pub fn apply_changes(original: &[u8], changes: &[Change]) -> Result<Vec<u8>, Set
 }
 
 /// The value at `key`, or `None` if the key is absent.
-pub fn get_value(bytes: &[u8], key: &KeyPath) -> Result<Option<Value>, SettingsError> {
+pub fn settings_value(bytes: &[u8], key: &KeyPath) -> Result<Option<Value>, SettingsError> {
     let text = decode(bytes)?;
     let root = parse(text)?;
     Ok(find(&root, key)?.map(|node| node.to_value(text)))
@@ -379,9 +382,9 @@ fn find<'n>(root: &'n Node, key: &KeyPath) -> Result<Option<&'n Node>, SettingsE
 // ---------------------------------------------------------------------------------------
 // Changes
 
-fn apply_one(text: &str, change: &Change) -> Result<String, SettingsError> {
+fn apply_one(text: &str, change: &SettingsChange) -> Result<String, SettingsError> {
     match change {
-        Change::Add { key, value_json } => {
+        SettingsChange::Add { key, value_json } => {
             let value = parse_value(key, value_json)?;
             let root = parse(text)?;
             if find(&root, key)?.is_some() {
@@ -389,7 +392,7 @@ fn apply_one(text: &str, change: &Change) -> Result<String, SettingsError> {
             }
             insert(text, &root, key, &value)
         }
-        Change::Set {
+        SettingsChange::Set {
             key,
             value_json,
             only_if_json,
@@ -415,11 +418,11 @@ fn apply_one(text: &str, change: &Change) -> Result<String, SettingsError> {
                 None => insert(text, &root, key, &value),
             }
         }
-        Change::Remove { key } => {
+        SettingsChange::Remove { key } => {
             let root = parse(text)?;
             remove(text, &root, key)
         }
-        Change::Rename { from, to } => rename(text, from, to),
+        SettingsChange::Rename { from, to } => rename(text, from, to),
     }
 }
 

@@ -107,7 +107,7 @@ pub fn apply(ctx: &mut OpContext<'_>, op: &Op) -> Result<OpOutcome, OpError> {
         Op::EditAppHost(e) => {
             let path = ctx.apphost.to_path_buf();
             edit_file(ctx, &path, e.before, e.after, |bytes| {
-                apphost::apply_edit(bytes, &e.edit).map_err(|source| OpError::AppHost {
+                apphost::apply_apphost_edit(bytes, &e.edit).map_err(|source| OpError::AppHost {
                     path: path.clone(),
                     source,
                 })
@@ -116,9 +116,11 @@ pub fn apply(ctx: &mut OpContext<'_>, op: &Op) -> Result<OpOutcome, OpError> {
         Op::EditSettings(e) => {
             let path = e.path.under(ctx.root);
             edit_file(ctx, &path, e.before, e.after, |bytes| {
-                settings::apply_changes(bytes, &e.changes).map_err(|source| OpError::Settings {
-                    path: path.clone(),
-                    source,
+                settings::apply_settings_changes(bytes, &e.changes).map_err(|source| {
+                    OpError::Settings {
+                        path: path.clone(),
+                        source,
+                    }
                 })
             })
         }

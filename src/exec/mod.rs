@@ -27,8 +27,8 @@ use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
 use crate::journal::{Journal, JournalError, Payload, RunId, RunOutcome};
-use crate::plan::{DatabasePlanning, LocalChangePolicy, StepPlan};
-use crate::sql::{DatabaseBackups, SqlTarget};
+use crate::plan::{LocalChangePolicy, StepPlan};
+use crate::sql::{DatabaseBackups, DatabasePlanning, SqlTarget};
 use crate::version::{Step, Version};
 
 pub use prepare::{Finding, PreparedRun, PrerequisiteReport};

@@ -12,7 +12,7 @@ use crate::model::is_settings_file;
 use crate::model::{InstallModel, ObserveError};
 use crate::op::{Op, SqlOp};
 use crate::package::{Package, PackageError};
-use crate::plan::{PlanError, PlanSettings, ShippedSettings, plan_step, render};
+use crate::plan::{PlanError, PlanInputs, ShippedSettings, plan_step, render};
 use crate::version::{RangeError, Step, Version, steps_between};
 
 /// A run that is planned and ready to execute.
@@ -126,7 +126,7 @@ pub(super) fn prepare(
     let mut model = start.clone();
     let mut planned = Vec::new();
     for package in packages {
-        let settings = PlanSettings {
+        let inputs = PlanInputs {
             config,
             databases: &engine.databases,
             local_changes: request.local_changes,
@@ -134,7 +134,7 @@ pub(super) fn prepare(
             backups: request.backups.as_ref().filter(|_| planned.is_empty()),
         };
         let shipped = shipped_settings(&package)?;
-        let (plan, after) = plan_step(&model, package.manifest(), &shipped, &settings)?;
+        let (plan, after) = plan_step(&model, package.manifest(), &shipped, &inputs)?;
         model = after.clone();
         planned.push(PlannedStep {
             plan,
@@ -238,13 +238,13 @@ pub(super) fn check_prerequisites(
 
     for planned in &prepared.steps {
         let step = planned.plan.step;
-        for prerequisite in catalog::spec(step).prerequisites {
+        for prerequisite in catalog::step_spec(step).prerequisites {
             match prerequisite {
                 Prerequisite::AspNetCoreRuntime { version } => {
                     findings.push(runtime_finding(engine, step, version));
                 }
                 Prerequisite::SiteCertificates => {
-                    for component in catalog::spec(step).new_sites {
+                    for component in catalog::step_spec(step).new_sites {
                         let site = config.site(*component);
                         if let Some(certificate) = &site.certificate {
                             findings.push(certificate_finding(

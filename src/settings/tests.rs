@@ -25,19 +25,19 @@ fn key(parts: &[&str]) -> KeyPath {
     parts.iter().map(|p| p.to_string()).collect()
 }
 
-fn apply(text: &str, changes: &[Change]) -> String {
-    String::from_utf8(apply_changes(text.as_bytes(), changes).unwrap()).unwrap()
+fn apply(text: &str, changes: &[SettingsChange]) -> String {
+    String::from_utf8(apply_settings_changes(text.as_bytes(), changes).unwrap()).unwrap()
 }
 
-fn add(parts: &[&str], value: &str) -> Change {
-    Change::Add {
+fn add(parts: &[&str], value: &str) -> SettingsChange {
+    SettingsChange::Add {
         key: key(parts),
         value_json: value.to_string(),
     }
 }
 
-fn set(parts: &[&str], value: &str, only_if: Option<&str>) -> Change {
-    Change::Set {
+fn set(parts: &[&str], value: &str, only_if: Option<&str>) -> SettingsChange {
+    SettingsChange::Set {
         key: key(parts),
         value_json: value.to_string(),
         only_if_json: only_if.map(str::to_string),
@@ -114,7 +114,7 @@ fn set_respects_only_if() {
         )],
     );
     assert_eq!(
-        get_value(created.as_bytes(), &key(&["BluePrismApi", "Url"])).unwrap(),
+        settings_value(created.as_bytes(), &key(&["BluePrismApi", "Url"])).unwrap(),
         Some(Value::String("https://bpapi.corp.local".into()))
     );
 }
@@ -123,14 +123,14 @@ fn set_respects_only_if() {
 fn remove_middle_last_and_only_members() {
     let out = apply(
         REAL,
-        &[Change::Remove {
+        &[SettingsChange::Remove {
             key: key(&["Database"]),
         }],
     );
     assert_eq!(out, REAL.replace("  \"Database\": \"HubDB\",\n", ""));
     let out = apply(
         REAL,
-        &[Change::Remove {
+        &[SettingsChange::Remove {
             key: key(&["Logging", "LogLevel", "Microsoft"]),
         }],
     );
@@ -143,7 +143,7 @@ fn remove_middle_last_and_only_members() {
     );
     let out = apply(
         REAL,
-        &[Change::Remove {
+        &[SettingsChange::Remove {
             key: key(&["ConnectionStrings", "HubDbContext"]),
         }],
     );
@@ -153,7 +153,7 @@ fn remove_middle_last_and_only_members() {
     );
     let missing = apply(
         REAL,
-        &[Change::Remove {
+        &[SettingsChange::Remove {
             key: key(&["Nope", "Nothing"]),
         }],
     );
@@ -164,7 +164,7 @@ fn remove_middle_last_and_only_members() {
 fn rename_in_place_and_across_objects() {
     let out = apply(
         REAL,
-        &[Change::Rename {
+        &[SettingsChange::Rename {
             from: key(&["IdentityServerUrl"]),
             to: key(&["AuthenticationServerUrl"]),
         }],
@@ -175,13 +175,13 @@ fn rename_in_place_and_across_objects() {
     );
     let moved = apply(
         REAL,
-        &[Change::Rename {
+        &[SettingsChange::Rename {
             from: key(&["Database"]),
             to: key(&["ConnectionStrings", "DatabaseName"]),
         }],
     );
     assert_eq!(
-        get_value(
+        settings_value(
             moved.as_bytes(),
             &key(&["ConnectionStrings", "DatabaseName"])
         )
@@ -189,7 +189,7 @@ fn rename_in_place_and_across_objects() {
         Some(Value::String("HubDB".into()))
     );
     assert_eq!(
-        get_value(moved.as_bytes(), &key(&["Database"])).unwrap(),
+        settings_value(moved.as_bytes(), &key(&["Database"])).unwrap(),
         None
     );
     assert!(moved.contains("CfDJ8NfW6Ds2RSpPnSAiqZvAbm4Lhj1yKRIGh3v0GN2F-uZyhZ8C4T3fyx2Zb7Q"));
@@ -205,10 +205,10 @@ fn every_change_is_idempotent() {
             "\"https://ims.corp.local\"",
             Some("\"https://ims.local\""),
         ),
-        Change::Remove {
+        SettingsChange::Remove {
             key: key(&["Database"]),
         },
-        Change::Rename {
+        SettingsChange::Rename {
             from: key(&["RabbitMq"]),
             to: key(&["MessageBroker"]),
         },
@@ -222,7 +222,7 @@ fn every_change_is_idempotent() {
 #[test]
 fn crlf_bom_tabs_and_trailing_commas_are_kept() {
     let text = "\u{feff}{\r\n\t\"A\": 1,\r\n\t\"B\": { \"C\": true, },\r\n}\r\n";
-    let out = apply_changes(text.as_bytes(), &[add(&["D"], "2")]).unwrap();
+    let out = apply_settings_changes(text.as_bytes(), &[add(&["D"], "2")]).unwrap();
     let out = String::from_utf8(out).unwrap();
     assert_eq!(
         out,
@@ -232,29 +232,31 @@ fn crlf_bom_tabs_and_trailing_commas_are_kept() {
 
 #[test]
 fn errors_name_the_key_and_the_place() {
-    let err = apply_changes(REAL.as_bytes(), &[add(&["Database", "Inner"], "1")]).unwrap_err();
+    let err =
+        apply_settings_changes(REAL.as_bytes(), &[add(&["Database", "Inner"], "1")]).unwrap_err();
     assert!(
         err.to_string().contains("Database is not an object"),
         "{err}"
     );
-    let err = apply_changes(b"{\n  \"a\": 1,\n  \"b\" 2\n}", &[add(&["x"], "1")]).unwrap_err();
+    let err =
+        apply_settings_changes(b"{\n  \"a\": 1,\n  \"b\" 2\n}", &[add(&["x"], "1")]).unwrap_err();
     assert!(err.to_string().contains("line 3"), "{err}");
-    let err = apply_changes(REAL.as_bytes(), &[add(&["x"], "not json")]).unwrap_err();
+    let err = apply_settings_changes(REAL.as_bytes(), &[add(&["x"], "not json")]).unwrap_err();
     assert!(matches!(err, SettingsError::BadValue { .. }), "{err}");
 }
 
 proptest! {
     #[test]
     fn never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
-        let _ = apply_changes(&bytes, &[add(&["A", "B"], "1")]);
-        let _ = get_value(&bytes, &key(&["A"]));
+        let _ = apply_settings_changes(&bytes, &[add(&["A", "B"], "1")]);
+        let _ = settings_value(&bytes, &key(&["A"]));
     }
 
     #[test]
     fn never_panics_on_mutations_of_a_real_file(at in 0usize..REAL.len(), byte in any::<u8>()) {
         let mut bytes = REAL.as_bytes().to_vec();
         bytes[at] = byte;
-        if let Ok(out) = apply_changes(&bytes, &[add(&["Logging", "X"], "1"), Change::Remove { key: key(&["Database"]) }]) {
+        if let Ok(out) = apply_settings_changes(&bytes, &[add(&["Logging", "X"], "1"), SettingsChange::Remove { key: key(&["Database"]) }]) {
             // Whatever was accepted stays valid for the parser.
             prop_assert!(parse(std::str::from_utf8(out.strip_prefix(BOM).unwrap_or(&out)).unwrap()).is_ok());
         }
