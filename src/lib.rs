@@ -24,6 +24,7 @@ mod relpath;
 mod secret;
 mod settings;
 pub mod sql;
+mod status;
 mod version;
 
 pub use apphost::{
@@ -40,8 +41,11 @@ pub use config::{
 };
 pub use digest::{BadDigest, Digest};
 pub use exec::{
-    Engine, EngineError, Event, Finding, PlannedStep, PreparedRun, PrerequisiteReport, RunEnd,
-    UpgradeRequest, apply::BACKUP_MANIFEST, faults::Faults, state::RunState,
+    Engine, EngineError, Event, Finding, PlannedStep, PrepareError, PreparedRun,
+    PrerequisiteReport, RunEnd, UpgradeRequest, Verdict,
+    apply::BACKUP_MANIFEST,
+    faults::Faults,
+    state::{RunState, StateError},
 };
 pub use fixture::{
     DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, Written as FixtureWritten,
@@ -85,5 +89,8 @@ pub use sql::{
     ServerAddress, Session, SqlAuth, SqlError, SqlMode, SqlSettings, SqlSettingsError, SqlTarget,
     migrations_for, quote_ident, quote_literal, render_script, script_for, split_batches,
     sql_target, undo_script_for,
+};
+pub use status::{
+    AppHostStatus, Drift, InstallStatus, RunStatus, StatusError, StatusSources, install_status,
 };
 pub use version::{RangeError, Step, UnknownVersion, Version, steps_between};
