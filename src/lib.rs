@@ -24,6 +24,7 @@ mod relpath;
 mod secret;
 mod settings;
 mod sql;
+mod status;
 #[cfg(test)]
 mod tidy;
 mod version;
@@ -42,8 +43,11 @@ pub use config::{
 };
 pub use digest::{BadDigest, Digest};
 pub use exec::{
-    Engine, EngineError, Event, Finding, PlannedStep, PreparedRun, PrerequisiteReport, RunEnd,
-    UpgradeRequest, apply::BACKUP_MANIFEST, faults::Faults, state::RunState,
+    Engine, EngineError, Event, Finding, PlannedStep, PrepareError, PreparedRun,
+    PrerequisiteReport, RunEnd, UpgradeRequest, Verdict,
+    apply::BACKUP_MANIFEST,
+    faults::Faults,
+    state::{RunState, StateError},
 };
 pub use fixture::{
     DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, FixtureWritten, application_host_config,
@@ -86,5 +90,8 @@ pub use sql::{
     Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget, ServerAddress, Session,
     SqlAuth, SqlConfig, SqlConfigError, SqlError, SqlMode, SqlTarget, migrations_for, quote_ident,
     quote_literal, render_script, script_for, split_batches, sql_target, undo_script_for,
+};
+pub use status::{
+    AppHostStatus, Drift, InstallStatus, RunStatus, StatusError, StatusSources, install_status,
 };
 pub use version::{RangeError, Step, UnknownVersion, Version, steps_between};

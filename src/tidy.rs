@@ -28,7 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("records", &["model", "journal"]),
     ("database", &["sql"]),
     ("configuration", &["config"]),
-    ("planning", &["plan"]),
+    ("planning and reporting", &["plan", "status"]),
     ("doing", &["exec", "fixture"]),
 ];
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use hubup::{Package, PackageError, Step, Version};
 
-use super::{CommandResult, Exit, Failure};
+use super::{CommandResult, Exit};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum PackageCommand {
@@ -53,12 +53,7 @@ fn verify(args: &VerifyArgs) -> CommandResult {
             if args.json {
                 println!("{}", failure_json(&args.file, &err));
             }
-            let code = if err.is_bad_package() || matches!(err, PackageError::Open { .. }) {
-                Exit::BadInput
-            } else {
-                Exit::Failure
-            };
-            Err(Failure::new(code, err.to_string()))
+            Err(err.into())
         }
     }
 }

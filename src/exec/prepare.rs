@@ -54,49 +54,71 @@ pub enum PrepareError {
         expected: crate::digest::Digest,
         found: crate::digest::Digest,
     },
-    #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+}
+
+/// How one prerequisite came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Met.
+    Ok,
+    /// Reported, but it does not stop the run.
+    Warning,
+    /// Not met: the run does not start.
+    Failed,
 }
 
 /// One prerequisite's result.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
     pub what: String,
-    pub ok: bool,
-    /// A warning is reported but does not stop the run.
-    pub warning: bool,
+    pub verdict: Verdict,
     pub detail: String,
 }
 
 impl Finding {
-    fn ok(what: impl Into<String>, detail: impl Into<String>) -> Finding {
+    pub fn ok(what: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding::new(what, Verdict::Ok, detail)
+    }
+
+    pub fn warning(what: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding::new(what, Verdict::Warning, detail)
+    }
+
+    pub fn failed(what: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding::new(what, Verdict::Failed, detail)
+    }
+
+    fn new(what: impl Into<String>, verdict: Verdict, detail: impl Into<String>) -> Finding {
         Finding {
             what: what.into(),
-            ok: true,
-            warning: false,
+            verdict,
             detail: detail.into(),
         }
     }
 
-    pub(super) fn failed(what: impl Into<String>, detail: impl Into<String>) -> Finding {
-        Finding {
-            what: what.into(),
-            ok: false,
-            warning: false,
-            detail: detail.into(),
-        }
+    pub fn is_failed(&self) -> bool {
+        self.verdict == Verdict::Failed
     }
+}
 
-    fn warning(what: impl Into<String>, detail: impl Into<String>) -> Finding {
-        Finding {
-            what: what.into(),
-            ok: true,
-            warning: true,
-            detail: detail.into(),
+/// `hubup check --json` shows a finding as `{what, ok, warning, detail}` (`ok` is false only
+/// for a failed one; a warning is `ok` and `warning`): the shape it has always had.
+impl serde::Serialize for Finding {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Shown<'a> {
+            what: &'a str,
+            ok: bool,
+            warning: bool,
+            detail: &'a str,
         }
+        Shown {
+            what: &self.what,
+            ok: self.verdict != Verdict::Failed,
+            warning: self.verdict == Verdict::Warning,
+            detail: &self.detail,
+        }
+        .serialize(serializer)
     }
 }
 
@@ -108,7 +130,7 @@ pub struct PrerequisiteReport {
 
 impl PrerequisiteReport {
     pub fn all_ok(&self) -> bool {
-        self.findings.iter().all(|f| f.ok)
+        !self.findings.iter().any(Finding::is_failed)
     }
 }
 

@@ -99,8 +99,18 @@ pub trait SqlTarget {
     /// Checks, before any change, that the work can be done (connection, permissions, output).
     fn preflight(&mut self, ops: &[SqlOp]) -> Result<(), SqlError>;
     /// Takes the installation-wide lock around a step's database work (several machines may
-    /// upgrade at once).
+    /// upgrade at once). Nothing is held after an error.
+    ///
+    /// Re-entrant: a holder may take it again (an upgrade holds it for the whole run and each
+    /// step takes it inside); every successful `lock` is matched by one [`unlock`], and the
+    /// lock is released at the outermost one. The executor never calls the pair itself: it
+    /// holds the lock through one guard (`exec/sql_lock.rs`) that releases it when dropped.
+    /// Targets that need no lock (script, preprovisioned) do nothing.
+    ///
+    /// [`unlock`]: SqlTarget::unlock
     fn lock(&mut self) -> Result<(), SqlError>;
+    /// Gives back one [`lock`](SqlTarget::lock); the lock is released when the last one is
+    /// given back. Without a lock held, does nothing.
     fn unlock(&mut self) -> Result<(), SqlError>;
     /// Does the op; says whether it changed something or found it done.
     fn apply(&mut self, op: &SqlOp) -> Result<OpOutcome, SqlError>;
