@@ -76,8 +76,10 @@ pub use rabbitmq::{RabbitMqError, RabbitMqSettings};
 pub use relpath::{RelPath, UnsafePath};
 pub use secret::{BadPassword, Secret};
 pub use settings::{
-    Change as SettingsChange, KeyPath, SettingsError, apply_changes as apply_settings_changes,
-    get_value as settings_value,
+    Change as SettingsChange, KeyPath, Merged as MergedSettings, SettingsError,
+    apply_changes as apply_settings_changes, dotnet_view as settings_dotnet_view,
+    get_value as settings_value, merge as merge_settings,
+    overlay_changes as settings_overlay_changes,
 };
 pub use sql::{
     BackupFolderError, DATABASE_KEYS, DatabaseBackups, ExecuteTarget, Found, LicenseManagerChoice,
