@@ -552,3 +552,59 @@ fn a_value_dotnet_would_silently_drop_is_refused() {
     .unwrap_err();
     assert!(matches!(err, SettingsError::Shadowed { .. }), "{err}");
 }
+
+#[test]
+fn hostile_files_are_refused_before_any_change() {
+    let deep = format!("{{\"a\": {}1{}}}", "[".repeat(10_000), "]".repeat(10_000));
+    let mut utf16_lone = vec![0xFF, 0xFE];
+    utf16_lone.extend_from_slice(&[b'{', 0, 0x00, 0xD8, b'}', 0]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("too large", vec![b' '; 17 * 1024 * 1024]),
+        ("deep", deep.into_bytes()),
+        ("invalid UTF-8", b"{\"a\": \"\xC3\x28\"}".to_vec()),
+        ("lone surrogate escape", br#"{"a": "\ud800"}"#.to_vec()),
+        ("lone surrogate in UTF-16", utf16_lone),
+        ("array root", b"[1, 2]".to_vec()),
+        ("empty", Vec::new()),
+        ("duplicate", b"{\"a\": 1, \"A\": 2}".to_vec()),
+        ("missing comma", b"{\"a\": 1 \"b\": 2}".to_vec()),
+    ];
+    for (what, bytes) in cases {
+        assert!(
+            apply_changes(&bytes, &[add(&["x"], "1")]).is_err(),
+            "{what} was accepted"
+        );
+    }
+    // Positive control: the same machinery accepts a file .NET loads.
+    assert!(apply_changes(b"{\"a\": 1}", &[add(&["x"], "1")]).is_ok());
+}
+
+#[test]
+#[ignore = "a measurement: cargo test --release --lib settings::tests::merge_time -- --ignored --nocapture"]
+fn merge_time_on_large_files() {
+    for members in [100usize, 1000, 10_000] {
+        let mut text = String::from("{\n");
+        for i in 0..members {
+            text.push_str(&format!(
+                "  \"Section{i}\": {{ // note, {{ }}\n    \"Url\": \"https://host{i}.corp.local\",\n    \"Port\": {i}\n  }},\n"
+            ));
+        }
+        text.push_str("  \"EmailSender\": { \"Url\": \"https://mail\" },\n  \"Legacy\": { \"CacheDb\": \"HubCacheDB\" }\n}\n");
+        let changes = [
+            rename(&["EmailSender"], &["EmailService"]),
+            rename(&["Legacy", "CacheDb"], &["Cache", "Database"]),
+            remove(&["Legacy"]),
+            add(&["Kestrel", "Limits", "MaxRequestBodySize"], "52428800"),
+            add(&["Decision", "ModelServiceUrl"], "\"\""),
+        ];
+        let start = std::time::Instant::now();
+        let out = apply_changes(text.as_bytes(), &changes).unwrap();
+        println!(
+            "{} bytes, {} changes: {:?} ({} bytes out)",
+            text.len(),
+            changes.len(),
+            start.elapsed(),
+            out.len()
+        );
+    }
+}
