@@ -122,12 +122,33 @@ fn read_value(key: &KeyPath, path: &[String], json: &str) -> Result<Value, Setti
         problem,
     };
     let node = syntax::parse_value(json).map_err(|e| bad(e.to_string()))?;
+    // Written nested, the value sits inside one object per segment (the root included).
+    if path.len() + depth(&node) > syntax::MAX_DEPTH {
+        return Err(SettingsError::Key {
+            key: key.clone(),
+            problem: format!(
+                "with its value this would nest more than {} levels deep, which .NET refuses",
+                syntax::MAX_DEPTH
+            ),
+        });
+    }
     let view = View::of_value(json, path, &node).map_err(|e| bad(e.to_string()))?;
     Ok(Value {
         text: json.to_string(),
         node,
         view,
     })
+}
+
+/// The objects and arrays nested in `node`, itself included.
+fn depth(node: &Node) -> usize {
+    match &node.kind {
+        syntax::Kind::Object(members) => {
+            1 + members.iter().map(|m| depth(&m.value)).max().unwrap_or(0)
+        }
+        syntax::Kind::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 impl Meaning {
@@ -318,6 +339,18 @@ mod tests {
             expected(r#"{"port": 1}"#, set("5672")),
             view(r#"{"port": 1}"#)
         );
+    }
+
+    #[test]
+    fn a_change_deeper_than_dotnet_reads_is_refused() {
+        let deep = |n: usize, value: &str| Change::Add {
+            key: (0..n).map(|i| format!("K{i}")).collect(),
+            value_json: value.into(),
+        };
+        assert!(resolve(&deep(64, "1")).is_ok());
+        let err = resolve(&deep(64, "{}")).unwrap_err();
+        assert!(err.to_string().contains("more than 64 levels"), "{err}");
+        assert!(resolve(&deep(63, "{}")).is_ok());
     }
 
     #[test]

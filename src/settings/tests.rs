@@ -608,3 +608,17 @@ fn merge_time_on_large_files() {
         );
     }
 }
+
+#[test]
+fn the_deepest_key_dotnet_reads_can_be_added() {
+    let parts: Vec<String> = (0..64).map(|i| format!("K{i}")).collect();
+    let out = apply_changes(
+        b"{}",
+        &[Change::Add {
+            key: parts.clone(),
+            value_json: "1".into(),
+        }],
+    )
+    .unwrap();
+    assert_eq!(get_value(&out, &parts).unwrap(), Some("1".to_string()));
+}
