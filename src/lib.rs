@@ -82,7 +82,8 @@ pub use rabbitmq::{RabbitMqConfig, RabbitMqError};
 pub use relpath::{RelPath, UnsafePath};
 pub use secret::{BadPassword, Secret};
 pub use settings::{
-    KeyPath, SettingsChange, SettingsError, apply_settings_changes, settings_value,
+    KeyPath, MergedSettings, SettingsChange, SettingsError, apply_settings_changes, merge_settings,
+    settings_dotnet_view, settings_overlay_changes, settings_value,
 };
 pub use sql::{
     BackupFolderError, DATABASE_KEYS, DatabaseBackups, DatabasePlanning, DatabaseUsers,
