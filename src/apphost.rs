@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// One minimal edit of `applicationHost.config`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Edit {
+pub enum AppHostEdit {
     /// Rename a site (`<site name=...>`) and, when its folder is renamed too, the physical path
     /// of its root application. The app pool, bindings and id stay as they are.
     RenameSite {
@@ -397,7 +397,7 @@ fn bom_len(bytes: &[u8]) -> usize {
 }
 
 /// Every site of the file.
-pub fn sites(bytes: &[u8]) -> Result<Vec<Site>, AppHostError> {
+pub fn apphost_sites(bytes: &[u8]) -> Result<Vec<Site>, AppHostError> {
     let doc = parse_document(decode(bytes)?)?;
     Ok(doc.sites.iter().map(to_site).collect())
 }
@@ -460,17 +460,17 @@ pub fn app_pools(bytes: &[u8]) -> Result<Vec<AppPool>, AppHostError> {
 // Editing
 
 /// Applies `edit` to the file; returns the same bytes if it is already applied.
-pub fn apply_edit(bytes: &[u8], edit: &Edit) -> Result<Vec<u8>, AppHostError> {
+pub fn apply_apphost_edit(bytes: &[u8], edit: &AppHostEdit) -> Result<Vec<u8>, AppHostError> {
     let bom = bom_len(bytes);
     let text = decode(bytes)?;
     let doc = parse_document(text)?;
     let edited = match edit {
-        Edit::RenameSite {
+        AppHostEdit::RenameSite {
             from,
             to,
             physical_path,
         } => rename_site(text, &doc, from, to, physical_path.as_ref())?,
-        Edit::AddSite(site) => {
+        AppHostEdit::AddSite(site) => {
             validate_new_site(site)?;
             add_site(text, &doc, site)?
         }
@@ -707,7 +707,7 @@ fn pool_insertion(
     Ok((at, at, element))
 }
 
-/// Checks a new site's settings the way the vendor's wizard does.
+/// Checks a new site's name, host, port and path the way the vendor's wizard does.
 pub fn validate_new_site(site: &NewSite) -> Result<(), AppHostError> {
     let invalid = |m: String| Err(AppHostError::Invalid(m));
     if site.name.trim().is_empty() {

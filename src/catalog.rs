@@ -186,7 +186,7 @@ pub const STEPS: [StepSpec; 5] = [
 ];
 
 /// The catalog entry of `step`.
-pub fn spec(step: Step) -> &'static StepSpec {
+pub fn step_spec(step: Step) -> &'static StepSpec {
     STEPS
         .iter()
         .find(|s| s.step == step)
@@ -211,7 +211,7 @@ mod tests {
     #[test]
     fn databases_match_the_guide() {
         let names = |from: Version| -> Vec<&str> {
-            spec(Step::from_version(from).unwrap())
+            step_spec(Step::from_version(from).unwrap())
                 .new_databases
                 .iter()
                 .map(|d| d.default_name)

@@ -6,6 +6,9 @@
 //!
 //! Relative paths in the file are relative to the file's own folder.
 
+mod journal_path;
+mod steering_paths;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,6 +20,9 @@ use crate::digest::Digest;
 use crate::journal::default_journal_path;
 use crate::version::Version;
 
+pub use journal_path::{ConfigPathError, journal_path_from_config};
+pub use steering_paths::check_config_paths;
+
 /// A loaded, validated configuration.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -26,13 +32,13 @@ pub struct Config {
     pub journal: JournalConfig,
     #[serde(default)]
     pub output: OutputConfig,
-    /// Per-component site settings, keyed by component key (`license_manager`, ...). Missing
-    /// entries take the vendor's defaults.
     #[serde(default)]
-    pub sql: crate::sql::SqlSettings,
+    pub sql: crate::sql::SqlConfig,
     /// The message broker's management API, for the quorum-queue check.
     #[serde(default)]
-    pub rabbitmq: crate::rabbitmq::RabbitMqSettings,
+    pub rabbitmq: crate::rabbitmq::RabbitMqConfig,
+    /// Per-component sites (the IIS setup screen), keyed by component key
+    /// (`license_manager`, ...). Missing entries take the vendor's defaults.
     #[serde(default)]
     pub sites: BTreeMap<String, SiteConfig>,
     #[serde(default)]
@@ -101,9 +107,9 @@ pub struct SiteConfig {
     pub start: Option<bool>,
 }
 
-/// A site's settings with defaults filled in.
+/// A site as configured, with the vendor's defaults filled in.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SiteSettings {
+pub struct ConfiguredSite {
     pub component: Component,
     pub name: String,
     pub host: String,
@@ -414,11 +420,11 @@ impl Config {
         Ok(())
     }
 
-    /// The settings of `component`'s site: the config's values over the vendor's defaults.
-    pub fn site(&self, component: Component) -> SiteSettings {
+    /// `component`'s site: the config's values over the vendor's defaults.
+    pub fn site(&self, component: Component) -> ConfiguredSite {
         let info = crate::components::info(component);
         let given = self.sites.get(info.key).cloned().unwrap_or_default();
-        SiteSettings {
+        ConfiguredSite {
             component,
             name: given
                 .name
@@ -624,7 +630,10 @@ pub(crate) fn parse_error_summary(text: &str, error: &toml::de::Error) -> String
     format!("{}{}", position.unwrap_or_default(), error.message())
 }
 
-fn validate_site(info: &ComponentInfo, site: &SiteSettings) -> Result<(), (&'static str, String)> {
+fn validate_site(
+    info: &ComponentInfo,
+    site: &ConfiguredSite,
+) -> Result<(), (&'static str, String)> {
     if site.name.trim().is_empty() {
         return Err(("name", "empty site name".into()));
     }
@@ -709,7 +718,7 @@ fn looks_like_windows_absolute(path: &Path) -> bool {
         && (bytes[2] == b'\\' || bytes[2] == b'/')
 }
 
-impl fmt::Display for SiteSettings {
+impl fmt::Display for ConfiguredSite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (https://{}:{})", self.name, self.host, self.port)
     }

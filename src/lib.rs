@@ -24,44 +24,50 @@ mod rabbitmq;
 mod relpath;
 mod secret;
 mod settings;
-pub mod sql;
+mod sql;
+mod status;
+#[cfg(test)]
+mod tidy;
 mod version;
 
 pub use access::{
-    AccessProblem, AccessReport, Writer as AccessWriter, check_config_paths,
-    check_paths as check_access_paths, create_private_dir_all, make_private_file,
+    AccessProblem, AccessReport, AccessWriter, check_access_paths, create_private_dir_all,
+    make_private_file,
 };
 pub use apphost::{
-    AppHostError, AppPool, Binding, Edit as AppHostEdit, NewSite, Site, app_pools,
-    apply_edit as apply_apphost_edit, sites as apphost_sites, validate_new_site,
+    AppHostEdit, AppHostError, AppPool, Binding, NewSite, Site, app_pools, apphost_sites,
+    apply_apphost_edit, validate_new_site,
 };
-pub use catalog::{NewDatabase, OptionalSetting, Prerequisite, STEPS, StepSpec, spec as step_spec};
+pub use catalog::{NewDatabase, OptionalSetting, Prerequisite, STEPS, StepSpec, step_spec};
 pub use components::{
     COMPONENTS, Component, ComponentInfo, LIVE_DATA_FOLDERS, LIVE_DATA_PREFIX, RABBITMQ_SERVICE,
 };
 pub use config::{
-    CommandTemplates, Config, ConfigError, DecisionConfig, PLACEHOLDERS, SiteSettings, Template,
-    render_part,
+    CommandTemplates, Config, ConfigError, ConfigPathError, ConfiguredSite, DecisionConfig,
+    PLACEHOLDERS, Template, check_config_paths, journal_path_from_config, render_part,
 };
 pub use digest::{BadDigest, Digest};
 pub use exec::{
-    Engine, EngineError, Event, Finding, PlannedStep, PreparedRun, PrerequisiteReport, RunEnd,
-    UpgradeRequest, apply::BACKUP_MANIFEST, faults::Faults, state::RunState,
+    Engine, EngineError, Event, Finding, PlannedStep, PrepareError, PreparedRun,
+    PrerequisiteReport, RunEnd, UpgradeRequest, Verdict,
+    apply::BACKUP_MANIFEST,
+    commands::CommandMismatch,
+    faults::Faults,
+    state::{RunState, StateError},
 };
 pub use fixture::{
-    DEFAULT_IIS_LOCATION, FIXTURE_SIGNER, FixtureError, FixtureSize, Written as FixtureWritten,
-    application_host_config, expected_files, fixture_signing_key, generate_install,
-    generate_package, generate_packages,
+    DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, FixtureWritten, application_host_config,
+    expected_files, generate_install, generate_package, generate_packages,
 };
 pub use install::{
     BackupFolder, DetectError, DetectedInstall, FoundComponent, ScanError, ScannedFile,
     backup_folders, detect, digest_of_entries, scan_product_files, tree_digest,
 };
 pub use journal::{
-    BadRunId, ChainFault, ConfigPathError, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT,
-    Journal, JournalError, MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId, RunOutcome,
-    UnfinishedRun, VerifyReport, compact_utc, default_journal_path, export_json, format_utc,
-    journal_path_from_config, local_machine_name, names_a_secret, now_ms, show_line,
+    BadRunId, ChainFault, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT, Journal, JournalError,
+    MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId, RunOutcome, UnfinishedRun, VerifyReport,
+    compact_utc, default_journal_path, export_json, format_utc, local_machine_name, names_a_secret,
+    now_ms, show_line,
 };
 pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{
@@ -69,8 +75,9 @@ pub use op::{
     EditSettingsOp, ExternalFile, Op, OpOutcome, Principal, RenameFolderOp, SqlOp, WriteFileOp,
 };
 pub use package::{
-    Acceptance, BadKey, KeyFileError, MAX_SIGNATURE_BYTES, PackageTrust, PublicKey,
-    SIGNATURE_ENTRY, SIGNATURE_FORMAT, SIGNED_CONTEXT, SignError, Signer, SigningKey, sign_package,
+    Acceptance, BadKey, FIXTURE_SIGNER, KeyFileError, MAX_SIGNATURE_BYTES, PackageTrust, PublicKey,
+    SIGNATURE_ENTRY, SIGNATURE_FORMAT, SIGNED_CONTEXT, SignError, Signer, SigningKey,
+    fixture_signing_key, sign_package,
 };
 pub use package::{
     BOMB_MIN_SIZE, BOMB_RATIO, BuildError, ContentFn, Deletion, EntryProblem, FolderRename,
@@ -79,21 +86,24 @@ pub use package::{
     PackageFile, PluginUpdate, SettingsEdit,
 };
 pub use plan::{
-    DatabasePlanning, DatabaseUsers, LicenseManagerPermission, LocalChange, LocalChangeKind,
-    LocalChangePolicy, PlanError, PlanSettings, ShippedSettings, StepPlan, plan_step,
+    LocalChange, LocalChangeKind, LocalChangePolicy, PlanError, PlanInputs, ShippedSettings,
+    StepPlan, plan_step,
 };
-pub use rabbitmq::{RabbitMqError, RabbitMqSettings};
+pub use rabbitmq::{RabbitMqConfig, RabbitMqError};
 pub use relpath::{RelPath, UnsafePath};
 pub use secret::{BadPassword, Secret};
 pub use settings::{
-    Change as SettingsChange, KeyPath, SettingsError, apply_changes as apply_settings_changes,
-    get_value as settings_value,
+    KeyPath, MergedSettings, SettingsChange, SettingsError, apply_settings_changes, merge_settings,
+    settings_dotnet_view, settings_overlay_changes, settings_value,
 };
 pub use sql::{
-    BackupFolderError, DATABASE_KEYS, DatabaseBackups, ExecuteTarget, Found, LicenseManagerChoice,
-    MIGRATIONS, Migration, Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget,
-    ServerAddress, Session, SqlAuth, SqlError, SqlMode, SqlSettings, SqlSettingsError, SqlTarget,
-    migrations_for, quote_ident, quote_literal, render_script, script_for, split_batches,
-    sql_target, undo_script_for,
+    BackupFolderError, DATABASE_KEYS, DatabaseBackups, DatabasePlanning, DatabaseUsers,
+    ExecuteTarget, Found, LicenseManagerChoice, LicenseManagerPermission, MIGRATIONS, Migration,
+    Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget, ServerAddress, Session,
+    SqlAuth, SqlConfig, SqlConfigError, SqlError, SqlMode, SqlTarget, migrations_for, quote_ident,
+    quote_literal, render_script, script_for, split_batches, sql_target, undo_script_for,
+};
+pub use status::{
+    AppHostStatus, Drift, InstallStatus, RunStatus, StatusError, StatusSources, install_status,
 };
 pub use version::{RangeError, Step, UnknownVersion, Version, steps_between};

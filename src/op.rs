@@ -88,7 +88,7 @@ pub struct RenameFolderOp {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EditAppHostOp {
-    pub edit: crate::apphost::Edit,
+    pub edit: crate::apphost::AppHostEdit,
     /// Digest of the whole file before and after this edit (computed by the planner).
     pub before: Digest,
     pub after: Digest,
@@ -97,7 +97,7 @@ pub struct EditAppHostOp {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EditSettingsOp {
     pub path: RelPath,
-    pub changes: Vec<crate::settings::Change>,
+    pub changes: Vec<crate::settings::SettingsChange>,
     pub before: Digest,
     pub after: Digest,
 }
@@ -283,9 +283,9 @@ impl Op {
     }
 }
 
-fn describe_apphost_edit(edit: &crate::apphost::Edit) -> String {
+fn describe_apphost_edit(edit: &crate::apphost::AppHostEdit) -> String {
     match edit {
-        crate::apphost::Edit::RenameSite {
+        crate::apphost::AppHostEdit::RenameSite {
             from,
             to,
             physical_path,
@@ -293,7 +293,7 @@ fn describe_apphost_edit(edit: &crate::apphost::Edit) -> String {
             Some((old, new)) => format!("rename site {from:?} -> {to:?}, path {old} -> {new}"),
             None => format!("rename site {from:?} -> {to:?}"),
         },
-        crate::apphost::Edit::AddSite(site) => format!(
+        crate::apphost::AppHostEdit::AddSite(site) => format!(
             "add site {:?} (pool {:?}, https://{}:{}, {})",
             site.name, site.app_pool, site.host, site.port, site.physical_path
         ),

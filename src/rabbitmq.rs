@@ -1,4 +1,4 @@
-//! RabbitMQ, as far as an upgrade needs it: the `[rabbitmq]` settings and the check the guide's
+//! RabbitMQ, as far as an upgrade needs it: the `[rabbitmq]` table of the config and the check the guide's
 //! troubleshooting asks for. From 4.1 on, Hub declares quorum queues; after the upgrade from
 //! 4.1, a broker whose `quorum_queue` feature flag is off creates none of them ("the
 //! 'quorum_queue' feature is disabled" in Hub's logs). hubup asks the broker's management API
@@ -20,7 +20,7 @@ use crate::secret::Secret;
 /// The `[rabbitmq]` table.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RabbitMqSettings {
+pub struct RabbitMqConfig {
     /// The management API, `http://host:15672`; unset: the check is skipped with a warning.
     #[serde(default)]
     pub management_url: Option<String>,
@@ -67,7 +67,7 @@ struct Endpoint {
     prefix: String,
 }
 
-impl RabbitMqSettings {
+impl RabbitMqConfig {
     /// Checks the table at config load: a usable URL, and a user and password source with it.
     pub fn validate(&self) -> Result<(), RabbitMqError> {
         let Some(url) = &self.management_url else {
@@ -315,9 +315,9 @@ mod tests {
 
     #[test]
     fn a_url_needs_a_user_and_a_password_source() {
-        let mut s = RabbitMqSettings {
+        let mut s = RabbitMqConfig {
             management_url: Some("http://rabbit01:15672".into()),
-            ..RabbitMqSettings::default()
+            ..RabbitMqConfig::default()
         };
         assert!(
             s.validate()
@@ -334,6 +334,6 @@ mod tests {
         );
         s.password_env = Some("HUBUP_RABBITMQ_PASSWORD".into());
         s.validate().unwrap();
-        assert!(RabbitMqSettings::default().validate().is_ok());
+        assert!(RabbitMqConfig::default().validate().is_ok());
     }
 }

@@ -297,3 +297,149 @@ fn a_run_stopped_before_its_first_step_still_takes_its_backups_on_resume() {
     );
     assert_eq!(scenario.digests().0, "4.2");
 }
+
+/// Asserts that a failure after the install changed says so: exit 4 (the run is unfinished),
+/// never 2 ("nothing was changed"), naming `path` and what to run next.
+#[track_caller]
+fn unfinished_after_a_change(run: support::Run, path: &str) -> support::Run {
+    let run = run.expect(4);
+    assert!(run.stderr.contains(path), "names {path}: {}", run.stderr);
+    assert!(
+        !run.stderr.contains("nothing was changed"),
+        "something was changed: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hubup resume") && run.stderr.contains("hubup rollback"),
+        "{}",
+        run.stderr
+    );
+    run
+}
+
+/// Replaces a command template in the scenario's config.
+#[cfg(unix)]
+fn set_command(scenario: &Scenario, key: &str, value: &str) {
+    let text = fs::read_to_string(scenario.config()).unwrap();
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with(&format!("{key} =")) {
+                format!("{key} = {value}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    fs::write(scenario.config(), text.join("\n")).unwrap();
+}
+
+#[test]
+fn a_backup_folder_that_cannot_be_removed_after_a_verified_rollback_leaves_the_run_unfinished() {
+    let scenario = Scenario::new();
+    let pristine = scenario.digests();
+    let index = middle_op(&scenario, "4.1", "4.0 -> 4.1");
+    let fault = format!("fail=4.0:{index},fail-backup-removal=4.0");
+    let run = scenario.run_with_env(
+        &["upgrade", "--to", "4.1"],
+        &[("HUBUP_TEST_FAULTS", &fault)],
+    );
+    unfinished_after_a_change(run, "backup_4.0");
+    assert_eq!(scenario.digests(), pristine, "the install was restored");
+    assert!(!scenario.status()["unfinished_run"].is_null());
+
+    // The cause gone, the rollback continues where it stopped.
+    scenario.run(&["rollback"]).expect(0);
+    assert!(!scenario.root().join("backup_4.0").exists());
+    assert!(scenario.status()["unfinished_run"].is_null());
+    assert_eq!(scenario.digests(), pristine);
+    scenario.run(&["journal", "verify"]).expect(0);
+}
+
+/// A symbolic link that a command put into the install tree during the step: the install can
+/// no longer be digested (an install holds no links), after the step has changed it.
+#[cfg(unix)]
+fn link_in_the_tree_when_sites_stop(scenario: &Scenario) -> std::path::PathBuf {
+    let link = scenario.root().join("Hub").join("hubup-test-link");
+    let script = format!("ln -sf /dev/null '{}'", link.display());
+    let template = format!("[\"sh\", \"-c\", {:?}]", script);
+    set_command(scenario, "stop_site", &template);
+    link
+}
+
+#[cfg(unix)]
+#[test]
+fn an_install_that_cannot_be_read_after_a_rollback_leaves_the_run_unfinished() {
+    let scenario = Scenario::new();
+    let pristine = scenario.digests();
+    let index = middle_op(&scenario, "4.1", "4.0 -> 4.1");
+    let link = link_in_the_tree_when_sites_stop(&scenario);
+    let fault = format!("fail=4.0:{index}");
+    let run = scenario.run_with_env(
+        &["upgrade", "--to", "4.1"],
+        &[("HUBUP_TEST_FAULTS", &fault)],
+    );
+    unfinished_after_a_change(run, "hubup-test-link");
+
+    fs::remove_file(&link).unwrap();
+    scenario.run(&["rollback"]).expect(0);
+    assert_eq!(scenario.digests(), pristine);
+    assert!(scenario.status()["unfinished_run"].is_null());
+}
+
+#[cfg(unix)]
+#[test]
+fn an_install_that_cannot_be_read_after_a_resumed_step_leaves_the_run_unfinished() {
+    let scenario = Scenario::new();
+    let index = middle_op(&scenario, "4.1", "4.0 -> 4.1");
+    let link = link_in_the_tree_when_sites_stop(&scenario);
+    let fault = format!("crash-after={}", index + 1);
+    let run = scenario.run_with_env(
+        &["upgrade", "--to", "4.1"],
+        &[("HUBUP_TEST_FAULTS", &fault)],
+    );
+    assert_ne!(run.code, 0, "the simulated crash ends the process");
+    scenario.wait_for_journal();
+    unfinished_after_a_change(scenario.run(&["resume"]), "hubup-test-link");
+
+    fs::remove_file(&link).unwrap();
+    scenario.run(&["resume"]).expect(0);
+    assert_eq!(
+        scenario.digests().1,
+        expected_tree_digest("4.1"),
+        "the resumed step committed"
+    );
+}
+
+#[test]
+fn a_resume_that_finished_a_step_but_cannot_plan_the_next_leaves_the_run_unfinished() {
+    let scenario = Scenario::new();
+    let index = middle_op(&scenario, "4.2", "4.0 -> 4.1");
+    let fault = format!("crash-after={}", index + 1);
+    let run = scenario.run_with_env(
+        &["upgrade", "--to", "4.2"],
+        &[("HUBUP_TEST_FAULTS", &fault)],
+    );
+    assert_ne!(run.code, 0, "the simulated crash ends the process");
+    scenario.wait_for_journal();
+    let package = scenario
+        .path()
+        .join("packages")
+        .join("BluePrismHubAndInteractUpdate4.2.bin");
+    let aside = scenario.path().join("aside.bin");
+    fs::rename(&package, &aside).unwrap();
+
+    unfinished_after_a_change(
+        scenario.run(&["resume"]),
+        "BluePrismHubAndInteractUpdate4.2.bin",
+    );
+    assert_eq!(
+        scenario.digests().0,
+        "4.1",
+        "the interrupted step committed"
+    );
+
+    fs::rename(&aside, &package).unwrap();
+    scenario.run(&["resume"]).expect(0);
+    assert_eq!(scenario.digests().1, expected_tree_digest("4.2"));
+}

@@ -436,3 +436,56 @@ fn the_header_length_matches_the_documented_layout() {
     assert_eq!(&bytes[0..2], &1u16.to_le_bytes());
     assert_eq!(&bytes[34..HEADER_LEN], head.hash.as_bytes());
 }
+
+/// A journal that fails verification gets one answer from every command that reads it: exit
+/// 5 and the journal's own advice (keep a copy, do not resume or roll back from it), never
+/// "run `hubup resume`".
+#[test]
+fn a_tampered_journal_gets_exit_5_and_one_advice_from_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = dir.path().join("sandbox");
+    let run = hubup(&["demo", "--setup-only", "--dir", text(&sandbox)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let config = sandbox.join("hubup.toml");
+    // An unfinished run: the process dies after its third op.
+    let crashed = Command::new(env!("CARGO_BIN_EXE_hubup"))
+        .args(["upgrade", "--to", "4.5", "--config", text(&config)])
+        .env("HUBUP_TEST_FAULTS", "crash-after=3")
+        .output()
+        .unwrap();
+    assert_ne!(crashed.status.code(), Some(0));
+    let journal = sandbox.join("journal").join("hubup.redb");
+    tamper(&journal, |table| {
+        let mut bytes = record(table, 2);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        table.insert(2, bytes.as_slice()).unwrap();
+    });
+
+    let mut first_lines = Vec::new();
+    for args in [
+        &["resume"][..],
+        &["rollback"][..],
+        &["upgrade", "--to", "4.5"][..],
+        &["journal", "verify"][..],
+        &["journal", "show"][..],
+    ] {
+        let mut full = args.to_vec();
+        full.extend(["--config", text(&config)]);
+        let run = hubup(&full);
+        assert_eq!(run.code, 5, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("do not resume or roll back from it"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("run `hubup resume`"),
+            "{args:?} contradicts itself: {}",
+            run.stderr
+        );
+        first_lines.push(run.stderr.lines().next().unwrap_or_default().to_string());
+    }
+    first_lines.dedup();
+    assert_eq!(first_lines.len(), 1, "one message: {first_lines:#?}");
+}

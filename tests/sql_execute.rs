@@ -518,16 +518,15 @@ fn a_second_machine_waits_for_the_lock_and_gives_up_clearly() {
     let scenario = scenario_on(&server, "execute", "lock_timeout_secs = 1\n");
     let before = scenario.digests();
     // Another machine holds the installation lock.
-    let settings = hubup::SqlSettings {
+    let sql = hubup::SqlConfig {
         mode: hubup::SqlMode::Execute,
         server: server.server(),
         auth: hubup::SqlAuth::Sql,
         user: Some(ADMIN.into()),
         encrypt: "off".into(),
-        ..hubup::SqlSettings::default()
+        ..hubup::SqlConfig::default()
     };
-    let mut holder =
-        hubup::Session::with_password(&settings, hubup::Secret::new(PASSWORD)).unwrap();
+    let mut holder = hubup::Session::with_password(&sql, hubup::Secret::new(PASSWORD)).unwrap();
     holder.lock(std::time::Duration::from_secs(1)).unwrap();
     run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
     let at_4_1 = scenario.digests();
@@ -882,15 +881,15 @@ fn preprovisioned_mode_takes_the_backups_it_is_asked_for() {
     assert!(changes.is_empty(), "{changes:?}");
 }
 
-/// The settings hubup's own login uses on `server`.
-fn admin_settings(server: &StandIn) -> hubup::SqlSettings {
-    hubup::SqlSettings {
+/// The `[sql]` table of hubup's own login on `server`.
+fn admin_sql_config(server: &StandIn) -> hubup::SqlConfig {
+    hubup::SqlConfig {
         mode: hubup::SqlMode::Execute,
         server: server.server(),
         auth: hubup::SqlAuth::Sql,
         user: Some(ADMIN.into()),
         encrypt: "off".into(),
-        ..hubup::SqlSettings::default()
+        ..hubup::SqlConfig::default()
     }
 }
 
@@ -901,7 +900,7 @@ fn rollback_drops_a_database_while_an_application_is_still_connected_to_it() {
     run(&scenario, &["upgrade", "--to", "4.2"]).expect(0);
     // Stopping a site leaves its app pool's pooled connections open in the database.
     let mut application =
-        hubup::Session::with_password(&admin_settings(&server), hubup::Secret::new(PASSWORD))
+        hubup::Session::with_password(&admin_sql_config(&server), hubup::Secret::new(PASSWORD))
             .unwrap();
     application.use_database("LicenseManagerDB").unwrap();
     run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
@@ -918,7 +917,7 @@ fn windows_logins_need_securityadmin_and_are_dropped_only_if_created_here() {
     };
     let target = |server: &StandIn| {
         let session =
-            hubup::Session::with_password(&admin_settings(server), hubup::Secret::new(PASSWORD))
+            hubup::Session::with_password(&admin_sql_config(server), hubup::Secret::new(PASSWORD))
                 .unwrap();
         hubup::ExecuteTarget::with_session(session, "machine-a", std::time::Duration::from_secs(1))
     };

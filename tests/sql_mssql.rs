@@ -17,20 +17,20 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hubup::{
-    ExecuteTarget, Found, OpOutcome, Principal, Secret, Session, SqlAuth, SqlMode, SqlOp,
-    SqlSettings, SqlTarget,
+    ExecuteTarget, Found, OpOutcome, Principal, Secret, Session, SqlAuth, SqlConfig, SqlMode,
+    SqlOp, SqlTarget,
 };
 
-/// The settings and password from `HUBUP_TEST_MSSQL`, or `None` to skip.
-fn server() -> Option<(SqlSettings, Secret)> {
+/// The `[sql]` table and password from `HUBUP_TEST_MSSQL`, or `None` to skip.
+fn server() -> Option<(SqlConfig, Secret)> {
     let Ok(text) = std::env::var("HUBUP_TEST_MSSQL") else {
         eprintln!("HUBUP_TEST_MSSQL is not set: skipping the real SQL Server tests");
         return None;
     };
-    let mut settings = SqlSettings {
+    let mut sql = SqlConfig {
         mode: SqlMode::Execute,
         auth: SqlAuth::Sql,
-        ..SqlSettings::default()
+        ..SqlConfig::default()
     };
     let mut password = None;
     for part in text.split(';').filter(|p| !p.trim().is_empty()) {
@@ -39,25 +39,23 @@ fn server() -> Option<(SqlSettings, Secret)> {
             .expect("HUBUP_TEST_MSSQL: key=value pairs");
         let value = value.trim().to_string();
         match key.trim().to_ascii_lowercase().as_str() {
-            "server" | "data source" => {
-                settings.server = value.trim_start_matches("tcp:").to_string()
-            }
-            "user id" | "uid" | "user" => settings.user = Some(value),
+            "server" | "data source" => sql.server = value.trim_start_matches("tcp:").to_string(),
+            "user id" | "uid" | "user" => sql.user = Some(value),
             "password" | "pwd" => password = Some(Secret::new(value)),
             "encrypt" => {
-                settings.encrypt = match value.to_ascii_lowercase().as_str() {
+                sql.encrypt = match value.to_ascii_lowercase().as_str() {
                     "false" | "no" | "off" => "off".into(),
                     "strict" | "required" => "required".into(),
                     _ => "on".into(),
                 }
             }
             "trustservercertificate" => {
-                settings.trust_server_certificate = value.eq_ignore_ascii_case("true")
+                sql.trust_server_certificate = value.eq_ignore_ascii_case("true")
             }
             _ => {}
         }
     }
-    Some((settings, password.expect("HUBUP_TEST_MSSQL: Password=...")))
+    Some((sql, password.expect("HUBUP_TEST_MSSQL: Password=...")))
 }
 
 fn unique(prefix: &str) -> String {
@@ -68,19 +66,19 @@ fn unique(prefix: &str) -> String {
     format!("hubup_test_{prefix}_{}_{nanos}", std::process::id())
 }
 
-fn target(settings: &SqlSettings, password: &Secret, identity: &str) -> ExecuteTarget {
-    let session = Session::with_password(settings, password.clone()).expect("session");
+fn target(sql: &SqlConfig, password: &Secret, identity: &str) -> ExecuteTarget {
+    let session = Session::with_password(sql, password.clone()).expect("session");
     ExecuteTarget::with_session(session, identity, Duration::from_secs(5))
 }
 
 #[test]
 fn a_database_with_migrations_users_and_grants_is_created_checked_and_undone() {
-    let Some((settings, password)) = server() else {
+    let Some((sql, password)) = server() else {
         return;
     };
     let database = unique("lm");
     let app_login = unique("app");
-    let mut machine = target(&settings, &password, "test-machine-a");
+    let mut machine = target(&sql, &password, "test-machine-a");
     machine
         .session()
         .batch(&format!(
@@ -126,7 +124,7 @@ fn a_database_with_migrations_users_and_grants_is_created_checked_and_undone() {
     }
     assert!(outcomes.iter().all(|o| *o == OpOutcome::Applied));
     // Idempotent, and another machine finds everything present.
-    let mut other = target(&settings, &password, "test-machine-b");
+    let mut other = target(&sql, &password, "test-machine-b");
     for op in &ops {
         // The creator recognizes its own database by its mark; the rest is found present.
         let again = match op {
@@ -161,11 +159,11 @@ fn a_database_with_migrations_users_and_grants_is_created_checked_and_undone() {
 
 #[test]
 fn the_installation_lock_keeps_a_second_session_out() {
-    let Some((settings, password)) = server() else {
+    let Some((sql, password)) = server() else {
         return;
     };
-    let mut first = Session::with_password(&settings, password.clone()).unwrap();
-    let mut second = Session::with_password(&settings, password).unwrap();
+    let mut first = Session::with_password(&sql, password.clone()).unwrap();
+    let mut second = Session::with_password(&sql, password).unwrap();
     first.lock(Duration::from_secs(5)).unwrap();
     let refused = second.lock(Duration::from_millis(500)).unwrap_err();
     assert!(
@@ -179,13 +177,13 @@ fn the_installation_lock_keeps_a_second_session_out() {
 
 #[test]
 fn a_backup_is_taken_once_recorded_and_kept_by_undo() {
-    let Some((settings, password)) = server() else {
+    let Some((sql, password)) = server() else {
         return;
     };
     let folder = std::env::var("HUBUP_TEST_MSSQL_BACKUP_DIR")
         .unwrap_or_else(|_| "/var/opt/mssql/data".to_string());
     let database = unique("backup");
-    let mut machine = target(&settings, &password, "test-machine-a");
+    let mut machine = target(&sql, &password, "test-machine-a");
     let create = SqlOp::CreateDatabase {
         database: database.clone(),
     };

@@ -25,7 +25,7 @@ use super::sddl::{
     ADMINISTRATORS, AceKind, CREATOR_OWNER, OWNER_RIGHTS, SYSTEM, SecurityDescriptor, Sid,
     TRUSTED_INSTALLER, well_known_name,
 };
-use super::{Scope, Writer};
+use super::{AccessWriter, Scope};
 
 const GENERIC_ALL: u32 = 0x1000_0000;
 const GENERIC_WRITE: u32 = 0x4000_0000;
@@ -75,7 +75,7 @@ pub fn untrusted_writers(
     is_dir: bool,
     scope: Scope,
     trusted: &Trusted,
-) -> Vec<Writer> {
+) -> Vec<AccessWriter> {
     let mut out = Vec::new();
     if let Some(owner) = sd.owner.as_ref().filter(|o| !trusted.trusts(o)) {
         out.push(writer(
@@ -84,7 +84,7 @@ pub fn untrusted_writers(
         ));
     }
     let Some(dacl) = &sd.dacl else {
-        out.push(Writer {
+        out.push(AccessWriter {
             id: "S-1-1-0".into(),
             name: "Everyone".into(),
             can: "do anything (it has no access list at all)".into(),
@@ -171,12 +171,12 @@ fn describe_rights(mask: u32, is_dir: bool) -> String {
     parts.join(", ")
 }
 
-fn writer(sid: &Sid, can: &str) -> Writer {
+fn writer(sid: &Sid, can: &str) -> AccessWriter {
     let name = match well_known_name(sid) {
         Some(name) => format!("{name} ({sid})"),
         None => sid.to_string(),
     };
-    Writer {
+    AccessWriter {
         id: sid.to_string(),
         name,
         can: can.to_string(),
@@ -187,7 +187,7 @@ fn writer(sid: &Sid, can: &str) -> Writer {
 /// files and folders, inheritance off, full control for both, the untrusted grants removed
 /// and Administrators as owner; for a folder above them, the untrusted grants removed (after
 /// turning inherited entries into explicit ones, which `/remove` can then take away).
-pub fn fix_command(path: &Path, is_dir: bool, scope: Scope, writers: &[Writer]) -> String {
+pub fn fix_command(path: &Path, is_dir: bool, scope: Scope, writers: &[AccessWriter]) -> String {
     let quoted = format!("\"{}\"", path.display());
     let inherit = if is_dir { "(OI)(CI)" } else { "" };
     let removable: Vec<String> = writers
@@ -229,7 +229,7 @@ mod tests {
     /// What hubup gives the folders it creates.
     const PRIVATE: &str = "O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
 
-    fn writers(sddl: &str, is_dir: bool, scope: Scope) -> Vec<Writer> {
+    fn writers(sddl: &str, is_dir: bool, scope: Scope) -> Vec<AccessWriter> {
         let sd = SecurityDescriptor::parse(sddl).unwrap();
         untrusted_writers(&sd, is_dir, scope, &Trusted::with_user(None))
     }

@@ -4,11 +4,12 @@
 //! or the account running hubup) can change those files, and creates hubup's own folders so
 //! that nobody else can.
 //!
-//! What is checked ([`check_config_paths`]): the config file and its folder, the journal file
-//! and its folder, the packages folder and the output folder (the SQL script a DBA runs) are
-//! *targets*: nobody untrusted may write, create, delete or rename anything in them, or change
-//! their permissions or owner. Every folder above a target, up to the root of the file system,
-//! is an *ancestor*: an untrusted user may add entries there (`/tmp`'s sticky bit,
+//! What is checked ([`check_access_paths`], given the paths by `config::check_config_paths`,
+//! since this module knows paths, not configs): the config file and its folder, the journal
+//! file and its folder, the packages folder and the output folder (the SQL script a DBA runs)
+//! are *targets*: nobody untrusted may write, create, delete or rename anything in them, or
+//! change their permissions or owner. Every folder above a target, up to the root of the file
+//! system, is an *ancestor*: an untrusted user may add entries there (`/tmp`'s sticky bit,
 //! `C:\ProgramData`'s "Users may create folders") but must not be able to remove, rename or
 //! replace the entries of others or change the folder's permissions, since replacing any
 //! folder on the way replaces everything below it. On Unix the resolved path (symbolic links
@@ -41,8 +42,6 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
-
 /// How strictly a path is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -54,7 +53,7 @@ pub enum Scope {
 
 /// Someone other than an administrator who can change a path.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Writer {
+pub struct AccessWriter {
     /// `S-1-5-32-545`, `uid:1000`, `gid:50` or `everyone`.
     pub id: String,
     /// A readable name (`BUILTIN\Users (S-1-5-32-545)`, `bob (uid 1000)`).
@@ -69,7 +68,7 @@ pub struct AccessProblem {
     pub path: PathBuf,
     /// What the path is to hubup: `config file`, `journal folder`, `folder above the journal`.
     pub what: String,
-    pub writers: Vec<Writer>,
+    pub writers: Vec<AccessWriter>,
     /// The command (icacls, chmod, chown) that fixes it.
     pub fix: String,
 }
@@ -130,25 +129,9 @@ impl AccessReport {
     }
 }
 
-/// Checks the config's file, journal, packages and output folders and the folders above them
-/// (see the module doc). Reads only.
-pub fn check_config_paths(config: &Config) -> AccessReport {
-    let mut paths: Vec<(&str, PathBuf)> = Vec::new();
-    if let Some(source) = &config.source {
-        paths.push(("config file", source.clone()));
-        paths.push(("config folder", parent_of(source)));
-    }
-    let journal = config.journal_path();
-    paths.push(("journal folder", parent_of(&journal)));
-    paths.push(("journal", journal));
-    paths.push(("packages folder", config.install.packages.clone()));
-    paths.push(("output folder", config.output_dir()));
-    check_paths(&paths)
-}
-
 /// Checks each `(what, path)` as a target and every existing folder above it as an ancestor.
 /// Reads only.
-pub fn check_paths(paths: &[(&str, PathBuf)]) -> AccessReport {
+pub fn check_access_paths(paths: &[(&str, PathBuf)]) -> AccessReport {
     let mut checks: Vec<(PathBuf, Scope, String)> = Vec::new();
     let mut add = |path: PathBuf, scope: Scope, what: String| {
         match checks.iter_mut().find(|(p, _, _)| *p == path) {
@@ -202,13 +185,6 @@ fn chains(path: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn parent_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 fn problem_of(path: &Path, scope: Scope, what: String) -> Option<AccessProblem> {
     match writers_of(path, scope) {
         Ok((writers, _)) if writers.is_empty() => None,
@@ -222,7 +198,7 @@ fn problem_of(path: &Path, scope: Scope, what: String) -> Option<AccessProblem> 
         Err(e) => Some(AccessProblem {
             path: path.to_path_buf(),
             what,
-            writers: vec![Writer {
+            writers: vec![AccessWriter {
                 id: "unknown".into(),
                 name: "hubup cannot tell who".into(),
                 can: format!("change it (its permissions cannot be read: {e})"),
@@ -237,7 +213,7 @@ fn problem_of(path: &Path, scope: Scope, what: String) -> Option<AccessProblem> 
 }
 
 #[cfg(unix)]
-fn writers_of(path: &Path, scope: Scope) -> io::Result<(Vec<Writer>, String)> {
+fn writers_of(path: &Path, scope: Scope) -> io::Result<(Vec<AccessWriter>, String)> {
     let facts = unix::facts(path)?;
     let me = unix::current_uid();
     let writers = unix::untrusted_writers(&facts, scope, &[0, me]);
@@ -248,7 +224,7 @@ fn writers_of(path: &Path, scope: Scope) -> io::Result<(Vec<Writer>, String)> {
 }
 
 #[cfg(windows)]
-fn writers_of(path: &Path, scope: Scope) -> io::Result<(Vec<Writer>, String)> {
+fn writers_of(path: &Path, scope: Scope) -> io::Result<(Vec<AccessWriter>, String)> {
     let sd = windows::descriptor(path)?;
     let is_dir = path.is_dir();
     let trusted = acl::Trusted::with_user(windows::current_user());
@@ -318,7 +294,7 @@ mod tests {
             let mode = std::fs::metadata(&folder).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700, "{}", folder.display());
         }
-        let report = check_paths(&[("journal folder", dir)]);
+        let report = check_access_paths(&[("journal folder", dir)]);
         assert!(report.is_clean(), "{:?}", report.problems);
     }
 
@@ -329,7 +305,7 @@ mod tests {
         let inner = open.join("inner");
         std::fs::create_dir_all(&inner).unwrap();
         chmod(&open, 0o777);
-        let report = check_paths(&[("packages folder", inner.clone())]);
+        let report = check_access_paths(&[("packages folder", inner.clone())]);
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
         let problem = &report.problems[0];
         assert_eq!(problem.path, open);
@@ -337,8 +313,8 @@ mod tests {
         assert!(problem.fix.starts_with("chmod go-w"), "{}", problem.fix);
         // The sticky bit makes a shared parent safe, but never a target.
         chmod(&open, 0o1777);
-        assert!(check_paths(&[("packages folder", inner)]).is_clean());
-        let report = check_paths(&[("packages folder", open.clone())]);
+        assert!(check_access_paths(&[("packages folder", inner)]).is_clean());
+        let report = check_access_paths(&[("packages folder", open.clone())]);
         assert_eq!(report.problems.len(), 1);
         assert!(report.problems[0].fix.contains("chmod 700"));
         chmod(&open, 0o755);
@@ -354,7 +330,7 @@ mod tests {
         std::fs::create_dir(&safe).unwrap();
         let link = safe.join("packages");
         std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
-        let report = check_paths(&[("packages folder", link)]);
+        let report = check_access_paths(&[("packages folder", link)]);
         assert!(
             report.problems.iter().any(|p| p.path == elsewhere),
             "{:?}",

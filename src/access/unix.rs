@@ -17,7 +17,7 @@
 
 use std::path::Path;
 
-use super::{Scope, Writer};
+use super::{AccessWriter, Scope};
 
 const STICKY: u32 = 0o1000;
 const GROUP_WRITE: u32 = 0o020;
@@ -33,10 +33,14 @@ pub struct UnixFacts {
 }
 
 /// Everyone untrusted who can change the object, with what they can do.
-pub fn untrusted_writers(facts: &UnixFacts, scope: Scope, trusted_uids: &[u32]) -> Vec<Writer> {
+pub fn untrusted_writers(
+    facts: &UnixFacts,
+    scope: Scope,
+    trusted_uids: &[u32],
+) -> Vec<AccessWriter> {
     let mut out = Vec::new();
     if !trusted_uids.contains(&facts.uid) {
-        out.push(Writer {
+        out.push(AccessWriter {
             id: format!("uid:{}", facts.uid),
             name: user_name(facts.uid),
             can: "owns it (an owner can always change its mode)".into(),
@@ -55,14 +59,14 @@ pub fn untrusted_writers(facts: &UnixFacts, scope: Scope, trusted_uids: &[u32]) 
         format!("{what} (mode {:o})", mode & 0o7777)
     };
     if facts.mode & GROUP_WRITE != 0 {
-        out.push(Writer {
+        out.push(AccessWriter {
             id: format!("gid:{}", facts.gid),
             name: format!("members of {}", group_name(facts.gid)),
             can: can(facts.mode),
         });
     }
     if facts.mode & OTHER_WRITE != 0 {
-        out.push(Writer {
+        out.push(AccessWriter {
             id: "everyone".into(),
             name: "everyone".into(),
             can: can(facts.mode),
@@ -77,7 +81,7 @@ pub fn fix_command(
     path: &Path,
     facts: &UnixFacts,
     scope: Scope,
-    writers: &[Writer],
+    writers: &[AccessWriter],
     owner: &str,
 ) -> String {
     let quoted = shell_quote(&path.display().to_string());

@@ -22,12 +22,12 @@ fn lines_changed(before: &str, after: &str) -> (Vec<String>, Vec<String>) {
     (removed, added)
 }
 
-fn edit(text: &str, edit: &Edit) -> String {
-    String::from_utf8(apply_edit(text.as_bytes(), edit).unwrap()).unwrap()
+fn edit(text: &str, edit: &AppHostEdit) -> String {
+    String::from_utf8(apply_apphost_edit(text.as_bytes(), edit).unwrap()).unwrap()
 }
 
-fn ims_rename(old: &str, new: &str) -> Edit {
-    Edit::RenameSite {
+fn ims_rename(old: &str, new: &str) -> AppHostEdit {
+    AppHostEdit::RenameSite {
         from: "Blue Prism - IMS".into(),
         to: "Blue Prism - Authentication Server".into(),
         physical_path: Some((old.into(), new.into())),
@@ -47,7 +47,7 @@ fn license_manager() -> NewSite {
 
 #[test]
 fn reads_sites_pools_bindings_and_identities() {
-    let sites = sites(SPACES.as_bytes()).unwrap();
+    let sites = apphost_sites(SPACES.as_bytes()).unwrap();
     let names: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
@@ -79,7 +79,7 @@ fn reads_sites_pools_bindings_and_identities() {
 }
 
 fn sites_of(text: &str) -> Vec<Site> {
-    sites(text.as_bytes()).unwrap()
+    apphost_sites(text.as_bytes()).unwrap()
 }
 
 #[test]
@@ -134,32 +134,32 @@ fn rename_on_a_one_line_site_in_a_crlf_file() {
 fn rename_refuses_a_hand_moved_path_and_a_taken_name() {
     let e = ims_rename(r"C:\Elsewhere\IMS", r"C:\Elsewhere\Authentication Server");
     assert!(matches!(
-        apply_edit(SPACES.as_bytes(), &e),
+        apply_apphost_edit(SPACES.as_bytes(), &e),
         Err(AppHostError::PhysicalPath { .. })
     ));
-    let taken = Edit::RenameSite {
+    let taken = AppHostEdit::RenameSite {
         from: "Blue Prism - IMS".into(),
         to: "Blue Prism - Hub".into(),
         physical_path: None,
     };
     assert!(matches!(
-        apply_edit(SPACES.as_bytes(), &taken),
+        apply_apphost_edit(SPACES.as_bytes(), &taken),
         Err(AppHostError::NameTaken { .. })
     ));
-    let missing = Edit::RenameSite {
+    let missing = AppHostEdit::RenameSite {
         from: "Nope".into(),
         to: "Still nope".into(),
         physical_path: None,
     };
     assert!(matches!(
-        apply_edit(SPACES.as_bytes(), &missing),
+        apply_apphost_edit(SPACES.as_bytes(), &missing),
         Err(AppHostError::SiteNotFound(_))
     ));
 }
 
 #[test]
 fn add_site_inserts_pool_and_site_like_their_neighbours() {
-    let e = Edit::AddSite(license_manager());
+    let e = AppHostEdit::AddSite(license_manager());
     let out = edit(SPACES, &e);
     let pool = r#"<add name="Blue Prism - Email Sender" managedRuntimeVersion="" />"#;
     let expected = SPACES
@@ -197,7 +197,7 @@ fn add_site_inserts_pool_and_site_like_their_neighbours() {
 
 #[test]
 fn add_site_in_a_tab_crlf_file_keeps_its_style() {
-    let out = edit(TABS, &Edit::AddSite(license_manager()));
+    let out = edit(TABS, &AppHostEdit::AddSite(license_manager()));
     assert!(
         out.contains("\r\n\t\t\t<site name=\"Blue Prism - License Manager\" id=\"10\""),
         "{out}"
@@ -219,7 +219,7 @@ fn add_site_conflicting_with_an_existing_one_is_refused() {
     let mut site = license_manager();
     site.name = "Blue Prism - Hub".into();
     assert!(matches!(
-        apply_edit(SPACES.as_bytes(), &Edit::AddSite(site)),
+        apply_apphost_edit(SPACES.as_bytes(), &AppHostEdit::AddSite(site)),
         Err(AppHostError::Conflict(_))
     ));
 }
@@ -228,7 +228,7 @@ fn add_site_conflicting_with_an_existing_one_is_refused() {
 fn names_with_xml_entities_are_escaped() {
     let mut site = license_manager();
     site.physical_path = r"C:\R&D\License Manager".into();
-    let out = edit(SPACES, &Edit::AddSite(site));
+    let out = edit(SPACES, &AppHostEdit::AddSite(site));
     assert!(out.contains(r#"physicalPath="C:\R&amp;D\License Manager""#));
     let found = sites_of(&out)
         .into_iter()
@@ -265,13 +265,13 @@ fn broken_xml_is_an_error_not_a_panic() {
         "",
         "<a b=\"1></a>",
     ] {
-        let _ = sites(bad.as_bytes());
-        let _ = apply_edit(bad.as_bytes(), &Edit::AddSite(license_manager()));
+        let _ = apphost_sites(bad.as_bytes());
+        let _ = apply_apphost_edit(bad.as_bytes(), &AppHostEdit::AddSite(license_manager()));
     }
     assert!(
-        apply_edit(
+        apply_apphost_edit(
             b"<configuration></configuration>",
-            &Edit::AddSite(license_manager())
+            &AppHostEdit::AddSite(license_manager())
         )
         .is_err()
     );

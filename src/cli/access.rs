@@ -1,13 +1,14 @@
 //! The access guard every command that reads a config or a journal passes first: a changing
 //! command (`upgrade`, `resume`, `rollback`) is refused with exit 2 when anyone but
 //! administrators can change the files that steer hubup; a reading one warns and goes on.
-//! The checks themselves are the library's (`hubup::check_config_paths`).
+//! The checks themselves are the library's (`hubup::check_config_paths`); the exit code is
+//! `exit.rs`'s.
 
 use std::path::PathBuf;
 
 use hubup::{AccessReport, Config};
 
-use super::{Exit, Failure};
+use super::{Cause, Failure};
 
 /// Refuses `action` (a changing command) or warns (a reading one) about the config's paths.
 /// `quiet` skips the warning where the command reports it itself (`check`).
@@ -33,7 +34,11 @@ fn verdict(report: &AccessReport, action: &str, changes: bool, quiet: bool) -> R
     }
     if changes {
         tracing::error!("{}", report.refusal(action));
-        return Err(Failure::new(Exit::BadInput, report.refusal(action)));
+        return Err(Cause::AccessRefused {
+            action: action.to_string(),
+            report: report.clone(),
+        }
+        .into());
     }
     if !quiet {
         eprintln!("hubup: {}", report.warning());

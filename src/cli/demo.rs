@@ -14,7 +14,7 @@ use hubup::{
 };
 
 use super::run::{BackupArgs, CommonArgs, LocalChangeArgs, PlanArgs};
-use super::{CommandResult, Exit, Failure};
+use super::{Cause, CommandResult, Exit, Failure};
 
 #[derive(Args, Debug)]
 pub(crate) struct DemoArgs {
@@ -32,17 +32,15 @@ pub(crate) struct DemoArgs {
 pub(crate) fn run(args: DemoArgs) -> CommandResult {
     let dir = absolute(&args.dir)?;
     if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
-        return Err(Failure::new(
-            Exit::BadInput,
-            format!(
-                "{} is not empty; give a new folder for the demo",
-                dir.display()
-            ),
-        ));
+        return Err(Cause::Argument(format!(
+            "{} is not empty; give a new folder for the demo",
+            dir.display()
+        ))
+        .into());
     }
     let root = dir.join("install").join("Blue Prism");
     let apphost = dir.join("inetsrv").join("applicationHost.config");
-    let failed = |e: &dyn std::fmt::Display| Failure::new(Exit::Failure, e.to_string());
+    let failed = |e: &dyn std::fmt::Display| Failure::of(Cause::Sandbox(e.to_string()));
     generate_install(
         args.from,
         FixtureSize::Small,
@@ -88,28 +86,20 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
 
 fn absolute(dir: &Path) -> Result<PathBuf, Failure> {
     // The sandbox holds its config and journal: private, like hubup's own folders.
-    hubup::create_private_dir_all(dir).map_err(|e| {
-        Failure::new(
-            Exit::BadInput,
-            format!("cannot create {}: {e}", dir.display()),
-        )
-    })?;
-    std::path::absolute(dir).map_err(|e| {
-        Failure::new(
-            Exit::BadInput,
-            format!("cannot resolve {}: {e}", dir.display()),
-        )
-    })
+    hubup::create_private_dir_all(dir)
+        .map_err(|e| Cause::Argument(format!("cannot create {}: {e}", dir.display())))?;
+    std::path::absolute(dir)
+        .map_err(|e| Cause::Argument(format!("cannot resolve {}: {e}", dir.display())).into())
 }
 
 /// The audit a newcomer sees: what the journal recorded, per step, and where everything is.
 fn audit(dir: &Path, config: &Path) -> Result<String, Failure> {
     let journal_path = dir.join("journal").join("hubup.redb");
-    let journal = Journal::open(&journal_path).map_err(super::journal::failure)?;
-    let report = journal.verify().map_err(super::journal::failure)?;
+    let journal = Journal::open(&journal_path)?;
+    let report = journal.verify()?;
     let mut out = String::new();
     let _ = writeln!(out, "\n== Audit: {} ==", journal_path.display());
-    let entries = journal.entries().map_err(super::journal::failure)?;
+    let entries = journal.entries()?;
     let mut ops_done = 0usize;
     for entry in &entries {
         use hubup::Payload;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Subcommand;
 use hubup::{DEFAULT_IIS_LOCATION, FixtureSize, Version, generate_install, generate_packages};
 
-use super::{CommandResult, Exit, Failure};
+use super::{CommandResult, Exit};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum FixtureCommand {
@@ -47,8 +47,7 @@ pub(crate) fn run(command: FixtureCommand) -> CommandResult {
         } => {
             let root = out.join("Blue Prism");
             let apphost = out.join("inetsrv").join("applicationHost.config");
-            let written = generate_install(version, size, &root, &apphost, &iis_location)
-                .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
+            let written = generate_install(version, size, &root, &apphost, &iis_location)?;
             println!(
                 "wrote a {size} {version} install: {} files, {} bytes in {} ({:.1} s); IIS config {}",
                 written.files,
@@ -59,8 +58,7 @@ pub(crate) fn run(command: FixtureCommand) -> CommandResult {
             );
         }
         FixtureCommand::Packages { size, out } => {
-            let paths = generate_packages(size, &out)
-                .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
+            let paths = generate_packages(size, &out)?;
             for path in paths {
                 let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 println!("{} ({bytes} bytes)", path.display());

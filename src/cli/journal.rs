@@ -1,16 +1,15 @@
-//! The `hubup journal` commands: verify, show and export the journal, and the mapping of
-//! journal errors to exit codes.
+//! The `hubup journal` commands: verify, show and export the journal.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use hubup::{
-    Entry, Journal, JournalError, PlanIndex, RunId, default_journal_path, export_json,
-    journal_path_from_config, show_line,
+    Entry, Journal, PlanIndex, RunId, default_journal_path, export_json, journal_path_from_config,
+    show_line,
 };
 
-use super::{CommandResult, Exit, Failure};
+use super::{Cause, CommandResult, Exit, Failure};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum JournalCommand {
@@ -73,7 +72,7 @@ pub(crate) fn run(command: JournalCommand) -> CommandResult {
 
 fn verify(location: Location) -> CommandResult {
     let journal = open(location)?;
-    let report = journal.verify().map_err(failure)?;
+    let report = journal.verify()?;
     let head = match report.head {
         Some(head) => format!("head {} {}", head.seq, head.hash),
         None => "empty".to_string(),
@@ -97,7 +96,7 @@ enum Format {
 
 fn print_entries(location: Location, filter: Filter, format: Format) -> CommandResult {
     let journal = open(location)?;
-    let entries = journal.entries().map_err(failure)?;
+    let entries = journal.entries()?;
     let selected = select(&entries, &filter)?;
     match format {
         Format::Text => {
@@ -127,7 +126,7 @@ fn select<'a>(entries: &'a [Entry], filter: &Filter) -> Result<Vec<&'a Entry>, F
 
 /// The one run whose id starts with `prefix`.
 fn resolve_run(entries: &[Entry], prefix: &str) -> Result<RunId, Failure> {
-    let bad = |message: String| Failure::new(Exit::BadInput, message);
+    let bad = |message: String| Failure::of(Cause::Argument(message));
     if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit()) || prefix.len() > 32 {
         return Err(bad(format!(
             "--run {prefix:?} is not a run id: expected up to 32 hex characters"
@@ -176,18 +175,14 @@ fn print_lines(lines: impl IntoIterator<Item = String>) -> CommandResult {
     match written {
         Ok(()) => Ok(Exit::Ok),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Exit::Ok),
-        Err(e) => Err(Failure::new(
-            Exit::Failure,
-            format!("cannot write to standard output: {e}"),
-        )),
+        Err(e) => Err(Cause::Output(format!("cannot write to standard output: {e}")).into()),
     }
 }
 
 fn open(location: Location) -> Result<Journal, Failure> {
     let path = match (location.journal, location.config) {
         (Some(path), _) => path,
-        (None, Some(config)) => journal_path_from_config(&config)
-            .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?,
+        (None, Some(config)) => journal_path_from_config(&config)?,
         (None, None) => default_journal_path(),
     };
     let folder = path
@@ -195,18 +190,5 @@ fn open(location: Location) -> Result<Journal, Failure> {
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
     super::access::warn_about(&[("journal", path.clone()), ("journal folder", folder)]);
-    Journal::open(&path).map_err(failure)
-}
-
-/// The exit code of a journal error (README.md, "Exit codes").
-pub(crate) fn failure(error: JournalError) -> Failure {
-    let code = match &error {
-        JournalError::NotFound { .. }
-        | JournalError::Unreadable { .. }
-        | JournalError::NotAJournal { .. } => Exit::BadInput,
-        JournalError::Busy { .. } => Exit::Busy,
-        JournalError::Damaged { .. } | JournalError::Corrupt { .. } => Exit::JournalCorrupt,
-        _ => Exit::Failure,
-    };
-    Failure::new(code, error.to_string())
+    Ok(Journal::open(&path)?)
 }

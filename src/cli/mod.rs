@@ -1,55 +1,22 @@
-//! The command line: clap definitions of every subcommand, dispatch, and the mapping from
-//! outcomes and errors to exit codes. Each subcommand group lives in its own file here and
-//! only calls the library's public API.
+//! The command line: clap definitions of every subcommand and dispatch. Each subcommand
+//! group lives in its own file here and only calls the library's public API; `exit.rs` maps
+//! every outcome and error to the documented exit codes.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub(crate) use exit::{Cause, Exit, Failure, Outcome};
+
 mod access;
 mod demo;
+mod exit;
 mod fixture;
 mod journal;
 mod log;
 mod package;
 mod run;
 mod status;
-
-/// Exit codes, stable and documented in README.md.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Exit {
-    /// The command did what was asked.
-    Ok = 0,
-    /// An unexpected failure (I/O error, bug); the message says what and where.
-    Failure = 1,
-    /// Bad input: usage, config, version, package or a failed prerequisite. Nothing changed.
-    BadInput = 2,
-    /// A step failed and was rolled back to its source version; earlier steps stay committed.
-    RolledBack = 3,
-    /// A run is unfinished (interrupted, cancelled, or its rollback could not complete):
-    /// run `hubup resume` or `hubup rollback`.
-    NeedsResume = 4,
-    /// The journal failed verification: an entry was changed, dropped or reordered.
-    JournalCorrupt = 5,
-    /// Another hubup process holds the journal.
-    Busy = 6,
-}
-
-/// A command's failure: the exit code and a message for the operator.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub code: Exit,
-    pub message: String,
-}
-
-impl Failure {
-    pub(crate) fn new(code: Exit, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-        }
-    }
-}
 
 pub(crate) type CommandResult = Result<Exit, Failure>;
 

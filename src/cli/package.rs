@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use hubup::{Config, Package, PackageError, SignError, SigningKey, Step, Version};
+use hubup::{Config, Package, PackageError, SigningKey, Step, Version};
 
-use super::{CommandResult, Exit, Failure};
+use super::{Cause, CommandResult, Exit};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum PackageCommand {
@@ -68,34 +68,21 @@ pub(crate) fn run(command: PackageCommand) -> CommandResult {
 }
 
 fn sign(args: &SignArgs) -> CommandResult {
-    let key =
-        SigningKey::read(&args.key).map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
-    let signer = hubup::sign_package(&args.file, &key, args.signer.as_deref()).map_err(|e| {
-        let code = match &e {
-            SignError::Package(p)
-                if p.is_bad_package() || matches!(p, PackageError::Open { .. }) =>
-            {
-                Exit::BadInput
+    let key = SigningKey::read(&args.key)?;
+    let signer =
+        hubup::sign_package(&args.file, &key, args.signer.as_deref()).map_err(|error| {
+            Cause::Sign {
+                package: args.file.clone(),
+                error,
             }
-            _ => Exit::Failure,
-        };
-        Failure::new(code, format!("cannot sign {}: {e}", args.file.display()))
-    })?;
+        })?;
     println!("signed {} with {signer}", args.file.display());
     Ok(Exit::Ok)
 }
 
 fn keygen(args: &KeygenArgs) -> CommandResult {
-    let key = SigningKey::generate()
-        .map_err(|e| Failure::new(Exit::Failure, format!("cannot make a key: {e}")))?;
-    key.write_new(&args.out).map_err(|e| {
-        let code = if args.out.exists() {
-            Exit::BadInput
-        } else {
-            Exit::Failure
-        };
-        Failure::new(code, e.to_string())
-    })?;
+    let key = SigningKey::generate().map_err(Cause::KeyGeneration)?;
+    key.write_new(&args.out)?;
     println!(
         "wrote the signing key {} (keep it secret).\npublic key: {}\n\nA config trusts packages signed with it by:\n[packages]\ntrusted_keys = [\"{}\"]",
         args.out.display(),
@@ -113,7 +100,7 @@ fn verify(args: &VerifyArgs) -> CommandResult {
     let trust = match &args.config {
         Some(path) => Some(
             Config::load(path)
-                .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?
+                .map_err(|error| Cause::Config { error, hint: "" })?
                 .packages,
         ),
         None => None,
@@ -138,12 +125,7 @@ fn verify(args: &VerifyArgs) -> CommandResult {
             if args.json {
                 println!("{}", failure_json(&args.file, &err));
             }
-            let code = if err.is_bad_package() || matches!(err, PackageError::Open { .. }) {
-                Exit::BadInput
-            } else {
-                Exit::Failure
-            };
-            Err(Failure::new(code, err.to_string()))
+            Err(err.into())
         }
     }
 }

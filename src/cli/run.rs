@@ -1,6 +1,6 @@
 //! The commands that plan and change an install: `plan`, `check`, `upgrade`, `resume`,
-//! `rollback`. They share one set-up (config, journal, SQL adapter) and one mapping of engine
-//! outcomes to exit codes.
+//! `rollback`, `sql-script`. They share one set-up (config, journal, SQL adapter); their exit
+//! codes come from `exit.rs`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,13 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use hubup::{
-    Config, DatabaseBackups, Engine, EngineError, Event, Faults, Journal, LocalChangePolicy, Op,
-    PreparedRun, PrerequisiteReport, RunEnd, SqlTarget, UpgradeRequest, Version,
+    Config, DatabaseBackups, Engine, Event, Faults, Journal, LocalChangePolicy, Op, PreparedRun,
+    PrerequisiteReport, RunEnd, SqlError, SqlTarget, UpgradeRequest, Verdict, Version,
 };
 use serde_json::json;
 
-use super::journal::failure as journal_failure;
-use super::{CommandResult, Exit, Failure};
+use super::{Cause, CommandResult, Exit, Failure, Outcome};
 
 /// Options every engine command takes.
 #[derive(Args, Debug, Clone)]
@@ -83,9 +82,7 @@ impl BackupArgs {
         else {
             return Ok(None);
         };
-        DatabaseBackups::new(folder, hubup::now_ms())
-            .map(Some)
-            .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))
+        Ok(Some(DatabaseBackups::new(folder, hubup::now_ms())?))
     }
 }
 
@@ -133,13 +130,13 @@ pub(crate) fn config_path(given: &Option<PathBuf>) -> PathBuf {
 
 pub(crate) fn load_config(given: &Option<PathBuf>) -> Result<Config, Failure> {
     let path = config_path(given);
-    Config::load(&path).map_err(|e| {
+    Config::load(&path).map_err(|error| {
         let hint = if given.is_none() {
             " (give one with --config FILE or HUBUP_CONFIG)"
         } else {
             ""
         };
-        Failure::new(Exit::BadInput, format!("{e}{hint}"))
+        Failure::of(Cause::Config { error, hint })
     })
 }
 
@@ -152,11 +149,11 @@ fn open_journal(
 ) -> Result<(Journal, Option<tempfile::TempDir>), Failure> {
     let path = config.journal_path();
     let (mut journal, scratch) = if create || path.exists() {
-        (Journal::create(&path).map_err(journal_failure)?, None)
+        (Journal::create(&path)?, None)
     } else {
         let dir = tempfile::tempdir()
-            .map_err(|e| Failure::new(Exit::Failure, format!("cannot make a temp folder: {e}")))?;
-        let journal = Journal::create(dir.path().join("scratch.redb")).map_err(journal_failure)?;
+            .map_err(|e| Cause::Output(format!("cannot make a temp folder: {e}")))?;
+        let journal = Journal::create(dir.path().join("scratch.redb"))?;
         (journal, Some(dir))
     };
     if let Some(machine) = &config.install.machine {
@@ -173,11 +170,13 @@ fn machine_identity(machine: &str, journal: &std::path::Path) -> String {
 }
 
 /// Runs `body` with an engine set up from the config. `command` names the log file of
-/// commands that change the install (`changes`).
+/// commands that change the install (`changes`); `journaled` is given by the commands that run
+/// journaled command lines (`resume`, `rollback`).
 fn with_engine<T>(
     common: &CommonArgs,
     command: &str,
     changes: bool,
+    journaled: Option<&JournaledCommandArgs>,
     body: impl FnOnce(&mut Engine<'_>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
     let config = load_config(&common.config)?;
@@ -185,19 +184,15 @@ fn with_engine<T>(
     super::access::guard(&config, command, changes, command == "check")?;
     super::log::start(&config.journal_path(), command, changes);
     if changes {
-        config
-            .sql
-            .password()
-            .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
+        config.sql.password().map_err(SqlError::from)?;
     }
     let (mut journal, _scratch) = open_journal(&config, changes)?;
     let identity = machine_identity(journal.machine(), &config.journal_path());
     let mut sql: Box<dyn SqlTarget> =
-        hubup::sql_target(&config.sql, &config.output_dir(), &identity)
-            .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
-    let faults = Faults::from_env().map_err(|e| Failure::new(Exit::BadInput, e))?;
+        hubup::sql_target(&config.sql, &config.output_dir(), &identity)?;
+    let faults = Faults::from_env().map_err(Cause::Faults)?;
     let json = common.json;
-    let mut events = move |event: Event| {
+    let events = move |event: Event| {
         let (text, warning) = event_text(&event);
         if warning {
             tracing::warn!("{text}");
@@ -217,17 +212,12 @@ fn with_engine<T>(
             eprintln!("hubup: Ctrl-C: stopping at the next safe point...");
         }
     });
-    let mut engine = Engine {
-        config: &config,
-        journal: &mut journal,
-        sql: sql.as_mut(),
-        databases: config.sql.database_planning(),
-        cancel: &CANCEL,
-        progress: !json && std::io::stderr().is_terminal(),
-        events: &mut events,
-        faults,
-        accept_changed_commands: false,
-    };
+    let mut engine = Engine::new(&config, &mut journal, sql.as_mut())
+        .with_cancel(&CANCEL)
+        .with_progress(!json && std::io::stderr().is_terminal())
+        .with_events(events)
+        .with_faults(faults)
+        .with_accept_changed_commands(journaled.is_some_and(|j| j.accept_changed_commands));
     body(&mut engine)
 }
 
@@ -255,34 +245,14 @@ fn event_text(event: &Event) -> (String, bool) {
     }
 }
 
-fn engine_failure(e: EngineError) -> Failure {
-    tracing::error!("{e}");
-    let code = match &e {
-        EngineError::Prepare(_)
-        | EngineError::Prerequisites(_)
-        | EngineError::NothingToDo { .. }
-        | EngineError::RollbackTarget { .. }
-        | EngineError::ChangedCommands(_) => Exit::BadInput,
-        EngineError::Unfinished { .. }
-        | EngineError::Journal(_)
-        | EngineError::RollbackIncomplete { .. } => Exit::NeedsResume,
-        EngineError::State(_) | EngineError::RollbackUnverified { .. } => Exit::Failure,
-    };
-    let mut message = e.to_string();
-    if let Some(log) = super::log::path() {
-        message.push_str(&format!("\n  log: {}", log.display()));
-    }
-    Failure::new(code, message)
-}
-
 pub(crate) fn plan(args: PlanArgs) -> CommandResult {
-    with_engine(&args.common, "plan", false, |engine| {
+    with_engine(&args.common, "plan", false, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
-            backups: args.backup.backups(engine.config)?,
+            backups: args.backup.backups(engine.config())?,
         };
-        let prepared = engine.prepare(&request).map_err(engine_failure)?;
+        let prepared = engine.prepare(&request)?;
         if args.common.json {
             println!("{}", plan_json(&prepared));
         } else {
@@ -293,13 +263,13 @@ pub(crate) fn plan(args: PlanArgs) -> CommandResult {
 }
 
 pub(crate) fn check(args: PlanArgs) -> CommandResult {
-    with_engine(&args.common, "check", false, |engine| {
+    with_engine(&args.common, "check", false, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
-            backups: args.backup.backups(engine.config)?,
+            backups: args.backup.backups(engine.config())?,
         };
-        let prepared = engine.prepare(&request).map_err(engine_failure)?;
+        let prepared = engine.prepare(&request)?;
         let report = engine.check_prerequisites(&prepared);
         if args.common.json {
             println!(
@@ -309,24 +279,20 @@ pub(crate) fn check(args: PlanArgs) -> CommandResult {
         } else {
             print!("{}", report_text(&report));
         }
-        Ok(if report.all_ok() {
-            Exit::Ok
-        } else {
-            Exit::BadInput
-        })
+        Ok(super::exit::code(Outcome::Checked(&report)))
     })
 }
 
 pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
-    with_engine(&args.common, "upgrade", true, |engine| {
+    with_engine(&args.common, "upgrade", true, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
-            backups: args.backup.backups(engine.config)?,
+            backups: args.backup.backups(engine.config())?,
         };
-        let journal_path = engine.journal.path().display().to_string();
-        let end = engine.upgrade(&request).map_err(engine_failure)?;
+        let journal_path = engine.journal().path().display().to_string();
+        let end = engine.upgrade(&request)?;
         Ok(report_end(
             &end,
             args.common.json,
@@ -338,32 +304,42 @@ pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
 
 pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
-    with_engine(&args.common, "resume", true, |engine| {
-        let journal_path = engine.journal.path().display().to_string();
-        engine.accept_changed_commands = args.commands.accept_changed_commands;
-        let end = engine.resume(args.local.policy()).map_err(engine_failure)?;
-        Ok(report_end(
-            &end,
-            args.common.json,
-            &journal_path,
-            &config_hint,
-        ))
-    })
+    with_engine(
+        &args.common,
+        "resume",
+        true,
+        Some(&args.commands),
+        |engine| {
+            let journal_path = engine.journal().path().display().to_string();
+            let end = engine.resume(args.local.policy())?;
+            Ok(report_end(
+                &end,
+                args.common.json,
+                &journal_path,
+                &config_hint,
+            ))
+        },
+    )
 }
 
 pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
-    with_engine(&args.common, "rollback", true, |engine| {
-        let journal_path = engine.journal.path().display().to_string();
-        engine.accept_changed_commands = args.commands.accept_changed_commands;
-        let end = engine.rollback(args.to).map_err(engine_failure)?;
-        Ok(report_end(
-            &end,
-            args.common.json,
-            &journal_path,
-            &config_hint,
-        ))
-    })
+    with_engine(
+        &args.common,
+        "rollback",
+        true,
+        Some(&args.commands),
+        |engine| {
+            let journal_path = engine.journal().path().display().to_string();
+            let end = engine.rollback(args.to)?;
+            Ok(report_end(
+                &end,
+                args.common.json,
+                &journal_path,
+                &config_hint,
+            ))
+        },
+    )
 }
 
 fn config_hint(common: &CommonArgs) -> String {
@@ -375,9 +351,9 @@ fn config_hint(common: &CommonArgs) -> String {
 
 /// Prints how a run ended and returns its exit code.
 fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exit {
-    let (code, text, value) = match end {
+    let code = super::exit::code(Outcome::Run(end));
+    let (text, value) = match end {
         RunEnd::Completed { run, version } => (
-            Exit::Ok,
             format!("upgraded to {version} (run {run}); journal: {journal}"),
             json!({ "outcome": "completed", "run": run.to_string(), "version": version }),
         ),
@@ -387,7 +363,6 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
             step,
             error,
         } => (
-            Exit::RolledBack,
             format!(
                 "step {step} failed and was rolled back; the install is at {version} \
                  (earlier steps stay committed).\n  cause: {error}\n  journal: {journal} (run {run}): \
@@ -397,12 +372,10 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
                     "failed_step": step.to_string(), "error": error }),
         ),
         RunEnd::RolledBackOnRequest { run, version } => (
-            Exit::Ok,
             format!("rolled back to {version} (run {run}); journal: {journal}"),
             json!({ "outcome": "rolled_back_on_request", "run": run.to_string(), "version": version }),
         ),
         RunEnd::Cancelled { run, step } => (
-            Exit::NeedsResume,
             format!(
                 "cancelled at a safe point{} (run {run}). Next, either:\n  hubup resume{config_hint}     \
                  (finish the upgrade)\n  hubup rollback{config_hint}   (undo the interrupted step)",
@@ -509,10 +482,10 @@ fn op_json(index: usize, op: &Op) -> serde_json::Value {
 fn report_text(report: &PrerequisiteReport) -> String {
     let mut out = String::new();
     for f in &report.findings {
-        let mark = match (f.ok, f.warning) {
-            (false, _) => "FAIL",
-            (true, true) => "warn",
-            (true, false) => " ok ",
+        let mark = match f.verdict {
+            Verdict::Failed => "FAIL",
+            Verdict::Warning => "warn",
+            Verdict::Ok => " ok ",
         };
         out.push_str(&format!("[{mark}] {}: {}\n", f.what, f.detail));
     }
@@ -540,13 +513,13 @@ pub(crate) struct SqlScriptArgs {
 
 /// `hubup sql-script`: the whole chain's database work as T-SQL for a DBA. Changes nothing.
 pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
-    with_engine(&args.common, "sql-script", false, |engine| {
+    with_engine(&args.common, "sql-script", false, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: LocalChangePolicy::Keep,
-            backups: args.backup.backups(engine.config)?,
+            backups: args.backup.backups(engine.config())?,
         };
-        let prepared = engine.prepare(&request).map_err(engine_failure)?;
+        let prepared = engine.prepare(&request)?;
         let steps: Vec<(hubup::Step, Vec<hubup::SqlOp>)> = prepared
             .steps
             .iter()
@@ -566,12 +539,8 @@ pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
         let script = hubup::render_script(&steps);
         match &args.out {
             Some(path) => {
-                std::fs::write(path, script).map_err(|e| {
-                    Failure::new(
-                        Exit::Failure,
-                        format!("cannot write {}: {e}", path.display()),
-                    )
-                })?;
+                std::fs::write(path, script)
+                    .map_err(|e| Cause::Output(format!("cannot write {}: {e}", path.display())))?;
                 println!("wrote {}", path.display());
             }
             None => print!("{script}"),

@@ -1,19 +1,17 @@
-//! `hubup status`: what is installed (version, components, IIS sites, backups, digests), how
-//! the product files compare with what the installed version ships (drift), and whether a run
-//! is unfinished. Reads only; changes nothing.
+//! `hubup status`: renders the library's [`InstallStatus`] (version, components, IIS sites,
+//! backups, digests, drift, an unfinished run) as text or JSON. Reads only; changes nothing.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use hubup::{
-    Config, Digest, Journal, Package, RelPath, Step, UnfinishedRun, apphost_sites, backup_folders,
-    detect, digest_of_entries, format_utc, is_settings_file, scan_product_files,
+    Drift, InstallStatus, RelPath, RunStatus, StatusSources, UnfinishedRun, format_utc,
+    install_status,
 };
 use serde_json::{Value, json};
 
 use super::run::load_config;
-use super::{CommandResult, Exit, Failure};
+use super::{CommandResult, Exit};
 
 #[derive(Args, Debug)]
 pub(crate) struct StatusArgs {
@@ -36,151 +34,96 @@ pub(crate) struct StatusArgs {
     json: bool,
 }
 
-/// Where to look, from the flags or the config.
-struct Sources {
-    root: PathBuf,
-    apphost: Option<PathBuf>,
-    config: Option<Config>,
-}
-
 pub(crate) fn run(args: StatusArgs) -> CommandResult {
+    let config;
     let sources = match &args.root {
-        Some(root) => Sources {
-            root: root.clone(),
-            apphost: args.apphost.clone(),
+        Some(root) => StatusSources {
+            root,
+            apphost: args.apphost.as_deref(),
             config: None,
         },
         None => {
-            let config = load_config(&args.config)?;
+            config = load_config(&args.config)?;
             super::access::guard(&config, "status", false, false)?;
-            Sources {
-                root: config.install.root.clone(),
-                apphost: Some(config.install.apphost.clone()),
-                config: Some(config),
+            StatusSources {
+                root: &config.install.root,
+                apphost: Some(&config.install.apphost),
+                config: Some(&config),
             }
         }
     };
-    let report = gather(&sources)?;
+    let status = install_status(sources)?;
     if args.json {
-        println!("{report}");
+        println!("{}", json(&status));
     } else {
-        print!("{}", text(&report));
+        print!("{}", text(&status));
     }
     Ok(Exit::Ok)
 }
 
-fn gather(sources: &Sources) -> Result<Value, Failure> {
-    let detected = detect(&sources.root);
-    let files = scan_product_files(&sources.root)
-        .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
-    let tree = digest_of_entries(files.iter().map(|f| (&f.path, f.size, f.digest)));
-    let (sites, apphost_digest) = match &sources.apphost {
-        Some(path) => {
-            let bytes = std::fs::read(path).map_err(|e| {
-                Failure::new(
-                    Exit::BadInput,
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
-            let sites = apphost_sites(&bytes)
-                .map_err(|e| Failure::new(Exit::BadInput, format!("{}: {e}", path.display())))?;
-            (
-                serde_json::to_value(sites).unwrap_or(Value::Null),
-                json!(Digest::of(&bytes)),
-            )
-        }
-        None => (Value::Null, Value::Null),
-    };
-    let backups = backup_folders(&sources.root)
-        .map(|b| serde_json::to_value(b).unwrap_or(Value::Null))
-        .unwrap_or(Value::Null);
-    let (version, components, detect_error) = match &detected {
+/// The JSON object of `status --json`.
+fn json(status: &InstallStatus) -> Value {
+    let (version, components, detect_error) = match &status.detected {
         Ok(found) => (
             json!(found.version),
-            serde_json::to_value(&found.components).unwrap_or(Value::Null),
+            to_json(&found.components),
             Value::Null,
         ),
         Err(e) => (Value::Null, Value::Null, json!(e.to_string())),
     };
-    let drift = match (&detected, &sources.config) {
-        (Ok(found), Some(config)) => drift(config, found.version, &files),
-        _ => {
-            json!({ "checked": false, "reason": "needs a config (for the packages folder) and a detected version" })
-        }
+    let (sites, apphost_digest) = match &status.apphost {
+        Some(apphost) => (to_json(&apphost.sites), json!(apphost.digest)),
+        None => (Value::Null, Value::Null),
     };
-    let unfinished = match &sources.config {
-        Some(config) => unfinished_run(&config.journal_path()),
-        None => Value::Null,
-    };
-    Ok(json!({
-        "root": sources.root.display().to_string(),
+    json!({
+        "root": status.root.display().to_string(),
         "version": version,
         "detect_error": detect_error,
         "components": components,
-        "product_files": files.len(),
-        "tree_digest": tree,
+        "product_files": status.product_files,
+        "tree_digest": status.tree_digest,
         "apphost_digest": apphost_digest,
         "sites": sites,
-        "backups": backups,
-        "drift": drift,
-        "unfinished_run": unfinished,
-    }))
-}
-
-/// Compares the product files with the inventory of the package that produced the installed
-/// version.
-fn drift(config: &Config, version: hubup::Version, files: &[hubup::ScannedFile]) -> Value {
-    let Some(step) = version.previous().and_then(Step::from_version) else {
-        return json!({ "checked": false, "reason": format!("no package describes {version} (it is installed by the vendor's installer)") });
-    };
-    let path = config.package_path(step.to);
-    let manifest = match Package::read_manifest(&path, step) {
-        Ok(m) => m,
-        Err(e) => return json!({ "checked": false, "reason": e.to_string() }),
-    };
-    let shipped: BTreeMap<&RelPath, Digest> = manifest
-        .inventory
-        .iter()
-        .map(|e| (&e.path, e.digest))
-        .collect();
-    let present: BTreeMap<&RelPath, Digest> = files.iter().map(|f| (&f.path, f.digest)).collect();
-    let changed: Vec<String> = shipped
-        .iter()
-        .filter(|(p, d)| present.get(*p).is_some_and(|found| found != *d))
-        .map(|(p, _)| p.to_string())
-        .collect();
-    let missing: Vec<String> = shipped
-        .keys()
-        .filter(|p| !present.contains_key(*p))
-        .map(|p| p.to_string())
-        .collect();
-    let extra: Vec<String> = present
-        .keys()
-        .filter(|p| !shipped.contains_key(*p) && !is_settings_file(p))
-        .map(|p| p.to_string())
-        .collect();
-    json!({
-        "checked": true,
-        "against": path.display().to_string(),
-        "changed": changed,
-        "missing": missing,
-        "extra": extra,
+        "backups": status.backups.as_ref().map_or(Value::Null, to_json),
+        "drift": drift_json(&status.drift),
+        "unfinished_run": status.run.as_ref().map_or(Value::Null, run_json),
     })
 }
 
-fn unfinished_run(journal: &Path) -> Value {
-    if !journal.exists() {
-        return Value::Null;
-    }
-    match Journal::open(journal).and_then(|j| j.unfinished_run()) {
-        Ok(Some(run)) => run_json(&run),
-        Ok(None) => Value::Null,
-        Err(e) if e.is_busy() => json!({ "in_progress": true, "detail": e.to_string() }),
-        Err(e) => json!({ "error": e.to_string() }),
+/// A library value as JSON (its `Serialize` shape).
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn drift_json(drift: &Drift) -> Value {
+    let names = |paths: &[RelPath]| paths.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+    match drift {
+        Drift::Checked {
+            against,
+            changed,
+            missing,
+            extra,
+        } => json!({
+            "checked": true,
+            "against": against.display().to_string(),
+            "changed": names(changed),
+            "missing": names(missing),
+            "extra": names(extra),
+        }),
+        Drift::NotChecked { reason } => json!({ "checked": false, "reason": reason }),
     }
 }
 
-fn run_json(run: &UnfinishedRun) -> Value {
+fn run_json(run: &RunStatus) -> Value {
+    match run {
+        RunStatus::NoneUnfinished => Value::Null,
+        RunStatus::Unfinished(run) => unfinished_json(run),
+        RunStatus::InProgress { detail } => json!({ "in_progress": true, "detail": detail }),
+        RunStatus::Unreadable { error } => json!({ "error": error }),
+    }
+}
+
+fn unfinished_json(run: &UnfinishedRun) -> Value {
     json!({
         "run": run.run.to_string(),
         "from": run.from,
@@ -194,91 +137,87 @@ fn run_json(run: &UnfinishedRun) -> Value {
     })
 }
 
-fn text(report: &Value) -> String {
+/// The text of `status`, for people.
+fn text(status: &InstallStatus) -> String {
     let mut out = String::new();
-    let s = |v: &Value| {
-        v.as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| v.to_string())
-    };
-    out.push_str(&format!("install:   {}\n", s(&report["root"])));
-    match report["version"].as_str() {
-        Some(v) => out.push_str(&format!("version:   {v}\n")),
-        None => out.push_str(&format!(
-            "version:   unknown ({})\n",
-            s(&report["detect_error"])
-        )),
-    }
-    if let Some(components) = report["components"].as_array() {
-        let names: Vec<String> = components.iter().map(|c| s(&c["folder"])).collect();
-        out.push_str(&format!("components: {}\n", names.join(", ")));
+    out.push_str(&format!("install:   {}\n", status.root.display()));
+    match &status.detected {
+        Ok(found) => {
+            out.push_str(&format!("version:   {}\n", found.version));
+            let names: Vec<&str> = found.components.iter().map(|c| c.folder.as_str()).collect();
+            out.push_str(&format!("components: {}\n", names.join(", ")));
+        }
+        Err(e) => out.push_str(&format!("version:   unknown ({e})\n")),
     }
     out.push_str(&format!(
         "product files: {}  tree digest: {}\n",
-        report["product_files"],
-        s(&report["tree_digest"])
+        status.product_files, status.tree_digest
     ));
-    if !report["apphost_digest"].is_null() {
+    if let Some(apphost) = &status.apphost {
         out.push_str(&format!(
             "applicationHost.config digest: {}\n",
-            s(&report["apphost_digest"])
+            apphost.digest
         ));
-    }
-    if let Some(sites) = report["sites"].as_array() {
         out.push_str("sites:\n");
-        for site in sites {
-            let bindings: Vec<String> = site["bindings"]
-                .as_array()
-                .map(|b| b.iter().map(|x| s(&x["information"])).collect())
-                .unwrap_or_default();
+        for site in &apphost.sites {
+            let bindings: Vec<&str> = site
+                .bindings
+                .iter()
+                .map(|b| b.information.as_str())
+                .collect();
             out.push_str(&format!(
                 "  {}  (pool {}, {}, {})\n",
-                s(&site["name"]),
-                s(&site["app_pool"]),
-                s(&site["physical_path"]),
+                site.name,
+                site.app_pool,
+                site.physical_path.as_deref().unwrap_or("null"),
                 bindings.join(" ")
             ));
         }
     }
-    if let Some(backups) = report["backups"].as_array() {
-        for b in backups {
-            out.push_str(&format!(
-                "backup: {} ({} files, {} bytes)\n",
-                s(&b["name"]),
-                b["files"],
-                b["bytes"]
-            ));
-        }
-    }
-    let drift = &report["drift"];
-    if drift["checked"] == true {
-        let count = |k: &str| drift[k].as_array().map(Vec::len).unwrap_or(0);
+    for b in status.backups.iter().flatten() {
         out.push_str(&format!(
-            "drift: {} changed, {} missing, {} extra product file(s)\n",
-            count("changed"),
-            count("missing"),
-            count("extra")
+            "backup: {} ({} files, {} bytes)\n",
+            b.name, b.files, b.bytes
         ));
-        for kind in ["changed", "missing", "extra"] {
-            for path in drift[kind].as_array().into_iter().flatten().take(20) {
-                out.push_str(&format!("  {kind}: {}\n", s(path)));
-            }
-        }
-    } else {
-        out.push_str(&format!("drift: not checked ({})\n", s(&drift["reason"])));
     }
-    match &report["unfinished_run"] {
-        Value::Null => out.push_str("no unfinished run\n"),
-        run if run["in_progress"] == true => {
-            out.push_str(&format!("a run is in progress: {}\n", s(&run["detail"])))
+    out.push_str(&drift_text(&status.drift));
+    out.push_str(&match &status.run {
+        None | Some(RunStatus::NoneUnfinished) => "no unfinished run\n".to_string(),
+        Some(RunStatus::InProgress { detail }) => format!("a run is in progress: {detail}\n"),
+        Some(RunStatus::Unreadable { error }) => {
+            format!("cannot tell whether a run is unfinished: {error}\n")
         }
-        run => out.push_str(&format!(
+        Some(RunStatus::Unfinished(run)) => format!(
             "UNFINISHED RUN {} ({} -> {}, started {}): run `hubup resume` or `hubup rollback`\n",
-            s(&run["run"]),
-            s(&run["from"]),
-            s(&run["to"]),
-            s(&run["started"])
-        )),
+            run.run,
+            run.from,
+            run.to,
+            format_utc(run.started_ms)
+        ),
+    });
+    out
+}
+
+fn drift_text(drift: &Drift) -> String {
+    let (changed, missing, extra) = match drift {
+        Drift::Checked {
+            changed,
+            missing,
+            extra,
+            ..
+        } => (changed, missing, extra),
+        Drift::NotChecked { reason } => return format!("drift: not checked ({reason})\n"),
+    };
+    let mut out = format!(
+        "drift: {} changed, {} missing, {} extra product file(s)\n",
+        changed.len(),
+        missing.len(),
+        extra.len()
+    );
+    for (kind, paths) in [("changed", changed), ("missing", missing), ("extra", extra)] {
+        for path in paths.iter().take(20) {
+            out.push_str(&format!("  {kind}: {path}\n"));
+        }
     }
     out
 }

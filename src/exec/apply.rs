@@ -16,6 +16,7 @@ use crate::exec::commands::{self, CommandError};
 use crate::fsx::{self, DirtyDirs, Staging, WriteError};
 use crate::op::*;
 use crate::package::{Package, PackageError, PackageFile};
+use crate::relpath::RelPath;
 use crate::settings;
 use crate::sql::{SqlError, SqlTarget};
 use crate::version::Step;
@@ -73,10 +74,100 @@ pub enum OpError {
     Command(#[from] CommandError),
     #[error(transparent)]
     Sql(#[from] SqlError),
-    #[error("{what}")]
-    Conflict { what: String },
     #[error(transparent)]
     Injected(#[from] crate::exec::faults::InjectedFault),
+    /// A resumed backup finds another backup's copy in the step's backup folder.
+    #[error(
+        "{} already holds a different {file} ({}); it is not this step's backup: move the \
+         folder away and try again",
+        folder.display(),
+        found.map(|d| d.short()).unwrap_or_default()
+    )]
+    ForeignBackup {
+        folder: PathBuf,
+        file: RelPath,
+        found: Option<Digest>,
+    },
+    /// A file to back up has another size than when the plan was made (checked before the
+    /// step's first change, so nothing of it has happened).
+    #[error(
+        "{} changed since the plan was made (expected {expected} bytes, found {}); nothing \
+         of this step has been changed yet",
+        path.display(),
+        found.map(|s| format!("{s} bytes")).unwrap_or_else(|| "no file".into())
+    )]
+    SizeChangedSincePlan {
+        path: PathBuf,
+        expected: u64,
+        found: Option<u64>,
+    },
+    /// A file to delete or edit has other content than when the plan was made.
+    #[error(
+        "{} changed since the plan was made (expected {}, found {})",
+        path.display(),
+        expected.short(),
+        found.short()
+    )]
+    ChangedSincePlan {
+        path: PathBuf,
+        expected: Digest,
+        found: Digest,
+    },
+    /// A file whose "before" content the backup saves changed since the plan was made
+    /// (checked before the step's first change).
+    #[error(
+        "{} changed since the plan was made; nothing of this step has been changed yet",
+        path.display()
+    )]
+    ChangedBeforeBackup { path: PathBuf },
+    /// A file write ran without the step's package (undo paths open none).
+    #[error("no package is open to write {path}")]
+    NoPackage { path: RelPath },
+    /// The package lacks the entry the plan names for a file.
+    #[error("the package has no entry {entry:?} for {path}")]
+    NotInPackage { entry: String, path: RelPath },
+    /// A folder rename finds both its source and its target.
+    #[error(
+        "both {} and {} exist; move one of them away, then resume",
+        from.display(),
+        to.display()
+    )]
+    RenameBothExist { from: PathBuf, to: PathBuf },
+    /// A folder rename finds neither its source nor its target.
+    #[error("neither {} nor {} exists", from.display(), to.display())]
+    RenameNeitherExists { from: PathBuf, to: PathBuf },
+    /// Applying a planned edit gave other bytes than the planner computed.
+    #[error(
+        "editing {} gave different bytes than planned; nothing was written",
+        path.display()
+    )]
+    EditMismatch { path: PathBuf },
+    /// Undoing an edit finds the file neither as hubup left it nor as it was before.
+    #[error(
+        "{} changed after hubup edited it (expected {}, found {}); restore it by hand from \
+         {}, then run the rollback again",
+        path.display(),
+        expected.short(),
+        found.map(|d| d.short()).unwrap_or_else(|| "no file".into()),
+        blob.display()
+    )]
+    ChangedSinceEdit {
+        path: PathBuf,
+        expected: Digest,
+        found: Option<Digest>,
+        /// The saved "before" copy to restore by hand.
+        blob: PathBuf,
+    },
+    /// The saved "before" copy of an edited file does not match its digest.
+    #[error("the saved copy {} is damaged", blob.display())]
+    DamagedBlob { blob: PathBuf },
+    /// The backup copy a restore needs is not there.
+    #[error(
+        "the backup copy {} is missing, so {} cannot be restored",
+        copy.display(),
+        target.display()
+    )]
+    BackupCopyMissing { copy: PathBuf, target: PathBuf },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OpError + '_ {
@@ -107,7 +198,7 @@ pub fn apply(ctx: &mut OpContext<'_>, op: &Op) -> Result<OpOutcome, OpError> {
         Op::EditAppHost(e) => {
             let path = ctx.apphost.to_path_buf();
             edit_file(ctx, &path, e.before, e.after, |bytes| {
-                apphost::apply_edit(bytes, &e.edit).map_err(|source| OpError::AppHost {
+                apphost::apply_apphost_edit(bytes, &e.edit).map_err(|source| OpError::AppHost {
                     path: path.clone(),
                     source,
                 })
@@ -116,9 +207,11 @@ pub fn apply(ctx: &mut OpContext<'_>, op: &Op) -> Result<OpOutcome, OpError> {
         Op::EditSettings(e) => {
             let path = e.path.under(ctx.root);
             edit_file(ctx, &path, e.before, e.after, |bytes| {
-                settings::apply_changes(bytes, &e.changes).map_err(|source| OpError::Settings {
-                    path: path.clone(),
-                    source,
+                settings::apply_settings_changes(bytes, &e.changes).map_err(|source| {
+                    OpError::Settings {
+                        path: path.clone(),
+                        source,
+                    }
                 })
             })
         }
@@ -219,15 +312,11 @@ fn backup(ctx: &mut OpContext<'_>, op: &BackupOp) -> Result<OpOutcome, OpError> 
             // Resumed: the copy must be this step's (hashing is only paid here).
             match digest_of(&dest)? {
                 Some(existing) if existing == file.digest => continue,
-                existing => {
-                    return Err(OpError::Conflict {
-                        what: format!(
-                            "{} already holds a different {} ({}); it is not this step's \
-                             backup: move the folder away and try again",
-                            dir.display(),
-                            file.path,
-                            existing.map(|d| d.short()).unwrap_or_default()
-                        ),
+                found => {
+                    return Err(OpError::ForeignBackup {
+                        folder: dir,
+                        file: file.path.clone(),
+                        found,
                     });
                 }
             }
@@ -238,15 +327,10 @@ fn backup(ctx: &mut OpContext<'_>, op: &BackupOp) -> Result<OpOutcome, OpError> 
         // compares every digest anyway.
         let size = std::fs::metadata(&source).map(|m| m.len()).ok();
         if size != Some(file.size) {
-            return Err(OpError::Conflict {
-                what: format!(
-                    "{} changed since the plan was made (expected {} bytes, found {}); nothing \
-                     of this step has been changed yet",
-                    source.display(),
-                    file.size,
-                    size.map(|s| format!("{s} bytes"))
-                        .unwrap_or_else(|| "no file".into())
-                ),
+            return Err(OpError::SizeChangedSincePlan {
+                path: source,
+                expected: file.size,
+                found: size,
             });
         }
         if let Some(parent) = dest.parent() {
@@ -274,14 +358,15 @@ fn backup(ctx: &mut OpContext<'_>, op: &BackupOp) -> Result<OpOutcome, OpError> 
 
 fn write_file(ctx: &mut OpContext<'_>, op: &WriteFileOp) -> Result<OpOutcome, OpError> {
     let target = op.path.under(ctx.root);
-    let package = ctx.package.ok_or_else(|| OpError::Conflict {
-        what: format!("no package is open to write {}", op.path),
+    let package = ctx.package.ok_or_else(|| OpError::NoPackage {
+        path: op.path.clone(),
     })?;
     let file = ctx
         .package_files
         .get(&op.entry)
-        .ok_or_else(|| OpError::Conflict {
-            what: format!("the package has no entry {:?} for {}", op.entry, op.path),
+        .ok_or_else(|| OpError::NotInPackage {
+            entry: op.entry.clone(),
+            path: op.path.clone(),
         })?;
     if let Some(parent) = target.parent() {
         fsx::create_dir_all(parent).map_err(io_err(parent))?;
@@ -324,13 +409,10 @@ fn delete_file(ctx: &mut OpContext<'_>, op: &DeleteFileOp) -> Result<OpOutcome, 
             ctx.dirty.touch(&target);
             Ok(OpOutcome::Applied)
         }
-        Some(found) => Err(OpError::Conflict {
-            what: format!(
-                "{} changed since the plan was made (expected {}, found {})",
-                target.display(),
-                op.old.digest.short(),
-                found.short()
-            ),
+        Some(found) => Err(OpError::ChangedSincePlan {
+            path: target,
+            expected: op.old.digest,
+            found,
         }),
     }
 }
@@ -347,16 +429,8 @@ fn rename_folder(ctx: &mut OpContext<'_>, op: &RenameFolderOp) -> Result<OpOutco
             Ok(OpOutcome::Applied)
         }
         (false, true) => Ok(OpOutcome::AlreadyPresent),
-        (true, true) => Err(OpError::Conflict {
-            what: format!(
-                "both {} and {} exist; move one of them away, then resume",
-                from.display(),
-                to.display()
-            ),
-        }),
-        (false, false) => Err(OpError::Conflict {
-            what: format!("neither {} nor {} exists", from.display(), to.display()),
-        }),
+        (true, true) => Err(OpError::RenameBothExist { from, to }),
+        (false, false) => Err(OpError::RenameNeitherExists { from, to }),
     }
 }
 
@@ -375,22 +449,16 @@ fn edit_file(
         return Ok(OpOutcome::AlreadyPresent);
     }
     if found != before {
-        return Err(OpError::Conflict {
-            what: format!(
-                "{} changed since the plan was made (expected {}, found {})",
-                path.display(),
-                before.short(),
-                found.short()
-            ),
+        return Err(OpError::ChangedSincePlan {
+            path: path.to_path_buf(),
+            expected: before,
+            found,
         });
     }
     let edited = edit(&current)?;
     if Digest::of(&edited) != after {
-        return Err(OpError::Conflict {
-            what: format!(
-                "editing {} gave different bytes than planned; nothing was written",
-                path.display()
-            ),
+        return Err(OpError::EditMismatch {
+            path: path.to_path_buf(),
         });
     }
     save_blob_bytes(ctx, before, &current)?;
@@ -412,24 +480,18 @@ fn restore_blob(
     if found == Some(before) {
         return Ok(());
     }
+    let blob = ctx.blob_path(&before);
     if found != Some(after) {
-        return Err(OpError::Conflict {
-            what: format!(
-                "{} changed after hubup edited it (expected {}, found {}); restore it by hand \
-                 from {}, then run the rollback again",
-                path.display(),
-                after.short(),
-                found.map(|d| d.short()).unwrap_or_else(|| "no file".into()),
-                ctx.blob_path(&before).display()
-            ),
+        return Err(OpError::ChangedSinceEdit {
+            path: path.to_path_buf(),
+            expected: after,
+            found,
+            blob,
         });
     }
-    let blob = ctx.blob_path(&before);
     let bytes = fs::read(&blob).map_err(io_err(&blob))?;
     if Digest::of(&bytes) != before {
-        return Err(OpError::Conflict {
-            what: format!("the saved copy {} is damaged", blob.display()),
-        });
+        return Err(OpError::DamagedBlob { blob });
     }
     fsx::write_bytes(path, &bytes)?;
     Ok(())
@@ -438,11 +500,8 @@ fn restore_blob(
 fn save_blob(ctx: &mut OpContext<'_>, source: &Path, digest: Digest) -> Result<(), OpError> {
     let bytes = fs::read(source).map_err(io_err(source))?;
     if Digest::of(&bytes) != digest {
-        return Err(OpError::Conflict {
-            what: format!(
-                "{} changed since the plan was made; nothing of this step has been changed yet",
-                source.display()
-            ),
+        return Err(OpError::ChangedBeforeBackup {
+            path: source.to_path_buf(),
         });
     }
     save_blob_bytes(ctx, digest, &bytes)
@@ -467,12 +526,9 @@ fn restore_from_backup(
 ) -> Result<(), OpError> {
     let source = old.path.under(&ctx.backup_dir());
     if !source.is_file() {
-        return Err(OpError::Conflict {
-            what: format!(
-                "the backup copy {} is missing, so {} cannot be restored",
-                source.display(),
-                target.display()
-            ),
+        return Err(OpError::BackupCopyMissing {
+            copy: source,
+            target: target.to_path_buf(),
         });
     }
     if let Some(parent) = target.parent() {

@@ -4,6 +4,8 @@
 //! Read once from the environment variable `HUBUP_TEST_FAULTS` (comma-separated):
 //! - `fail=4.2:17`: op 17 of the step from 4.2 fails instead of running;
 //! - `fail-undo=4.2:5`: undoing op 5 of the step from 4.2 fails;
+//! - `fail-backup-removal=4.2`: removing the step from 4.2's backup folder after a verified
+//!   rollback fails (an I/O failure after the step changed the install);
 //! - `free-space=N`: the install's disk reports N bytes free (to test the disk check);
 //! - `crash-after=N`: the process aborts (no destructors, like a power cut as far as hubup's
 //!   files are concerned) right after the N-th op effect of this process (1-based).
@@ -21,6 +23,7 @@ pub const FAULTS_VAR: &str = "HUBUP_TEST_FAULTS";
 pub struct Faults {
     fail: Option<(Version, u32)>,
     fail_undo: Option<(Version, u32)>,
+    fail_backup_removal: Option<Version>,
     crash_after: Option<u64>,
     free_space: Option<u64>,
     effects: Cell<u64>,
@@ -51,6 +54,9 @@ impl Faults {
             match key {
                 "fail" => faults.fail = Some(parse_op(value).ok_or_else(bad)?),
                 "fail-undo" => faults.fail_undo = Some(parse_op(value).ok_or_else(bad)?),
+                "fail-backup-removal" => {
+                    faults.fail_backup_removal = Some(value.parse().map_err(|_| bad())?)
+                }
                 "crash-after" => faults.crash_after = Some(value.parse().map_err(|_| bad())?),
                 "free-space" => faults.free_space = Some(value.parse().map_err(|_| bad())?),
                 _ => return Err(bad()),
@@ -71,6 +77,16 @@ impl Faults {
     pub fn before_undo(&self, step: Step, index: u32) -> Result<(), InjectedFault> {
         if self.fail_undo == Some((step.from, index)) {
             return Err(InjectedFault { step, index });
+        }
+        Ok(())
+    }
+
+    /// Called before removing the backup folder of `step` after a verified rollback.
+    pub fn before_backup_removal(&self, step: Step) -> std::io::Result<()> {
+        if self.fail_backup_removal == Some(step.from) {
+            return Err(std::io::Error::other(format!(
+                "injected test fault ({FAULTS_VAR}) removing the backup of step {step}"
+            )));
         }
         Ok(())
     }
@@ -102,12 +118,15 @@ mod tests {
 
     #[test]
     fn parses_every_kind_and_refuses_nonsense() {
-        let f = Faults::parse("fail=4.2:17, crash-after=5,fail-undo=4.0:3").unwrap();
+        let f = Faults::parse("fail=4.2:17, crash-after=5,fail-undo=4.0:3,fail-backup-removal=4.1")
+            .unwrap();
         assert_eq!(f.fail, Some((Version::V4_2, 17)));
         assert_eq!(f.fail_undo, Some((Version::V4_0, 3)));
+        assert_eq!(f.fail_backup_removal, Some(Version::V4_1));
         assert_eq!(f.crash_after, Some(5));
         assert!(Faults::parse("fail=4.9:1").is_err());
         assert!(Faults::parse("explode=1").is_err());
+        assert!(Faults::parse("fail-backup-removal=4.2:1").is_err());
         assert!(Faults::parse("").unwrap().fail.is_none());
     }
 

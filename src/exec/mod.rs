@@ -16,9 +16,11 @@
 
 pub mod apply;
 pub mod commands;
+mod error;
 pub mod faults;
 mod prepare;
 mod recorder;
+mod sql_lock;
 pub mod state;
 mod step;
 
@@ -26,12 +28,14 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
-use crate::journal::{Journal, JournalError, Payload, RunId, RunOutcome};
-use crate::plan::{DatabasePlanning, LocalChangePolicy, StepPlan};
-use crate::sql::{DatabaseBackups, SqlTarget};
+use crate::journal::{Journal, Payload, RunId, RunOutcome};
+use crate::plan::{LocalChangePolicy, StepPlan};
+use crate::sql::{DatabaseBackups, DatabasePlanning, SqlTarget};
 use crate::version::{Step, Version};
 
-pub use prepare::{Finding, PreparedRun, PrerequisiteReport};
+pub use error::EngineError;
+pub use prepare::{Finding, PrepareError, PreparedRun, PrerequisiteReport, Verdict};
+use sql_lock::SqlLocked;
 use state::RunState;
 use step::StepEnd;
 
@@ -63,86 +67,6 @@ pub enum RunEnd {
     Cancelled { run: RunId, step: Option<Step> },
 }
 
-/// Why the executor stopped without a clean end. Each says what state it leaves.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// Nothing has changed.
-    #[error(transparent)]
-    Prepare(#[from] prepare::PrepareError),
-    /// Nothing has changed.
-    #[error("{}", prerequisites_message(.0))]
-    Prerequisites(Vec<Finding>),
-    #[error(
-        "run {run} is unfinished (started {from} -> {to}); run `hubup resume` to finish it or \
-         `hubup rollback` to undo its interrupted step"
-    )]
-    Unfinished {
-        run: RunId,
-        from: Version,
-        to: Version,
-    },
-    #[error("there is no unfinished run to {action}")]
-    NothingToDo { action: &'static str },
-    #[error(
-        "the journal could not be written: {0}; the run is unfinished: fix the cause, then run `hubup resume` or `hubup rollback`"
-    )]
-    Journal(#[from] JournalError),
-    #[error("the journal does not describe a run hubup can continue: {0}")]
-    State(#[from] state::StateError),
-    /// The step's rollback stopped at an op; the run stays unfinished.
-    #[error(
-        "rolling back step {step} stopped at op {index}: {error}\nThe run is unfinished. Fix \
-         the cause, then run `hubup rollback` again (it continues where it stopped)."
-    )]
-    RollbackIncomplete {
-        step: Step,
-        index: u32,
-        error: String,
-    },
-    /// The rollback finished but the install differs from before the step.
-    #[error(
-        "step {step} was rolled back, but the install does not match its state before the \
-         step ({what}); the backup folder was kept. Compare with `hubup status`."
-    )]
-    RollbackUnverified { step: Step, what: String },
-    #[error("cannot roll back to {target}: {reason}")]
-    RollbackTarget { target: Version, reason: String },
-    /// Journaled command lines differ from what the config renders for their purpose.
-    /// Nothing has changed.
-    #[error("{}", changed_commands_message(.0))]
-    ChangedCommands(Vec<commands::CommandMismatch>),
-}
-
-fn changed_commands_message(mismatches: &[commands::CommandMismatch]) -> String {
-    let mut text = format!(
-        "refusing to run {} journaled command line(s) that the config's [commands] templates do \
-         not render for their purpose; nothing was changed. Someone who can write the journal \
-         may have changed it, or a template was changed since the run was planned:",
-        mismatches.len()
-    );
-    for m in mismatches {
-        text.push_str(&format!("\n  - {m}"));
-    }
-    text.push_str(
-        "\nIf you changed these templates on purpose and the journaled lines are what should \
-         run, run the command again with --accept-changed-commands (each line is noted in the \
-         journal).",
-    );
-    text
-}
-
-fn prerequisites_message(findings: &[Finding]) -> String {
-    let failed: Vec<&Finding> = findings.iter().filter(|f| !f.ok).collect();
-    let mut text = format!(
-        "{} prerequisite(s) not met; nothing was changed:",
-        failed.len()
-    );
-    for f in failed {
-        text.push_str(&format!("\n  - {}: {}", f.what, f.detail));
-    }
-    text
-}
-
 /// What an upgrade is asked to do.
 #[derive(Clone, Debug)]
 pub struct UpgradeRequest {
@@ -152,22 +76,87 @@ pub struct UpgradeRequest {
     pub backups: Option<DatabaseBackups>,
 }
 
-/// The executor and what it works with.
+/// The executor and what it works with. Built with [`Engine::new`]; the other inputs have
+/// defaults a caller changes with the `with_*` methods.
 pub struct Engine<'a> {
-    pub config: &'a Config,
-    pub journal: &'a mut Journal,
-    pub sql: &'a mut dyn SqlTarget,
+    config: &'a Config,
+    journal: &'a mut Journal,
+    sql: &'a mut dyn SqlTarget,
     /// Database names and who gets permissions (from the config's `[sql]`).
-    pub databases: DatabasePlanning,
+    databases: DatabasePlanning,
     /// Set by the Ctrl-C handler; checked at safe points.
-    pub cancel: &'a AtomicBool,
+    cancel: &'a AtomicBool,
     /// Draw progress bars (only when the output is a terminal).
-    pub progress: bool,
-    pub events: &'a mut dyn FnMut(Event),
-    pub faults: faults::Faults,
+    progress: bool,
+    events: Box<dyn FnMut(Event) + 'a>,
+    faults: faults::Faults,
     /// Run journaled command lines that the config no longer renders the same way (the
     /// administrator changed a template on purpose); each is noted in the journal.
-    pub accept_changed_commands: bool,
+    accept_changed_commands: bool,
+}
+
+/// The cancel flag of an engine nobody can cancel: never set.
+static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
+
+impl<'a> Engine<'a> {
+    /// An engine that works on the install `config` describes, journals into `journal` and
+    /// does database work through `sql`. By default it cannot be cancelled, draws no
+    /// progress, drops its events and injects no faults.
+    pub fn new(config: &'a Config, journal: &'a mut Journal, sql: &'a mut dyn SqlTarget) -> Self {
+        Engine {
+            config,
+            journal,
+            sql,
+            databases: config.sql.database_planning(),
+            cancel: &NEVER_CANCELLED,
+            progress: false,
+            events: Box::new(|_| {}),
+            faults: faults::Faults::default(),
+            accept_changed_commands: false,
+        }
+    }
+
+    /// Stop at the next safe point once `cancel` is set (the Ctrl-C handler sets it).
+    pub fn with_cancel(mut self, cancel: &'a AtomicBool) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Draw progress bars (only sensible when the output is a terminal).
+    pub fn with_progress(mut self, progress: bool) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Where the engine reports what it is doing.
+    pub fn with_events(mut self, events: impl FnMut(Event) + 'a) -> Self {
+        self.events = Box::new(events);
+        self
+    }
+
+    /// Faults to inject (tests only; see `HUBUP_TEST_FAULTS`).
+    pub fn with_faults(mut self, faults: faults::Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Run journaled command lines that the config's templates no longer render the same way
+    /// (`--accept-changed-commands`: the administrator changed a template on purpose), noting
+    /// each in the journal, instead of refusing them with [`EngineError::ChangedCommands`].
+    pub fn with_accept_changed_commands(mut self, accept: bool) -> Self {
+        self.accept_changed_commands = accept;
+        self
+    }
+
+    /// The config the engine works from.
+    pub fn config(&self) -> &'a Config {
+        self.config
+    }
+
+    /// The journal the engine appends to.
+    pub fn journal(&self) -> &Journal {
+        self.journal
+    }
 }
 
 impl Engine<'_> {
@@ -230,23 +219,14 @@ impl Engine<'_> {
         // on SQL Server for the whole run, taken before anything is journaled, so a machine
         // that cannot get it stops with nothing changed.
         let sql = prepared.steps.iter().any(|p| step::has_sql(&p.plan.ops));
-        if sql {
-            self.sql.lock().map_err(|e| {
-                EngineError::Prerequisites(vec![Finding::failed(
-                    "SQL Server application lock",
-                    e.to_string(),
-                )])
-            })?;
-        }
-        let result = self
-            .journal
-            .append(run, &[started])
-            .map_err(EngineError::from)
-            .and_then(|_| self.run_prepared(run, prepared));
-        if sql {
-            let _ = self.sql.unlock();
-        }
-        result
+        let mut locked = SqlLocked::take(self, sql).map_err(|e| {
+            EngineError::Prerequisites(vec![Finding::failed(
+                "SQL Server application lock",
+                e.to_string(),
+            )])
+        })?;
+        locked.journal.append(run, &[started])?;
+        locked.run_prepared(run, prepared)
     }
 
     /// Runs prepared steps in order within `run`.
@@ -307,6 +287,8 @@ impl Engine<'_> {
         if let Some(target) = state.rollback_target {
             return self.roll_back_run(&state, target);
         }
+        // The interrupted step, once this resume has committed it.
+        let mut committed = None;
         if let Some(open) = state.open_step() {
             if open.failed.is_some() || open.rollback_started {
                 let step = open.step;
@@ -325,7 +307,7 @@ impl Engine<'_> {
                 });
             }
             match step::resume(self, run, open)? {
-                StepEnd::Committed => {}
+                StepEnd::Committed => committed = Some(open.step),
                 StepEnd::RolledBack { error } => {
                     let step = open.step;
                     self.finish(run, RunOutcome::RolledBack { version: step.from })?;
@@ -358,7 +340,16 @@ impl Engine<'_> {
             local_changes,
             backups: state.backups.clone().filter(|_| state.steps.is_empty()),
         };
-        let prepared = self.prepare(&request)?;
+        // Once this resume has committed a step, a refusal here no longer means "nothing
+        // changed": the run is unfinished at a later version than it was.
+        let prepared = self.prepare(&request).map_err(|e| match (committed, e) {
+            (Some(committed), EngineError::Prepare(source)) => EngineError::RemainingSteps {
+                run,
+                committed,
+                source,
+            },
+            (_, e) => e,
+        })?;
         self.run_prepared(run, prepared)
     }
 

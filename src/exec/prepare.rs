@@ -12,7 +12,7 @@ use crate::model::is_settings_file;
 use crate::model::{InstallModel, ObserveError};
 use crate::op::{Op, SqlOp};
 use crate::package::{Package, PackageError};
-use crate::plan::{PlanError, PlanSettings, ShippedSettings, plan_step, render};
+use crate::plan::{PlanError, PlanInputs, ShippedSettings, plan_step, render};
 use crate::version::{RangeError, Step, Version, steps_between};
 
 /// A run that is planned and ready to execute.
@@ -54,49 +54,71 @@ pub enum PrepareError {
         expected: crate::digest::Digest,
         found: crate::digest::Digest,
     },
-    #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+}
+
+/// How one prerequisite came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Met.
+    Ok,
+    /// Reported, but it does not stop the run.
+    Warning,
+    /// Not met: the run does not start.
+    Failed,
 }
 
 /// One prerequisite's result.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
     pub what: String,
-    pub ok: bool,
-    /// A warning is reported but does not stop the run.
-    pub warning: bool,
+    pub verdict: Verdict,
     pub detail: String,
 }
 
 impl Finding {
-    fn ok(what: impl Into<String>, detail: impl Into<String>) -> Finding {
+    pub fn ok(what: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding::new(what, Verdict::Ok, detail)
+    }
+
+    pub fn warning(what: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding::new(what, Verdict::Warning, detail)
+    }
+
+    pub fn failed(what: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding::new(what, Verdict::Failed, detail)
+    }
+
+    fn new(what: impl Into<String>, verdict: Verdict, detail: impl Into<String>) -> Finding {
         Finding {
             what: what.into(),
-            ok: true,
-            warning: false,
+            verdict,
             detail: detail.into(),
         }
     }
 
-    pub(super) fn failed(what: impl Into<String>, detail: impl Into<String>) -> Finding {
-        Finding {
-            what: what.into(),
-            ok: false,
-            warning: false,
-            detail: detail.into(),
-        }
+    pub fn is_failed(&self) -> bool {
+        self.verdict == Verdict::Failed
     }
+}
 
-    fn warning(what: impl Into<String>, detail: impl Into<String>) -> Finding {
-        Finding {
-            what: what.into(),
-            ok: true,
-            warning: true,
-            detail: detail.into(),
+/// `hubup check --json` shows a finding as `{what, ok, warning, detail}` (`ok` is false only
+/// for a failed one; a warning is `ok` and `warning`): the shape it has always had.
+impl serde::Serialize for Finding {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Shown<'a> {
+            what: &'a str,
+            ok: bool,
+            warning: bool,
+            detail: &'a str,
         }
+        Shown {
+            what: &self.what,
+            ok: self.verdict != Verdict::Failed,
+            warning: self.verdict == Verdict::Warning,
+            detail: &self.detail,
+        }
+        .serialize(serializer)
     }
 }
 
@@ -108,7 +130,7 @@ pub struct PrerequisiteReport {
 
 impl PrerequisiteReport {
     pub fn all_ok(&self) -> bool {
-        self.findings.iter().all(|f| f.ok)
+        !self.findings.iter().any(Finding::is_failed)
     }
 }
 
@@ -126,7 +148,7 @@ pub(super) fn prepare(
     let mut model = start.clone();
     let mut planned = Vec::new();
     for package in packages {
-        let settings = PlanSettings {
+        let inputs = PlanInputs {
             config,
             databases: &engine.databases,
             local_changes: request.local_changes,
@@ -134,7 +156,7 @@ pub(super) fn prepare(
             backups: request.backups.as_ref().filter(|_| planned.is_empty()),
         };
         let shipped = shipped_settings(&package)?;
-        let (plan, after) = plan_step(&model, package.manifest(), &shipped, &settings)?;
+        let (plan, after) = plan_step(&model, package.manifest(), &shipped, &inputs)?;
         model = after.clone();
         planned.push(PlannedStep {
             plan,
@@ -245,13 +267,13 @@ pub(super) fn check_prerequisites(
 
     for planned in &prepared.steps {
         let step = planned.plan.step;
-        for prerequisite in catalog::spec(step).prerequisites {
+        for prerequisite in catalog::step_spec(step).prerequisites {
             match prerequisite {
                 Prerequisite::AspNetCoreRuntime { version } => {
                     findings.push(runtime_finding(engine, step, version));
                 }
                 Prerequisite::SiteCertificates => {
-                    for component in catalog::spec(step).new_sites {
+                    for component in catalog::step_spec(step).new_sites {
                         let site = config.site(*component);
                         if let Some(certificate) = &site.certificate {
                             findings.push(certificate_finding(
@@ -298,7 +320,7 @@ pub(super) fn check_prerequisites(
 /// Whether anyone but administrators can change the files that steer hubup (`upgrade`
 /// refuses to start then; `check` says so here too).
 fn access_finding(config: &crate::config::Config) -> Finding {
-    let report = crate::access::check_config_paths(config);
+    let report = crate::config::check_config_paths(config);
     if report.is_clean() {
         Finding::ok(
             "who can change hubup's files",
@@ -325,8 +347,8 @@ fn signature_findings(config: &crate::config::Config, prepared: &PreparedRun) ->
             ),
         });
     }
-    // The fixture key is a constant of the fixture generator, read here and nothing more.
-    let fixture = crate::fixture::fixture_signing_key().public();
+    // The fixture generator's key, whose secret is public.
+    let fixture = crate::package::fixture_signing_key().public();
     if config.packages.trusted_keys.contains(&fixture) {
         out.push(Finding::warning(
             "trusted package keys",

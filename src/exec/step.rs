@@ -10,8 +10,9 @@ use crate::digest::Digest;
 use crate::exec::apply::{self, OpContext, OpError};
 use crate::exec::prepare::PrepareError;
 use crate::exec::recorder::Recorder;
+use crate::exec::sql_lock::SqlLocked;
 use crate::exec::state::{RunState, StepState};
-use crate::exec::{Engine, EngineError, Event, PlannedStep};
+use crate::exec::{Engine, EngineError, Event, Finding, PlannedStep};
 use crate::fsx::{DirtyDirs, Staging};
 use crate::install;
 use crate::journal::{Payload, RunId};
@@ -259,12 +260,9 @@ pub(super) fn execute(
         });
     }
     engine.journal.append(run, &head)?;
-    let sql = has_sql(&plan.ops);
-    if sql {
-        engine.sql.lock().map_err(|e| sql_lock_error(step, e))?;
-    }
+    let mut engine = lock_for(engine, step, &plan.ops)?;
     let end = run_ops(
-        engine,
+        &mut engine,
         OpsRun {
             run,
             step,
@@ -274,27 +272,29 @@ pub(super) fn execute(
             package: &planned.package,
         },
     )?;
-    let result = finish_ops(
-        engine,
+    finish_ops(
+        &mut engine,
         run,
         step,
         end,
         planned.after.tree_digest(),
         planned.after.apphost_digest(),
-    );
-    if sql {
-        let _ = engine.sql.unlock();
-    }
-    result
+    )
 }
 
-fn sql_lock_error(step: Step, error: crate::sql::SqlError) -> EngineError {
-    EngineError::Prerequisites(vec![crate::exec::Finding {
-        what: format!("{step}: SQL Server application lock"),
-        ok: false,
-        warning: false,
-        detail: error.to_string(),
-    }])
+/// The engine holding the SQL Server installation lock if `ops` do database work; released
+/// when the returned guard goes out of scope.
+fn lock_for<'e, 'a>(
+    engine: &'e mut Engine<'a>,
+    step: Step,
+    ops: &[Op],
+) -> Result<SqlLocked<'e, Engine<'a>>, EngineError> {
+    SqlLocked::take(engine, has_sql(ops)).map_err(|e| {
+        EngineError::Prerequisites(vec![Finding::failed(
+            format!("{step}: SQL Server application lock"),
+            e.to_string(),
+        )])
+    })
 }
 
 /// Commits, reports cancellation, or rolls back after a failure.
@@ -361,12 +361,9 @@ pub(super) fn resume(
         step,
         ops: open.ops.len(),
     });
-    let sql = has_sql(&open.ops);
-    if sql {
-        engine.sql.lock().map_err(|e| sql_lock_error(step, e))?;
-    }
+    let mut engine = lock_for(engine, step, &open.ops)?;
     let end = run_ops(
-        engine,
+        &mut engine,
         OpsRun {
             run,
             step,
@@ -376,28 +373,36 @@ pub(super) fn resume(
             package: &package,
         },
     )?;
-    let result = match end {
+    match end {
         OpsEnd::Completed => {
-            let tree =
-                install::tree_digest(&engine.config.install.root).map_err(PrepareError::from)?;
-            let apphost = apphost_digest(&engine.config.install.apphost)?;
-            finish_ops(engine, run, step, OpsEnd::Completed, tree, apphost)
+            let (tree, apphost) = digests_after_change(&engine, step)?;
+            finish_ops(&mut engine, run, step, OpsEnd::Completed, tree, apphost)
         }
-        other => finish_ops(engine, run, step, other, Digest::ZERO, Digest::ZERO),
-    };
-    if sql {
-        let _ = engine.sql.unlock();
+        other => finish_ops(&mut engine, run, step, other, Digest::ZERO, Digest::ZERO),
     }
-    result
 }
 
-fn apphost_digest(path: &Path) -> Result<Digest, EngineError> {
-    Digest::of_file(path).map(|(d, _)| d).map_err(|source| {
-        EngineError::Prepare(PrepareError::Read {
-            path: path.to_path_buf(),
-            source,
-        })
-    })
+/// The install-tree and applicationHost.config digests, read after `step` changed the
+/// install: a failure here leaves the run unfinished, never "nothing changed".
+fn digests_after_change(engine: &Engine<'_>, step: Step) -> Result<(Digest, Digest), EngineError> {
+    let root = &engine.config.install.root;
+    let tree = install::tree_digest(root).map_err(|source| EngineError::AfterChange {
+        step,
+        action: "digesting the install tree under",
+        path: root.clone(),
+        source: Box::new(source),
+    })?;
+    let apphost = &engine.config.install.apphost;
+    let apphost_digest =
+        Digest::of_file(apphost)
+            .map(|(d, _)| d)
+            .map_err(|source| EngineError::AfterChange {
+                step,
+                action: "digesting",
+                path: apphost.clone(),
+                source: Box::new(source),
+            })?;
+    Ok((tree, apphost_digest))
 }
 
 /// Before rolling back committed steps: every backup copy they need must be there.
@@ -461,15 +466,10 @@ pub(super) fn roll_back(
             }],
         )?;
     }
-    let sql = has_sql(&state.ops);
-    if sql {
-        engine.sql.lock().map_err(|e| sql_lock_error(step, e))?;
+    {
+        let mut engine = lock_for(engine, step, &state.ops)?;
+        undo_ops(&mut engine, run, state)?;
     }
-    let result = undo_ops(engine, run, state);
-    if sql {
-        let _ = engine.sql.unlock();
-    }
-    result?;
     remove_created_folders(&engine.config.install.root, state);
     verify_rollback(engine, run, state)
 }
@@ -589,8 +589,7 @@ fn verify_rollback(
 ) -> Result<(), EngineError> {
     let step = state.step;
     let root = engine.config.install.root.clone();
-    let tree = install::tree_digest(&root).map_err(PrepareError::from)?;
-    let apphost = apphost_digest(&engine.config.install.apphost)?;
+    let (tree, apphost) = digests_after_change(engine, step)?;
     let verified = tree == state.tree_before && apphost == state.apphost_before;
     let mut entries = vec![Payload::StepRolledBack {
         step,
@@ -600,12 +599,16 @@ fn verify_rollback(
     }];
     let backup = root.join(step.from.backup_folder_name());
     if verified && backup.exists() {
-        std::fs::remove_dir_all(&backup).map_err(|source| {
-            EngineError::Prepare(PrepareError::Read {
+        let faults = &engine.faults;
+        faults
+            .before_backup_removal(step)
+            .and_then(|()| std::fs::remove_dir_all(&backup))
+            .map_err(|source| EngineError::AfterChange {
+                step,
+                action: "removing the backup folder",
                 path: backup.clone(),
-                source,
-            })
-        })?;
+                source: Box::new(source),
+            })?;
         entries.push(Payload::Note {
             step: Some(step),
             text: format!("removed {} after a verified rollback", backup.display()),

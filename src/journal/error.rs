@@ -110,6 +110,19 @@ impl JournalError {
         matches!(self, JournalError::Busy { .. })
     }
 
+    /// True if the journal cannot be trusted: it failed verification ([`Corrupt`]) or its
+    /// file is damaged ([`Damaged`]). Nothing may resume or roll back from such a journal;
+    /// every command answers it the same way (exit 5, this error's own advice).
+    ///
+    /// [`Corrupt`]: JournalError::Corrupt
+    /// [`Damaged`]: JournalError::Damaged
+    pub fn is_untrusted(&self) -> bool {
+        matches!(
+            self,
+            JournalError::Corrupt { .. } | JournalError::Damaged { .. }
+        )
+    }
+
     /// The chain fault, if this is a verification failure.
     pub fn fault(&self) -> Option<&ChainFault> {
         match self {

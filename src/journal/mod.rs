@@ -35,7 +35,7 @@ pub use entry::{
 };
 pub use error::JournalError;
 pub use holder::Holder;
-pub use location::{ConfigPathError, default_journal_path, journal_path_from_config};
+pub use location::default_journal_path;
 pub use render::{PlanIndex, compact_utc, export_json, format_utc, show_line};
 pub use store::Head;
 pub use summary::UnfinishedRun;
@@ -207,7 +207,11 @@ impl Journal {
     }
 
     /// The entries of one step of one run, oldest first (verified as [`Journal::entries`]).
-    pub fn step_entries(&self, run: RunId, step: crate::Step) -> Result<Vec<Entry>, JournalError> {
+    pub fn step_entries(
+        &self,
+        run: RunId,
+        step: crate::version::Step,
+    ) -> Result<Vec<Entry>, JournalError> {
         let mut out = Vec::new();
         self.each_entry(|entry| {
             if entry.run == run && entry.payload.step() == Some(step) {

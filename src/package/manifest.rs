@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::relpath::RelPath;
-use crate::settings::Change;
+use crate::settings::SettingsChange;
 use crate::version::Version;
 
 /// Format version of the manifest written by this build.
@@ -110,7 +110,7 @@ impl PackageFile {
 pub struct SettingsEdit {
     /// The settings file, e.g. `Hub/appsettings.json`.
     pub path: RelPath,
-    pub changes: Vec<Change>,
+    pub changes: Vec<SettingsChange>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,6 @@ pub use manifest::{
 };
 pub use read::Package;
 pub use signature::{
-    Acceptance, BadKey, KeyFileError, MAX_SIGNATURE_BYTES, PackageTrust, PublicKey,
-    SIGNATURE_ENTRY, SIGNATURE_FORMAT, SIGNED_CONTEXT, Signer, SigningKey,
+    Acceptance, BadKey, FIXTURE_SIGNER, KeyFileError, MAX_SIGNATURE_BYTES, PackageTrust, PublicKey,
+    SIGNATURE_ENTRY, SIGNATURE_FORMAT, SIGNED_CONTEXT, Signer, SigningKey, fixture_signing_key,
 };

@@ -303,6 +303,18 @@ pub(crate) fn verify(
     })
 }
 
+/// The name the fixture packages' signatures give.
+pub const FIXTURE_SIGNER: &str = "hubup fixture publisher (a public test key)";
+
+/// The key that signs the fixture packages. Its secret is derived from a fixed text, so
+/// anyone can sign with it: only a sandbox's config (the demo's) may trust it, and `hubup
+/// check` warns when a config does. It is defined here, with the other keys, so that the
+/// fixture generator (which signs with it) and the executor (which warns about it) share it
+/// without either using the other.
+pub fn fixture_signing_key() -> SigningKey {
+    SigningKey::from_seed(*blake3::hash(b"hubup fixture publisher signing key, v1").as_bytes())
+}
+
 /// Which packages hubup accepts: the config's `[packages]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

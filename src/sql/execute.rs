@@ -18,9 +18,9 @@
 use std::time::Duration;
 
 use crate::op::{OpOutcome, Principal, SqlOp};
+use crate::sql::config::SqlConfig;
 use crate::sql::migrations;
 use crate::sql::session::{Param, Session};
-use crate::sql::settings::SqlSettings;
 use crate::sql::statements as st;
 use crate::sql::tsql::principal_name;
 use crate::sql::{SqlError, SqlTarget};
@@ -54,11 +54,11 @@ pub enum Found {
 }
 
 impl ExecuteTarget {
-    pub fn new(settings: &SqlSettings, identity: &str) -> Result<ExecuteTarget, SqlError> {
+    pub fn new(sql: &SqlConfig, identity: &str) -> Result<ExecuteTarget, SqlError> {
         Ok(ExecuteTarget::with_session(
-            Session::new(settings)?,
+            Session::new(sql)?,
             identity,
-            Duration::from_secs(settings.lock_timeout_secs),
+            Duration::from_secs(sql.lock_timeout_secs),
         ))
     }
 

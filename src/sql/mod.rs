@@ -1,4 +1,4 @@
-//! Everything SQL Server: the `[sql]` settings, the migrations compiled into the binary, the
+//! Everything SQL Server: the `[sql]` table of the config, the migrations compiled into the binary, the
 //! T-SQL text of each database op, and the [`SqlTarget`] adapter the executor drives, one
 //! implementation per mode: `script.rs` writes the T-SQL for a DBA, `execute.rs` runs it over a
 //! `session.rs` connection (tiberius), `preprovisioned.rs` only verifies a DBA's work.
@@ -9,12 +9,12 @@
 //! quoted and values are literals or parameters, never spliced text.
 
 mod backup;
+mod config;
 mod execute;
 mod migrations;
 mod preprovisioned;
 mod script;
 mod session;
-mod settings;
 pub mod statements;
 mod tsql;
 
@@ -24,14 +24,15 @@ use crate::op::{OpOutcome, SqlOp};
 use crate::version::Step;
 
 pub use backup::{BackupFolderError, DatabaseBackups};
+pub use config::{
+    DATABASE_KEYS, DatabasePlanning, DatabaseUsers, LicenseManagerChoice, LicenseManagerPermission,
+    SqlAuth, SqlConfig, SqlConfigError, SqlMode,
+};
 pub use execute::{ExecuteTarget, Found};
 pub use migrations::{MIGRATIONS, Migration, migrations_for, split_batches};
 pub use preprovisioned::PreprovisionedTarget;
 pub use script::{ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget};
 pub use session::{Param, ServerAddress, Session};
-pub use settings::{
-    DATABASE_KEYS, LicenseManagerChoice, SqlAuth, SqlMode, SqlSettings, SqlSettingsError,
-};
 pub use tsql::{quote_ident, quote_literal, script_for, undo_script_for};
 
 /// Database work failed. Messages never contain a password (values travel as parameters and
@@ -41,7 +42,7 @@ pub enum SqlError {
     #[error("cannot write {path}: {problem}")]
     Output { path: PathBuf, problem: String },
     #[error(transparent)]
-    Settings(#[from] SqlSettingsError),
+    InvalidConfig(#[from] SqlConfigError),
     #[error("sql.{key}: {problem}")]
     Config { key: &'static str, problem: String },
     #[error("cannot connect to SQL Server {server}: {problem}")]
@@ -98,8 +99,18 @@ pub trait SqlTarget {
     /// Checks, before any change, that the work can be done (connection, permissions, output).
     fn preflight(&mut self, ops: &[SqlOp]) -> Result<(), SqlError>;
     /// Takes the installation-wide lock around a step's database work (several machines may
-    /// upgrade at once).
+    /// upgrade at once). Nothing is held after an error.
+    ///
+    /// Re-entrant: a holder may take it again (an upgrade holds it for the whole run and each
+    /// step takes it inside); every successful `lock` is matched by one [`unlock`], and the
+    /// lock is released at the outermost one. The executor never calls the pair itself: it
+    /// holds the lock through one guard (`exec/sql_lock.rs`) that releases it when dropped.
+    /// Targets that need no lock (script, preprovisioned) do nothing.
+    ///
+    /// [`unlock`]: SqlTarget::unlock
     fn lock(&mut self) -> Result<(), SqlError>;
+    /// Gives back one [`lock`](SqlTarget::lock); the lock is released when the last one is
+    /// given back. Without a lock held, does nothing.
     fn unlock(&mut self) -> Result<(), SqlError>;
     /// Does the op; says whether it changed something or found it done.
     fn apply(&mut self, op: &SqlOp) -> Result<OpOutcome, SqlError>;
@@ -109,19 +120,19 @@ pub trait SqlTarget {
     fn undo(&mut self, op: &SqlOp, outcome: Option<&OpOutcome>) -> Result<(), SqlError>;
 }
 
-/// The target the settings ask for, writing into `output_dir` where it writes files.
+/// The target the `[sql]` table asks for, writing into `output_dir` where it writes files.
 /// `identity` names this machine on the server (it marks the databases it creates).
 pub fn sql_target(
-    settings: &SqlSettings,
+    sql: &SqlConfig,
     output_dir: &Path,
     identity: &str,
 ) -> Result<Box<dyn SqlTarget>, SqlError> {
-    settings.validate()?;
-    Ok(match settings.mode {
+    sql.validate()?;
+    Ok(match sql.mode {
         SqlMode::Script => Box::new(ScriptTarget::new(output_dir)),
-        SqlMode::Execute => Box::new(ExecuteTarget::new(settings, identity)?),
+        SqlMode::Execute => Box::new(ExecuteTarget::new(sql, identity)?),
         SqlMode::Preprovisioned => Box::new(PreprovisionedTarget::new(ExecuteTarget::new(
-            settings, identity,
+            sql, identity,
         )?)),
     })
 }

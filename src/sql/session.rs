@@ -16,7 +16,7 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use crate::secret::Secret;
 use crate::sql::SqlError;
-use crate::sql::settings::{SqlAuth, SqlSettings};
+use crate::sql::config::{SqlAuth, SqlConfig};
 use crate::sql::statements as st;
 
 /// Where the server is, parsed from `sql.server`.
@@ -67,7 +67,7 @@ pub enum Param<'a> {
 type Connection = Client<Compat<TcpStream>>;
 
 pub struct Session {
-    settings: SqlSettings,
+    sql: SqlConfig,
     address: ServerAddress,
     password: Option<Secret>,
     runtime: tokio::runtime::Runtime,
@@ -80,32 +80,31 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session for the `[sql]` settings; it connects on first use, reading the password
-    /// from the environment variable they name only then (so `plan` and `status` need none).
-    pub fn new(settings: &SqlSettings) -> Result<Session, SqlError> {
-        Session::open_with(settings, None)
+    /// A session for the `[sql]` table; it connects on first use, reading the password
+    /// from the environment variable it names only then (so `plan` and `status` need none).
+    pub fn new(sql: &SqlConfig) -> Result<Session, SqlError> {
+        Session::open_with(sql, None)
     }
 
     /// A session with the password given directly (tests, tools that prompt for it).
-    pub fn with_password(settings: &SqlSettings, password: Secret) -> Result<Session, SqlError> {
-        Session::open_with(settings, Some(password))
+    pub fn with_password(sql: &SqlConfig, password: Secret) -> Result<Session, SqlError> {
+        Session::open_with(sql, Some(password))
     }
 
-    fn open_with(settings: &SqlSettings, password: Option<Secret>) -> Result<Session, SqlError> {
-        let address =
-            ServerAddress::parse(&settings.server).map_err(|problem| SqlError::Config {
-                key: "server",
-                problem,
-            })?;
+    fn open_with(sql: &SqlConfig, password: Option<Secret>) -> Result<Session, SqlError> {
+        let address = ServerAddress::parse(&sql.server).map_err(|problem| SqlError::Config {
+            key: "server",
+            problem,
+        })?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| SqlError::Connect {
-                server: settings.server.clone(),
+                server: sql.server.clone(),
                 problem: format!("cannot start the network runtime: {e}"),
             })?;
         Ok(Session {
-            settings: settings.clone(),
+            sql: sql.clone(),
             address,
             password,
             runtime,
@@ -116,13 +115,13 @@ impl Session {
     }
 
     pub fn server(&self) -> &str {
-        &self.settings.server
+        &self.sql.server
     }
 
     /// The login hubup connects as, for messages (`Windows authentication` when integrated).
     pub fn login_name(&self) -> String {
-        match self.settings.auth {
-            SqlAuth::Sql => self.settings.user.clone().unwrap_or_default(),
+        match self.sql.auth {
+            SqlAuth::Sql => self.sql.user.clone().unwrap_or_default(),
             SqlAuth::Windows => "the Windows account running hubup".to_string(),
         }
     }
@@ -142,15 +141,15 @@ impl Session {
             config.instance_name(instance);
         }
         config.application_name("hubup");
-        config.encryption(match self.settings.encrypt.as_str() {
+        config.encryption(match self.sql.encrypt.as_str() {
             "off" => EncryptionLevel::NotSupported,
             "required" => EncryptionLevel::Required,
             _ => EncryptionLevel::On,
         });
-        if self.settings.trust_server_certificate {
+        if self.sql.trust_server_certificate {
             config.trust_cert();
         }
-        config.command_timeout(match self.settings.command_timeout_secs {
+        config.command_timeout(match self.sql.command_timeout_secs {
             0 => None,
             secs => Some(Duration::from_secs(secs)),
         });
@@ -159,23 +158,23 @@ impl Session {
     }
 
     fn auth_method(&self) -> Result<AuthMethod, SqlError> {
-        match self.settings.auth {
+        match self.sql.auth {
             SqlAuth::Sql => {
-                let user = self.settings.user.clone().unwrap_or_default();
+                let user = self.sql.user.clone().unwrap_or_default();
                 let password = self.password.as_ref().map(Secret::expose).unwrap_or("");
                 Ok(AuthMethod::sql_server(user, password))
             }
-            SqlAuth::Windows => windows_auth(&self.settings.server),
+            SqlAuth::Windows => windows_auth(&self.sql.server),
         }
     }
 
     fn connection(&mut self) -> Result<&mut Connection, SqlError> {
         if self.client.is_none() {
             if self.password.is_none() {
-                self.password = self.settings.password()?;
+                self.password = self.sql.password()?;
             }
             let config = self.tiberius_config()?;
-            let timeout = Duration::from_secs(self.settings.connect_timeout_secs.max(1));
+            let timeout = Duration::from_secs(self.sql.connect_timeout_secs.max(1));
             let named = self.address.instance.is_some() && self.address.port.is_none();
             let client = self
                 .runtime
@@ -193,7 +192,7 @@ impl Session {
             tracing::info!(
                 target: "hubup::sql",
                 "connected to {} as {}",
-                self.settings.server,
+                self.sql.server,
                 self.login_name()
             );
             self.client = Some(client);
@@ -206,7 +205,7 @@ impl Session {
     fn restore_context(&mut self) -> Result<(), SqlError> {
         let current = self.current.take();
         if self.lock_depth > 0 {
-            self.acquire_lock(Duration::from_secs(self.settings.lock_timeout_secs))?;
+            self.acquire_lock(Duration::from_secs(self.sql.lock_timeout_secs))?;
         }
         if let Some(database) = current {
             self.use_database(&database)?;
@@ -215,7 +214,7 @@ impl Session {
     }
 
     fn open_error(&self, error: OpenError) -> SqlError {
-        let server = self.settings.server.clone();
+        let server = self.sql.server.clone();
         match error {
             OpenError::Unreachable(problem) => SqlError::Connect {
                 server,
@@ -228,10 +227,10 @@ impl Session {
                 server,
                 login: self.login_name(),
                 message: format!("{message} (error {code})"),
-                hint: match self.settings.auth {
+                hint: match self.sql.auth {
                     SqlAuth::Sql => format!(
                         "check sql.user and the password in the environment variable {}",
-                        self.settings.password_env.as_deref().unwrap_or("?")
+                        self.sql.password_env.as_deref().unwrap_or("?")
                     ),
                     SqlAuth::Windows => {
                         "run hubup as a Windows account that has a login on the server".into()
@@ -311,7 +310,7 @@ impl Session {
         tracing::warn!(target: "hubup::sql", "`{statement}` failed: {error}");
         match error {
             tiberius::error::Error::Server(token) => SqlError::Server {
-                server: self.settings.server.clone(),
+                server: self.sql.server.clone(),
                 statement,
                 number: token.code(),
                 message: token.message().to_string(),
@@ -320,7 +319,7 @@ impl Session {
                 // The connection is unusable: drop it; the next call connects again.
                 self.client = None;
                 SqlError::ConnectionLost {
-                    server: self.settings.server.clone(),
+                    server: self.sql.server.clone(),
                     statement,
                     problem: other.to_string(),
                 }
@@ -358,7 +357,7 @@ impl Session {
         match result {
             Some(0 | 1) => Ok(()),
             other => Err(SqlError::Locked {
-                server: self.settings.server.clone(),
+                server: self.sql.server.clone(),
                 waited_secs: wait.as_secs(),
                 result: other.unwrap_or(-999),
             }),

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{DatabasePlanning, DatabaseUsers, LicenseManagerPermission};
 use crate::secret::{BadPassword, Secret};
 
 /// How hubup does the database work.
@@ -46,7 +45,7 @@ pub enum LicenseManagerChoice {
 /// The `[sql]` table.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct SqlSettings {
+pub struct SqlConfig {
     #[serde(default)]
     pub mode: SqlMode,
     /// `host`, `host\instance` or `host,port`.
@@ -102,9 +101,9 @@ fn default_lock_timeout() -> u64 {
     600
 }
 
-impl Default for SqlSettings {
+impl Default for SqlConfig {
     fn default() -> Self {
-        SqlSettings {
+        SqlConfig {
             mode: SqlMode::default(),
             server: String::new(),
             auth: SqlAuth::default(),
@@ -125,7 +124,7 @@ impl Default for SqlSettings {
 
 /// A `[sql]` table that cannot be used. Never contains a password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SqlSettingsError {
+pub enum SqlConfigError {
     #[error("sql.{key}: {problem}")]
     Invalid { key: &'static str, problem: String },
     #[error(
@@ -136,11 +135,11 @@ pub enum SqlSettingsError {
     BadPassword { var: String, source: BadPassword },
 }
 
-impl SqlSettings {
+impl SqlConfig {
     /// Checks the table as the wizard would, before anything changes.
-    pub fn validate(&self) -> Result<(), SqlSettingsError> {
+    pub fn validate(&self) -> Result<(), SqlConfigError> {
         let invalid = |key, problem: &str| {
-            Err(SqlSettingsError::Invalid {
+            Err(SqlConfigError::Invalid {
                 key,
                 problem: problem.to_string(),
             })
@@ -167,7 +166,7 @@ impl SqlSettings {
         }
         if let Some(folder) = &self.backup_databases {
             // The same check `--backup-databases` gets; its message names both.
-            crate::sql::DatabaseBackups::new(folder, 0).map_err(|e| SqlSettingsError::Invalid {
+            crate::sql::DatabaseBackups::new(folder, 0).map_err(|e| SqlConfigError::Invalid {
                 key: "backup_databases",
                 problem: e.problem,
             })?;
@@ -194,18 +193,18 @@ impl SqlSettings {
 
     /// The password, from the environment variable the config names, checked against the
     /// vendor's rule. `None` for Windows authentication.
-    pub fn password(&self) -> Result<Option<Secret>, SqlSettingsError> {
+    pub fn password(&self) -> Result<Option<Secret>, SqlConfigError> {
         if self.auth != SqlAuth::Sql {
             return Ok(None);
         }
         let Some(var) = &self.password_env else {
             return Ok(None);
         };
-        let value = std::env::var(var)
-            .map_err(|_| SqlSettingsError::PasswordMissing { var: var.clone() })?;
+        let value =
+            std::env::var(var).map_err(|_| SqlConfigError::PasswordMissing { var: var.clone() })?;
         Secret::new_sql_password(value)
             .map(Some)
-            .map_err(|source| SqlSettingsError::BadPassword {
+            .map_err(|source| SqlConfigError::BadPassword {
                 var: var.clone(),
                 source,
             })
@@ -232,6 +231,32 @@ impl SqlSettings {
     }
 }
 
+/// How applications reach their databases, which decides who gets database permissions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUsers {
+    /// Windows authentication: the identity of each component's app pool.
+    AppPoolIdentities,
+    /// SQL authentication: this SQL login.
+    SqlLogin(String),
+}
+
+/// License Manager's database permission (the guide offers both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LicenseManagerPermission {
+    #[default]
+    DbOwner,
+    ReadWriteAndExecute,
+}
+
+/// Database choices the planner needs.
+#[derive(Clone, Debug)]
+pub struct DatabasePlanning {
+    pub users: DatabaseUsers,
+    pub license_manager: LicenseManagerPermission,
+    /// Database names by catalog config key; missing keys take the catalog's default.
+    pub names: BTreeMap<String, String>,
+}
+
 /// Keys of `[sql.databases]`: the databases an installation has from 4.0 (named by their
 /// component), then those the upgrade steps create (named as in the catalog).
 pub const DATABASE_KEYS: [&str; 10] = [
@@ -253,11 +278,11 @@ mod tests {
 
     #[test]
     fn sql_auth_needs_a_user_and_a_password_source() {
-        let mut s = SqlSettings {
+        let mut s = SqlConfig {
             mode: SqlMode::Execute,
             server: "SQL01".into(),
             auth: SqlAuth::Sql,
-            ..SqlSettings::default()
+            ..SqlConfig::default()
         };
         assert!(s.validate().unwrap_err().to_string().contains("sql.user"));
         s.user = Some("sqladmin".into());
@@ -271,13 +296,13 @@ mod tests {
         s.validate().unwrap();
         assert!(matches!(
             s.password(),
-            Err(SqlSettingsError::PasswordMissing { .. })
+            Err(SqlConfigError::PasswordMissing { .. })
         ));
     }
 
     #[test]
     fn database_keys_are_checked() {
-        let mut s = SqlSettings::default();
+        let mut s = SqlConfig::default();
         s.databases.insert("licence_manager".into(), "LM".into());
         assert!(
             s.validate()

@@ -1,0 +1,679 @@
+//! Exit codes: the codes README.md documents ("Exit codes"), and the one table that maps every
+//! way a command can end (a run's outcome, a check's verdict, each library error, the CLI's
+//! own failures) to one of them. Commands never pick a code themselves: they return an
+//! [`Outcome`] or fail with a [`Cause`], and [`code`] decides.
+//!
+//! The table's matches are exhaustive on purpose: a new error variant does not compile until
+//! someone decides which documented code is true for it.
+
+use std::path::PathBuf;
+
+use hubup::{
+    AccessReport, BackupFolderError, ConfigError, ConfigPathError, EngineError, FixtureError,
+    JournalError, KeyFileError, PackageError, PrerequisiteReport, RunEnd, SignError, SqlError,
+    StatusError,
+};
+
+/// Exit codes, stable and documented in README.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// The command did what was asked.
+    Ok = 0,
+    /// An unexpected failure (I/O error, bug); the message says what and where.
+    Failure = 1,
+    /// Bad input: usage, config, version, package or a failed prerequisite. Nothing changed.
+    BadInput = 2,
+    /// A step failed and was rolled back to its source version; earlier steps stay committed.
+    RolledBack = 3,
+    /// A run is unfinished (interrupted, cancelled, or its rollback could not complete):
+    /// run `hubup resume` or `hubup rollback`.
+    NeedsResume = 4,
+    /// The journal failed verification: an entry was changed, dropped or reordered.
+    JournalCorrupt = 5,
+    /// Another hubup process holds the journal.
+    Busy = 6,
+}
+
+/// How a command ended, as far as its exit code goes.
+///
+/// A command that simply did what was asked returns [`Exit::Ok`] itself.
+pub(crate) enum Outcome<'a> {
+    /// An upgrade, resume or rollback ended this way.
+    Run(&'a RunEnd),
+    /// `hubup check` found this.
+    Checked(&'a PrerequisiteReport),
+    /// It failed.
+    Failed(&'a Cause),
+}
+
+/// Why a command failed: a library error as it came, or one of the CLI's own failures.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Cause {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// The config file cannot be loaded; `hint` says how to name one when none was given.
+    #[error("{error}{hint}")]
+    Config {
+        error: ConfigError,
+        hint: &'static str,
+    },
+    /// The journal's path cannot be read from the config file (`--config` of `journal`).
+    #[error(transparent)]
+    ConfigPath(#[from] ConfigPathError),
+    /// The `[sql]` settings are refused (mode, server, the password's variable).
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    /// The database backup folder (`--backup-databases`, `sql.backup_databases`) is refused.
+    #[error(transparent)]
+    BackupFolder(#[from] BackupFolderError),
+    /// `HUBUP_TEST_FAULTS` cannot be understood.
+    #[error("{0}")]
+    Faults(String),
+    /// A command-line value is refused (a `--run` prefix, the demo's folder).
+    #[error("{0}")]
+    Argument(String),
+    /// `status` cannot read the install or IIS config it was pointed at.
+    #[error(transparent)]
+    Status(#[from] StatusError),
+    /// `hubup fixture` cannot write what it was asked to (its `--out` folder).
+    #[error(transparent)]
+    Fixture(#[from] FixtureError),
+    /// `hubup demo` cannot build its sandbox in a folder it was given and could create.
+    #[error("{0}")]
+    Sandbox(String),
+    /// The command's own output cannot be written (standard output, `--out`, a temp folder).
+    #[error("{0}")]
+    Output(String),
+    /// A changing command (`action`) is refused before it creates or runs anything: others
+    /// than administrators can change files that steer hubup (`report` names each).
+    #[error("{}", report.refusal(action))]
+    AccessRefused {
+        action: String,
+        report: AccessReport,
+    },
+    /// A signing key file cannot be read, is no key, or cannot be written (`package sign`,
+    /// `package keygen`).
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
+    /// `package sign` left the package unsigned (and unchanged).
+    #[error("cannot sign {}: {error}", package.display())]
+    Sign { package: PathBuf, error: SignError },
+    /// The operating system's random source failed (`package keygen`).
+    #[error("cannot make a key: {0}")]
+    KeyGeneration(std::io::Error),
+}
+
+/// The table: every way a command ends, and its exit code.
+pub(crate) fn code(outcome: Outcome<'_>) -> Exit {
+    match outcome {
+        Outcome::Run(end) => match end {
+            RunEnd::Completed { .. } | RunEnd::RolledBackOnRequest { .. } => Exit::Ok,
+            RunEnd::RolledBack { .. } => Exit::RolledBack,
+            // Stopped at a safe point: the run waits for resume or rollback.
+            RunEnd::Cancelled { .. } => Exit::NeedsResume,
+        },
+        Outcome::Checked(report) if report.all_ok() => Exit::Ok,
+        // `upgrade` would refuse to start: a failed prerequisite.
+        Outcome::Checked(_) => Exit::BadInput,
+        Outcome::Failed(cause) => cause_code(cause),
+    }
+}
+
+fn cause_code(cause: &Cause) -> Exit {
+    match cause {
+        Cause::Engine(e) => engine_code(e),
+        Cause::Journal(e) => journal_code(e),
+        Cause::Package(e) => package_code(e),
+        Cause::Config { .. }
+        | Cause::ConfigPath(_)
+        | Cause::Sql(_)
+        | Cause::BackupFolder(_)
+        | Cause::Faults(_)
+        | Cause::Argument(_)
+        | Cause::Status(_)
+        | Cause::Fixture(_) => Exit::BadInput,
+        Cause::Sandbox(_) | Cause::Output(_) => Exit::Failure,
+        // Refused before anything was created or run: nothing was changed.
+        Cause::AccessRefused { .. } => Exit::BadInput,
+        // A key file given that cannot be read or is no key, or `keygen --out` naming a file
+        // that exists (a key is never overwritten): bad input. Failing to write a new one is
+        // the machine's fault.
+        Cause::KeyFile(KeyFileError::Read { .. } | KeyFileError::Invalid { .. }) => Exit::BadInput,
+        Cause::KeyFile(KeyFileError::Write { source, .. })
+            if source.kind() == std::io::ErrorKind::AlreadyExists =>
+        {
+            Exit::BadInput
+        }
+        Cause::KeyFile(KeyFileError::Write { .. }) => Exit::Failure,
+        // Only a sound package is signed: the package's own row decides.
+        Cause::Sign {
+            error: SignError::Package(e),
+            ..
+        } => package_code(e),
+        Cause::Sign {
+            error: SignError::Build(_),
+            ..
+        }
+        | Cause::KeyGeneration(_) => Exit::Failure,
+    }
+}
+
+fn package_code(error: &PackageError) -> Exit {
+    // The package is at fault (damaged, hostile, unsigned, signed by a key the config does not
+    // trust), or cannot be opened at the path given: bad input. Reading an opened package
+    // failing is the machine's fault.
+    if error.is_bad_package() || matches!(error, PackageError::Open { .. }) {
+        Exit::BadInput
+    } else {
+        Exit::Failure
+    }
+}
+
+fn engine_code(error: &EngineError) -> Exit {
+    match error {
+        // Refused before the first change: nothing was changed.
+        EngineError::Prepare(_)
+        | EngineError::Prerequisites(_)
+        | EngineError::NothingToDo { .. }
+        | EngineError::RollbackTarget { .. } => Exit::BadInput,
+        // A journaled command line the config does not render for its purpose: refused
+        // before any of the run's lines ran (`--accept-changed-commands` runs them).
+        EngineError::ChangedCommands(_) => Exit::BadInput,
+        // An earlier run must be finished first: its resume or rollback is what to run.
+        EngineError::Unfinished { .. } => Exit::NeedsResume,
+        // The journal could not be written mid-run, a rollback stopped at an op, or an I/O
+        // failure struck after the step changed the install: the journal holds the run as
+        // unfinished and resume or rollback continues it. Not 2: something was changed.
+        EngineError::Journal(_)
+        | EngineError::RollbackIncomplete { .. }
+        | EngineError::AfterChange { .. }
+        | EngineError::RemainingSteps { .. } => Exit::NeedsResume,
+        // The same answer as every other command gives this journal.
+        EngineError::JournalUntrusted(e) => journal_code(e),
+        // The journal makes no sense as a run, or the restored install differs from before
+        // the step: neither resume nor rollback is known to help; a person must look.
+        EngineError::State(_) | EngineError::RollbackUnverified { .. } => Exit::Failure,
+    }
+}
+
+fn journal_code(error: &JournalError) -> Exit {
+    match error {
+        // Pointed at the wrong file, or none.
+        JournalError::NotFound { .. }
+        | JournalError::Unreadable { .. }
+        | JournalError::NotAJournal { .. } => Exit::BadInput,
+        JournalError::Busy { .. } => Exit::Busy,
+        JournalError::Damaged { .. } | JournalError::Corrupt { .. } => Exit::JournalCorrupt,
+        JournalError::EntryTooLarge { .. }
+        | JournalError::Encode { .. }
+        | JournalError::Poisoned { .. }
+        | JournalError::Storage { .. } => Exit::Failure,
+    }
+}
+
+/// A command's failure: the exit code and a message for the operator.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub code: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    /// The failure for `cause`: its code from the table, its message from the cause. An
+    /// engine failure is logged too, and its message names the run log.
+    pub(crate) fn of(cause: Cause) -> Failure {
+        let code = code(Outcome::Failed(&cause));
+        let mut message = cause.to_string();
+        if let Cause::Engine(e) = &cause {
+            tracing::error!("{e}");
+            if let Some(log) = super::log::path() {
+                message.push_str(&format!("\n  log: {}", log.display()));
+            }
+        }
+        Failure { code, message }
+    }
+}
+
+impl<E: Into<Cause>> From<E> for Failure {
+    fn from(cause: E) -> Failure {
+        Failure::of(cause.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One test per row of the table: an example of the row's outcome and the code README.md
+    //! documents for it.
+
+    use std::path::PathBuf;
+
+    use hubup::{
+        AccessProblem, AccessWriter, BuildError, ChainFault, CommandMismatch, Finding, Head,
+        Holder, PrepareError, PrerequisiteReport, RunEnd, RunId, Step, Version,
+    };
+
+    use super::*;
+
+    fn step() -> Step {
+        Step::from_version(Version::V4_0).unwrap()
+    }
+
+    fn run() -> RunId {
+        RunId([7; 16])
+    }
+
+    fn file() -> PathBuf {
+        PathBuf::from("journal.redb")
+    }
+
+    fn failed(cause: impl Into<Cause>) -> Exit {
+        code(Outcome::Failed(&cause.into()))
+    }
+
+    fn report(findings: Vec<Finding>) -> PrerequisiteReport {
+        PrerequisiteReport { findings }
+    }
+
+    fn io() -> std::io::Error {
+        std::io::Error::other("disk on fire")
+    }
+
+    fn corrupt() -> JournalError {
+        JournalError::Corrupt {
+            path: file(),
+            fault: Box::new(ChainFault::Changed { seq: 2 }),
+        }
+    }
+
+    #[test]
+    fn a_completed_run_and_a_requested_rollback_exit_0() {
+        let version = Version::V4_1;
+        let completed = RunEnd::Completed {
+            run: run(),
+            version,
+        };
+        assert_eq!(code(Outcome::Run(&completed)), Exit::Ok);
+        let rolled = RunEnd::RolledBackOnRequest {
+            run: run(),
+            version,
+        };
+        assert_eq!(code(Outcome::Run(&rolled)), Exit::Ok);
+    }
+
+    #[test]
+    fn a_step_that_failed_and_was_rolled_back_exits_3() {
+        let end = RunEnd::RolledBack {
+            run: run(),
+            version: Version::V4_0,
+            step: step(),
+            error: "op 3 failed".into(),
+        };
+        assert_eq!(code(Outcome::Run(&end)), Exit::RolledBack);
+    }
+
+    #[test]
+    fn a_cancelled_run_exits_4() {
+        let end = RunEnd::Cancelled {
+            run: run(),
+            step: Some(step()),
+        };
+        assert_eq!(code(Outcome::Run(&end)), Exit::NeedsResume);
+    }
+
+    #[test]
+    fn a_check_exits_0_with_warnings_and_2_with_a_failed_prerequisite() {
+        let warned = report(vec![
+            Finding::ok("disk", "plenty"),
+            Finding::warning("broker", "not checked"),
+        ]);
+        assert_eq!(code(Outcome::Checked(&warned)), Exit::Ok);
+        let refused = report(vec![Finding::failed("disk", "full")]);
+        assert_eq!(code(Outcome::Checked(&refused)), Exit::BadInput);
+    }
+
+    #[test]
+    fn engine_refusals_before_any_change_exit_2() {
+        let prepare = PrepareError::PackageMissing {
+            step: step(),
+            path: file(),
+        };
+        assert_eq!(failed(EngineError::Prepare(prepare)), Exit::BadInput);
+        let findings = vec![Finding::failed("disk", "full")];
+        assert_eq!(failed(EngineError::Prerequisites(findings)), Exit::BadInput);
+        let nothing = EngineError::NothingToDo { action: "resume" };
+        assert_eq!(failed(nothing), Exit::BadInput);
+        let target = EngineError::RollbackTarget {
+            target: Version::V4_0,
+            reason: "no run".into(),
+        };
+        assert_eq!(failed(target), Exit::BadInput);
+    }
+
+    #[test]
+    fn an_earlier_unfinished_run_exits_4() {
+        let unfinished = EngineError::Unfinished {
+            run: run(),
+            from: Version::V4_0,
+            to: Version::V4_5,
+        };
+        assert_eq!(failed(unfinished), Exit::NeedsResume);
+    }
+
+    #[test]
+    fn failures_that_leave_the_run_unfinished_exit_4() {
+        let storage = JournalError::Storage {
+            path: file(),
+            action: "commit",
+            detail: "disk full".into(),
+        };
+        assert_eq!(failed(EngineError::from(storage)), Exit::NeedsResume);
+        let stopped = EngineError::RollbackIncomplete {
+            step: step(),
+            index: 3,
+            error: "busy".into(),
+        };
+        assert_eq!(failed(stopped), Exit::NeedsResume);
+        let after = EngineError::AfterChange {
+            step: step(),
+            action: "removing the backup folder",
+            path: PathBuf::from("backup_4.0"),
+            source: Box::new(io()),
+        };
+        assert_eq!(failed(after), Exit::NeedsResume);
+        let remaining = EngineError::RemainingSteps {
+            run: run(),
+            committed: step(),
+            source: PrepareError::PackageMissing {
+                step: step(),
+                path: file(),
+            },
+        };
+        assert_eq!(failed(remaining), Exit::NeedsResume);
+    }
+
+    #[test]
+    fn a_journal_that_fails_verification_mid_run_exits_5_like_the_journal_commands() {
+        let engine = EngineError::from(corrupt());
+        assert!(matches!(engine, EngineError::JournalUntrusted(_)));
+        assert_eq!(engine.to_string(), corrupt().to_string(), "one advice");
+        assert_eq!(failed(engine), Exit::JournalCorrupt);
+        assert_eq!(failed(corrupt()), Exit::JournalCorrupt);
+    }
+
+    #[test]
+    fn a_journal_that_is_no_run_and_an_unverified_rollback_exit_1() {
+        let state = hubup::StateError {
+            seq: 4,
+            problem: "no RunStarted".into(),
+        };
+        assert_eq!(failed(EngineError::State(state)), Exit::Failure);
+        let unverified = EngineError::RollbackUnverified {
+            step: step(),
+            what: "install tree".into(),
+        };
+        assert_eq!(failed(unverified), Exit::Failure);
+    }
+
+    #[test]
+    fn the_wrong_journal_file_or_none_exits_2() {
+        assert_eq!(
+            failed(JournalError::NotFound { path: file() }),
+            Exit::BadInput
+        );
+        let unreadable = JournalError::Unreadable {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(unreadable), Exit::BadInput);
+        let foreign = JournalError::NotAJournal {
+            path: file(),
+            detail: "zip".into(),
+        };
+        assert_eq!(failed(foreign), Exit::BadInput);
+    }
+
+    #[test]
+    fn a_journal_held_by_another_hubup_exits_6() {
+        let busy = JournalError::Busy {
+            path: file(),
+            holder: Holder::Unknown,
+        };
+        assert_eq!(failed(busy), Exit::Busy);
+    }
+
+    #[test]
+    fn a_damaged_or_tampered_journal_exits_5() {
+        let damaged = JournalError::Damaged {
+            path: file(),
+            detail: "checksum".into(),
+        };
+        assert_eq!(failed(damaged), Exit::JournalCorrupt);
+        let head = Head {
+            seq: 1,
+            hash: hubup::Digest::ZERO,
+        };
+        let mismatch = JournalError::Corrupt {
+            path: file(),
+            fault: Box::new(ChainFault::HeadMismatch {
+                seq: 1,
+                recorded: Some(head),
+                found: None,
+            }),
+        };
+        assert_eq!(failed(mismatch), Exit::JournalCorrupt);
+    }
+
+    #[test]
+    fn journal_storage_failures_exit_1() {
+        let too_large = JournalError::EntryTooLarge {
+            path: file(),
+            seq: 1,
+            size: 10,
+            limit: 1,
+        };
+        assert_eq!(failed(too_large), Exit::Failure);
+        let encode = JournalError::Encode {
+            path: file(),
+            seq: 1,
+            reason: "bug".into(),
+        };
+        assert_eq!(failed(encode), Exit::Failure);
+        assert_eq!(
+            failed(JournalError::Poisoned { path: file() }),
+            Exit::Failure
+        );
+        let storage = JournalError::Storage {
+            path: file(),
+            action: "read",
+            detail: "eio".into(),
+        };
+        assert_eq!(failed(storage), Exit::Failure);
+    }
+
+    #[test]
+    fn a_refused_package_exits_2_and_a_failed_read_1() {
+        let open = PackageError::Open {
+            package: file(),
+            source: io(),
+        };
+        assert_eq!(failed(open), Exit::BadInput);
+        let hostile = PackageError::DuplicateEntries { package: file() };
+        assert_eq!(failed(hostile), Exit::BadInput);
+        let read = PackageError::Read {
+            package: file(),
+            source: io(),
+        };
+        assert_eq!(failed(read), Exit::Failure);
+    }
+
+    #[test]
+    fn refused_config_settings_and_arguments_exit_2() {
+        let config = ConfigError::Parse {
+            path: file(),
+            message: "bad".into(),
+        };
+        let hint = " (give one with --config FILE)";
+        assert_eq!(
+            failed(Cause::Config {
+                error: config,
+                hint
+            }),
+            Exit::BadInput
+        );
+        let path = ConfigPathError::Parse {
+            path: file(),
+            message: "bad".into(),
+        };
+        assert_eq!(failed(path), Exit::BadInput);
+        let sql = SqlError::Config {
+            key: "server",
+            problem: "empty".into(),
+        };
+        assert_eq!(failed(sql), Exit::BadInput);
+        let backups = BackupFolderError {
+            folder: "x".into(),
+            problem: "relative".into(),
+        };
+        assert_eq!(failed(backups), Exit::BadInput);
+        assert_eq!(failed(Cause::Faults("explode=1".into())), Exit::BadInput);
+        assert_eq!(failed(Cause::Argument("--run zz".into())), Exit::BadInput);
+    }
+
+    #[test]
+    fn an_install_status_cannot_read_exits_2() {
+        let scan = hubup::ScanError::Symlink { path: file() };
+        assert_eq!(failed(StatusError::from(scan)), Exit::BadInput);
+        let apphost = StatusError::ReadAppHost {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(apphost), Exit::BadInput);
+    }
+
+    #[test]
+    fn a_fixture_folder_that_cannot_be_written_exits_2() {
+        let not_empty = FixtureError::NotEmpty { path: file() };
+        assert_eq!(failed(not_empty), Exit::BadInput);
+    }
+
+    #[test]
+    fn the_demo_sandbox_and_the_commands_own_output_failing_exit_1() {
+        assert_eq!(failed(Cause::Sandbox("disk full".into())), Exit::Failure);
+        assert_eq!(failed(Cause::Output("broken stdout".into())), Exit::Failure);
+    }
+
+    #[test]
+    fn a_journaled_command_the_config_does_not_render_exits_2() {
+        let mismatch = CommandMismatch {
+            step: step(),
+            index: 2,
+            purpose: "stop site Hub".into(),
+            role: "apply",
+            template: "stop_site",
+            journaled: "evil.exe".into(),
+            expected: "appcmd stop site Hub".into(),
+        };
+        let changed = EngineError::ChangedCommands(vec![mismatch]);
+        assert!(changed.to_string().contains("nothing was changed"));
+        assert_eq!(failed(changed), Exit::BadInput);
+    }
+
+    #[test]
+    fn a_command_refused_because_others_can_steer_hubup_exits_2() {
+        let problem = AccessProblem {
+            path: file(),
+            what: "journal".into(),
+            writers: vec![AccessWriter {
+                id: "uid:1000".into(),
+                name: "bob (uid 1000)".into(),
+                can: "write it (mode 666)".into(),
+            }],
+            fix: "chmod 600 journal.redb".into(),
+        };
+        let refused = Cause::AccessRefused {
+            action: "upgrade".into(),
+            report: AccessReport {
+                problems: vec![problem],
+            },
+        };
+        assert!(refused.to_string().starts_with("refusing to upgrade"));
+        assert_eq!(failed(refused), Exit::BadInput);
+    }
+
+    #[test]
+    fn an_unsigned_or_untrusted_package_exits_2() {
+        let unsigned = PackageError::Unsigned {
+            package: file(),
+            expected: "one of ab12".into(),
+        };
+        assert_eq!(failed(unsigned), Exit::BadInput);
+        let untrusted = PackageError::UntrustedSigner {
+            package: file(),
+            signer: "someone".into(),
+            expected: "one of ab12".into(),
+        };
+        assert_eq!(failed(untrusted), Exit::BadInput);
+        let forged = PackageError::BadSignature {
+            package: file(),
+            detail: "does not verify".into(),
+        };
+        assert_eq!(failed(forged), Exit::BadInput);
+    }
+
+    #[test]
+    fn a_key_file_that_cannot_be_read_or_is_no_key_or_exists_exits_2_and_a_failed_write_1() {
+        let unreadable = KeyFileError::Read {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(unreadable), Exit::BadInput);
+        assert_eq!(
+            failed(KeyFileError::Invalid { path: file() }),
+            Exit::BadInput
+        );
+        let exists = KeyFileError::Write {
+            path: file(),
+            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        };
+        assert_eq!(failed(exists), Exit::BadInput);
+        let full = KeyFileError::Write {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(full), Exit::Failure);
+    }
+
+    #[test]
+    fn signing_an_unsound_package_exits_2_and_failing_to_write_the_signed_one_1() {
+        let sign = |error| Cause::Sign {
+            package: file(),
+            error,
+        };
+        let hostile = PackageError::DuplicateEntries { package: file() };
+        assert_eq!(failed(sign(SignError::Package(hostile))), Exit::BadInput);
+        let missing = PackageError::Open {
+            package: file(),
+            source: io(),
+        };
+        assert_eq!(failed(sign(SignError::Package(missing))), Exit::BadInput);
+        let read = PackageError::Read {
+            package: file(),
+            source: io(),
+        };
+        assert_eq!(failed(sign(SignError::Package(read))), Exit::Failure);
+        let write = BuildError::Io {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(sign(SignError::Build(write))), Exit::Failure);
+    }
+
+    #[test]
+    fn a_failing_random_source_exits_1() {
+        assert_eq!(failed(Cause::KeyGeneration(io())), Exit::Failure);
+    }
+}

@@ -1,0 +1,233 @@
+//! IIS ops: site renames, new sites with their SSL bindings and, under Windows authentication,
+//! their pool identities, certificate key access and folder permissions.
+
+use crate::apphost::{self, AppHostEdit, NewSite, apphost_sites, apply_apphost_edit};
+use crate::components::{self, Component};
+use crate::digest::Digest;
+use crate::op::*;
+use crate::relpath::RelPath;
+use crate::sql::DatabaseUsers;
+
+use super::layout::Layout;
+use super::{PlanError, Planner, render};
+
+impl Planner<'_> {
+    /// The Windows identity a component's app pool runs as, read from applicationHost.config
+    /// (after this step's IIS edits, so new sites have their pools).
+    pub(super) fn pool_identity_of(&self, component: Component) -> Result<String, PlanError> {
+        let pool = self.pool_of(component)?;
+        if let Some(identity) = &self.config().windows_auth.app_pool_identity {
+            return Ok(identity.clone());
+        }
+        let pools = apphost::app_pools(&self.after.apphost).map_err(|e| self.apphost_error(e))?;
+        let found = pools
+            .into_iter()
+            .find(|p| p.name.eq_ignore_ascii_case(&pool));
+        Ok(match found.and_then(|p| p.user_name) {
+            Some(user) => user,
+            None => format!("IIS APPPOOL\\{pool}"),
+        })
+    }
+
+    /// The app pool of a component's site: from applicationHost.config if the site is there
+    /// (before or after this step's edits), else the name a new site gets.
+    fn pool_of(&self, component: Component) -> Result<String, PlanError> {
+        let info = components::info(component);
+        for bytes in [&self.after.apphost, &self.before.apphost] {
+            let sites = apphost_sites(bytes).map_err(|e| self.apphost_error(e))?;
+            let site = sites.iter().find(|s| {
+                s.name == info.site_before_4_3
+                    || s.name == info.site_from_4_3
+                    || s.name == self.config().site(component).name
+            });
+            if let Some(site) = site {
+                return Ok(site.app_pool.clone());
+            }
+        }
+        Ok(self.config().site(component).name)
+    }
+
+    pub(super) fn iis(&mut self, layout: &Layout) -> Result<(), PlanError> {
+        for component in self.spec.site_renames {
+            self.rename_site(*component, layout)?;
+        }
+        for component in self.spec.new_sites {
+            self.add_site(*component, layout)?;
+        }
+        Ok(())
+    }
+
+    fn push_apphost_edit(&mut self, edit: AppHostEdit) -> Result<(), PlanError> {
+        let current = self.after.apphost.clone();
+        let edited = apply_apphost_edit(&current, &edit).map_err(|e| self.apphost_error(e))?;
+        if edited == current {
+            return Ok(());
+        }
+        self.body.push(Op::EditAppHost(EditAppHostOp {
+            edit,
+            before: Digest::of(&current),
+            after: Digest::of(&edited),
+        }));
+        self.after.apphost = edited;
+        Ok(())
+    }
+
+    fn rename_site(&mut self, component: Component, layout: &Layout) -> Result<(), PlanError> {
+        let info = components::info(component);
+        let sites = apphost_sites(&self.after.apphost).map_err(|e| self.apphost_error(e))?;
+        let old_folder_suffix = format!("\\{}", info.folder_before_4_3).to_lowercase();
+        let site = sites
+            .iter()
+            .find(|s| {
+                s.physical_path.as_deref().is_some_and(|p| {
+                    p.to_lowercase()
+                        .trim_end_matches('\\')
+                        .ends_with(&old_folder_suffix)
+                })
+            })
+            .or_else(|| sites.iter().find(|s| s.name == info.site_before_4_3))
+            .ok_or(PlanError::SiteNotFound {
+                step: self.step,
+                component: info.key,
+                folder: info.folder_before_4_3.to_string(),
+            })?;
+        let new_folder = layout.folder_after(info.folder_from_4_3);
+        let physical_path = site.physical_path.as_ref().and_then(|old| {
+            let trimmed = old.trim_end_matches('\\');
+            let prefix_len = trimmed.len().checked_sub(info.folder_before_4_3.len())?;
+            let moved = new_folder != info.folder_before_4_3;
+            moved.then(|| {
+                (
+                    old.clone(),
+                    format!("{}{}", &trimmed[..prefix_len], new_folder),
+                )
+            })
+        });
+        let edit = AppHostEdit::RenameSite {
+            from: site.name.clone(),
+            to: self.config().site(component).name,
+            physical_path,
+        };
+        self.push_apphost_edit(edit)
+    }
+
+    fn add_site(&mut self, component: Component, layout: &Layout) -> Result<(), PlanError> {
+        let info = components::info(component);
+        let site = self.config().site(component);
+        let certificate = site
+            .certificate
+            .clone()
+            .ok_or(PlanError::MissingCertificate {
+                step: self.step,
+                site: site.name.clone(),
+                key: info.key,
+            })?;
+        let folder = layout.folder_after(info.folder_from_4_3);
+        let new_site = NewSite {
+            name: site.name.clone(),
+            app_pool: site.name.clone(),
+            physical_path: format!(
+                "{}\\{}",
+                self.config().iis_location().trim_end_matches('\\'),
+                folder
+            ),
+            host: site.host.clone(),
+            port: site.port,
+            start: site.start,
+        };
+        apphost::validate_new_site(&new_site).map_err(|e| self.apphost_error(e))?;
+        self.push_apphost_edit(AppHostEdit::AddSite(new_site))?;
+
+        let templates = self.config().commands.clone();
+        let port = site.port.to_string();
+        let values = [
+            ("site", site.name.as_str()),
+            ("host", site.host.as_str()),
+            ("port", port.as_str()),
+            ("certificate", certificate.as_str()),
+        ];
+        let mut binding = self.command(
+            CommandPurpose::SetSslBinding {
+                site: site.name.clone(),
+                host: site.host.clone(),
+                port: site.port,
+            },
+            &templates.ssl_binding_add,
+            &values,
+        );
+        binding.check = Some(render(&templates.ssl_binding_check, &values));
+        binding.undo = Some(render(&templates.ssl_binding_remove, &values));
+        self.body.push(Op::Command(binding));
+
+        if self.inputs.databases.users == DatabaseUsers::AppPoolIdentities {
+            self.windows_auth_for_new_site(component, &site.name, &folder)?;
+        }
+        Ok(())
+    }
+
+    /// The guide's step 13 for a new site under Windows authentication.
+    fn windows_auth_for_new_site(
+        &mut self,
+        component: Component,
+        pool: &str,
+        folder: &str,
+    ) -> Result<(), PlanError> {
+        let templates = self.config().commands.clone();
+        let configured = self.config().windows_auth.app_pool_identity.clone();
+        let hub_identity = self.pool_identity_of(Component::Hub)?;
+        let identity = match configured {
+            Some(identity) => identity,
+            None if !hub_identity.starts_with("IIS APPPOOL\\") => hub_identity,
+            None => self.pool_identity_of(component)?,
+        };
+        if !identity.starts_with("IIS APPPOOL\\") {
+            let values = [("app_pool", pool), ("identity", identity.as_str())];
+            let mut op = self.command(
+                CommandPurpose::SetAppPoolIdentity {
+                    app_pool: pool.to_string(),
+                },
+                &templates.app_pool_identity_set,
+                &values,
+            );
+            op.undo = Some(render(&templates.app_pool_identity_reset, &values));
+            self.body.push(Op::Command(op));
+        }
+        let certificate = self.config().windows_auth.sql_certificate.clone();
+        let values = [
+            ("certificate", certificate.as_str()),
+            ("identity", identity.as_str()),
+        ];
+        let mut key = self.command(
+            CommandPurpose::GrantCertificateKeyAccess {
+                certificate: certificate.clone(),
+                identity: identity.clone(),
+            },
+            &templates.certificate_key_grant,
+            &values,
+        );
+        key.undo = Some(render(&templates.certificate_key_revoke, &values));
+        self.body.push(Op::Command(key));
+
+        let folder_path = format!(
+            "{}\\{}",
+            self.config().iis_location().trim_end_matches('\\'),
+            folder
+        );
+        let values = [
+            ("folder", folder_path.as_str()),
+            ("identity", identity.as_str()),
+        ];
+        let mut acl = self.command(
+            CommandPurpose::SetFolderAcl {
+                folder: RelPath::new(folder)
+                    .unwrap_or_else(|_| RelPath::new("unknown").expect("valid")),
+                identity: identity.clone(),
+            },
+            &templates.folder_acl_grant,
+            &values,
+        );
+        acl.undo = Some(render(&templates.folder_acl_revoke, &values));
+        self.body.push(Op::Command(acl));
+        Ok(())
+    }
+}
