@@ -5,6 +5,7 @@
 //! it and maps errors to exit codes. The public API is flat: everything a caller needs is
 //! re-exported here, and the modules themselves stay private. See ARCHITECTURE.md for the map.
 
+mod access;
 mod apphost;
 mod catalog;
 mod components;
@@ -29,6 +30,10 @@ mod status;
 mod tidy;
 mod version;
 
+pub use access::{
+    AccessProblem, AccessReport, AccessWriter, check_access_paths, create_private_dir_all,
+    make_private_file,
+};
 pub use apphost::{
     AppHostEdit, AppHostError, AppPool, Binding, NewSite, Site, app_pools, apphost_sites,
     apply_apphost_edit, validate_new_site,
@@ -39,13 +44,14 @@ pub use components::{
 };
 pub use config::{
     CommandTemplates, Config, ConfigError, ConfigPathError, ConfiguredSite, DecisionConfig,
-    PLACEHOLDERS, Template, journal_path_from_config, render_part,
+    PLACEHOLDERS, Template, check_config_paths, journal_path_from_config, render_part,
 };
 pub use digest::{BadDigest, Digest};
 pub use exec::{
     Engine, EngineError, Event, Finding, PlannedStep, PrepareError, PreparedRun,
     PrerequisiteReport, RunEnd, UpgradeRequest, Verdict,
     apply::BACKUP_MANIFEST,
+    commands::CommandMismatch,
     faults::Faults,
     state::{RunState, StateError},
 };
@@ -67,6 +73,11 @@ pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{
     BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp, EditAppHostOp,
     EditSettingsOp, ExternalFile, Op, OpOutcome, Principal, RenameFolderOp, SqlOp, WriteFileOp,
+};
+pub use package::{
+    Acceptance, BadKey, FIXTURE_SIGNER, KeyFileError, MAX_SIGNATURE_BYTES, PackageTrust, PublicKey,
+    SIGNATURE_ENTRY, SIGNATURE_FORMAT, SIGNED_CONTEXT, SignError, Signer, SigningKey,
+    fixture_signing_key, sign_package,
 };
 pub use package::{
     BOMB_MIN_SIZE, BOMB_RATIO, BuildError, ContentFn, Deletion, EntryProblem, FolderRename,

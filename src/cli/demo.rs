@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use hubup::{
-    DEFAULT_IIS_LOCATION, FixtureSize, Journal, SCRIPT_FILE, Version, generate_install,
-    generate_packages,
+    DEFAULT_IIS_LOCATION, FixtureSize, Journal, SCRIPT_FILE, Version, fixture_signing_key,
+    generate_install, generate_packages,
 };
 
 use super::run::{BackupArgs, CommonArgs, LocalChangeArgs, PlanArgs};
@@ -52,6 +52,7 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
     generate_packages(FixtureSize::Small, &dir.join("packages")).map_err(|e| failed(&e))?;
     let config = dir.join("hubup.toml");
     std::fs::write(&config, demo_config(&dir)).map_err(|e| failed(&e))?;
+    hubup::make_private_file(&config).map_err(|e| failed(&e))?;
     println!(
         "Sandbox ready in {}:\n  install   {}\n  IIS       {}\n  packages  {}\n  config    {}",
         dir.display(),
@@ -84,7 +85,8 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
 }
 
 fn absolute(dir: &Path) -> Result<PathBuf, Failure> {
-    std::fs::create_dir_all(dir)
+    // The sandbox holds its config and journal: private, like hubup's own folders.
+    hubup::create_private_dir_all(dir)
         .map_err(|e| Cause::Argument(format!("cannot create {}: {e}", dir.display())))?;
     std::path::absolute(dir)
         .map_err(|e| Cause::Argument(format!("cannot resolve {}: {e}", dir.display())).into())
@@ -185,6 +187,11 @@ server = "SQL01"
 auth = "windows"
 license_manager_permission = "grant_execute"
 
+[packages]
+# The fixture packages are signed by hubup's fixture key, whose secret is public (it is in
+# hubup's source): trust it in a sandbox like this one, never on a real server.
+trusted_keys = ["{fixture_key}"]
+
 [sites.license_manager]
 certificate = "DemoLicenseManagerCert"
 
@@ -249,6 +256,7 @@ runtime_check = {ok}
         recycle = log_cmd(&["appcmd", "recycle", "apppool", "/apppool.name:{app_pool}"]),
         iisreset = log_cmd(&["iisreset", "/restart"]),
         version = log_cmd(&["reg", "add", "Version", "{version}"]),
+        fixture_key = fixture_signing_key().public(),
     )
 }
 

@@ -6,9 +6,12 @@
 //! The table's matches are exhaustive on purpose: a new error variant does not compile until
 //! someone decides which documented code is true for it.
 
+use std::path::PathBuf;
+
 use hubup::{
-    BackupFolderError, ConfigError, ConfigPathError, EngineError, FixtureError, JournalError,
-    PackageError, PrerequisiteReport, RunEnd, SqlError, StatusError,
+    AccessReport, BackupFolderError, ConfigError, ConfigPathError, EngineError, FixtureError,
+    JournalError, KeyFileError, PackageError, PrerequisiteReport, RunEnd, SignError, SqlError,
+    StatusError,
 };
 
 /// Exit codes, stable and documented in README.md.
@@ -85,6 +88,23 @@ pub(crate) enum Cause {
     /// The command's own output cannot be written (standard output, `--out`, a temp folder).
     #[error("{0}")]
     Output(String),
+    /// A changing command (`action`) is refused before it creates or runs anything: others
+    /// than administrators can change files that steer hubup (`report` names each).
+    #[error("{}", report.refusal(action))]
+    AccessRefused {
+        action: String,
+        report: AccessReport,
+    },
+    /// A signing key file cannot be read, is no key, or cannot be written (`package sign`,
+    /// `package keygen`).
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
+    /// `package sign` left the package unsigned (and unchanged).
+    #[error("cannot sign {}: {error}", package.display())]
+    Sign { package: PathBuf, error: SignError },
+    /// The operating system's random source failed (`package keygen`).
+    #[error("cannot make a key: {0}")]
+    KeyGeneration(std::io::Error),
 }
 
 /// The table: every way a command ends, and its exit code.
@@ -107,12 +127,7 @@ fn cause_code(cause: &Cause) -> Exit {
     match cause {
         Cause::Engine(e) => engine_code(e),
         Cause::Journal(e) => journal_code(e),
-        // The package is at fault, or cannot be opened at the path given: bad input. Reading
-        // an opened package failing is the machine's fault.
-        Cause::Package(e) if e.is_bad_package() || matches!(e, PackageError::Open { .. }) => {
-            Exit::BadInput
-        }
-        Cause::Package(_) => Exit::Failure,
+        Cause::Package(e) => package_code(e),
         Cause::Config { .. }
         | Cause::ConfigPath(_)
         | Cause::Sql(_)
@@ -122,6 +137,39 @@ fn cause_code(cause: &Cause) -> Exit {
         | Cause::Status(_)
         | Cause::Fixture(_) => Exit::BadInput,
         Cause::Sandbox(_) | Cause::Output(_) => Exit::Failure,
+        // Refused before anything was created or run: nothing was changed.
+        Cause::AccessRefused { .. } => Exit::BadInput,
+        // A key file given that cannot be read or is no key, or `keygen --out` naming a file
+        // that exists (a key is never overwritten): bad input. Failing to write a new one is
+        // the machine's fault.
+        Cause::KeyFile(KeyFileError::Read { .. } | KeyFileError::Invalid { .. }) => Exit::BadInput,
+        Cause::KeyFile(KeyFileError::Write { source, .. })
+            if source.kind() == std::io::ErrorKind::AlreadyExists =>
+        {
+            Exit::BadInput
+        }
+        Cause::KeyFile(KeyFileError::Write { .. }) => Exit::Failure,
+        // Only a sound package is signed: the package's own row decides.
+        Cause::Sign {
+            error: SignError::Package(e),
+            ..
+        } => package_code(e),
+        Cause::Sign {
+            error: SignError::Build(_),
+            ..
+        }
+        | Cause::KeyGeneration(_) => Exit::Failure,
+    }
+}
+
+fn package_code(error: &PackageError) -> Exit {
+    // The package is at fault (damaged, hostile, unsigned, signed by a key the config does not
+    // trust), or cannot be opened at the path given: bad input. Reading an opened package
+    // failing is the machine's fault.
+    if error.is_bad_package() || matches!(error, PackageError::Open { .. }) {
+        Exit::BadInput
+    } else {
+        Exit::Failure
     }
 }
 
@@ -132,6 +180,9 @@ fn engine_code(error: &EngineError) -> Exit {
         | EngineError::Prerequisites(_)
         | EngineError::NothingToDo { .. }
         | EngineError::RollbackTarget { .. } => Exit::BadInput,
+        // A journaled command line the config does not render for its purpose: refused
+        // before any of the run's lines ran (`--accept-changed-commands` runs them).
+        EngineError::ChangedCommands(_) => Exit::BadInput,
         // An earlier run must be finished first: its resume or rollback is what to run.
         EngineError::Unfinished { .. } => Exit::NeedsResume,
         // The journal could not be written mid-run, a rollback stopped at an op, or an I/O
@@ -201,8 +252,8 @@ mod tests {
     use std::path::PathBuf;
 
     use hubup::{
-        ChainFault, Finding, Head, Holder, PrepareError, PrerequisiteReport, RunEnd, RunId, Step,
-        Version,
+        AccessProblem, AccessWriter, BuildError, ChainFault, CommandMismatch, Finding, Head,
+        Holder, PrepareError, PrerequisiteReport, RunEnd, RunId, Step, Version,
     };
 
     use super::*;
@@ -513,5 +564,116 @@ mod tests {
     fn the_demo_sandbox_and_the_commands_own_output_failing_exit_1() {
         assert_eq!(failed(Cause::Sandbox("disk full".into())), Exit::Failure);
         assert_eq!(failed(Cause::Output("broken stdout".into())), Exit::Failure);
+    }
+
+    #[test]
+    fn a_journaled_command_the_config_does_not_render_exits_2() {
+        let mismatch = CommandMismatch {
+            step: step(),
+            index: 2,
+            purpose: "stop site Hub".into(),
+            role: "apply",
+            template: "stop_site",
+            journaled: "evil.exe".into(),
+            expected: "appcmd stop site Hub".into(),
+        };
+        let changed = EngineError::ChangedCommands(vec![mismatch]);
+        assert!(changed.to_string().contains("nothing was changed"));
+        assert_eq!(failed(changed), Exit::BadInput);
+    }
+
+    #[test]
+    fn a_command_refused_because_others_can_steer_hubup_exits_2() {
+        let problem = AccessProblem {
+            path: file(),
+            what: "journal".into(),
+            writers: vec![AccessWriter {
+                id: "uid:1000".into(),
+                name: "bob (uid 1000)".into(),
+                can: "write it (mode 666)".into(),
+            }],
+            fix: "chmod 600 journal.redb".into(),
+        };
+        let refused = Cause::AccessRefused {
+            action: "upgrade".into(),
+            report: AccessReport {
+                problems: vec![problem],
+            },
+        };
+        assert!(refused.to_string().starts_with("refusing to upgrade"));
+        assert_eq!(failed(refused), Exit::BadInput);
+    }
+
+    #[test]
+    fn an_unsigned_or_untrusted_package_exits_2() {
+        let unsigned = PackageError::Unsigned {
+            package: file(),
+            expected: "one of ab12".into(),
+        };
+        assert_eq!(failed(unsigned), Exit::BadInput);
+        let untrusted = PackageError::UntrustedSigner {
+            package: file(),
+            signer: "someone".into(),
+            expected: "one of ab12".into(),
+        };
+        assert_eq!(failed(untrusted), Exit::BadInput);
+        let forged = PackageError::BadSignature {
+            package: file(),
+            detail: "does not verify".into(),
+        };
+        assert_eq!(failed(forged), Exit::BadInput);
+    }
+
+    #[test]
+    fn a_key_file_that_cannot_be_read_or_is_no_key_or_exists_exits_2_and_a_failed_write_1() {
+        let unreadable = KeyFileError::Read {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(unreadable), Exit::BadInput);
+        assert_eq!(
+            failed(KeyFileError::Invalid { path: file() }),
+            Exit::BadInput
+        );
+        let exists = KeyFileError::Write {
+            path: file(),
+            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        };
+        assert_eq!(failed(exists), Exit::BadInput);
+        let full = KeyFileError::Write {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(full), Exit::Failure);
+    }
+
+    #[test]
+    fn signing_an_unsound_package_exits_2_and_failing_to_write_the_signed_one_1() {
+        let sign = |error| Cause::Sign {
+            package: file(),
+            error,
+        };
+        let hostile = PackageError::DuplicateEntries { package: file() };
+        assert_eq!(failed(sign(SignError::Package(hostile))), Exit::BadInput);
+        let missing = PackageError::Open {
+            package: file(),
+            source: io(),
+        };
+        assert_eq!(failed(sign(SignError::Package(missing))), Exit::BadInput);
+        let read = PackageError::Read {
+            package: file(),
+            source: io(),
+        };
+        assert_eq!(failed(sign(SignError::Package(read))), Exit::Failure);
+        let write = BuildError::Io {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(sign(SignError::Build(write))), Exit::Failure);
+    }
+
+    #[test]
+    fn a_failing_random_source_exits_1() {
+        assert_eq!(failed(Cause::KeyGeneration(io())), Exit::Failure);
     }
 }

@@ -86,10 +86,22 @@ impl BackupArgs {
     }
 }
 
+/// For an administrator who changed a [commands] template on purpose during a run.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct JournaledCommandArgs {
+    /// Run journaled command lines even where the config's [commands] templates now render
+    /// them differently (each is noted in the journal). Without it, such a line stops the
+    /// command before anything runs.
+    #[arg(long)]
+    pub accept_changed_commands: bool,
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct ResumeArgs {
     #[command(flatten)]
     pub local: LocalChangeArgs,
+    #[command(flatten)]
+    pub commands: JournaledCommandArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -100,6 +112,8 @@ pub(crate) struct RollbackArgs {
     /// the interrupted step).
     #[arg(long, value_name = "VERSION")]
     pub to: Option<Version>,
+    #[command(flatten)]
+    pub commands: JournaledCommandArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -156,14 +170,18 @@ fn machine_identity(machine: &str, journal: &std::path::Path) -> String {
 }
 
 /// Runs `body` with an engine set up from the config. `command` names the log file of
-/// commands that change the install (`changes`).
+/// commands that change the install (`changes`); `journaled` is given by the commands that run
+/// journaled command lines (`resume`, `rollback`).
 fn with_engine<T>(
     common: &CommonArgs,
     command: &str,
     changes: bool,
+    journaled: Option<&JournaledCommandArgs>,
     body: impl FnOnce(&mut Engine<'_>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
     let config = load_config(&common.config)?;
+    // Before anything is created or run: only administrators may steer hubup.
+    super::access::guard(&config, command, changes, command == "check")?;
     super::log::start(&config.journal_path(), command, changes);
     if changes {
         config.sql.password().map_err(SqlError::from)?;
@@ -198,7 +216,8 @@ fn with_engine<T>(
         .with_cancel(&CANCEL)
         .with_progress(!json && std::io::stderr().is_terminal())
         .with_events(events)
-        .with_faults(faults);
+        .with_faults(faults)
+        .with_accept_changed_commands(journaled.is_some_and(|j| j.accept_changed_commands));
     body(&mut engine)
 }
 
@@ -227,7 +246,7 @@ fn event_text(event: &Event) -> (String, bool) {
 }
 
 pub(crate) fn plan(args: PlanArgs) -> CommandResult {
-    with_engine(&args.common, "plan", false, |engine| {
+    with_engine(&args.common, "plan", false, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
@@ -244,7 +263,7 @@ pub(crate) fn plan(args: PlanArgs) -> CommandResult {
 }
 
 pub(crate) fn check(args: PlanArgs) -> CommandResult {
-    with_engine(&args.common, "check", false, |engine| {
+    with_engine(&args.common, "check", false, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
@@ -266,7 +285,7 @@ pub(crate) fn check(args: PlanArgs) -> CommandResult {
 
 pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
-    with_engine(&args.common, "upgrade", true, |engine| {
+    with_engine(&args.common, "upgrade", true, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
@@ -285,30 +304,42 @@ pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
 
 pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
-    with_engine(&args.common, "resume", true, |engine| {
-        let journal_path = engine.journal().path().display().to_string();
-        let end = engine.resume(args.local.policy())?;
-        Ok(report_end(
-            &end,
-            args.common.json,
-            &journal_path,
-            &config_hint,
-        ))
-    })
+    with_engine(
+        &args.common,
+        "resume",
+        true,
+        Some(&args.commands),
+        |engine| {
+            let journal_path = engine.journal().path().display().to_string();
+            let end = engine.resume(args.local.policy())?;
+            Ok(report_end(
+                &end,
+                args.common.json,
+                &journal_path,
+                &config_hint,
+            ))
+        },
+    )
 }
 
 pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
-    with_engine(&args.common, "rollback", true, |engine| {
-        let journal_path = engine.journal().path().display().to_string();
-        let end = engine.rollback(args.to)?;
-        Ok(report_end(
-            &end,
-            args.common.json,
-            &journal_path,
-            &config_hint,
-        ))
-    })
+    with_engine(
+        &args.common,
+        "rollback",
+        true,
+        Some(&args.commands),
+        |engine| {
+            let journal_path = engine.journal().path().display().to_string();
+            let end = engine.rollback(args.to)?;
+            Ok(report_end(
+                &end,
+                args.common.json,
+                &journal_path,
+                &config_hint,
+            ))
+        },
+    )
 }
 
 fn config_hint(common: &CommonArgs) -> String {
@@ -482,7 +513,7 @@ pub(crate) struct SqlScriptArgs {
 
 /// `hubup sql-script`: the whole chain's database work as T-SQL for a DBA. Changes nothing.
 pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
-    with_engine(&args.common, "sql-script", false, |engine| {
+    with_engine(&args.common, "sql-script", false, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: LocalChangePolicy::Keep,

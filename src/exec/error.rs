@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use crate::exec::commands::CommandMismatch;
 use crate::exec::prepare::{Finding, PrepareError};
 use crate::exec::state::StateError;
 use crate::journal::{JournalError, RunId};
@@ -97,6 +98,10 @@ pub enum EngineError {
         #[source]
         source: PrepareError,
     },
+    /// Journaled command lines that resume or rollback would run differ from what the config
+    /// renders for their purpose. Nothing has changed.
+    #[error("{}", changed_commands_message(.0))]
+    ChangedCommands(Vec<CommandMismatch>),
 }
 
 /// A journal failure inside the executor: a verification failure keeps the journal's own
@@ -110,6 +115,24 @@ impl From<JournalError> for EngineError {
             EngineError::Journal(error)
         }
     }
+}
+
+fn changed_commands_message(mismatches: &[CommandMismatch]) -> String {
+    let mut text = format!(
+        "refusing to run {} journaled command line(s) that the config's [commands] templates do \
+         not render for their purpose; nothing was changed. Someone who can write the journal \
+         may have changed it, or a template was changed since the run was planned:",
+        mismatches.len()
+    );
+    for m in mismatches {
+        text.push_str(&format!("\n  - {m}"));
+    }
+    text.push_str(
+        "\nIf you changed these templates on purpose and the journaled lines are what should \
+         run, run the command again with --accept-changed-commands (each line is noted in the \
+         journal).",
+    );
+    text
 }
 
 fn prerequisites_message(findings: &[Finding]) -> String {

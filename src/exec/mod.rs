@@ -90,6 +90,9 @@ pub struct Engine<'a> {
     progress: bool,
     events: Box<dyn FnMut(Event) + 'a>,
     faults: faults::Faults,
+    /// Run journaled command lines that the config no longer renders the same way (the
+    /// administrator changed a template on purpose); each is noted in the journal.
+    accept_changed_commands: bool,
 }
 
 /// The cancel flag of an engine nobody can cancel: never set.
@@ -109,6 +112,7 @@ impl<'a> Engine<'a> {
             progress: false,
             events: Box::new(|_| {}),
             faults: faults::Faults::default(),
+            accept_changed_commands: false,
         }
     }
 
@@ -133,6 +137,14 @@ impl<'a> Engine<'a> {
     /// Faults to inject (tests only; see `HUBUP_TEST_FAULTS`).
     pub fn with_faults(mut self, faults: faults::Faults) -> Self {
         self.faults = faults;
+        self
+    }
+
+    /// Run journaled command lines that the config's templates no longer render the same way
+    /// (`--accept-changed-commands`: the administrator changed a template on purpose), noting
+    /// each in the journal, instead of refusing them with [`EngineError::ChangedCommands`].
+    pub fn with_accept_changed_commands(mut self, accept: bool) -> Self {
+        self.accept_changed_commands = accept;
         self
     }
 
@@ -270,6 +282,7 @@ impl Engine<'_> {
             .ok_or(EngineError::NothingToDo { action: "resume" })?;
         let state = self.load_run(summary.run)?;
         let run = state.run;
+        self.check_journaled_commands(run, &lines_a_resume_runs(&state))?;
         self.journal.append(run, &[Payload::RunResumed {}])?;
         if let Some(target) = state.rollback_target {
             return self.roll_back_run(&state, target);
@@ -357,6 +370,8 @@ impl Engine<'_> {
                 .open_step()
                 .map(|s| s.step.from)
                 .unwrap_or_else(|| state.current_version());
+            let undone = undo_lines(to_undo(&state, target));
+            self.check_journaled_commands(state.run, &undone)?;
             self.journal.append(state.run, &[Payload::RunResumed {}])?;
             return self.roll_back_run(&state, target);
         };
@@ -366,6 +381,10 @@ impl Engine<'_> {
             .flat_map(|state| to_undo(state, target))
             .collect();
         step::check_backups(self, &involved, target)?;
+        for state in &runs {
+            let undone = undo_lines(to_undo(state, target));
+            self.check_journaled_commands(state.run, &undone)?;
+        }
         let mut end = None;
         for state in &runs {
             self.journal.append(state.run, &[Payload::RunResumed {}])?;
@@ -426,6 +445,69 @@ impl Engine<'_> {
             version: target,
         })
     }
+}
+
+impl Engine<'_> {
+    /// Refuses (nothing changed) if any journaled command line that is about to be run
+    /// differs from what the config renders (`commands::verify_journaled`); with
+    /// `accept_changed_commands`, notes each such line in the run's journal and goes on.
+    fn check_journaled_commands(
+        &mut self,
+        run: RunId,
+        steps: &[(&state::StepState, commands::LinesToRun)],
+    ) -> Result<(), EngineError> {
+        let mismatches: Vec<commands::CommandMismatch> = steps
+            .iter()
+            .flat_map(|(s, lines)| commands::verify_journaled(self.config, s.step, &s.ops, *lines))
+            .collect();
+        if mismatches.is_empty() {
+            return Ok(());
+        }
+        if !self.accept_changed_commands {
+            return Err(EngineError::ChangedCommands(mismatches));
+        }
+        let notes: Vec<Payload> = mismatches
+            .iter()
+            .map(|m| Payload::Note {
+                step: Some(m.step),
+                text: format!(
+                    "--accept-changed-commands: op {} runs its journaled {} command {} (the \
+                     config's {} renders {})",
+                    m.index, m.role, m.journaled, m.template, m.expected
+                ),
+            })
+            .collect();
+        for m in &mismatches {
+            (self.events)(Event::Note {
+                text: format!("accepted a changed command: {m}"),
+            });
+        }
+        self.journal.append(run, &notes)?;
+        Ok(())
+    }
+}
+
+/// What a resume may run: the undo lines of the steps an interrupted rollback undoes, or the
+/// open step's lines (all of them, since a failing op rolls the step back; undo only if the
+/// step already failed).
+fn lines_a_resume_runs(state: &RunState) -> Vec<(&state::StepState, commands::LinesToRun)> {
+    if let Some(target) = state.rollback_target {
+        return undo_lines(to_undo(state, target));
+    }
+    match state.open_step() {
+        Some(open) if open.failed.is_some() || open.rollback_started => {
+            vec![(open, commands::LinesToRun::UndoOnly)]
+        }
+        Some(open) => vec![(open, commands::LinesToRun::All)],
+        None => Vec::new(),
+    }
+}
+
+fn undo_lines(steps: Vec<&state::StepState>) -> Vec<(&state::StepState, commands::LinesToRun)> {
+    steps
+        .into_iter()
+        .map(|s| (s, commands::LinesToRun::UndoOnly))
+        .collect()
 }
 
 /// The steps of `state` a rollback to `target` undoes, newest first.

@@ -343,6 +343,13 @@ pub(super) fn resume(
     let step = open.step;
     let path = engine.config.package_path(step.to);
     let package = Package::open(&path, step).map_err(PrepareError::from)?;
+    // The journal names the package by digest only: a journal written by someone else could
+    // name a package they made, so its signer is checked as an upgrade checks it.
+    engine
+        .config
+        .packages
+        .accept(package.path(), package.signer())
+        .map_err(PrepareError::from)?;
     if package.digest() != open.package {
         return Err(EngineError::Prepare(PrepareError::PackageChanged {
             path,

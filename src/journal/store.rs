@@ -71,9 +71,12 @@ impl Store {
     /// Opens the journal at `path`; with `create`, makes it (and its folder) if missing.
     pub(crate) fn open(path: &Path, create: bool) -> Result<Store, JournalError> {
         if create && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(|source| JournalError::Unreadable {
-                path: path.to_path_buf(),
-                source,
+            // hubup's own folder: nobody but administrators may plant a journal in it.
+            crate::access::create_private_dir_all(parent).map_err(|source| {
+                JournalError::Unreadable {
+                    path: path.to_path_buf(),
+                    source,
+                }
             })?;
         }
         if create {
@@ -274,6 +277,7 @@ fn create_whole(path: &Path) -> Result<(), JournalError> {
             detail: e.to_string(),
         })?;
     }
+    crate::access::make_private_file(&temp).map_err(unreadable)?;
     let linked = match fs::hard_link(&temp, path) {
         Ok(()) => crate::fsx::sync_parent(path).map_err(unreadable),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),

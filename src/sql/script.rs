@@ -45,7 +45,7 @@ impl ScriptTarget {
     }
 
     fn write(&self, path: &Path, text: &str) -> Result<(), SqlError> {
-        fsx::create_dir_all(&self.dir).map_err(|e| SqlError::Output {
+        crate::access::create_private_dir_all(&self.dir).map_err(|e| SqlError::Output {
             path: self.dir.clone(),
             problem: e.to_string(),
         })?;
@@ -75,7 +75,7 @@ fn block(op: &SqlOp) -> String {
 impl SqlTarget for ScriptTarget {
     fn preflight(&mut self, _ops: &[SqlOp]) -> Result<(), SqlError> {
         // Nothing to connect to; the output folder must be writable.
-        fsx::create_dir_all(&self.dir).map_err(|e| SqlError::Output {
+        crate::access::create_private_dir_all(&self.dir).map_err(|e| SqlError::Output {
             path: self.dir.clone(),
             problem: e.to_string(),
         })

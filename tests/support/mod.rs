@@ -41,6 +41,11 @@ impl Run {
         }
     }
 
+    /// What a command run by the caller gave.
+    pub fn from_output(output: Output) -> Run {
+        Run::from(output)
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
             panic!(
