@@ -55,14 +55,15 @@ pub use install::{
 };
 pub use journal::{
     BadRunId, ChainFault, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT, Journal, JournalError,
-    MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId, RunOutcome, UnfinishedRun, VerifyReport,
-    compact_utc, default_journal_path, export_json, format_utc, local_machine_name, names_a_secret,
-    now_ms, show_line,
+    MAX_ENTRY_BYTES, MachineId, Payload, PlanIndex, REDACTED, RunId, RunOutcome, UnfinishedRun,
+    VerifyReport, compact_utc, default_journal_path, export_json, format_utc, local_machine_name,
+    names_a_secret, now_ms, show_line,
 };
 pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{
     BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp, EditAppHostOp,
-    EditSettingsOp, ExternalFile, Op, OpOutcome, Principal, RenameFolderOp, SqlOp, WriteFileOp,
+    EditSettingsOp, ExternalFile, Op, OpOutcome, Principal, RenameFolderOp, SqlBefore, SqlOp,
+    WriteFileOp,
 };
 pub use package::{
     BOMB_MIN_SIZE, BOMB_RATIO, BuildError, ContentFn, Deletion, EntryProblem, FolderRename,

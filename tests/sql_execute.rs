@@ -168,7 +168,8 @@ fn full_upgrade_creates_every_database_migration_user_and_grant_then_rollback_dr
     let log = log_named_in(&upgrade.stdout);
     assert!(
         log.contains(&format!("connected to {} as {ADMIN}", server.server()))
-            && log.contains("CREATE DATABASE [LicenseManagerDB]; EXEC")
+            && log.contains("CREATE DATABASE [LicenseManagerDB]")
+            && log.contains("EXEC [LicenseManagerDB].sys.sp_addextendedproperty")
             && log.contains("INSERT INTO [dbo].[__hubup_migrations]"),
         "{log}"
     );
@@ -248,7 +249,7 @@ fn two_machines_share_one_server_and_each_database_is_created_once() {
         let creates = state
             .statements
             .iter()
-            .filter(|s| s.starts_with(&format!("CREATE DATABASE [{name}];")))
+            .filter(|s| **s == format!("CREATE DATABASE [{name}]"))
             .count();
         assert_eq!(creates, 1, "{name} created once");
     }
@@ -936,18 +937,23 @@ fn windows_logins_need_securityadmin_and_are_dropped_only_if_created_here() {
         roles.insert("securityadmin".into());
     });
     machine.preflight(std::slice::from_ref(&op)).unwrap();
-    assert!(!machine.check(&op).unwrap());
-    assert_eq!(machine.apply(&op).unwrap(), hubup::OpOutcome::Applied);
-    assert!(machine.check(&op).unwrap());
+    assert!(!machine.check(&op, None).unwrap());
+    assert_eq!(machine.apply(&op, None).unwrap(), hubup::OpOutcome::Applied);
+    assert!(machine.check(&op, None).unwrap());
     // Another machine finds it present, and its rollback leaves it.
     let mut other = target(&server);
-    assert_eq!(other.apply(&op).unwrap(), hubup::OpOutcome::AlreadyPresent);
+    assert_eq!(
+        other.apply(&op, None).unwrap(),
+        hubup::OpOutcome::AlreadyPresent
+    );
     other
-        .undo(&op, Some(&hubup::OpOutcome::AlreadyPresent))
+        .undo(&op, Some(&hubup::OpOutcome::AlreadyPresent), None)
         .unwrap();
-    assert!(machine.check(&op).unwrap());
-    machine.undo(&op, Some(&hubup::OpOutcome::Applied)).unwrap();
-    assert!(!machine.check(&op).unwrap());
+    assert!(machine.check(&op, None).unwrap());
+    machine
+        .undo(&op, Some(&hubup::OpOutcome::Applied), None)
+        .unwrap();
+    assert!(!machine.check(&op, None).unwrap());
     // Once the login exists, preflight does not ask for securityadmin.
     server.with_state(|state| {
         state
@@ -965,5 +971,277 @@ fn windows_logins_need_securityadmin_and_are_dropped_only_if_created_here() {
         );
     });
     machine.preflight(std::slice::from_ref(&op)).unwrap();
+    assert!(server.state().rejected.is_empty());
+}
+
+/// The machine id of a scenario's journal, as its first run recorded it (`machine.id`).
+fn machine_id_of(scenario: &Scenario) -> String {
+    let journal = scenario.journal();
+    let started = journal
+        .iter()
+        .find(|e| e["payload"]["kind"] == "run_started")
+        .expect("a run");
+    let pairs = started["payload"]["config"].as_array().unwrap();
+    pairs
+        .iter()
+        .find(|p| p[0] == "machine.id")
+        .map(|p| p[1].as_str().unwrap().to_string())
+        .expect("RunStarted records the machine id")
+}
+
+/// Issue 12, finding 1: two machines whose configs are copies (same `machine` display name,
+/// same relative journal path) mark their databases with two different ids, made with their
+/// journals; a journal copied to another computer is refused before any change.
+#[test]
+fn databases_carry_the_journals_machine_id_and_a_copied_journal_is_refused() {
+    let server = server();
+    let first = scenario_on(&server, "execute", "");
+    let second = scenario_on(&server, "execute", "");
+    // The second machine's config is the first one's, byte for byte.
+    fs::copy(first.config(), second.config()).unwrap();
+    let config = fs::read_to_string(second.config()).unwrap();
+    fs::write(
+        second.config(),
+        config.replace(
+            &first.path().display().to_string(),
+            &second.path().display().to_string(),
+        ),
+    )
+    .unwrap();
+    run(&first, &["upgrade", "--to", "4.2"]).expect(0);
+    run(&second, &["upgrade", "--to", "4.2"]).expect(0);
+    let (a, b) = (machine_id_of(&first), machine_id_of(&second));
+    assert_eq!(a.len(), 32, "{a}");
+    assert_ne!(a, b, "each journal has its own machine id");
+    let state = server.state();
+    for name in ["IadaDB", "LicenseManagerDB", "NotificationCenterDB"] {
+        let mark = &state.databases[name].properties["hubup_created_by"];
+        assert!(
+            mark.starts_with(&format!("machine={a};creation=")),
+            "{mark}"
+        );
+    }
+    // The second machine's rollback leaves the first machine's databases.
+    run(&second, &["rollback", "--to", "4.0"]).expect(0);
+    assert_eq!(database_names(&server).len(), 3);
+
+    // The first machine's journal copied to another computer: refused, nothing changed.
+    let copy = Scenario::new();
+    let _ = fs::remove_dir_all(copy.path().join("journal"));
+    fs::remove_dir_all(copy.path().join("install")).unwrap();
+    for sub in ["journal", "install", "inetsrv"] {
+        copy_tree(&first.path().join(sub), &copy.path().join(sub));
+    }
+    let config = fs::read_to_string(first.config()).unwrap();
+    fs::write(
+        copy.config(),
+        config.replace(
+            &first.path().display().to_string(),
+            &copy.path().display().to_string(),
+        ),
+    )
+    .unwrap();
+    set_journal_computer(&copy.path().join("journal/hubup.redb"), "OTHER-HUB-02");
+    let before = copy.digests();
+    let statements = server.state().statements.len();
+    let refused = run(&copy, &["rollback", "--to", "4.0"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("belongs to the computer OTHER-HUB-02")
+            && refused.stderr.contains(&a),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(copy.digests(), before);
+    assert_eq!(server.state().statements.len(), statements, "nothing sent");
+    assert_eq!(database_names(&server).len(), 3);
+    // Reading it stays possible (an auditor's copy).
+    copy.run(&["journal", "verify"]).expect(0);
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Rewrites the computer name a journal records with its machine id (`meta` key `machine`:
+/// 16 id bytes, then the name), as if it had been made on that computer.
+fn set_journal_computer(journal: &Path, computer: &str) {
+    use redb::ReadableTable;
+    const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+    let db = redb::Database::open(journal).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut meta = txn.open_table(META).unwrap();
+        let mut record = meta.get("machine").unwrap().unwrap().value()[..16].to_vec();
+        record.extend_from_slice(computer.as_bytes());
+        meta.insert("machine", record.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+/// Issue 12, finding 3: `CREATE DATABASE` commits on its own; its mark follows in a second
+/// statement. A failure between the two (the mark refused, or the connection lost and the
+/// rollback unable to reconnect at first) still leaves no database behind: the op journaled
+/// its intent with the server's clock before creating, and undo recognises the unmarked
+/// database as its own.
+#[test]
+fn a_fault_between_create_database_and_its_mark_leaves_no_database_behind() {
+    let mark = "EXEC [LicenseManagerDB].sys.sp_addextendedproperty";
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
+    let at_4_1 = scenario.digests();
+    server.set_faults(Faults {
+        fail_matching: Some((mark.to_string(), 50001)),
+        ..Faults::default()
+    });
+    let failed = run(&scenario, &["upgrade", "--to", "4.2"]);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert!(failed.stderr.contains("50001"), "{}", failed.stderr);
+    assert_eq!(scenario.digests(), at_4_1);
+    assert!(
+        database_names(&server).is_empty(),
+        "the unmarked database is dropped: {:?}",
+        database_names(&server)
+    );
+    let journal = scenario.journal();
+    assert!(
+        journal.iter().any(|e| e["payload"]["kind"] == "sql_before"
+            && e["payload"]["before"]["DatabaseAbsent"]["token"].is_string()),
+        "the intent is journaled with the server's clock and a token"
+    );
+
+    // The connection drops right after CREATE DATABASE and the server refuses the rollback's
+    // reconnect: the run stays unfinished. A later `hubup rollback` drops the database.
+    server.set_faults(Faults {
+        drop_matching: Some(mark.to_string()),
+        refuse_logins_after_drop: true,
+        ..Faults::default()
+    });
+    let cut = run(&scenario, &["upgrade", "--to", "4.2"]);
+    assert_eq!(cut.code, 4, "{}\n{}", cut.stdout, cut.stderr);
+    assert_eq!(
+        database_names(&server),
+        ["LicenseManagerDB"],
+        "cut off unmarked"
+    );
+    assert!(
+        !server.state().databases["LicenseManagerDB"]
+            .properties
+            .contains_key("hubup_created_by")
+    );
+    server.set_faults(Faults::default());
+    run(&scenario, &["rollback"]).expect(0);
+    assert_eq!(scenario.digests(), at_4_1);
+    assert!(
+        database_names(&server).is_empty(),
+        "{:?}",
+        database_names(&server)
+    );
+    assert!(server.state().rejected.is_empty());
+}
+
+/// An execution-mode target on `server` as hubup's own login, for machine `identity`.
+fn execute_target(server: &StandIn, identity: &str) -> hubup::ExecuteTarget {
+    let session =
+        hubup::Session::with_password(&admin_sql_config(server), hubup::Secret::new(PASSWORD))
+            .unwrap();
+    hubup::ExecuteTarget::with_session(session, identity, std::time::Duration::from_secs(1))
+}
+
+/// Finding 3 and the open note on logins, op by op: what an op journals before its change
+/// (`prepare`) lets a later process finish or undo it after a crash that lost its done record.
+#[test]
+fn the_journaled_pre_state_lets_resume_mark_and_undo_drop_what_the_op_itself_created() {
+    use hubup::{OpOutcome, SqlBefore, SqlOp, SqlTarget};
+    let server = server();
+    server.with_state(|state| {
+        let roles = &mut state.logins.get_mut(ADMIN).unwrap().server_roles;
+        roles.insert("securityadmin".into());
+    });
+    let create = SqlOp::CreateDatabase {
+        database: "LicenseManagerDB".into(),
+    };
+    let mut machine = execute_target(&server, "machine-a");
+    let before = machine
+        .prepare(&create)
+        .unwrap()
+        .expect("absent: journaled");
+    let SqlBefore::DatabaseAbsent { token, .. } = &before else {
+        panic!("{before:?}")
+    };
+    server.set_faults(Faults {
+        drop_matching: Some("EXEC [LicenseManagerDB].sys.sp_addextendedproperty".into()),
+        ..Faults::default()
+    });
+    assert!(machine.apply(&create, Some(&before)).is_err(), "cut off");
+    server.set_faults(Faults::default());
+    // Another process of the same machine, with the journaled pre-state.
+    let mut resumed = execute_target(&server, "machine-a");
+    assert!(
+        !resumed.check(&create, Some(&before)).unwrap(),
+        "not done while unmarked"
+    );
+    // Another machine without that intent: present, not its own; its undo leaves it.
+    let mut other = execute_target(&server, "machine-b");
+    assert!(other.check(&create, None).unwrap());
+    other.undo(&create, None, None).unwrap();
+    assert_eq!(
+        resumed.apply(&create, Some(&before)).unwrap(),
+        OpOutcome::Applied
+    );
+    let mark = server.state().databases["LicenseManagerDB"].properties["hubup_created_by"].clone();
+    assert_eq!(mark, format!("machine=machine-a;creation={token}"));
+    assert!(resumed.check(&create, Some(&before)).unwrap());
+
+    // A database someone else created after the intent (another owner) is not the op's.
+    let late = SqlOp::CreateDatabase {
+        database: "NotificationCenterDB".into(),
+    };
+    let late_before = machine.prepare(&late).unwrap().unwrap();
+    server.with_state(|state| {
+        let database = support::tds::Database {
+            owner: APP_LOGIN.into(),
+            created_ms: state.clock_ms,
+            ..Default::default()
+        };
+        state
+            .databases
+            .insert("NotificationCenterDB".into(), database);
+    });
+    machine.undo(&late, None, Some(&late_before)).unwrap();
+    assert!(database_names(&server).contains(&"NotificationCenterDB".to_string()));
+    assert_eq!(
+        machine.apply(&late, Some(&late_before)).unwrap(),
+        OpOutcome::AlreadyPresent
+    );
+
+    // CREATE LOGIN: the pre-state says whether the login existed; undo without a done
+    // record drops only a login that did not.
+    let login = SqlOp::CreateLogin {
+        login: r"IIS APPPOOL\Blue Prism - License Manager".into(),
+    };
+    let login_before = machine.prepare(&login).unwrap();
+    assert_eq!(login_before, Some(SqlBefore::Login { existed: false }));
+    machine.apply(&login, login_before.as_ref()).unwrap();
+    let there_before = Some(SqlBefore::Login { existed: true });
+    other.undo(&login, None, there_before.as_ref()).unwrap();
+    assert!(machine.check(&login, None).unwrap(), "someone else's stays");
+    machine.undo(&login, None, login_before.as_ref()).unwrap();
+    assert!(
+        !machine.check(&login, None).unwrap(),
+        "the op's own login goes"
+    );
     assert!(server.state().rejected.is_empty());
 }

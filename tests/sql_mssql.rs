@@ -119,8 +119,8 @@ fn a_database_with_migrations_users_and_grants_is_created_checked_and_undone() {
     let mut outcomes = Vec::new();
     for op in &ops {
         assert_eq!(machine.find(op).unwrap(), Found::Missing, "{op:?}");
-        outcomes.push(machine.apply(op).expect("apply"));
-        assert!(machine.check(op).unwrap(), "{op:?}");
+        outcomes.push(machine.apply(op, None).expect("apply"));
+        assert!(machine.check(op, None).unwrap(), "{op:?}");
     }
     assert!(outcomes.iter().all(|o| *o == OpOutcome::Applied));
     // Idempotent, and another machine finds everything present.
@@ -131,23 +131,25 @@ fn a_database_with_migrations_users_and_grants_is_created_checked_and_undone() {
             SqlOp::CreateDatabase { .. } => OpOutcome::Applied,
             _ => OpOutcome::AlreadyPresent,
         };
-        assert_eq!(machine.apply(op).unwrap(), again, "{op:?}");
+        assert_eq!(machine.apply(op, None).unwrap(), again, "{op:?}");
         assert_eq!(
-            other.apply(op).unwrap(),
+            other.apply(op, None).unwrap(),
             OpOutcome::AlreadyPresent,
             "{op:?}"
         );
     }
     // The other machine's rollback leaves the database.
     for op in ops.iter().rev() {
-        other.undo(op, Some(&OpOutcome::AlreadyPresent)).unwrap();
+        other
+            .undo(op, Some(&OpOutcome::AlreadyPresent), None)
+            .unwrap();
     }
-    assert!(machine.check(&ops[0]).unwrap());
+    assert!(machine.check(&ops[0], None).unwrap());
     for (op, outcome) in ops.iter().zip(&outcomes).rev() {
-        machine.undo(op, Some(outcome)).expect("undo");
+        machine.undo(op, Some(outcome), None).expect("undo");
     }
     assert!(
-        !machine.check(&ops[0]).unwrap(),
+        !machine.check(&ops[0], None).unwrap(),
         "the creator's rollback drops the database"
     );
     machine.unlock().unwrap();
@@ -188,7 +190,7 @@ fn a_backup_is_taken_once_recorded_and_kept_by_undo() {
         database: database.clone(),
     };
     machine
-        .apply(&create)
+        .apply(&create, None)
         .expect("create the database to back up");
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -209,10 +211,20 @@ fn a_backup_is_taken_once_recorded_and_kept_by_undo() {
         .preflight(std::slice::from_ref(&backup))
         .expect("preflight");
     assert_eq!(machine.find(&backup).unwrap(), Found::Missing);
-    assert_eq!(machine.apply(&backup).unwrap(), OpOutcome::Applied);
-    assert!(machine.check(&backup).unwrap());
-    assert_eq!(machine.apply(&backup).unwrap(), OpOutcome::AlreadyPresent);
-    machine.undo(&backup, Some(&OpOutcome::Applied)).unwrap();
-    assert!(machine.check(&backup).unwrap(), "undo keeps the backup");
-    machine.undo(&create, Some(&OpOutcome::Applied)).unwrap();
+    assert_eq!(machine.apply(&backup, None).unwrap(), OpOutcome::Applied);
+    assert!(machine.check(&backup, None).unwrap());
+    assert_eq!(
+        machine.apply(&backup, None).unwrap(),
+        OpOutcome::AlreadyPresent
+    );
+    machine
+        .undo(&backup, Some(&OpOutcome::Applied), None)
+        .unwrap();
+    assert!(
+        machine.check(&backup, None).unwrap(),
+        "undo keeps the backup"
+    );
+    machine
+        .undo(&create, Some(&OpOutcome::Applied), None)
+        .unwrap();
 }

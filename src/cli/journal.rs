@@ -198,7 +198,8 @@ pub(crate) fn failure(error: JournalError) -> Failure {
     let code = match &error {
         JournalError::NotFound { .. }
         | JournalError::Unreadable { .. }
-        | JournalError::NotAJournal { .. } => Exit::BadInput,
+        | JournalError::NotAJournal { .. }
+        | JournalError::Copied { .. } => Exit::BadInput,
         JournalError::Busy { .. } => Exit::Busy,
         JournalError::Damaged { .. } | JournalError::Corrupt { .. } => Exit::JournalCorrupt,
         _ => Exit::Failure,

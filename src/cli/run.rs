@@ -151,11 +151,14 @@ fn open_journal(
     Ok((journal, scratch))
 }
 
-/// Who this machine is on SQL Server (the mark on databases it creates): its name and its
-/// journal, so two installs on one host (tests, side-by-side environments) stay apart.
-fn machine_identity(machine: &str, journal: &std::path::Path) -> String {
-    let journal = hubup::Digest::of(journal.to_string_lossy().as_bytes());
-    format!("{machine}/{}", journal.short())
+/// Who this machine is on SQL Server (the mark on databases it creates): the random id made
+/// with its journal, never the config's display name or a path (configs get copied between
+/// servers; two installs on one host have two journals).
+fn machine_identity(journal: &Journal) -> String {
+    journal
+        .machine_id()
+        .map(|m| m.to_hex())
+        .unwrap_or_else(|| hubup::RunId::random().to_hex())
 }
 
 /// Runs `body` with an engine set up from the config. `command` names the log file of
@@ -175,7 +178,10 @@ fn with_engine<T>(
             .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
     }
     let (mut journal, _scratch) = open_journal(&config, changes)?;
-    let identity = machine_identity(journal.machine(), &config.journal_path());
+    if changes {
+        journal.refuse_if_copied().map_err(journal_failure)?;
+    }
+    let identity = machine_identity(&journal);
     let mut sql: Box<dyn SqlTarget> =
         hubup::sql_target(&config.sql, &config.output_dir(), &identity)
             .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;

@@ -189,6 +189,10 @@ impl Engine<'_> {
         }
         let run = RunId::random();
         let mut config = crate::journal::ConfigRecord::from_pairs(self.config.journal_view());
+        // Which machine id marks the databases this run creates (the audit's link to them).
+        if let Some(machine) = self.journal.machine_id() {
+            config.push(state::MACHINE_ID_KEY, machine.to_hex());
+        }
         // Resume reads the backups back from here if the run stops before its first step.
         if let Some(backups) = &request.backups {
             config.push(state::BACKUP_FOLDER_KEY, backups.folder.clone());

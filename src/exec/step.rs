@@ -16,7 +16,7 @@ use crate::fsx::{DirtyDirs, Staging};
 use crate::install;
 use crate::journal::{Payload, RunId};
 use crate::model::InstallModel;
-use crate::op::{Op, OpOutcome};
+use crate::op::{Op, OpOutcome, SqlBefore};
 use crate::package::{Package, PackageFile};
 use crate::version::{Step, Version};
 
@@ -85,6 +85,8 @@ struct OpsRun<'x> {
     done: &'x BTreeMap<u32, OpOutcome>,
     /// Ops that had an intent before this process started (resume): checked before applying.
     prior_intents: &'x BTreeSet<u32>,
+    /// What database ops recorded about the server before their change (resume).
+    sql_before: &'x BTreeMap<u32, SqlBefore>,
     package: &'x Package,
 }
 
@@ -121,6 +123,7 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
             package: Some(x.package),
             package_files: &files,
             sql: &mut *engine.sql,
+            sql_before: None,
             dirty: &mut dirty,
             staging: &mut staging,
         };
@@ -128,17 +131,22 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
         for j in i..end {
             let index = j as u32;
             let op = &x.ops[j];
-            let result = engine
+            let mut ready = engine
                 .faults
                 .before_apply(x.step, index)
-                .map_err(OpError::from)
-                .and_then(|()| {
-                    if x.prior_intents.contains(&index) && apply::check(&mut ctx, op)? {
-                        Ok(OpOutcome::AlreadyPresent)
-                    } else {
-                        apply::apply(&mut ctx, op)
-                    }
-                });
+                .map_err(OpError::from);
+            if ready.is_ok()
+                && let Op::Sql(sql) = op
+            {
+                ready = record_sql_before(&mut ctx, &mut rec, &x, index, sql)?;
+            }
+            let result = ready.and_then(|()| {
+                if x.prior_intents.contains(&index) && apply::check(&mut ctx, op)? {
+                    Ok(OpOutcome::AlreadyPresent)
+                } else {
+                    apply::apply(&mut ctx, op)
+                }
+            });
             match result {
                 Ok(outcome) => {
                     engine.faults.after_effect();
@@ -198,6 +206,36 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
     rec.flush()?;
     bar.finish_and_clear();
     Ok(OpsEnd::Completed)
+}
+
+/// Before a database op changes the server: what it finds there, journaled (durable) before
+/// the change, or what an earlier attempt journaled (resume). The outer error is the journal's
+/// (the run stops); the inner one is the op's (it fails, and the step rolls back).
+fn record_sql_before(
+    ctx: &mut OpContext<'_>,
+    rec: &mut Recorder<'_>,
+    x: &OpsRun<'_>,
+    index: u32,
+    op: &crate::op::SqlOp,
+) -> Result<Result<(), OpError>, EngineError> {
+    if let Some(before) = x.sql_before.get(&index) {
+        ctx.sql_before = Some(before.clone());
+        return Ok(Ok(()));
+    }
+    match ctx.sql.prepare(op) {
+        Ok(before) => {
+            if let Some(before) = &before {
+                rec.now([Payload::SqlBefore {
+                    step: x.step,
+                    index,
+                    before: before.clone(),
+                }])?;
+            }
+            ctx.sql_before = before;
+            Ok(Ok(()))
+        }
+        Err(e) => Ok(Err(e.into())),
+    }
 }
 
 /// The end (exclusive) of the batch starting at `start`.
@@ -271,6 +309,7 @@ pub(super) fn execute(
             ops: &plan.ops,
             done: &BTreeMap::new(),
             prior_intents: &BTreeSet::new(),
+            sql_before: &BTreeMap::new(),
             package: &planned.package,
         },
     )?;
@@ -366,6 +405,7 @@ pub(super) fn resume(
             ops: &open.ops,
             done: &open.done,
             prior_intents: &open.intents,
+            sql_before: &open.sql_before,
             package: &package,
         },
     )?;
@@ -506,6 +546,7 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
             package: None,
             package_files: &empty,
             sql: &mut *engine.sql,
+            sql_before: state.sql_before.get(&index).cloned(),
             dirty: &mut dirty,
             staging: &mut staging,
         };

@@ -40,7 +40,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
-use crate::op::{Op, OpOutcome};
+use crate::op::{Op, OpOutcome, SqlBefore};
 use crate::version::{Step, Version};
 
 /// Format version of the entries this build writes (see the module documentation).
@@ -337,6 +337,14 @@ pub enum Payload {
     RunFinished { outcome: RunOutcome },
     /// Free text for the audit, about the run or one of its steps.
     Note { step: Option<Step>, text: String },
+    /// What database op `index` found on the server before changing it (after its intent,
+    /// before its change): what lets check and undo tell the op's own change from what was
+    /// there (see [`SqlBefore`]).
+    SqlBefore {
+        step: Step,
+        index: u32,
+        before: SqlBefore,
+    },
 }
 
 impl Payload {
@@ -356,6 +364,7 @@ impl Payload {
             Payload::RunCancelled { .. } => "run_cancelled",
             Payload::RunFinished { .. } => "run_finished",
             Payload::Note { .. } => "note",
+            Payload::SqlBefore { .. } => "sql_before",
         }
     }
 
@@ -369,7 +378,8 @@ impl Payload {
             | Payload::OpUndone { step, .. }
             | Payload::StepCommitted { step, .. }
             | Payload::RollbackStarted { step, .. }
-            | Payload::StepRolledBack { step, .. } => Some(*step),
+            | Payload::StepRolledBack { step, .. }
+            | Payload::SqlBefore { step, .. } => Some(*step),
             Payload::RunCancelled { step } | Payload::Note { step, .. } => *step,
             Payload::RunStarted { .. } | Payload::RunResumed {} | Payload::RunFinished { .. } => {
                 None

@@ -4,9 +4,14 @@
 //! example a database another machine of the installation created).
 //!
 //! Undo reverses only what this machine did: a database is dropped if the op's done record
-//! says `Applied` or the database carries this machine's `hubup_created_by` mark (set right
-//! after `CREATE DATABASE`, so a crash that lost the done record still finds its owner);
-//! logins, users, role memberships and grants are removed only if their op says `Applied`.
+//! says `Applied` or the database carries this machine's `hubup_created_by` mark (its journal's
+//! machine id, set right after `CREATE DATABASE`, so a crash that lost the done record still
+//! finds its owner). `CREATE DATABASE` commits on its own, so before it the op journals its
+//! intent with the server's clock and a creation token ([`SqlBefore`]): a database found
+//! without a mark, owned by hubup's login and created since that time, is the op's own, cut
+//! off before its mark (resume marks it, undo drops it). A login is dropped if its op says
+//! `Applied` or its journaled pre-state says it did not exist; users, role memberships and
+//! grants only if their op says `Applied`.
 //! Migrations are not undone one by one: they live in databases this machine created, which
 //! rollback drops. Database backups (`--backup-databases`) are never undone: the file stays.
 //!
@@ -17,7 +22,7 @@
 
 use std::time::Duration;
 
-use crate::op::{OpOutcome, Principal, SqlOp};
+use crate::op::{OpOutcome, Principal, SqlBefore, SqlOp};
 use crate::sql::config::SqlConfig;
 use crate::sql::migrations;
 use crate::sql::session::{Param, Session};
@@ -34,7 +39,8 @@ const LOGIN_EXISTS: u32 = 15025;
 
 pub struct ExecuteTarget {
     session: Session,
-    /// Who this machine is, as stored in `hubup_created_by` on the databases it creates.
+    /// Who this machine is (its journal's machine id), as stored in the `hubup_created_by`
+    /// mark on the databases it creates.
     identity: String,
     lock_wait: Duration,
 }
@@ -92,7 +98,49 @@ impl ExecuteTarget {
     }
 
     fn created_here(&mut self, database: &str) -> Result<bool, SqlError> {
-        Ok(self.creator_of(database)?.as_deref() == Some(self.identity.as_str()))
+        Ok(self
+            .creator_of(database)?
+            .is_some_and(|mark| mark_machine(&mark) == Some(self.identity.as_str())))
+    }
+
+    /// The mark this machine writes on a database it creates.
+    fn mark_text(&self, token: &str) -> String {
+        format!("machine={};creation={token}", self.identity)
+    }
+
+    /// True if `database` (which exists) has no mark but is the op's own creation, cut off
+    /// before its mark: hubup's login owns it and it was created since the op's intent.
+    fn created_unmarked_by(
+        &mut self,
+        database: &str,
+        before: Option<&SqlBefore>,
+    ) -> Result<bool, SqlError> {
+        let Some(SqlBefore::DatabaseAbsent { server_time, .. }) = before else {
+            return Ok(false);
+        };
+        if self.creator_of(database)?.is_some() {
+            return Ok(false);
+        }
+        Ok(self
+            .session
+            .query_int(
+                st::CREATED_SINCE,
+                &[Param::Text(database), Param::Text(server_time)],
+            )?
+            .unwrap_or(0)
+            > 0)
+    }
+
+    fn mark(&mut self, database: &str, before: Option<&SqlBefore>) -> Result<(), SqlError> {
+        let token = match before {
+            Some(SqlBefore::DatabaseAbsent { token, .. }) => token.clone(),
+            _ => crate::journal::RunId::random().to_hex(),
+        };
+        let mark = self.mark_text(&token);
+        self.session.use_database("master")?;
+        self.session
+            .execute(&st::mark_database(database), &[Param::Text(&mark)])?;
+        Ok(())
     }
 
     /// Enters `database` if it exists; `false` if it does not.
@@ -107,11 +155,20 @@ impl ExecuteTarget {
 
     /// What the server holds for `op` (no changes).
     pub fn find(&mut self, op: &SqlOp) -> Result<Found, SqlError> {
+        self.find_with(op, None)
+    }
+
+    /// What the server holds for `op`, knowing what the op journaled before its change: a
+    /// database the op created but did not mark yet is not done (resume marks it).
+    fn find_with(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<Found, SqlError> {
         let present = |yes: bool| if yes { Found::Done } else { Found::Missing };
         match op {
             SqlOp::CreateDatabase { database } => {
                 self.session.use_database("master")?;
-                Ok(present(self.database_exists(database)?))
+                Ok(present(
+                    self.database_exists(database)?
+                        && !self.created_unmarked_by(database, before)?,
+                ))
             }
             SqlOp::CreateLogin { login } => Ok(present(self.login_exists(login)?)),
             SqlOp::ApplyMigration {
@@ -273,26 +330,47 @@ impl ExecuteTarget {
         Ok(Found::Done)
     }
 
-    fn create_database(&mut self, database: &str) -> Result<OpOutcome, SqlError> {
+    /// `CREATE DATABASE`, then its mark. A database already there is this machine's if it
+    /// carries its mark or is the op's own creation cut off before the mark (marked now).
+    fn create_database(
+        &mut self,
+        database: &str,
+        before: Option<&SqlBefore>,
+    ) -> Result<OpOutcome, SqlError> {
         self.session.use_database("master")?;
         if self.database_exists(database)? {
+            if self.created_unmarked_by(database, before)? {
+                self.mark(database, before)?;
+                return Ok(OpOutcome::Applied);
+            }
             return Ok(if self.created_here(database)? {
                 OpOutcome::Applied
             } else {
                 OpOutcome::AlreadyPresent
             });
         }
-        let create = st::create_database(database);
-        match self
-            .session
-            .execute(&create, &[Param::Text(&self.identity)])
-        {
-            Ok(_) => Ok(OpOutcome::Applied),
+        match self.session.batch(&st::create_database(database)) {
+            Ok(()) => {}
             Err(SqlError::Server { number, .. }) if number == DATABASE_EXISTS => {
-                Ok(OpOutcome::AlreadyPresent)
+                return Ok(OpOutcome::AlreadyPresent);
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
         }
+        self.mark(database, before)?;
+        Ok(OpOutcome::Applied)
+    }
+
+    /// The server's clock now (its local time, as `sys.databases` records creation times).
+    fn server_time(&mut self) -> Result<String, SqlError> {
+        self.session.use_database("master")?;
+        let row = self.session.query_texts(st::SERVER_TIME, &[])?;
+        row.and_then(|r| r.into_iter().next().flatten())
+            .ok_or_else(|| SqlError::Server {
+                server: self.session.server().to_string(),
+                statement: st::SERVER_TIME.to_string(),
+                number: 0,
+                message: "no time in the answer".to_string(),
+            })
     }
 
     fn apply_migration(
@@ -481,6 +559,12 @@ impl ExecuteTarget {
     }
 }
 
+/// The machine id in a `hubup_created_by` mark (`machine=<id>;creation=<token>`).
+fn mark_machine(mark: &str) -> Option<&str> {
+    mark.split(';')
+        .find_map(|part| part.trim().strip_prefix("machine="))
+}
+
 /// The statement that reverses a login, user, role or grant op.
 fn reversing_statement(op: &SqlOp) -> String {
     match op {
@@ -512,9 +596,28 @@ impl SqlTarget for ExecuteTarget {
         self.session.unlock()
     }
 
-    fn apply(&mut self, op: &SqlOp) -> Result<OpOutcome, SqlError> {
+    fn prepare(&mut self, op: &SqlOp) -> Result<Option<SqlBefore>, SqlError> {
         match op {
-            SqlOp::CreateDatabase { database } => self.create_database(database),
+            SqlOp::CreateDatabase { database } => {
+                self.session.use_database("master")?;
+                if self.database_exists(database)? {
+                    return Ok(None);
+                }
+                Ok(Some(SqlBefore::DatabaseAbsent {
+                    server_time: self.server_time()?,
+                    token: crate::journal::RunId::random().to_hex(),
+                }))
+            }
+            SqlOp::CreateLogin { login } => Ok(Some(SqlBefore::Login {
+                existed: self.login_exists(login)?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    fn apply(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<OpOutcome, SqlError> {
+        match op {
+            SqlOp::CreateDatabase { database } => self.create_database(database, before),
             SqlOp::ApplyMigration {
                 database,
                 id,
@@ -554,17 +657,35 @@ impl SqlTarget for ExecuteTarget {
         }
     }
 
-    fn check(&mut self, op: &SqlOp) -> Result<bool, SqlError> {
-        Ok(self.find(op)? == Found::Done)
+    fn check(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<bool, SqlError> {
+        Ok(self.find_with(op, before)? == Found::Done)
     }
 
-    fn undo(&mut self, op: &SqlOp, outcome: Option<&OpOutcome>) -> Result<(), SqlError> {
+    fn undo(
+        &mut self,
+        op: &SqlOp,
+        outcome: Option<&OpOutcome>,
+        before: Option<&SqlBefore>,
+    ) -> Result<(), SqlError> {
         let applied = outcome == Some(&OpOutcome::Applied);
         match op {
             SqlOp::CreateDatabase { database } => {
                 self.session.use_database("master")?;
-                if self.database_exists(database)? && (applied || self.created_here(database)?) {
+                if self.database_exists(database)?
+                    && (applied
+                        || self.created_here(database)?
+                        || self.created_unmarked_by(database, before)?)
+                {
+                    self.session.use_database("master")?;
                     self.session.batch(&st::drop_database(database))?;
+                }
+                Ok(())
+            }
+            // A login that did not exist before the op is the op's, done record or not.
+            SqlOp::CreateLogin { login } => {
+                let created = applied || before == Some(&SqlBefore::Login { existed: false });
+                if created && self.login_exists(login)? {
+                    self.session.batch(&st::drop_login(login))?;
                 }
                 Ok(())
             }

@@ -20,7 +20,7 @@ mod tsql;
 
 use std::path::{Path, PathBuf};
 
-use crate::op::{OpOutcome, SqlOp};
+use crate::op::{OpOutcome, SqlBefore, SqlOp};
 use crate::version::Step;
 
 pub use backup::{BackupFolderError, DatabaseBackups};
@@ -102,16 +102,30 @@ pub trait SqlTarget {
     /// upgrade at once).
     fn lock(&mut self) -> Result<(), SqlError>;
     fn unlock(&mut self) -> Result<(), SqlError>;
+    /// Reads (changes nothing) what the server holds that applying `op` would change, for
+    /// the executor to journal after the op's intent and before its change; `None` when
+    /// nothing needs recording. What it returns is handed back to `apply`, `check` and
+    /// `undo` (also after a crash, from the journal).
+    fn prepare(&mut self, _op: &SqlOp) -> Result<Option<SqlBefore>, SqlError> {
+        Ok(None)
+    }
     /// Does the op; says whether it changed something or found it done.
-    fn apply(&mut self, op: &SqlOp) -> Result<OpOutcome, SqlError>;
+    fn apply(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<OpOutcome, SqlError>;
     /// True if the op's post-state already holds.
-    fn check(&mut self, op: &SqlOp) -> Result<bool, SqlError>;
-    /// Reverses the op if this machine's run did it (`outcome` is what its done record said).
-    fn undo(&mut self, op: &SqlOp, outcome: Option<&OpOutcome>) -> Result<(), SqlError>;
+    fn check(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<bool, SqlError>;
+    /// Reverses the op if this machine's run did it (`outcome` is what its done record said,
+    /// `before` what it found before its change).
+    fn undo(
+        &mut self,
+        op: &SqlOp,
+        outcome: Option<&OpOutcome>,
+        before: Option<&SqlBefore>,
+    ) -> Result<(), SqlError>;
 }
 
 /// The target the `[sql]` table asks for, writing into `output_dir` where it writes files.
-/// `identity` names this machine on the server (it marks the databases it creates).
+/// `identity` names this machine on the server (the machine id of its journal: it marks the
+/// databases it creates).
 pub fn sql_target(
     sql: &SqlConfig,
     output_dir: &Path,

@@ -6,7 +6,7 @@
 //! The one exception is what the administrator asks for explicitly: `--backup-databases`
 //! backups are taken as in execution mode (a backup changes no database).
 
-use crate::op::{Op, OpOutcome, SqlOp};
+use crate::op::{Op, OpOutcome, SqlBefore, SqlOp};
 use crate::sql::execute::{ExecuteTarget, Found};
 use crate::sql::{SqlError, SqlTarget};
 
@@ -53,9 +53,9 @@ impl SqlTarget for PreprovisionedTarget {
         Ok(())
     }
 
-    fn apply(&mut self, op: &SqlOp) -> Result<OpOutcome, SqlError> {
+    fn apply(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<OpOutcome, SqlError> {
         if is_backup(op) {
-            return self.server.apply(op);
+            return self.server.apply(op, before);
         }
         match self.missing(op)? {
             None => Ok(OpOutcome::AlreadyPresent),
@@ -65,12 +65,17 @@ impl SqlTarget for PreprovisionedTarget {
         }
     }
 
-    fn check(&mut self, op: &SqlOp) -> Result<bool, SqlError> {
+    fn check(&mut self, op: &SqlOp, _before: Option<&SqlBefore>) -> Result<bool, SqlError> {
         Ok(self.missing(op)?.is_none())
     }
 
     /// The DBA's objects stay: hubup did not create them (and backup files are kept).
-    fn undo(&mut self, _op: &SqlOp, _outcome: Option<&OpOutcome>) -> Result<(), SqlError> {
+    fn undo(
+        &mut self,
+        _op: &SqlOp,
+        _outcome: Option<&OpOutcome>,
+        _before: Option<&SqlBefore>,
+    ) -> Result<(), SqlError> {
         Ok(())
     }
 }

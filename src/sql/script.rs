@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::fsx;
-use crate::op::{OpOutcome, SqlOp};
+use crate::op::{OpOutcome, SqlBefore, SqlOp};
 use crate::sql::tsql;
 use crate::sql::{SqlError, SqlTarget};
 
@@ -89,7 +89,7 @@ impl SqlTarget for ScriptTarget {
         Ok(())
     }
 
-    fn apply(&mut self, op: &SqlOp) -> Result<OpOutcome, SqlError> {
+    fn apply(&mut self, op: &SqlOp, _before: Option<&SqlBefore>) -> Result<OpOutcome, SqlError> {
         let path = self.script_path();
         let mut text = self.read(&path)?;
         if text.contains(&marker(op)) {
@@ -106,11 +106,16 @@ impl SqlTarget for ScriptTarget {
         Ok(OpOutcome::Applied)
     }
 
-    fn check(&mut self, op: &SqlOp) -> Result<bool, SqlError> {
+    fn check(&mut self, op: &SqlOp, _before: Option<&SqlBefore>) -> Result<bool, SqlError> {
         Ok(self.read(&self.script_path())?.contains(&marker(op)))
     }
 
-    fn undo(&mut self, op: &SqlOp, _outcome: Option<&OpOutcome>) -> Result<(), SqlError> {
+    fn undo(
+        &mut self,
+        op: &SqlOp,
+        _outcome: Option<&OpOutcome>,
+        _before: Option<&SqlBefore>,
+    ) -> Result<(), SqlError> {
         let path = self.script_path();
         let text = self.read(&path)?;
         let whole = block(op);
@@ -138,14 +143,14 @@ mod tests {
         let op = SqlOp::CreateDatabase {
             database: "LicenseManagerDB".into(),
         };
-        assert!(!target.check(&op).unwrap());
-        assert_eq!(target.apply(&op).unwrap(), OpOutcome::Applied);
-        assert_eq!(target.apply(&op).unwrap(), OpOutcome::AlreadyPresent);
-        assert!(target.check(&op).unwrap());
+        assert!(!target.check(&op, None).unwrap());
+        assert_eq!(target.apply(&op, None).unwrap(), OpOutcome::Applied);
+        assert_eq!(target.apply(&op, None).unwrap(), OpOutcome::AlreadyPresent);
+        assert!(target.check(&op, None).unwrap());
         let script = fs::read_to_string(dir.path().join(SCRIPT_FILE)).unwrap();
         assert!(script.contains("CREATE DATABASE [LicenseManagerDB]"));
-        target.undo(&op, None).unwrap();
-        assert!(!target.check(&op).unwrap());
+        target.undo(&op, None, None).unwrap();
+        assert!(!target.check(&op, None).unwrap());
         let rollback = fs::read_to_string(dir.path().join(ROLLBACK_FILE)).unwrap();
         assert!(rollback.contains("DROP DATABASE [LicenseManagerDB]"));
     }

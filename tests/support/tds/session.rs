@@ -259,11 +259,24 @@ impl Session {
         if faults.drop_at_statement == Some(number) {
             return Ok(false);
         }
+        if let Some(prefix) = &faults.drop_matching
+            && request.text.starts_with(prefix.as_str())
+        {
+            let faults = &mut lock(&self.shared.faults).0;
+            faults.drop_matching = None;
+            faults.refuse_logins |= faults.refuse_logins_after_drop;
+            return Ok(false);
+        }
         if let Some(delay) = faults.delay {
             thread::sleep(delay);
         }
-        let reply = match faults.fail_at_statement {
-            Some((at, code)) if at == number => known(code, &name_in(&request)).into(),
+        let matching = faults
+            .fail_matching
+            .as_ref()
+            .filter(|(prefix, _)| request.text.starts_with(prefix.as_str()));
+        let reply = match (faults.fail_at_statement, matching) {
+            (Some((at, code)), _) if at == number => known(code, &name_in(&request)).into(),
+            (_, Some((_, code))) => known(*code, &name_in(&request)).into(),
             _ => self.execute(&request),
         };
         self.reply(&reply)
@@ -277,6 +290,7 @@ impl Session {
 
     fn record(&self, request: &Request) {
         let mut state = lock(&self.shared.state);
+        state.clock_ms += 10;
         state.statements.push(request.text.clone());
         for arg in &request.args {
             if let Value::Str(s) = arg {

@@ -30,6 +30,9 @@ pub const HISTORY_UPDATE: &str =
     "UPDATE [dbo].[__hubup_migrations] SET [state] = N'applied' WHERE [id] = @P1";
 pub const ADD_PROPERTY: &str =
     "EXEC sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1";
+pub const SERVER_TIME: &str = "SELECT CONVERT(NVARCHAR(23), GETDATE(), 121)";
+pub const CREATED_SINCE: &str = "SELECT COUNT(*) FROM sys.databases WHERE [name] = @P1 AND \
+     [owner_sid] = SUSER_SID() AND [create_date] >= CONVERT(DATETIME, @P2, 121)";
 pub const HISTORY_DELETE: &str =
     "DELETE FROM [dbo].[__hubup_migrations] WHERE [id] = @P1 AND [state] = N'applying'";
 pub const RELEASE_APPLOCK: &str = "EXEC sp_releaseapplock @Resource = @P1, @LockOwner = N'Session'";
@@ -58,9 +61,13 @@ pub enum Statement {
     /// `BACKUP DATABASE [x] TO DISK = @P1 WITH COPY_ONLY, INIT, CHECKSUM`.
     BackupDatabase(String),
     CreateDatabase(String),
-    /// `CREATE DATABASE [x]; EXEC [x].sys.sp_addextendedproperty ... @value = @P1`: created
-    /// and marked with its creator in one request.
-    CreateDatabaseMarked(String),
+    /// `EXEC [x].sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1`: the
+    /// creator's mark on database `x` (from any current database).
+    MarkDatabase(String),
+    /// The server's clock (`yyyy-mm-dd hh:mi:ss.mmm`).
+    ServerTime,
+    /// `@P1` database, `@P2` time: owned by the login and created since then (1 or 0).
+    CreatedSince,
     DropDatabase(String),
     /// `ALTER DATABASE [x] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [x]`: the
     /// other connections in it are closed (their transactions rolled back), then it is dropped.
@@ -121,13 +128,12 @@ const FIXED: &[(&str, Statement)] = &[
     (LOGIN_PERMISSION, Statement::LoginPermission),
     (BACKUP_PERMISSION, Statement::BackupPermission),
     (BACKUP_RECORDED, Statement::BackupRecorded),
+    (SERVER_TIME, Statement::ServerTime),
+    (CREATED_SINCE, Statement::CreatedSince),
     ("BEGIN TRANSACTION", Statement::Begin),
     ("COMMIT TRANSACTION", Statement::Commit),
     ("ROLLBACK TRANSACTION", Statement::Rollback),
 ];
-
-/// hubup's CREATE DATABASE: the database and its creator mark in one request.
-pub const CREATE_MARKED: &str = "CREATE DATABASE {}; EXEC {}.sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1";
 
 /// hubup's DROP DATABASE: other connections closed first, in the same batch.
 pub const DROP_SINGLE_USER: &str =
@@ -137,6 +143,10 @@ pub const DROP_SINGLE_USER: &str =
 type Build = fn(Vec<String>) -> Statement;
 const TEMPLATES: &[(&str, Build)] = &[
     ("CREATE DATABASE {}", |n| Statement::CreateDatabase(one(n))),
+    (
+        "EXEC {}.sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1",
+        |n| Statement::MarkDatabase(one(n)),
+    ),
     ("DROP DATABASE {}", |n| Statement::DropDatabase(one(n))),
     (
         "BACKUP DATABASE {} TO DISK = @P1 WITH COPY_ONLY, INIT, CHECKSUM",
@@ -185,12 +195,6 @@ fn role(names: Vec<String>, add: bool) -> Statement {
 pub fn recognize(text: &str, batches: &BTreeSet<String>) -> Option<Statement> {
     if let Some((_, statement)) = FIXED.iter().find(|(fixed, _)| *fixed == text) {
         return Some(statement.clone());
-    }
-    if let Some(names) = match_template(text, CREATE_MARKED) {
-        // Both names must be the same database; otherwise it is not hubup's statement.
-        let [created, marked] = two(names);
-        return (created.eq_ignore_ascii_case(&marked))
-            .then_some(Statement::CreateDatabaseMarked(created));
     }
     if let Some(names) = match_template(text, DROP_SINGLE_USER) {
         let [altered, dropped] = two(names);
@@ -243,19 +247,12 @@ impl Statement {
     pub fn params(&self) -> &'static [Param] {
         use Statement::*;
         match self {
-            DbId
-            | SuserId
-            | PrincipalId
-            | ExecuteGranted
-            | HistorySelect
-            | HistoryUpdate
-            | HistoryDelete
-            | AddProperty
-            | ReleaseAppLock
-            | BackupPermission
-            | BackupDatabase(_)
-            | CreateDatabaseMarked(_) => &[Param::Str],
-            IsRoleMember | HistoryInsert | BackupRecorded => &[Param::Str, Param::Str],
+            DbId | SuserId | PrincipalId | ExecuteGranted | HistorySelect | HistoryUpdate
+            | HistoryDelete | AddProperty | ReleaseAppLock | BackupPermission
+            | BackupDatabase(_) | MarkDatabase(_) => &[Param::Str],
+            IsRoleMember | HistoryInsert | BackupRecorded | CreatedSince => {
+                &[Param::Str, Param::Str]
+            }
             GetAppLock => &[Param::Str, Param::Int],
             _ => &[],
         }
@@ -266,7 +263,7 @@ impl Statement {
         use Statement::*;
         match self {
             CreateDatabase(n)
-            | CreateDatabaseMarked(n)
+            | MarkDatabase(n)
             | BackupDatabase(n)
             | DropDatabase(n)
             | DropDatabaseSingleUser(n)
