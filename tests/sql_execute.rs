@@ -349,10 +349,10 @@ fn a_connection_dropped_mid_step_rolls_the_step_back_including_its_databases() {
     let scenario = scenario_on(&server, "execute", "");
     run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
     let at_4_1 = scenario.digests();
-    // Statements of step 4.2 are counted from here; drop the connection in the middle of the
-    // License Manager migrations (after CREATE DATABASE and its mark).
+    // Drop the connection as the first License Manager migration starts its transaction
+    // (after CREATE DATABASE and its mark).
     server.set_faults(Faults {
-        drop_at_statement: Some(20),
+        drop_matching: Some("BEGIN TRANSACTION".into()),
         ..Faults::default()
     });
     let failed = run(&scenario, &["upgrade", "--to", "4.2"]);
@@ -383,8 +383,9 @@ fn a_failed_statement_rolls_the_step_back_and_names_the_error() {
     let scenario = scenario_on(&server, "execute", "");
     run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
     let at_4_1 = scenario.digests();
+    // The second database's CREATE fails, after the first one and its migrations.
     server.set_faults(Faults {
-        fail_at_statement: Some((12, 262)),
+        fail_matching: Some(("CREATE DATABASE [NotificationCenterDB]".into(), 262)),
         ..Faults::default()
     });
     let failed = run(&scenario, &["upgrade", "--to", "4.2"]);
@@ -1244,4 +1245,111 @@ fn the_journaled_pre_state_lets_resume_mark_and_undo_drop_what_the_op_itself_cre
         "the op's own login goes"
     );
     assert!(server.state().rejected.is_empty());
+}
+
+/// Issue 12, finding 2: the applications' login defaults to hubup's own (`sql.user`), which
+/// owns the databases it creates (`dbo` there): `CREATE USER` for it would fail (15063), so
+/// the owner mapping counts as present. A login a DBA mapped to a user of another name is
+/// found by its SID. What cannot work is named by `check` before any change.
+#[test]
+fn app_logins_are_found_by_sid_and_the_owner_mapping_counts_as_present() {
+    // The default: app_login unset, so the applications use hubup's login.
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    let config = fs::read_to_string(scenario.config()).unwrap();
+    fs::write(
+        scenario.config(),
+        config.replace(&format!("app_login = \"{APP_LOGIN}\"\n"), ""),
+    )
+    .unwrap();
+    run(&scenario, &["check", "--to", "4.5"]).expect(0);
+    run(&scenario, &["upgrade", "--to", "4.5"]).expect(0);
+    let state = server.state();
+    assert_eq!(database_names(&server), ALL_DATABASES);
+    assert!(
+        !state.statements.iter().any(|s| s.starts_with("CREATE USER")
+            || s.starts_with("ALTER ROLE")
+            || s.starts_with("GRANT")),
+        "the owner needs no user, role or grant"
+    );
+    run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
+    assert!(database_names(&server).is_empty());
+    assert!(server.state().rejected.is_empty());
+
+    // A DBA created IadaDB and mapped the login to a user of another name.
+    let dba_mapped = crate::server();
+    dba_mapped.with_state(|state| {
+        let mut database = support::tds::Database {
+            owner: "dba".into(),
+            ..Default::default()
+        };
+        database
+            .users
+            .insert("hubapp_user".into(), APP_LOGIN.into());
+        state.databases.insert("IadaDB".into(), database);
+    });
+    let server = dba_mapped;
+    let scenario = scenario_on(&server, "execute", "");
+    run(&scenario, &["upgrade", "--to", "4.2"]).expect(0);
+    let iada = &server.state().databases["IadaDB"];
+    assert_eq!(iada.users.len(), 1, "{:?}", iada.users);
+    for role in ["db_datareader", "db_datawriter"] {
+        assert!(
+            iada.role_members
+                .contains(&(role.to_string(), "hubapp_user".to_string())),
+            "{role}: {:?}",
+            iada.role_members
+        );
+    }
+    run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
+    let iada = &server.state().databases["IadaDB"];
+    assert!(
+        iada.users.contains_key("hubapp_user"),
+        "the DBA's user stays"
+    );
+    assert!(iada.role_members.is_empty(), "our memberships go");
+    assert_eq!(database_names(&server), ["IadaDB"]);
+    assert!(server.state().rejected.is_empty());
+
+    // What cannot work is found by check, before any change: a user of the login's name that
+    // belongs to another login, and a database where hubup's login may not create users.
+    let blocked = crate::server();
+    blocked.with_state(|state| {
+        let mut taken = support::tds::Database {
+            owner: "dba".into(),
+            ..Default::default()
+        };
+        taken.users.insert(APP_LOGIN.into(), "someone_else".into());
+        state.databases.insert("IadaDB".into(), taken);
+        let closed = support::tds::Database {
+            owner: "dba".into(),
+            ..Default::default()
+        };
+        state
+            .databases
+            .insert("NotificationCenterDB".into(), closed);
+    });
+    let server = blocked;
+    let scenario = scenario_on(&server, "execute", "");
+    let before = scenario.digests();
+    let check = run(&scenario, &["check", "--to", "4.2"]);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(
+        check.stdout.contains(&format!(
+            "database [IadaDB] has a user [{APP_LOGIN}] that is not"
+        )),
+        "{}",
+        check.stdout
+    );
+    assert!(
+        check.stdout.contains(&format!(
+            "the login {ADMIN} may not create users in database [NotificationCenterDB]"
+        )),
+        "{}",
+        check.stdout
+    );
+    let refused = run(&scenario, &["upgrade", "--to", "4.2"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert_eq!(scenario.digests(), before);
+    assert_eq!(database_names(&server), ["IadaDB", "NotificationCenterDB"]);
 }

@@ -185,20 +185,28 @@ impl ExecuteTarget {
                 database,
                 principal,
             } => Ok(present(
-                self.enter(database)? && self.user_exists(principal_name(principal))?,
+                self.enter(database)? && self.user_of(principal_name(principal))?.is_some(),
             )),
             SqlOp::AddRoleMember {
                 database,
                 role,
                 principal,
             } => Ok(present(
-                self.enter(database)? && self.is_member(role, principal_name(principal))?,
+                self.enter(database)?
+                    && match self.user_of(principal_name(principal))? {
+                        Some(user) => is_owner(&user) || self.is_member(role, &user)?,
+                        None => false,
+                    },
             )),
             SqlOp::GrantExecute {
                 database,
                 principal,
             } => Ok(present(
-                self.enter(database)? && self.has_execute(principal_name(principal))?,
+                self.enter(database)?
+                    && match self.user_of(principal_name(principal))? {
+                        Some(user) => is_owner(&user) || self.has_execute(&user)?,
+                        None => false,
+                    },
             )),
             SqlOp::BackupDatabase { database, file } => {
                 self.session.use_database("master")?;
@@ -265,11 +273,21 @@ impl ExecuteTarget {
             .is_some())
     }
 
-    fn user_exists(&mut self, user: &str) -> Result<bool, SqlError> {
-        Ok(self
+    /// The user `login` maps to in the current database, found by the login's SID (so a
+    /// user a DBA created under another name counts); `dbo` when the login owns the database
+    /// (hubup's own login, in the databases it creates).
+    fn user_of(&mut self, login: &str) -> Result<Option<String>, SqlError> {
+        let row = self
             .session
-            .query_int(st::USER_ID, &[Param::Text(user)])?
-            .is_some())
+            .query_texts(st::USER_FOR_LOGIN, &[Param::Text(login)])?;
+        Ok(row.and_then(|r| r.into_iter().next().flatten()))
+    }
+
+    /// The user `login` maps to in the current database, or an error saying it has none.
+    fn user_or_fail(&mut self, database: &str, login: &str) -> Result<String, SqlError> {
+        self.user_of(login)?.ok_or_else(|| SqlError::Migration {
+            problem: format!("the login [{login}] has no user in database [{database}]"),
+        })
     }
 
     fn is_member(&mut self, role: &str, user: &str) -> Result<bool, SqlError> {
@@ -460,12 +478,12 @@ impl ExecuteTarget {
         database: &str,
         principal: &Principal,
     ) -> Result<OpOutcome, SqlError> {
-        let user = principal_name(principal);
+        let login = principal_name(principal);
         self.enter_or_fail(database)?;
-        if self.user_exists(user)? {
+        if self.user_of(login)?.is_some() {
             return Ok(OpOutcome::AlreadyPresent);
         }
-        self.session.batch(&st::create_user(user))?;
+        self.session.batch(&st::create_user(login))?;
         Ok(OpOutcome::Applied)
     }
 
@@ -536,6 +554,10 @@ impl ExecuteTarget {
                     "the SQL login [{login}] the applications use does not exist on the server \
                      (create it, or set sql.app_login)"
                 )),
+                SqlOp::CreateUser {
+                    database,
+                    principal,
+                } => problems.extend(self.user_problem(database, principal_name(principal))?),
                 SqlOp::ApplyMigration { database, .. } => match self.find(op)? {
                     Found::Conflict(problem) => problems.push(problem),
                     Found::Interrupted(problem) if !self.created_here(database)? => {
@@ -559,21 +581,60 @@ impl ExecuteTarget {
     }
 }
 
+impl ExecuteTarget {
+    /// What would make `CREATE USER` for `login` fail in `database`, if it exists already
+    /// (a database hubup creates is its own, where it may do anything): a user of the
+    /// login's name that belongs to someone else, or a login that may not create users.
+    fn user_problem(&mut self, database: &str, login: &str) -> Result<Option<String>, SqlError> {
+        if !self.login_exists(login)? || !self.enter(database)? || self.user_of(login)?.is_some() {
+            return Ok(None);
+        }
+        if self
+            .session
+            .query_int(st::USER_ID, &[Param::Text(login)])?
+            .is_some()
+        {
+            return Ok(Some(format!(
+                "database [{database}] has a user [{login}] that is not the login [{login}]'s \
+                 (CREATE USER would fail): map it (ALTER USER [{login}] WITH LOGIN = \
+                 [{login}]) or drop it"
+            )));
+        }
+        self.session.use_database("master")?;
+        if self
+            .session
+            .query_int(st::USER_PERMISSION, &[Param::Text(database)])?
+            != Some(1)
+        {
+            return Ok(Some(format!(
+                "the login {} may not create users in database [{database}] (it needs db_owner \
+                 or db_accessadmin there) to give the login [{login}] access",
+                self.session.login_name()
+            )));
+        }
+        Ok(None)
+    }
+}
+
 /// The machine id in a `hubup_created_by` mark (`machine=<id>;creation=<token>`).
 fn mark_machine(mark: &str) -> Option<&str> {
     mark.split(';')
         .find_map(|part| part.trim().strip_prefix("machine="))
 }
 
-/// The statement that reverses a login, user, role or grant op.
-fn reversing_statement(op: &SqlOp) -> String {
+/// True for the database owner's user, which every login that owns a database maps to.
+fn is_owner(user: &str) -> bool {
+    user.eq_ignore_ascii_case("dbo")
+}
+
+/// The statement that reverses a login, user, role or grant op; `user` is the user the op's
+/// principal maps to in its database (the one its role membership or grant went to).
+fn reversing_statement(op: &SqlOp, user: &str) -> String {
     match op {
         SqlOp::CreateLogin { login } => st::drop_login(login),
-        SqlOp::CreateUser { principal, .. } => st::drop_user(principal_name(principal)),
-        SqlOp::AddRoleMember {
-            role, principal, ..
-        } => st::drop_role_member(role, principal_name(principal)),
-        SqlOp::GrantExecute { principal, .. } => st::revoke_execute(principal_name(principal)),
+        SqlOp::CreateUser { .. } => st::drop_user(user),
+        SqlOp::AddRoleMember { role, .. } => st::drop_role_member(role, user),
+        SqlOp::GrantExecute { .. } => st::revoke_execute(user),
         SqlOp::CreateDatabase { database } => st::drop_database(database),
         SqlOp::ApplyMigration { .. } | SqlOp::BackupDatabase { .. } => String::new(),
     }
@@ -633,24 +694,25 @@ impl SqlTarget for ExecuteTarget {
                 role,
                 principal,
             } => {
-                let user = principal_name(principal);
                 self.enter_or_fail(database)?;
-                if self.is_member(role, user)? {
+                let user = self.user_or_fail(database, principal_name(principal))?;
+                // The owner (`dbo`) holds every permission of the database already.
+                if is_owner(&user) || self.is_member(role, &user)? {
                     return Ok(OpOutcome::AlreadyPresent);
                 }
-                self.session.batch(&st::add_role_member(role, user))?;
+                self.session.batch(&st::add_role_member(role, &user))?;
                 Ok(OpOutcome::Applied)
             }
             SqlOp::GrantExecute {
                 database,
                 principal,
             } => {
-                let user = principal_name(principal);
                 self.enter_or_fail(database)?;
-                if self.has_execute(user)? {
+                let user = self.user_or_fail(database, principal_name(principal))?;
+                if is_owner(&user) || self.has_execute(&user)? {
                     return Ok(OpOutcome::AlreadyPresent);
                 }
-                self.session.batch(&st::grant_execute(user))?;
+                self.session.batch(&st::grant_execute(&user))?;
                 Ok(OpOutcome::Applied)
             }
             SqlOp::BackupDatabase { database, file } => self.backup_database(database, file),
@@ -694,10 +756,20 @@ impl SqlTarget for ExecuteTarget {
             // The backup file is the administrator's safety net: a rollback keeps it.
             SqlOp::BackupDatabase { .. } => Ok(()),
             // The rest: reversed only if this run did it and it is still there. `find` leaves
-            // the connection in the op's database, where the reversing statement runs.
+            // the connection in the op's database, where the reversing statement runs. An op
+            // this run applied never went to the owner (`dbo`), which is found done at once.
             other => {
                 if applied && self.find(other)? == Found::Done {
-                    self.session.batch(&reversing_statement(other))?;
+                    let login = match other {
+                        SqlOp::CreateUser { principal, .. }
+                        | SqlOp::AddRoleMember { principal, .. }
+                        | SqlOp::GrantExecute { principal, .. } => principal_name(principal),
+                        _ => "",
+                    };
+                    let user = self.user_of(login)?.unwrap_or_else(|| login.to_string());
+                    if !is_owner(&user) {
+                        self.session.batch(&reversing_statement(other, &user))?;
+                    }
                 }
                 Ok(())
             }

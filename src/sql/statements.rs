@@ -18,8 +18,16 @@ pub const LOGIN_PERMISSION: &str = "SELECT HAS_PERMS_BY_NAME(NULL, NULL, N'ALTER
 pub const DATABASE_ID: &str = "SELECT DB_ID(@P1)";
 /// `@P1` login name -> its id or NULL.
 pub const LOGIN_ID: &str = "SELECT SUSER_ID(@P1)";
-/// `@P1` user name -> its id in the current database or NULL.
+/// `@P1` login -> the name of the user it maps to in the current database (found by the
+/// login's SID, whatever the user's name: `dbo` for the database's owner), or no row.
+pub const USER_FOR_LOGIN: &str =
+    "SELECT [name] FROM sys.database_principals WHERE [sid] = SUSER_SID(@P1)";
+/// `@P1` name -> the id of the database principal of that name in the current database, or
+/// NULL (a user of that name that is not the login's would make CREATE USER fail).
 pub const USER_ID: &str = "SELECT DATABASE_PRINCIPAL_ID(@P1)";
+/// `@P1` database -> 1 if the connected login may create users there, 0 if not, NULL if
+/// there is no such database.
+pub const USER_PERMISSION: &str = "SELECT HAS_PERMS_BY_NAME(@P1, N'DATABASE', N'ALTER ANY USER')";
 /// `@P1` role, `@P2` user -> 1, 0, or NULL when either is unknown (current database).
 pub const IS_ROLE_MEMBER: &str = "SELECT IS_ROLEMEMBER(@P1, @P2)";
 /// `@P1` user -> 1 if EXECUTE is granted to it on the current database, else 0.

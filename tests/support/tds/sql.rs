@@ -30,6 +30,9 @@ pub const HISTORY_UPDATE: &str =
     "UPDATE [dbo].[__hubup_migrations] SET [state] = N'applied' WHERE [id] = @P1";
 pub const ADD_PROPERTY: &str =
     "EXEC sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1";
+pub const USER_FOR_LOGIN: &str =
+    "SELECT [name] FROM sys.database_principals WHERE [sid] = SUSER_SID(@P1)";
+pub const USER_PERMISSION: &str = "SELECT HAS_PERMS_BY_NAME(@P1, N'DATABASE', N'ALTER ANY USER')";
 pub const SERVER_TIME: &str = "SELECT CONVERT(NVARCHAR(23), GETDATE(), 121)";
 pub const CREATED_SINCE: &str = "SELECT COUNT(*) FROM sys.databases WHERE [name] = @P1 AND \
      [owner_sid] = SUSER_SID() AND [create_date] >= CONVERT(DATETIME, @P2, 121)";
@@ -66,6 +69,10 @@ pub enum Statement {
     MarkDatabase(String),
     /// The server's clock (`yyyy-mm-dd hh:mi:ss.mmm`).
     ServerTime,
+    /// `@P1` login -> the name of its user in the current database (`dbo` for the owner).
+    UserForLogin,
+    /// `@P1` database -> whether the login may create users there.
+    UserPermission,
     /// `@P1` database, `@P2` time: owned by the login and created since then (1 or 0).
     CreatedSince,
     DropDatabase(String),
@@ -129,6 +136,8 @@ const FIXED: &[(&str, Statement)] = &[
     (BACKUP_PERMISSION, Statement::BackupPermission),
     (BACKUP_RECORDED, Statement::BackupRecorded),
     (SERVER_TIME, Statement::ServerTime),
+    (USER_FOR_LOGIN, Statement::UserForLogin),
+    (USER_PERMISSION, Statement::UserPermission),
     (CREATED_SINCE, Statement::CreatedSince),
     ("BEGIN TRANSACTION", Statement::Begin),
     ("COMMIT TRANSACTION", Statement::Commit),
@@ -249,7 +258,7 @@ impl Statement {
         match self {
             DbId | SuserId | PrincipalId | ExecuteGranted | HistorySelect | HistoryUpdate
             | HistoryDelete | AddProperty | ReleaseAppLock | BackupPermission
-            | BackupDatabase(_) | MarkDatabase(_) => &[Param::Str],
+            | BackupDatabase(_) | MarkDatabase(_) | UserForLogin | UserPermission => &[Param::Str],
             IsRoleMember | HistoryInsert | BackupRecorded | CreatedSince => {
                 &[Param::Str, Param::Str]
             }

@@ -120,8 +120,9 @@ pub const SYSTEM_DATABASES: [(&str, i32); 4] =
     [("master", 1), ("tempdb", 2), ("model", 3), ("msdb", 4)];
 
 /// Database roles that always exist, with their principal ids.
-const FIXED_ROLES: [(&str, i32); 4] = [
+const FIXED_ROLES: [(&str, i32); 5] = [
     ("db_owner", 16384),
+    ("db_accessadmin", 16385),
     ("db_backupoperator", 16389),
     ("db_datareader", 16390),
     ("db_datawriter", 16391),
@@ -270,6 +271,18 @@ fn query(
             Reply::scalar(text_col(""), Value::Str(clock_text(state.clock_ms)))
         }
         Statement::CreatedSince => created_since(state, ctx, args),
+        Statement::UserForLogin => Reply::Rows {
+            columns: vec![text_col("name")],
+            rows: name
+                .and_then(|login| user_for_login(state, ctx, login))
+                .map(|user| vec![Value::Str(user)])
+                .into_iter()
+                .collect(),
+        },
+        Statement::UserPermission => {
+            let allowed = name.and_then(|db| may_alter_users(state, ctx, db));
+            Reply::scalar(int_col(""), Value::int(allowed.map(i32::from)))
+        }
         Statement::LoginPermission => {
             let allowed = has_server_role(state, ctx, "sysadmin")
                 || has_server_role(state, ctx, "securityadmin");
@@ -406,6 +419,37 @@ fn principal(state: &ServerState, ctx: &Ctx, name: &str) -> Option<i32> {
 fn principal_id(state: &ServerState, ctx: &Ctx, name: Option<&str>) -> Reply {
     let id = name.and_then(|n| principal(state, ctx, n));
     Reply::scalar(int_col(""), Value::int(id))
+}
+
+/// The user `login` maps to in the current database (by its SID: `dbo` for the owner).
+fn user_for_login(state: &ServerState, ctx: &Ctx, login: &str) -> Option<String> {
+    let database = current(state, ctx)?;
+    if same_name(&database.owner, login) {
+        return Some("dbo".to_string());
+    }
+    database
+        .users
+        .iter()
+        .find(|(_, mapped)| same_name(mapped, login))
+        .map(|(user, _)| user.clone())
+}
+
+/// HAS_PERMS_BY_NAME(db, 'DATABASE', 'ALTER ANY USER'): sysadmin, the owner, or a user in
+/// db_owner or db_accessadmin; `None` if there is no such database.
+fn may_alter_users(state: &ServerState, ctx: &Ctx, name: &str) -> Option<bool> {
+    let database = &state.databases[find_key(&state.databases, name)?];
+    let as_user = database
+        .users
+        .iter()
+        .filter(|(_, login)| same_name(login, ctx.login))
+        .any(|(user, _)| {
+            database.role_members.iter().any(|(role, member)| {
+                member == user && (role == "db_owner" || role == "db_accessadmin")
+            })
+        });
+    Some(
+        has_server_role(state, ctx, "sysadmin") || same_name(&database.owner, ctx.login) || as_user,
+    )
 }
 
 /// The stored name of a user of the current database (`dbo` included).
@@ -614,6 +658,10 @@ fn create_user(
     let login = find_key(&state.logins, login)
         .cloned()
         .ok_or_else(|| known(15007, login))?;
+    // A login maps to one user per database: the owner is `dbo` already.
+    if user_for_login(state, ctx, &login).is_some() {
+        return Err(known(15063, ""));
+    }
     current_mut(state, ctx)?
         .users
         .insert(user.to_string(), login);
