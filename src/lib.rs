@@ -42,8 +42,8 @@ pub use config::{
 };
 pub use digest::{BadDigest, Digest};
 pub use exec::{
-    Engine, EngineError, Event, Finding, PlannedStep, PreparedRun, PrerequisiteReport, RunEnd,
-    UpgradeRequest, apply::BACKUP_MANIFEST, faults::Faults, state::RunState,
+    DbaWork, Engine, EngineError, Event, Finding, PlannedStep, PreparedRun, PrerequisiteReport,
+    RunEnd, UpgradeRequest, apply::BACKUP_MANIFEST, faults::Faults, state::RunState,
 };
 pub use fixture::{
     DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, FixtureWritten, application_host_config,
@@ -84,8 +84,9 @@ pub use settings::{
 pub use sql::{
     BackupFolderError, DATABASE_KEYS, DatabaseBackups, DatabasePlanning, DatabaseUsers,
     ExecuteTarget, Found, LicenseManagerChoice, LicenseManagerPermission, MIGRATIONS, Migration,
-    Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget, ServerAddress, Session,
-    SqlAuth, SqlConfig, SqlConfigError, SqlError, SqlMode, SqlTarget, migrations_for, quote_ident,
-    quote_literal, render_script, script_for, split_batches, sql_target, undo_script_for,
+    PREVIOUS_DIR, Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptHeader,
+    ScriptTarget, ServerAddress, Session, SqlAuth, SqlConfig, SqlConfigError, SqlError, SqlMode,
+    SqlTarget, migrations_for, quote_ident, quote_literal, render_script, script_for,
+    split_batches, sql_target, undo_script_for,
 };
 pub use version::{RangeError, Step, UnknownVersion, Version, steps_between};

@@ -47,7 +47,7 @@ fn scenario_on(server: &StandIn, mode: &str, extra: &str) -> Scenario {
         server.server()
     );
     config = config.replacen(
-        "[sql]\nmode = \"script\"\nserver = \"SQL01\"\nauth = \"windows\"\n",
+        "[sql]\nmode = \"script\"\nserver = \"\"\nauth = \"windows\"\n",
         &sql,
         1,
     );
@@ -1352,4 +1352,267 @@ fn app_logins_are_found_by_sid_and_the_owner_mapping_counts_as_present() {
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert_eq!(scenario.digests(), before);
     assert_eq!(database_names(&server), ["IadaDB", "NotificationCenterDB"]);
+}
+
+/// Issue 12, finding 6: in script mode a step with database work stops before it starts its
+/// sites (exit 7), naming the script, the run and the step; `resume` checks, reading only,
+/// that the DBA's work is there before it goes on; the script has a header.
+#[test]
+fn script_mode_waits_for_the_dba_and_resume_checks_the_work_read_only() {
+    let server = server();
+    let scenario = scenario_on(&server, "script", "");
+    run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
+    let stopped = run(&scenario, &["upgrade", "--to", "4.2"]);
+    assert_eq!(stopped.code, 7, "{}\n{}", stopped.stdout, stopped.stderr);
+    let script = scenario.path().join("output").join(hubup::SCRIPT_FILE);
+    let journal = scenario.journal();
+    let run_id = journal.last().unwrap()["run"].as_str().unwrap().to_string();
+    for needed in [
+        script.display().to_string(),
+        run_id.clone(),
+        "step 4.1 -> 4.2".to_string(),
+        "hubup resume".to_string(),
+        "sqlcmd -b -i".to_string(),
+    ] {
+        assert!(
+            stopped.stderr.contains(&needed),
+            "{needed}: {}",
+            stopped.stderr
+        );
+    }
+    assert!(
+        database_names(&server).is_empty(),
+        "script mode sends nothing"
+    );
+    // No site of the step was started.
+    let started_sites = journal.iter().any(|e| {
+        e["payload"]["kind"] == "op_intent"
+            && e["payload"]["step"]["from"] == "4.1"
+            && describe_op(&journal, e).starts_with("start site")
+    });
+    assert!(!started_sites, "a site was started before the DBA's work");
+    assert_eq!(journal.last().unwrap()["payload"]["kind"], "awaiting_dba");
+    let text = fs::read_to_string(&script).unwrap();
+    for field in [
+        format!("-- run:      {run_id}"),
+        "-- steps:    4.1 -> 4.2".to_string(),
+        "-- machine:  ".to_string(),
+        "-- written:  2".to_string(),
+        ":on error exit".to_string(),
+    ] {
+        assert!(text.contains(&field), "{field}: {text}");
+    }
+
+    // The DBA has not run it yet: resume says what is missing and changes nothing.
+    let entries = scenario.journal().len();
+    let early = run(&scenario, &["resume"]);
+    assert_eq!(early.code, 7, "{}", early.stderr);
+    assert!(
+        early
+            .stderr
+            .contains("not done: create database [LicenseManagerDB]"),
+        "{}",
+        early.stderr
+    );
+    assert_eq!(scenario.journal().len(), entries, "nothing journaled");
+
+    // The DBA's work (here done by a provisioning machine), then resume goes on.
+    let dba = scenario_on(&server, "execute", "");
+    run(&dba, &["upgrade", "--to", "4.2"]).expect(0);
+    let statements = server.state().statements.len();
+    let resumed = run(&scenario, &["resume"]).expect(0);
+    assert!(
+        resumed.stdout.contains("upgraded to 4.2"),
+        "{}",
+        resumed.stdout
+    );
+    let state = server.state();
+    let changes: Vec<&String> = state.statements[statements..]
+        .iter()
+        .filter(|s| !s.starts_with("SELECT") && !s.starts_with("USE"))
+        .collect();
+    assert!(changes.is_empty(), "resume only reads: {changes:?}");
+    let done = scenario
+        .journal()
+        .into_iter()
+        .find(|e| e["payload"]["kind"] == "dba_work_done")
+        .expect("journaled");
+    assert_eq!(done["payload"]["verified"], true, "{done}");
+    assert_eq!(scenario.digests().0, "4.2");
+    assert!(server.state().rejected.is_empty());
+}
+
+/// The description of the op an op entry names, from the journal's plan of its step.
+fn describe_op(journal: &[Value], entry: &Value) -> String {
+    let index = entry["payload"]["index"].as_u64().unwrap() as usize;
+    let step = &entry["payload"]["step"];
+    let planned = journal
+        .iter()
+        .rev()
+        .find(|e| e["payload"]["kind"] == "step_planned" && e["payload"]["step"] == *step)
+        .unwrap();
+    let op = &planned["payload"]["ops"][index];
+    match op.get("Command") {
+        Some(command) if command["purpose"].get("StartSite").is_some() => "start site".into(),
+        _ => op.to_string(),
+    }
+}
+
+/// The License Manager's database work of step 4.1 -> 4.2 for `principal`, as ops.
+fn license_manager_ops(principal: hubup::Principal) -> Vec<hubup::SqlOp> {
+    use hubup::SqlOp;
+    let database = "LicenseManagerDB".to_string();
+    let mut ops = vec![SqlOp::CreateDatabase {
+        database: database.clone(),
+    }];
+    for migration in hubup::migrations_for(hubup::Version::V4_2, "LicenseManagerDB") {
+        ops.push(SqlOp::ApplyMigration {
+            database: database.clone(),
+            id: migration.id.to_string(),
+            checksum: migration.checksum(),
+        });
+    }
+    ops.push(SqlOp::CreateUser {
+        database: database.clone(),
+        principal: principal.clone(),
+    });
+    for role in ["db_datareader", "db_datawriter"] {
+        ops.push(SqlOp::AddRoleMember {
+            database: database.clone(),
+            role: role.into(),
+            principal: principal.clone(),
+        });
+    }
+    ops.push(SqlOp::GrantExecute {
+        database,
+        principal,
+    });
+    ops
+}
+
+/// Issue 12, findings 5 and 7: the DBA's script, run batch by batch with sqlcmd's semantics
+/// (which go on after an error unless told otherwise), stops at its first error by itself
+/// (`:on error exit`), and a migration that fails is rolled back with its history row: it is
+/// never recorded as applied. Run again after the fix, it finishes; a third time changes
+/// nothing. Role guards do not skip on NULL: a missing user makes the membership fail
+/// visibly. The rollback script drops only what carries its machine's mark.
+#[test]
+fn the_dba_script_stops_at_its_first_error_and_never_records_a_failed_migration() {
+    let server = server();
+    server.accept_scripts();
+    let step = hubup::Step::from_version(hubup::Version::V4_1).unwrap();
+    let ops = license_manager_ops(hubup::Principal::SqlLogin(APP_LOGIN.into()));
+    let machine = "0123456789abcdef0123456789abcdef";
+    let script = hubup::render_script(machine, &[(step, ops.clone())]);
+    let second = hubup::migrations_for(hubup::Version::V4_2, "LicenseManagerDB")[1];
+    let failing = second.batches()[0].trim().to_string();
+    let dba = || {
+        hubup::Session::with_password(&admin_sql_config(&server), hubup::Secret::new(PASSWORD))
+            .unwrap()
+    };
+    server.set_faults(Faults {
+        fail_matching: Some((failing.clone(), 50001)),
+        ..Faults::default()
+    });
+    let first = support::sqlcmd::run(&mut dba(), &script, false);
+    assert!(first.stopped, "{first:?}");
+    assert_eq!(first.errors.len(), 1, "{:?}", first.errors);
+    assert_eq!(
+        first.sent.last(),
+        Some(&failing),
+        "stopped at the failing batch"
+    );
+    assert!(server.wait_for_connections(0, std::time::Duration::from_secs(5)));
+    let state = server.state();
+    let lm = &state.databases["LicenseManagerDB"];
+    assert!(
+        lm.properties["hubup_created_by"].starts_with(&format!("machine={machine};")),
+        "{:?}",
+        lm.properties
+    );
+    let first_migration = hubup::migrations_for(hubup::Version::V4_2, "LicenseManagerDB")[0];
+    assert_eq!(lm.history[first_migration.id].1, "applied");
+    assert!(
+        !lm.history.contains_key(second.id),
+        "the failed migration is not recorded: {:?}",
+        lm.history
+    );
+    assert!(lm.users.is_empty(), "nothing after the error ran");
+
+    server.set_faults(Faults::default());
+    let again = support::sqlcmd::run(&mut dba(), &script, true);
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    let state = server.state();
+    let lm = &state.databases["LicenseManagerDB"];
+    assert_eq!(lm.history[second.id].1, "applied");
+    assert_eq!(lm.users.get(APP_LOGIN).map(String::as_str), Some(APP_LOGIN));
+    assert_eq!(lm.role_members.len(), 2);
+    assert!(lm.execute_grants.contains(APP_LOGIN));
+    let batches_applied = lm.migration_batches.len();
+    let third = support::sqlcmd::run(&mut dba(), &script, true);
+    assert!(third.errors.is_empty(), "{:?}", third.errors);
+    assert_eq!(
+        server.state().databases["LicenseManagerDB"]
+            .migration_batches
+            .len(),
+        batches_applied,
+        "a third run applies nothing again"
+    );
+
+    // Outside SQLCMD mode (no `:setvar`, `$(...)` left as it is) nothing runs at all.
+    let plain: String = script
+        .lines()
+        .filter(|l| !l.starts_with(':'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let other = "NotificationCenterDB";
+    let renamed = plain.replace("LicenseManagerDB", other);
+    let outside = support::sqlcmd::run(&mut dba(), &renamed, false);
+    assert!(!outside.errors.is_empty());
+    assert!(!database_names(&server).contains(&other.to_string()));
+
+    // A role membership for a login without a user fails visibly (no silent NULL skip).
+    let iada = hubup::SqlOp::AddRoleMember {
+        database: "LicenseManagerDB".into(),
+        role: "db_datareader".into(),
+        principal: hubup::Principal::SqlLogin("nobody_mapped".into()),
+    };
+    server.with_state(|state| {
+        state
+            .logins
+            .insert("nobody_mapped".into(), support::tds::Login::default());
+    });
+    let role = hubup::render_script(machine, &[(step, vec![iada])]);
+    let visible = support::sqlcmd::run(&mut dba(), &role, false);
+    assert_eq!(visible.errors.len(), 1, "{visible:?}");
+    assert!(visible.errors[0].contains("15151"), "{:?}", visible.errors);
+
+    // Another machine's rollback script leaves the database; this machine's drops it.
+    let rollback_of = |machine: &str| {
+        let header = hubup::ScriptHeader {
+            title: "rollback".into(),
+            machine: machine.into(),
+            ..Default::default()
+        };
+        format!(
+            "{}{}",
+            header.render(),
+            hubup::undo_script_for(&ops[0], &header)
+        )
+    };
+    let foreign = support::sqlcmd::run(
+        &mut dba(),
+        &rollback_of("ffffffffffffffffffffffffffffffff"),
+        true,
+    );
+    assert!(foreign.errors.is_empty(), "{:?}", foreign.errors);
+    assert!(database_names(&server).contains(&"LicenseManagerDB".to_string()));
+    let own = support::sqlcmd::run(&mut dba(), &rollback_of(machine), true);
+    assert!(own.errors.is_empty(), "{:?}", own.errors);
+    assert!(!database_names(&server).contains(&"LicenseManagerDB".to_string()));
+    assert!(
+        server.state().rejected.is_empty(),
+        "{:?}",
+        server.state().rejected
+    );
 }

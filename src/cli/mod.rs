@@ -32,6 +32,9 @@ pub(crate) enum Exit {
     JournalCorrupt = 5,
     /// Another hubup process holds the journal.
     Busy = 6,
+    /// Script mode: a step stopped before starting its sites; give the script it names to a
+    /// DBA, then run `hubup resume`. Nothing is wrong; the run is unfinished on purpose.
+    AwaitingDba = 7,
 }
 
 /// A command's failure: the exit code and a message for the operator.

@@ -93,6 +93,10 @@ impl BackupArgs {
 pub(crate) struct ResumeArgs {
     #[command(flatten)]
     pub local: LocalChangeArgs,
+    /// Script mode: the DBA ran the step's script without errors, and hubup cannot check it
+    /// on the server (no sql.server, or no login for it). Journaled as not checked.
+    #[arg(long)]
+    pub dba_confirmed: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -255,6 +259,7 @@ fn engine_failure(e: EngineError) -> Failure {
         | EngineError::Journal(_)
         | EngineError::RollbackIncomplete { .. } => Exit::NeedsResume,
         EngineError::State(_) | EngineError::RollbackUnverified { .. } => Exit::Failure,
+        EngineError::DbaWorkMissing { .. } => Exit::AwaitingDba,
     };
     let mut message = e.to_string();
     if let Some(log) = super::log::path() {
@@ -328,7 +333,14 @@ pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
     with_engine(&args.common, "resume", true, |engine| {
         let journal_path = engine.journal.path().display().to_string();
-        let end = engine.resume(args.local.policy()).map_err(engine_failure)?;
+        let dba = if args.dba_confirmed {
+            hubup::DbaWork::Confirmed
+        } else {
+            hubup::DbaWork::Check
+        };
+        let end = engine
+            .resume(args.local.policy(), dba)
+            .map_err(engine_failure)?;
         Ok(report_end(
             &end,
             args.common.json,
@@ -386,6 +398,19 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
             Exit::Ok,
             format!("rolled back to {version} (run {run}); journal: {journal}"),
             json!({ "outcome": "rolled_back_on_request", "run": run.to_string(), "version": version }),
+        ),
+        RunEnd::AwaitingDba { run, step, script } => (
+            Exit::AwaitingDba,
+            format!(
+                "step {step} is waiting for its database work (sql.mode = \"script\"): its files \
+                 are in place and its sites are not started yet.\n  give {} (run {run}, step \
+                 {step}) to your DBA, to run with `sqlcmd -b -i`,\n  then run `hubup \
+                 resume{config_hint}`: it checks, reading only, that the work is done, starts the \
+                 sites and goes on.",
+                script.display()
+            ),
+            json!({ "outcome": "awaiting_dba", "run": run.to_string(),
+                    "step": step.to_string(), "script": script.display().to_string() }),
         ),
         RunEnd::Cancelled { run, step } => (
             Exit::NeedsResume,
@@ -549,7 +574,7 @@ pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
                 (planned.plan.step, ops)
             })
             .collect();
-        let script = hubup::render_script(&steps);
+        let script = hubup::render_script(&machine_identity(engine.journal), &steps);
         match &args.out {
             Some(path) => {
                 std::fs::write(path, script).map_err(|e| {

@@ -61,6 +61,29 @@ pub enum RunEnd {
     RolledBackOnRequest { run: RunId, version: Version },
     /// Ctrl-C: stopped at a safe point; resume or roll back.
     Cancelled { run: RunId, step: Option<Step> },
+    /// Script mode: `step` stopped before starting its sites; a DBA must run `script`, then
+    /// `hubup resume` checks the work and goes on.
+    AwaitingDba {
+        run: RunId,
+        step: Step,
+        script: PathBuf,
+    },
+}
+
+/// True if the step stopped for its DBA and has not heard back (nor failed since).
+fn waits_for_dba(open: &state::StepState) -> bool {
+    open.awaiting_dba.is_some() && !open.dba_done && open.failed.is_none() && !open.rollback_started
+}
+
+/// How `resume` learns that the DBA's work of a step waiting for it is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DbaWork {
+    /// Check it on the server, reading only (the `[sql]` server and login).
+    #[default]
+    Check,
+    /// The operator confirms the script ran without errors (`--dba-confirmed`): journaled as
+    /// not checked.
+    Confirmed,
 }
 
 /// Why the executor stopped without a clean end. Each says what state it leaves.
@@ -107,6 +130,9 @@ pub enum EngineError {
     RollbackUnverified { step: Step, what: String },
     #[error("cannot roll back to {target}: {reason}")]
     RollbackTarget { target: Version, reason: String },
+    /// Script mode: the DBA's work of the waiting step is not there yet; nothing changed.
+    #[error("step {step} still waits for its database work: {error}")]
+    DbaWorkMissing { step: Step, error: String },
 }
 
 fn prerequisites_message(findings: &[Finding]) -> String {
@@ -251,6 +277,9 @@ impl Engine<'_> {
                         step: Some(step),
                     });
                 }
+                StepEnd::AwaitingDba { script } => {
+                    return Ok(RunEnd::AwaitingDba { run, step, script });
+                }
             }
         }
         self.finish(run, RunOutcome::Completed { version: target })?;
@@ -274,14 +303,30 @@ impl Engine<'_> {
     /// Finishes the unfinished run: completes its interrupted step (ops with an intent and no
     /// done record are checked, and applied again if their effect is not there), or finishes
     /// an interrupted rollback, then runs the remaining steps to the run's target.
-    pub fn resume(&mut self, local_changes: LocalChangePolicy) -> Result<RunEnd, EngineError> {
+    ///
+    /// A step that waits for its DBA (script mode) goes on only once `dba` says the work is
+    /// done: checked on the server, or confirmed by the operator.
+    pub fn resume(
+        &mut self,
+        local_changes: LocalChangePolicy,
+        dba: DbaWork,
+    ) -> Result<RunEnd, EngineError> {
         let summary = self
             .journal
             .unfinished_run()?
             .ok_or(EngineError::NothingToDo { action: "resume" })?;
-        let state = self.load_run(summary.run)?;
+        let mut state = self.load_run(summary.run)?;
         let run = state.run;
-        self.journal.append(run, &[Payload::RunResumed {}])?;
+        if let Some(open) = state.open_step()
+            && waits_for_dba(open)
+        {
+            // Checked before anything is journaled: a refusal changes nothing.
+            let done = self.dba_work_done(open, dba)?;
+            self.journal.append(run, &[Payload::RunResumed {}, done])?;
+            state = self.load_run(run)?;
+        } else {
+            self.journal.append(run, &[Payload::RunResumed {}])?;
+        }
         if let Some(target) = state.rollback_target {
             return self.roll_back_run(&state, target);
         }
@@ -320,6 +365,13 @@ impl Engine<'_> {
                         step: Some(open.step),
                     });
                 }
+                StepEnd::AwaitingDba { script } => {
+                    return Ok(RunEnd::AwaitingDba {
+                        run,
+                        step: open.step,
+                        script,
+                    });
+                }
             }
         }
         let current = self.load_run(run)?.current_version();
@@ -338,6 +390,48 @@ impl Engine<'_> {
         };
         let prepared = self.prepare(&request)?;
         self.run_prepared(run, prepared)
+    }
+
+    /// The entry saying a waiting step's database work is done, after checking it (or on the
+    /// operator's word).
+    fn dba_work_done(
+        &mut self,
+        open: &state::StepState,
+        dba: DbaWork,
+    ) -> Result<Payload, EngineError> {
+        let step = open.step;
+        if dba == DbaWork::Confirmed {
+            return Ok(Payload::DbaWorkDone {
+                step,
+                verified: false,
+                how: "confirmed by the operator (hubup resume --dba-confirmed); not checked on \
+                      the server"
+                    .to_string(),
+            });
+        }
+        let ops: Vec<crate::op::SqlOp> = open
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                crate::op::Op::Sql(sql) => Some(sql.clone()),
+                _ => None,
+            })
+            .collect();
+        self.sql
+            .verify_dba_work(&ops)
+            .map_err(|e| EngineError::DbaWorkMissing {
+                step,
+                error: e.to_string(),
+            })?;
+        Ok(Payload::DbaWorkDone {
+            step,
+            verified: true,
+            how: format!(
+                "checked on SQL Server {} (read only): {} database op(s) done",
+                self.config.sql.server,
+                ops.len()
+            ),
+        })
     }
 
     /// Rolls back: without `to`, the interrupted step of the unfinished run; with `to`, every

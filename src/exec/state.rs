@@ -25,6 +25,10 @@ pub struct StepState {
     pub sql_before: BTreeMap<u32, SqlBefore>,
     pub undone: BTreeSet<u32>,
     pub failed: Option<(u32, String)>,
+    /// Script mode: the script a DBA must run before the step goes on.
+    pub awaiting_dba: Option<String>,
+    /// The DBA's work for the step is done (checked, or confirmed by the operator).
+    pub dba_done: bool,
     pub rollback_started: bool,
     pub committed: bool,
     pub rolled_back: bool,
@@ -149,6 +153,8 @@ impl RunState {
                 sql_before: BTreeMap::new(),
                 undone: BTreeSet::new(),
                 failed: None,
+                awaiting_dba: None,
+                dba_done: false,
                 rollback_started: false,
                 committed: false,
                 rolled_back: false,
@@ -209,6 +215,10 @@ impl RunState {
                 check_index(seq, s, *index)?;
                 s.sql_before.insert(*index, before.clone());
             }
+            Payload::AwaitingDba { step, script } => {
+                self.step_mut(seq, *step)?.awaiting_dba = Some(script.clone());
+            }
+            Payload::DbaWorkDone { step, .. } => self.step_mut(seq, *step)?.dba_done = true,
         }
         Ok(())
     }

@@ -23,8 +23,14 @@ use crate::version::{Step, Version};
 /// How a step ended.
 pub(super) enum StepEnd {
     Committed,
-    RolledBack { error: String },
+    RolledBack {
+        error: String,
+    },
     Cancelled,
+    /// Script mode: stopped before the step's sites start, until a DBA runs the script.
+    AwaitingDba {
+        script: std::path::PathBuf,
+    },
 }
 
 /// File ops run in batches: one commit for the batch's intents, one folder flush per folder,
@@ -74,6 +80,7 @@ enum OpsEnd {
     Completed,
     Cancelled,
     Failed { index: u32, error: String },
+    AwaitingDba { script: std::path::PathBuf },
 }
 
 /// What [`run_ops`] needs besides the engine.
@@ -87,6 +94,8 @@ struct OpsRun<'x> {
     prior_intents: &'x BTreeSet<u32>,
     /// What database ops recorded about the server before their change (resume).
     sql_before: &'x BTreeMap<u32, SqlBefore>,
+    /// The DBA's work of the step is done (script mode): its sites may start.
+    dba_done: bool,
     package: &'x Package,
 }
 
@@ -109,6 +118,14 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
         if x.done.contains_key(&index) {
             i += 1;
             continue;
+        }
+        if let Some(script) = dba_stop(&*engine.sql, &x, i) {
+            rec.now([Payload::AwaitingDba {
+                step: x.step,
+                script: script.display().to_string(),
+            }])?;
+            bar.abandon();
+            return Ok(OpsEnd::AwaitingDba { script });
         }
         let end = batch_end(x.ops, i, x.done);
         rec.now((i..end).map(|j| Payload::OpIntent {
@@ -208,6 +225,23 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
     Ok(OpsEnd::Completed)
 }
 
+/// Script mode: the step stops before its first site start until a DBA has run the script
+/// of its database work (the sites would start against databases that do not exist yet).
+fn dba_stop(
+    sql: &dyn crate::sql::SqlTarget,
+    x: &OpsRun<'_>,
+    index: usize,
+) -> Option<std::path::PathBuf> {
+    let starts_a_site = matches!(
+        &x.ops[index],
+        Op::Command(c) if matches!(c.purpose, crate::op::CommandPurpose::StartSite { .. })
+    );
+    if x.dba_done || !starts_a_site || !has_sql(x.ops) {
+        return None;
+    }
+    sql.dba_script()
+}
+
 /// Before a database op changes the server: what it finds there, journaled (durable) before
 /// the change, or what an earlier attempt journaled (resume). The outer error is the journal's
 /// (the run stops); the inner one is the op's (it fails, and the step rolls back).
@@ -297,6 +331,7 @@ pub(super) fn execute(
         });
     }
     engine.journal.append(run, &head)?;
+    engine.sql.start_step(&run.to_hex(), step);
     let sql = has_sql(&plan.ops);
     if sql {
         engine.sql.lock().map_err(|e| sql_lock_error(step, e))?;
@@ -310,6 +345,7 @@ pub(super) fn execute(
             done: &BTreeMap::new(),
             prior_intents: &BTreeSet::new(),
             sql_before: &BTreeMap::new(),
+            dba_done: false,
             package: &planned.package,
         },
     )?;
@@ -359,6 +395,7 @@ fn finish_ops(
             Ok(StepEnd::Committed)
         }
         OpsEnd::Cancelled => Ok(StepEnd::Cancelled),
+        OpsEnd::AwaitingDba { script } => Ok(StepEnd::AwaitingDba { script }),
         OpsEnd::Failed { index, error } => {
             let state = RunState::from_entries(&engine.journal.run_entries(run)?)?;
             let open = state
@@ -393,6 +430,7 @@ pub(super) fn resume(
         step,
         ops: open.ops.len(),
     });
+    engine.sql.start_step(&run.to_hex(), step);
     let sql = has_sql(&open.ops);
     if sql {
         engine.sql.lock().map_err(|e| sql_lock_error(step, e))?;
@@ -406,6 +444,7 @@ pub(super) fn resume(
             done: &open.done,
             prior_intents: &open.intents,
             sql_before: &open.sql_before,
+            dba_done: open.dba_done,
             package: &package,
         },
     )?;
@@ -494,6 +533,7 @@ pub(super) fn roll_back(
             }],
         )?;
     }
+    engine.sql.start_step(&run.to_hex(), step);
     let sql = has_sql(&state.ops);
     if sql {
         engine.sql.lock().map_err(|e| sql_lock_error(step, e))?;

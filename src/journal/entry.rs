@@ -345,6 +345,16 @@ pub enum Payload {
         index: u32,
         before: SqlBefore,
     },
+    /// Script mode: the step stopped before starting its sites, until a DBA runs `script`
+    /// (the database work of the step) and `hubup resume` finds it done.
+    AwaitingDba { step: Step, script: String },
+    /// The DBA's work for the step is done: `verified` if hubup checked it on the server
+    /// (`how` says where), otherwise the operator's word (`hubup resume --dba-confirmed`).
+    DbaWorkDone {
+        step: Step,
+        verified: bool,
+        how: String,
+    },
 }
 
 impl Payload {
@@ -365,6 +375,8 @@ impl Payload {
             Payload::RunFinished { .. } => "run_finished",
             Payload::Note { .. } => "note",
             Payload::SqlBefore { .. } => "sql_before",
+            Payload::AwaitingDba { .. } => "awaiting_dba",
+            Payload::DbaWorkDone { .. } => "dba_work_done",
         }
     }
 
@@ -379,7 +391,9 @@ impl Payload {
             | Payload::StepCommitted { step, .. }
             | Payload::RollbackStarted { step, .. }
             | Payload::StepRolledBack { step, .. }
-            | Payload::SqlBefore { step, .. } => Some(*step),
+            | Payload::SqlBefore { step, .. }
+            | Payload::AwaitingDba { step, .. }
+            | Payload::DbaWorkDone { step, .. } => Some(*step),
             Payload::RunCancelled { step } | Payload::Note { step, .. } => *step,
             Payload::RunStarted { .. } | Payload::RunResumed {} | Payload::RunFinished { .. } => {
                 None

@@ -132,6 +132,16 @@ fn facts(entry: &Entry, plans: &PlanIndex<'_>) -> String {
             index,
             before,
         } => format!("{}  before: {}", op(step, index), describe_before(before)),
+        Payload::AwaitingDba { step, script } => format!("{step}  waits for a DBA to run {script}"),
+        Payload::DbaWorkDone {
+            step,
+            verified,
+            how,
+        } => format!(
+            "{step}  database work {}: {}",
+            if *verified { "checked" } else { "NOT CHECKED" },
+            one_line(how)
+        ),
     }
 }
 

@@ -31,9 +31,9 @@ pub use config::{
 pub use execute::{ExecuteTarget, Found};
 pub use migrations::{MIGRATIONS, Migration, migrations_for, split_batches};
 pub use preprovisioned::PreprovisionedTarget;
-pub use script::{ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget};
+pub use script::{PREVIOUS_DIR, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget};
 pub use session::{Param, ServerAddress, Session};
-pub use tsql::{quote_ident, quote_literal, script_for, undo_script_for};
+pub use tsql::{ScriptHeader, quote_ident, quote_literal, script_for, undo_script_for};
 
 /// Database work failed. Messages never contain a password (values travel as parameters and
 /// errors quote statements, not parameters).
@@ -92,6 +92,21 @@ pub enum SqlError {
     },
     #[error("sql.mode = \"preprovisioned\", but the database work is not done yet (a DBA can run `hubup sql-script`):\n  - {}", problems.join("\n  - "))]
     NotProvisioned { problems: Vec<String> },
+    #[error(
+        "the database work in {} is not done on the server yet:\n  - {}\nGive the script to your DBA (sqlcmd -b -i FILE), then run `hubup resume` again",
+        script.display(), problems.join("\n  - ")
+    )]
+    DbaWorkMissing {
+        script: PathBuf,
+        problems: Vec<String>,
+    },
+    #[error(
+        "hubup cannot check that the DBA ran {}: sql.server is not set. Set sql.server (and a \
+         login: hubup only reads) so `hubup resume` can check, or, once the DBA confirms the \
+         script ran without errors, run `hubup resume --dba-confirmed` (journaled as not checked)",
+        script.display()
+    )]
+    NotVerifiable { script: PathBuf },
 }
 
 /// The database side of an upgrade, as the executor drives it.
@@ -102,6 +117,18 @@ pub trait SqlTarget {
     /// upgrade at once).
     fn lock(&mut self) -> Result<(), SqlError>;
     fn unlock(&mut self) -> Result<(), SqlError>;
+    /// The run (id, hex) and step whose ops follow: script mode heads its scripts with them.
+    fn start_step(&mut self, _run: &str, _step: Step) {}
+    /// Script mode: the script a DBA must run before the step's sites start (the executor
+    /// stops the step there). `None` for the modes that do or verify the work themselves.
+    fn dba_script(&self) -> Option<PathBuf> {
+        None
+    }
+    /// Script mode, on resume: checks (reading only) that the DBA's run of the script did
+    /// the work of `ops`; the error lists what is not there.
+    fn verify_dba_work(&mut self, _ops: &[SqlOp]) -> Result<(), SqlError> {
+        Ok(())
+    }
     /// Reads (changes nothing) what the server holds that applying `op` would change, for
     /// the executor to journal after the op's intent and before its change; `None` when
     /// nothing needs recording. What it returns is handed back to `apply`, `check` and
@@ -133,7 +160,15 @@ pub fn sql_target(
 ) -> Result<Box<dyn SqlTarget>, SqlError> {
     sql.validate()?;
     Ok(match sql.mode {
-        SqlMode::Script => Box::new(ScriptTarget::new(output_dir)),
+        SqlMode::Script => {
+            let target = ScriptTarget::new(output_dir, identity);
+            if sql.server.trim().is_empty() {
+                Box::new(target)
+            } else {
+                let server = ExecuteTarget::new(sql, identity)?;
+                Box::new(target.with_verifier(PreprovisionedTarget::new(server)))
+            }
+        }
         SqlMode::Execute => Box::new(ExecuteTarget::new(sql, identity)?),
         SqlMode::Preprovisioned => Box::new(PreprovisionedTarget::new(ExecuteTarget::new(
             sql, identity,
@@ -141,12 +176,21 @@ pub fn sql_target(
     })
 }
 
-/// The whole chain's database work as one script, step by step (`hubup sql-script`).
-pub fn render_script(steps: &[(Step, Vec<SqlOp>)]) -> String {
-    let mut out = String::from(
-        "-- Database work of a hubup upgrade, for a DBA to run (sqlcmd -i or SSMS in SQLCMD\n\
-         -- mode). Every block is guarded and can safely run twice.\n",
-    );
+/// The whole chain's database work as one script, step by step (`hubup sql-script`), for
+/// the machine `machine` (its id marks the databases the script creates).
+pub fn render_script(machine: &str, steps: &[(Step, Vec<SqlOp>)]) -> String {
+    let header = ScriptHeader {
+        title: "the database work of an upgrade (hubup sql-script)".to_string(),
+        machine: machine.to_string(),
+        run: None,
+        steps: steps
+            .iter()
+            .map(|(s, _)| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        written: crate::journal::format_utc(crate::journal::now_ms()),
+    };
+    let mut out = header.render();
     for (step, ops) in steps {
         out.push_str(&format!("\n-- ===== Step {step} =====\n"));
         if ops.is_empty() {
@@ -157,7 +201,7 @@ pub fn render_script(steps: &[(Step, Vec<SqlOp>)]) -> String {
                 "\n-- {}\n",
                 crate::op::Op::Sql(op.clone()).describe()
             ));
-            out.push_str(&script_for(op));
+            out.push_str(&script_for(op, &header));
         }
     }
     out

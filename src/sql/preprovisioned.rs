@@ -20,6 +20,11 @@ impl PreprovisionedTarget {
         PreprovisionedTarget { server }
     }
 
+    /// What the server holds for `op` (reads only).
+    pub(crate) fn find(&mut self, op: &SqlOp) -> Result<Found, SqlError> {
+        self.server.find(op)
+    }
+
     /// What is missing for `op`, if anything.
     fn missing(&mut self, op: &SqlOp) -> Result<Option<String>, SqlError> {
         Ok(match self.server.find(op)? {

@@ -11,6 +11,7 @@
 
 mod locks;
 mod reply;
+mod script;
 mod session;
 mod sql;
 mod state;
@@ -45,6 +46,8 @@ struct Shared {
     sessions: Mutex<BTreeMap<u64, SessionEntry>>,
     /// Every batch of every migration, trimmed as hubup sends them.
     batches: BTreeSet<String>,
+    /// Also accept the batches of hubup's DBA scripts ([`StandIn::accept_scripts`]).
+    scripts: AtomicBool,
 }
 
 struct SessionEntry {
@@ -105,6 +108,7 @@ impl StandIn {
             stop: AtomicBool::new(false),
             sessions: Mutex::default(),
             batches: migration_batches(),
+            scripts: AtomicBool::new(false),
         });
         let accept = thread::spawn({
             let shared = shared.clone();
@@ -143,6 +147,12 @@ impl StandIn {
         let result = f(&mut state);
         state.assign_ids();
         result
+    }
+
+    /// From now on, also accept the batches of hubup's DBA scripts (a DBA running
+    /// `hubup-database.sql` with sqlcmd), besides execution mode's statements.
+    pub fn accept_scripts(&self) {
+        self.shared.scripts.store(true, Ordering::SeqCst);
     }
 
     /// How many client connections are open (accepted and not yet ended).

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::thread;
 
 use super::reply::{Reply, SqlError, Value, int_col, known, not_understood};
+use super::script::{self, ScriptBatch};
 use super::sql::{self, Statement};
 use super::state::{self, Ctx, Undo, find_key, system_database};
 use super::wire::{self, Message, Request, Tokens};
@@ -29,6 +30,10 @@ struct Session {
     trancount: u32,
     transactions: u64,
     undo: Option<Undo>,
+    /// `SET NOEXEC ON` (DBA scripts): batches are compiled, not run, until it is off.
+    noexec: bool,
+    /// `SET XACT_ABORT ON` (DBA scripts): an error rolls the open transaction back.
+    xact_abort: bool,
 }
 
 /// Serves one connection until it ends; protocol problems are printed, not hidden.
@@ -43,6 +48,8 @@ pub fn serve(shared: Arc<Shared>, stream: TcpStream, id: u64) {
         trancount: 0,
         transactions: 0,
         undo: None,
+        noexec: false,
+        xact_abort: false,
     };
     if let Err(problem) = session.run() {
         eprintln!("TDS stand-in: connection {id} closed: {problem}");
@@ -279,6 +286,9 @@ impl Session {
             (_, Some((_, code))) => known(*code, &name_in(&request)).into(),
             _ => self.execute(&request),
         };
+        if matches!(reply, Reply::Error(_)) && self.xact_abort && self.trancount > 0 {
+            self.abort_transaction();
+        }
         self.reply(&reply)
     }
 
@@ -309,8 +319,35 @@ impl Session {
         not_understood(text).into()
     }
 
+    fn scripts(&self) -> bool {
+        self.shared
+            .scripts
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn execute(&mut self, request: &Request) -> Reply {
+        if self.noexec {
+            // Compiled only; `SET NOEXEC OFF` is the one statement that still acts, and an
+            // unreplaced sqlcmd variable is a syntax error even so.
+            if request.text.contains("$(") {
+                return known(102, "$").into();
+            }
+            let text = script::without_leading_comments(&request.text);
+            if script::recognize(text) == Some(ScriptBatch::NoexecOff) {
+                self.noexec = false;
+            }
+            return Reply::Done(0);
+        }
         let Some(statement) = sql::recognize(&request.text, &self.shared.batches) else {
+            if self.scripts() && !request.rpc {
+                let text = script::without_leading_comments(&request.text);
+                if text.is_empty() {
+                    return Reply::Done(0);
+                }
+                if let Some(batch) = script::recognize(text) {
+                    return self.script_batch(text, batch);
+                }
+            }
             return self.reject(&request.text, "not a statement hubup sends");
         };
         if let Err(problem) = sql::check_args(statement.params(), &request.args) {
@@ -339,6 +376,143 @@ impl Session {
             Statement::GetAppLock => self.get_applock(&request.args),
             Statement::ReleaseAppLock => self.release_applock(&request.args),
             _ => self.run_on_state(request, &statement),
+        }
+    }
+
+    /// A statement run on the state for a script batch, with these arguments.
+    fn on_state(&mut self, text: &str, statement: Statement, args: &[&str]) -> Reply {
+        let request = Request {
+            text: text.to_string(),
+            args: args.iter().map(|a| Value::Str(a.to_string())).collect(),
+            rpc: false,
+        };
+        self.run_on_state(&request, &statement)
+    }
+
+    /// The first cell of a query's answer, if any.
+    fn cell(&mut self, text: &str, statement: Statement, args: &[&str]) -> Option<Value> {
+        match self.on_state(text, statement, args) {
+            Reply::Rows { rows, .. } => rows.into_iter().next()?.into_iter().next(),
+            _ => None,
+        }
+    }
+
+    /// A batch of a DBA script: its guards evaluated, its statements run as execution mode's.
+    fn script_batch(&mut self, text: &str, batch: ScriptBatch) -> Reply {
+        let owner = |user: &Option<Value>| matches!(user, Some(Value::Str(u)) if u == "dbo");
+        match batch {
+            ScriptBatch::SqlcmdGuard { value } => {
+                if value == "OFF" {
+                    return Reply::Done(0);
+                }
+                self.noexec = true;
+                known(50000, "").into()
+            }
+            ScriptBatch::Use(name) => self.use_database(&name, false),
+            ScriptBatch::HistoryCreate => self.on_state(text, Statement::HistoryCreate, &[]),
+            ScriptBatch::SkipIfApplied(id) => {
+                let reply = self.on_state(text, Statement::HistorySelect, &[&id]);
+                if let Reply::Rows { rows, .. } = &reply
+                    && rows
+                        .iter()
+                        .any(|r| r.get(1) == Some(&Value::Str("applied".into())))
+                {
+                    self.noexec = true;
+                }
+                match reply {
+                    Reply::Error(e) => e.into(),
+                    _ => Reply::Done(0),
+                }
+            }
+            ScriptBatch::BeginMigration => {
+                self.xact_abort = true;
+                self.begin()
+            }
+            ScriptBatch::RecordApplied { id, checksum } => {
+                for (statement, args) in [
+                    (
+                        Statement::HistoryInsert,
+                        vec![id.as_str(), checksum.as_str()],
+                    ),
+                    (Statement::HistoryUpdate, vec![id.as_str()]),
+                ] {
+                    if let Reply::Error(e) = self.on_state(text, statement, &args) {
+                        return e.into();
+                    }
+                }
+                self.commit()
+            }
+            ScriptBatch::NoexecOff => {
+                self.noexec = false;
+                Reply::Done(0)
+            }
+            ScriptBatch::CreateDatabase { name, mark } => {
+                if self.cell(text, Statement::DbId, &[&name]) != Some(Value::Null) {
+                    return Reply::Done(0);
+                }
+                match self.on_state(text, Statement::CreateDatabase(name.clone()), &[]) {
+                    Reply::Error(e) => e.into(),
+                    _ => self.on_state(text, Statement::MarkDatabase(name), &[&mark]),
+                }
+            }
+            ScriptBatch::CreateLogin(login) => {
+                if self.cell(text, Statement::SuserId, &[&login]) != Some(Value::Null) {
+                    return Reply::Done(0);
+                }
+                self.on_state(text, Statement::CreateWindowsLogin(login), &[])
+            }
+            ScriptBatch::CreateUser(login) => {
+                if self
+                    .cell(text, Statement::UserForLogin, &[&login])
+                    .is_some()
+                {
+                    return Reply::Done(0);
+                }
+                let statement = Statement::CreateUser {
+                    user: login.clone(),
+                    login,
+                };
+                self.on_state(text, statement, &[])
+            }
+            ScriptBatch::AddRoleMember { role, login } => {
+                let member = self.cell(text, Statement::IsRoleMember, &[&role, &login]);
+                let user = self.cell(text, Statement::UserForLogin, &[&login]);
+                if member == Some(Value::Int(1)) || owner(&user) {
+                    return Reply::Done(0);
+                }
+                let statement = Statement::AlterRole {
+                    role,
+                    user: login,
+                    add: true,
+                };
+                self.on_state(text, statement, &[])
+            }
+            ScriptBatch::GrantExecute(login) => {
+                if owner(&self.cell(text, Statement::UserForLogin, &[&login])) {
+                    return Reply::Done(0);
+                }
+                let statement = Statement::Execute {
+                    user: login,
+                    grant: true,
+                };
+                self.on_state(text, statement, &[])
+            }
+            ScriptBatch::Backup { name, file } => {
+                self.on_state(text, Statement::BackupDatabase(name), &[&file])
+            }
+            ScriptBatch::DropIfMarked { name, pattern } => {
+                let marked = {
+                    let state = lock(&self.shared.state);
+                    find_key(&state.databases, &name)
+                        .and_then(|k| state.databases[k].properties.get("hubup_created_by"))
+                        .is_some_and(|mark| script::like(mark, &pattern))
+                };
+                if !marked {
+                    return Reply::Done(0);
+                }
+                self.close_others_in(&name);
+                self.on_state(text, Statement::DropDatabaseSingleUser(name), &[])
+            }
         }
     }
 

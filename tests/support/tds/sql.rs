@@ -24,6 +24,11 @@ pub const HISTORY_CREATE: &str = "IF OBJECT_ID(N'dbo.__hubup_migrations', N'U') 
      TABLE [dbo].[__hubup_migrations] ([id] NVARCHAR(400) NOT NULL PRIMARY KEY, [checksum] \
      CHAR(64) NOT NULL, [state] NVARCHAR(16) NOT NULL, [applied_at] DATETIME2 NOT NULL DEFAULT \
      (SYSUTCDATETIME()))";
+/// The history table's creation as a DBA script writes it (with its `;`).
+pub const CREATE_HISTORY_SCRIPT: &str = "IF OBJECT_ID(N'dbo.__hubup_migrations', N'U') IS NULL \
+     CREATE TABLE [dbo].[__hubup_migrations] ([id] NVARCHAR(400) NOT NULL PRIMARY KEY, [checksum] \
+     CHAR(64) NOT NULL, [state] NVARCHAR(16) NOT NULL, [applied_at] DATETIME2 NOT NULL DEFAULT \
+     (SYSUTCDATETIME()));";
 pub const HISTORY_INSERT: &str = "INSERT INTO [dbo].[__hubup_migrations] ([id], [checksum], \
      [state]) VALUES (@P1, @P2, N'applying')";
 pub const HISTORY_UPDATE: &str =
@@ -234,7 +239,7 @@ fn match_template(text: &str, pattern: &str) -> Option<Vec<String>> {
 }
 
 /// `[name]` at the start of `text`, with `]]` standing for `]`; the name and what follows.
-fn parse_ident(text: &str) -> Option<(String, &str)> {
+pub(super) fn parse_ident(text: &str) -> Option<(String, &str)> {
     let body = text.strip_prefix('[')?;
     let mut name = String::new();
     let mut chars = body.char_indices();
