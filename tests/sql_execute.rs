@@ -39,12 +39,16 @@ fn server() -> StandIn {
 /// 4.5 creates its database) and `extra` lines added to `[sql]`.
 fn scenario_on(server: &StandIn, mode: &str, extra: &str) -> Scenario {
     let scenario = Scenario::new();
+    // The server's CA, as an administrator would copy it next to the config.
+    let ca_file = scenario.path().join("sql-ca.pem");
+    fs::copy(server.ca_file(), &ca_file).unwrap();
     let mut config = fs::read_to_string(scenario.config()).unwrap();
     let sql = format!(
         "[sql]\nmode = \"{mode}\"\nserver = \"{}\"\nauth = \"sql\"\nuser = \"{ADMIN}\"\n\
          password_env = \"{PASSWORD_VAR}\"\napp_login = \"{APP_LOGIN}\"\nencrypt = \"off\"\n\
-         connect_timeout_secs = 5\n{extra}",
-        server.server()
+         ca_file = '{}'\nconnect_timeout_secs = 5\n{extra}",
+        server.server(),
+        ca_file.display()
     );
     config = config.replacen(
         "[sql]\nmode = \"script\"\nserver = \"\"\nauth = \"windows\"\n",
@@ -520,14 +524,7 @@ fn a_second_machine_waits_for_the_lock_and_gives_up_clearly() {
     let scenario = scenario_on(&server, "execute", "lock_timeout_secs = 1\n");
     let before = scenario.digests();
     // Another machine holds the installation lock.
-    let sql = hubup::SqlConfig {
-        mode: hubup::SqlMode::Execute,
-        server: server.server(),
-        auth: hubup::SqlAuth::Sql,
-        user: Some(ADMIN.into()),
-        encrypt: "off".into(),
-        ..hubup::SqlConfig::default()
-    };
+    let sql = admin_sql_config(&server);
     let mut holder = hubup::Session::with_password(&sql, hubup::Secret::new(PASSWORD)).unwrap();
     holder.lock(std::time::Duration::from_secs(1)).unwrap();
     run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
@@ -891,6 +888,7 @@ fn admin_sql_config(server: &StandIn) -> hubup::SqlConfig {
         auth: hubup::SqlAuth::Sql,
         user: Some(ADMIN.into()),
         encrypt: "off".into(),
+        ca_file: Some(server.ca_file()),
         ..hubup::SqlConfig::default()
     }
 }
@@ -1614,5 +1612,115 @@ fn the_dba_script_stops_at_its_first_error_and_never_records_a_failed_migration(
         server.state().rejected.is_empty(),
         "{:?}",
         server.state().rejected
+    );
+}
+
+/// `text` as LOGIN7 carries a password: UTF-16LE, each byte's nibbles swapped, then XOR 0xA5
+/// (a scrambling anyone can undo: in clear, for all purposes).
+fn login7_scrambled(text: &str) -> Vec<u8> {
+    text.encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .map(|b| b.rotate_left(4) ^ 0xA5)
+        .collect()
+}
+
+fn utf16(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+/// Issue 12, finding 4: with `encrypt = "off"` the login packet (and its password) still goes
+/// inside TLS, as every SQL Server client does with Encrypt=False; only what follows it is in
+/// clear. Proven on the bytes the stand-in received.
+#[test]
+fn with_encrypt_off_the_password_never_crosses_the_wire_in_clear() {
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    run(&scenario, &["check", "--to", "4.2"]).expect(0);
+    let wire = server.received_bytes();
+    assert!(!wire.is_empty());
+    for (what, bytes) in [
+        ("scrambled", login7_scrambled(PASSWORD)),
+        ("UTF-16", utf16(PASSWORD)),
+        ("UTF-8", PASSWORD.as_bytes().to_vec()),
+    ] {
+        assert!(
+            !contains(&wire, &bytes),
+            "the password crossed the wire in clear ({what})"
+        );
+    }
+    assert!(
+        !contains(&wire, &utf16(ADMIN)),
+        "the whole login packet is inside TLS"
+    );
+    // After the login, statements travel in clear (encrypt = "off" means just that).
+    assert!(contains(&wire, &utf16("SELECT DB_ID(@P1)")));
+}
+
+/// Issue 12, finding 8: a certificate hubup cannot check is reported in the administrator's
+/// terms (the settings to change, not tiberius's calls), and a failed SQL preflight does not
+/// hide the rest of the check, nor its own other problems.
+#[test]
+fn tls_errors_name_the_settings_and_every_problem_is_reported_at_once() {
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    let config = fs::read_to_string(scenario.config()).unwrap();
+    let ca_line = format!(
+        "ca_file = '{}'\n",
+        scenario.path().join("sql-ca.pem").display()
+    );
+    let without_ca = config.replace(&ca_line, "");
+    assert_ne!(without_ca, config);
+    fs::write(scenario.config(), &without_ca).unwrap();
+    let check = run(&scenario, &["check", "--to", "4.2"]);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    let line = check
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("[FAIL] SQL Server:"))
+        .unwrap_or_else(|| panic!("{}", check.stdout));
+    for needed in [
+        "certificate was not accepted",
+        "sql.ca_file",
+        "sql.trust_server_certificate = true",
+    ] {
+        assert!(line.contains(needed), "{needed}: {line}");
+    }
+    for developer_words in ["Config::", "trust_cert_ca", "native-tls"] {
+        assert!(!line.contains(developer_words), "{developer_words}: {line}");
+    }
+    assert!(
+        check.stdout.contains("[ ok ] disk space"),
+        "{}",
+        check.stdout
+    );
+    fs::write(
+        scenario.config(),
+        without_ca.replace(
+            "connect_timeout_secs",
+            "trust_server_certificate = true\nconnect_timeout_secs",
+        ),
+    )
+    .unwrap();
+    run(&scenario, &["check", "--to", "4.2"]).expect(0);
+
+    // A login without dbcreator and a backup of a database that does not exist: one check
+    // names both.
+    let weak = StandIn::start(&[(ADMIN, PASSWORD, &[]), (APP_LOGIN, "x", &[])]);
+    weak.with_state(|state| {
+        state.backup_folders.insert(BACKUPS.to_string());
+    });
+    let scenario = scenario_on(&weak, "execute", "");
+    let check = run(
+        &scenario,
+        &["check", "--to", "4.2", "--backup-databases", BACKUPS],
+    );
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(
+        check.stdout.contains("dbcreator")
+            && check
+                .stdout
+                .contains("database [HubDB] (to back up before the upgrade) does not exist"),
+        "{}",
+        check.stdout
     );
 }

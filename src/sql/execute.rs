@@ -499,7 +499,7 @@ impl ExecuteTarget {
 
     /// `CREATE LOGIN` needs `securityadmin` (ALTER ANY LOGIN), which `dbcreator` does not
     /// give: checked only if some Windows login the chain needs is not there yet.
-    fn check_login_permission(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+    fn login_permission_problem(&mut self, ops: &[SqlOp]) -> Result<Option<String>, SqlError> {
         let mut missing = Vec::new();
         for op in ops {
             if let SqlOp::CreateLogin { login } = op
@@ -509,42 +509,51 @@ impl ExecuteTarget {
             }
         }
         if missing.is_empty() || self.session.query_int(st::LOGIN_PERMISSION, &[])? == Some(1) {
-            return Ok(());
+            return Ok(None);
         }
-        Err(SqlError::Permission {
-            server: self.session.server().to_string(),
-            login: self.session.login_name(),
-            need: format!(
-                "securityadmin (ALTER ANY LOGIN) to create the logins {}",
-                missing.join(", ")
-            ),
-        })
+        Ok(Some(self.lacks(&format!(
+            "securityadmin (ALTER ANY LOGIN) to create the logins {}",
+            missing.join(", ")
+        ))))
     }
 
-    /// Checks the server before any change: the connection and login, `dbcreator` (or
-    /// `sysadmin`) where databases are created, the application login where one is used, and
-    /// migrations already applied with another checksum.
-    fn check_before_changes(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
-        self.session.connect()?;
-        if ops
+    /// The problem of a missing server permission, in words for the administrator.
+    fn lacks(&self, need: &str) -> String {
+        SqlError::Permission {
+            server: self.session.server().to_string(),
+            login: self.session.login_name(),
+            need: need.to_string(),
+        }
+        .to_string()
+    }
+
+    /// `dbcreator` (or `sysadmin`) where the chain creates databases.
+    fn creator_problem(&mut self, ops: &[SqlOp]) -> Result<Option<String>, SqlError> {
+        if !ops
             .iter()
             .any(|op| matches!(op, SqlOp::CreateDatabase { .. }))
         {
-            let roles = self
-                .session
-                .query_texts(st::SERVER_ROLES, &[])?
-                .unwrap_or_default();
-            let has = |i: usize| roles.get(i).cloned().flatten().as_deref() == Some("1");
-            if !has(0) && !has(1) {
-                return Err(SqlError::Permission {
-                    server: self.session.server().to_string(),
-                    login: self.session.login_name(),
-                    need: "dbcreator (or sysadmin) to create the new databases".into(),
-                });
-            }
+            return Ok(None);
         }
-        self.check_login_permission(ops)?;
+        let roles = self
+            .session
+            .query_texts(st::SERVER_ROLES, &[])?
+            .unwrap_or_default();
+        let has = |i: usize| roles.get(i).cloned().flatten().as_deref() == Some("1");
+        Ok((!has(0) && !has(1))
+            .then(|| self.lacks("dbcreator (or sysadmin) to create the new databases")))
+    }
+
+    /// Checks the server before any change: the connection and login (everything else
+    /// depends on them), then, each reported whatever the others find, `dbcreator` (or
+    /// `sysadmin`) where databases are created, `securityadmin` where logins are, the
+    /// application login and its users, migrations already applied with another checksum,
+    /// and the backups.
+    fn check_before_changes(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+        self.session.connect()?;
         let mut problems = Vec::new();
+        problems.extend(self.creator_problem(ops)?);
+        problems.extend(self.login_permission_problem(ops)?);
         for op in ops {
             match op {
                 SqlOp::CreateUser {

@@ -47,6 +47,14 @@ pub enum SqlError {
     Config { key: &'static str, problem: String },
     #[error("cannot connect to SQL Server {server}: {problem}")]
     Connect { server: String, problem: String },
+    #[error(
+        "the encrypted connection to SQL Server {server} failed: {problem}. hubup checks the \
+         server's certificate (the login is encrypted even with sql.encrypt = \"off\"): set \
+         sql.ca_file to a PEM file with the certificate of the CA that issued the server's \
+         certificate (or the server's own certificate, if it is self-signed), or, only on a \
+         network you trust, sql.trust_server_certificate = true"
+    )]
+    Tls { server: String, problem: String },
     #[error("SQL Server {server} refused the login {login}: {message}; {hint}")]
     LoginRefused {
         server: String,

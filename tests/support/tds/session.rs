@@ -3,7 +3,7 @@
 //! injected faults. When the connection ends, its open transaction is undone and its applocks
 //! released before the socket closes.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::thread;
@@ -69,7 +69,10 @@ fn is_disconnect(error: &io::Error) -> bool {
 impl Session {
     /// The whole conversation. `Ok` for an ordinary end (client gone, login refused, fault).
     fn run(&mut self) -> Result<(), String> {
-        if !self.prelogin()? || !self.login()? {
+        let Some(over_tls) = self.prelogin()? else {
+            return Ok(());
+        };
+        if !self.login(over_tls)? {
             return Ok(());
         }
         while let Some(message) = self.read()? {
@@ -84,7 +87,7 @@ impl Session {
         if !self.wait_for_data()? {
             return Ok(None);
         }
-        match wire::read_message(&mut self.stream) {
+        match wire::read_message(&mut self.recorded()) {
             Ok(message) => Ok(message),
             Err(e) if is_disconnect(&e) || self.stopping() => Ok(None),
             Err(e) => Err(format!("read: {e}")),
@@ -121,6 +124,14 @@ impl Session {
         Ok(ready)
     }
 
+    /// The connection's stream as a reader that keeps every byte received.
+    fn recorded(&self) -> Recorded<'_> {
+        Recorded {
+            stream: &self.stream,
+            log: &self.shared.received,
+        }
+    }
+
     fn killed(&self) -> bool {
         lock(&self.shared.sessions)
             .get(&self.id)
@@ -150,27 +161,111 @@ impl Session {
         }
     }
 
-    /// PRELOGIN: only an unencrypted conversation is possible (no TLS here).
-    fn prelogin(&mut self) -> Result<bool, String> {
+    /// PRELOGIN: the login inside TLS (`ENCRYPT_OFF`, what SQL Server does with a client's
+    /// Encrypt=False) or no encryption at all (`ENCRYPT_NOT_SUP`); full encryption is not
+    /// offered here. `Some(true)`: the login comes inside TLS.
+    fn prelogin(&mut self) -> Result<Option<bool>, String> {
         let Some(message) = self.expect(wire::PT_PRELOGIN, "PRELOGIN")? else {
-            return Ok(false);
+            return Ok(None);
         };
         let encryption = wire::prelogin_encryption(&message.payload)?;
-        if encryption != Some(wire::ENCRYPT_NOT_SUP) {
-            return Err(format!(
-                "the client asked for encryption {encryption:?}; the stand-in has no TLS and \
-                 only answers ENCRYPT_NOT_SUP (0x02): use EncryptionLevel::NotSupported"
-            ));
+        let login_over_tls = match encryption {
+            Some(wire::ENCRYPT_OFF) => true,
+            Some(wire::ENCRYPT_NOT_SUP) => false,
+            other => {
+                return Err(format!(
+                    "the client asked for encryption {other:?}; the stand-in encrypts the login \
+                     only: use EncryptionLevel::Off (or NotSupported)"
+                ));
+            }
+        };
+        let answer = if login_over_tls {
+            wire::ENCRYPT_OFF
+        } else {
+            wire::ENCRYPT_NOT_SUP
+        };
+        self.send(wire::PT_REPLY, &wire::prelogin_reply(answer))?;
+        Ok(Some(login_over_tls))
+    }
+
+    /// The TLS handshake (inside PRELOGIN packets), then the LOGIN7 message read out of TLS
+    /// records; TLS ends with it (the client turns it off after sending its login).
+    fn login_over_tls(&mut self) -> Result<Option<Message>, String> {
+        let mut tls = rustls::ServerConnection::new(self.shared.tls.config.clone())
+            .map_err(|e| format!("TLS: {e}"))?;
+        while tls.is_handshaking() {
+            self.send_tls(&mut tls)?;
+            if !tls.is_handshaking() {
+                break;
+            }
+            let Some(message) = self.expect(wire::PT_PRELOGIN, "TLS handshake")? else {
+                return Ok(None);
+            };
+            let mut records = &message.payload[..];
+            while !records.is_empty() {
+                tls.read_tls(&mut records)
+                    .map_err(|e| format!("TLS: {e}"))?;
+                tls.process_new_packets()
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+            }
         }
-        self.send(wire::PT_REPLY, &wire::prelogin_reply())?;
-        Ok(true)
+        self.send_tls(&mut tls)?;
+        let mut plain = Vec::new();
+        loop {
+            if let Some(message) = wire::whole_message(&plain) {
+                return Ok(Some(message));
+            }
+            if !self.wait_for_data()? {
+                return Ok(None);
+            }
+            if tls
+                .read_tls(&mut self.recorded())
+                .map_err(|e| e.to_string())?
+                == 0
+            {
+                return Ok(None);
+            }
+            tls.process_new_packets().map_err(|e| format!("TLS: {e}"))?;
+            let mut chunk = [0u8; 4096];
+            loop {
+                match tls.reader().read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => plain.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(format!("TLS: {e}")),
+                }
+            }
+        }
+    }
+
+    /// Sends what TLS has to say, inside PRELOGIN packets (the handshake's framing).
+    fn send_tls(&mut self, tls: &mut rustls::ServerConnection) -> Result<(), String> {
+        let mut out = Vec::new();
+        while tls.wants_write() {
+            tls.write_tls(&mut out).map_err(|e| format!("TLS: {e}"))?;
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        self.send(wire::PT_PRELOGIN, &out)
     }
 
     /// LOGIN7: LOGINACK and the database and packet size, or error 18456 and the end.
-    fn login(&mut self) -> Result<bool, String> {
-        let Some(message) = self.expect(wire::PT_LOGIN7, "LOGIN7")? else {
+    fn login(&mut self, over_tls: bool) -> Result<bool, String> {
+        let message = if over_tls {
+            self.login_over_tls()?
+        } else {
+            self.expect(wire::PT_LOGIN7, "LOGIN7")?
+        };
+        let Some(message) = message else {
             return Ok(false);
         };
+        if message.kind != wire::PT_LOGIN7 {
+            return Err(format!(
+                "expected LOGIN7, got packet type 0x{:02X}",
+                message.kind
+            ));
+        }
         let login = wire::parse_login7(&message.payload)?;
         match self.admit(&login) {
             Ok((key, database)) => self.welcome(key, database, login.packet_size),
@@ -675,6 +770,20 @@ impl Session {
         self.shared.locks.release_all(self.id);
         lock(&self.shared.sessions).remove(&self.id);
         let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// A connection's stream as a reader that appends what it reads to the stand-in's log.
+struct Recorded<'a> {
+    stream: &'a TcpStream,
+    log: &'a std::sync::Mutex<Vec<u8>>,
+}
+
+impl Read for Recorded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        lock(self.log).extend_from_slice(&buf[..n]);
+        Ok(n)
     }
 }
 
