@@ -1512,7 +1512,7 @@ fn the_dba_script_stops_at_its_first_error_and_never_records_a_failed_migration(
         fail_matching: Some((failing.clone(), 50001)),
         ..Faults::default()
     });
-    let first = support::sqlcmd::run(&mut dba(), &script, false);
+    let first = support::sqlcmd::run(dba(), &script, false);
     assert!(first.stopped, "{first:?}");
     assert_eq!(first.errors.len(), 1, "{:?}", first.errors);
     assert_eq!(
@@ -1538,7 +1538,7 @@ fn the_dba_script_stops_at_its_first_error_and_never_records_a_failed_migration(
     assert!(lm.users.is_empty(), "nothing after the error ran");
 
     server.set_faults(Faults::default());
-    let again = support::sqlcmd::run(&mut dba(), &script, true);
+    let again = support::sqlcmd::run(dba(), &script, true);
     assert!(again.errors.is_empty(), "{:?}", again.errors);
     let state = server.state();
     let lm = &state.databases["LicenseManagerDB"];
@@ -1547,7 +1547,7 @@ fn the_dba_script_stops_at_its_first_error_and_never_records_a_failed_migration(
     assert_eq!(lm.role_members.len(), 2);
     assert!(lm.execute_grants.contains(APP_LOGIN));
     let batches_applied = lm.migration_batches.len();
-    let third = support::sqlcmd::run(&mut dba(), &script, true);
+    let third = support::sqlcmd::run(dba(), &script, true);
     assert!(third.errors.is_empty(), "{:?}", third.errors);
     assert_eq!(
         server.state().databases["LicenseManagerDB"]
@@ -1565,7 +1565,7 @@ fn the_dba_script_stops_at_its_first_error_and_never_records_a_failed_migration(
         .collect();
     let other = "NotificationCenterDB";
     let renamed = plain.replace("LicenseManagerDB", other);
-    let outside = support::sqlcmd::run(&mut dba(), &renamed, false);
+    let outside = support::sqlcmd::run(dba(), &renamed, false);
     assert!(!outside.errors.is_empty());
     assert!(!database_names(&server).contains(&other.to_string()));
 
@@ -1581,7 +1581,7 @@ fn the_dba_script_stops_at_its_first_error_and_never_records_a_failed_migration(
             .insert("nobody_mapped".into(), support::tds::Login::default());
     });
     let role = hubup::render_script(machine, &[(step, vec![iada])]);
-    let visible = support::sqlcmd::run(&mut dba(), &role, false);
+    let visible = support::sqlcmd::run(dba(), &role, false);
     assert_eq!(visible.errors.len(), 1, "{visible:?}");
     assert!(visible.errors[0].contains("15151"), "{:?}", visible.errors);
 
@@ -1599,13 +1599,13 @@ fn the_dba_script_stops_at_its_first_error_and_never_records_a_failed_migration(
         )
     };
     let foreign = support::sqlcmd::run(
-        &mut dba(),
+        dba(),
         &rollback_of("ffffffffffffffffffffffffffffffff"),
         true,
     );
     assert!(foreign.errors.is_empty(), "{:?}", foreign.errors);
     assert!(database_names(&server).contains(&"LicenseManagerDB".to_string()));
-    let own = support::sqlcmd::run(&mut dba(), &rollback_of(machine), true);
+    let own = support::sqlcmd::run(dba(), &rollback_of(machine), true);
     assert!(own.errors.is_empty(), "{:?}", own.errors);
     assert!(!database_names(&server).contains(&"LicenseManagerDB".to_string()));
     assert!(

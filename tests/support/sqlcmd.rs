@@ -19,7 +19,9 @@ pub struct SqlcmdRun {
 }
 
 /// Runs `script` over `session` with sqlcmd's semantics; `exit_on_error` is sqlcmd's `-b`.
-pub fn run(session: &mut hubup::Session, script: &str, exit_on_error: bool) -> SqlcmdRun {
+/// The session ends with the run, as sqlcmd's process does (the server then rolls back a
+/// transaction the script left open).
+pub fn run(mut session: hubup::Session, script: &str, exit_on_error: bool) -> SqlcmdRun {
     let mut out = SqlcmdRun::default();
     let mut stop_on_error = exit_on_error;
     let mut variables: BTreeMap<String, String> = BTreeMap::new();
