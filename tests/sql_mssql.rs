@@ -14,7 +14,6 @@
 //! by default `/var/opt/mssql/data`, which the Linux image has).
 //! Without the variable each test returns at once (and says so on stderr).
 
-#[allow(dead_code)]
 mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
