@@ -1724,3 +1724,33 @@ fn tls_errors_name_the_settings_and_every_problem_is_reported_at_once() {
         check.stdout
     );
 }
+
+/// A step that waits for its DBA is checked on resume whatever the config's mode says now:
+/// switching to execution mode does not make the missing work count as done.
+#[test]
+fn a_waiting_step_is_checked_even_after_the_mode_changed() {
+    let server = server();
+    let scenario = scenario_on(&server, "script", "");
+    run(&scenario, &["upgrade", "--to", "4.2"]).expect(7);
+    let config = fs::read_to_string(scenario.config()).unwrap();
+    fs::write(
+        scenario.config(),
+        config.replace("mode = \"script\"", "mode = \"execute\""),
+    )
+    .unwrap();
+    let refused = run(&scenario, &["resume"]);
+    assert_eq!(refused.code, 7, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("not done: create database [LicenseManagerDB]"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !scenario
+            .journal()
+            .iter()
+            .any(|e| e["payload"]["kind"] == "dba_work_done")
+    );
+}

@@ -9,6 +9,10 @@
 //! (`StepRolledBack`). Resume and rollback rebuild the run from the journal alone
 //! ([`state::RunState`]) and continue from there.
 //!
+//! In script mode a step with database work stops before its first site start
+//! ([`RunEnd::AwaitingDba`]) until a DBA ran its script; resume goes on once the work is
+//! checked on the server, or on the operator's word ([`DbaWork`]), as the journal records.
+//!
 //! Files: `prepare.rs` (detection, packages, planning, prerequisites: everything before the
 //! first change), `step.rs` (running and rolling back one step), `apply.rs` (each op kind),
 //! `recorder.rs` (group commit), `state.rs` (a run from its entries), `commands.rs`,

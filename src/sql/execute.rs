@@ -728,6 +728,11 @@ impl SqlTarget for ExecuteTarget {
         }
     }
 
+    fn verify_dba_work(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+        let script = std::path::PathBuf::from(crate::sql::SCRIPT_FILE);
+        crate::sql::script::verify_with(ops, &script, |op| self.find(op))
+    }
+
     fn check(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<bool, SqlError> {
         Ok(self.find_with(op, before)? == Found::Done)
     }

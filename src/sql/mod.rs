@@ -6,7 +6,10 @@
 //! database backups `--backup-databases` takes.
 //!
 //! The executor never builds SQL itself; it hands `SqlOp`s to a target. Identifiers are always
-//! quoted and values are literals or parameters, never spliced text.
+//! quoted and values are literals or parameters, never spliced text. An op whose change a
+//! crash could orphan (`CREATE DATABASE`, `CREATE LOGIN`) first says what it finds
+//! ([`SqlTarget::prepare`]); the executor journals that before the change and hands it back to
+//! `apply`, `check` and `undo`. Which machine created a database is the journal's machine id.
 
 mod backup;
 mod config;
@@ -132,11 +135,10 @@ pub trait SqlTarget {
     fn dba_script(&self) -> Option<PathBuf> {
         None
     }
-    /// Script mode, on resume: checks (reading only) that the DBA's run of the script did
-    /// the work of `ops`; the error lists what is not there.
-    fn verify_dba_work(&mut self, _ops: &[SqlOp]) -> Result<(), SqlError> {
-        Ok(())
-    }
+    /// On resume of a step that waited for its DBA: checks (reading only) that the work of
+    /// `ops` is on the server; the error lists what is not there. (Every mode checks: the
+    /// config may have left script mode since the step stopped.)
+    fn verify_dba_work(&mut self, ops: &[SqlOp]) -> Result<(), SqlError>;
     /// Reads (changes nothing) what the server holds that applying `op` would change, for
     /// the executor to journal after the op's intent and before its change; `None` when
     /// nothing needs recording. What it returns is handed back to `apply`, `check` and

@@ -70,6 +70,10 @@ impl SqlTarget for PreprovisionedTarget {
         }
     }
 
+    fn verify_dba_work(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+        self.server.verify_dba_work(ops)
+    }
+
     fn check(&mut self, op: &SqlOp, _before: Option<&SqlBefore>) -> Result<bool, SqlError> {
         Ok(self.missing(op)?.is_none())
     }

@@ -147,6 +147,31 @@ impl ScriptTarget {
     }
 }
 
+/// Checks, with `find` (reading the server), that the work of every op in `ops` is there.
+pub(crate) fn verify_with(
+    ops: &[SqlOp],
+    script: &Path,
+    mut find: impl FnMut(&SqlOp) -> Result<Found, SqlError>,
+) -> Result<(), SqlError> {
+    let mut problems = Vec::new();
+    for op in ops {
+        match find(op)? {
+            Found::Done => {}
+            Found::Missing => {
+                problems.push(format!("not done: {}", Op::Sql(op.clone()).describe()))
+            }
+            Found::Conflict(problem) | Found::Interrupted(problem) => problems.push(problem),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(SqlError::DbaWorkMissing {
+        script: script.to_path_buf(),
+        problems,
+    })
+}
+
 fn output_error(path: &Path, e: impl std::fmt::Display) -> SqlError {
     SqlError::Output {
         path: path.to_path_buf(),
@@ -189,28 +214,11 @@ impl SqlTarget for ScriptTarget {
     }
 
     fn verify_dba_work(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+        let script = self.script_path();
         let Some(verifier) = &mut self.verifier else {
-            return Err(SqlError::NotVerifiable {
-                script: self.script_path(),
-            });
+            return Err(SqlError::NotVerifiable { script });
         };
-        let mut problems = Vec::new();
-        for op in ops {
-            match verifier.find(op)? {
-                Found::Done => {}
-                Found::Missing => {
-                    problems.push(format!("not done: {}", Op::Sql(op.clone()).describe()))
-                }
-                Found::Conflict(problem) | Found::Interrupted(problem) => problems.push(problem),
-            }
-        }
-        if problems.is_empty() {
-            return Ok(());
-        }
-        Err(SqlError::DbaWorkMissing {
-            script: self.script_path(),
-            problems,
-        })
+        verify_with(ops, &script, |op| verifier.find(op))
     }
 
     fn apply(&mut self, op: &SqlOp, _before: Option<&SqlBefore>) -> Result<OpOutcome, SqlError> {
