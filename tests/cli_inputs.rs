@@ -218,7 +218,7 @@ fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
         .lines()
         .map(|l| {
             if l.starts_with("iis_restart =") {
-                "iis_restart = [\"sh\", \"-c\", \"sleep 1\"]".to_string()
+                "iis_restart = [\"sh\", \"-c\", \"sleep 2\"]".to_string()
             } else {
                 l.to_string()
             }
@@ -248,6 +248,6 @@ fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
     );
     scenario.run(&["journal", "verify"]).expect(0);
     assert!(!scenario.status()["unfinished_run"].is_null());
-    scenario.run(&["resume"]).expect(0);
+    scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(scenario.digests().0, "4.5");
 }

@@ -80,14 +80,25 @@ const BACKUPS: &str = r"D:\SQLBackups";
 /// The databases a 4.0 install has, each backed up once by a finished run.
 const VENDOR_DATABASES: [&str; 5] = ["ImsDB", "HubDB", "AuditDB", "FileServiceDB", "InteractDB"];
 
-/// The BACKUP statements in the scenario's DBA script, one per database backed up.
+/// The BACKUP statements in the scenario's DBA scripts (the current one and those of earlier
+/// steps, moved into `previous/`), one per database backed up.
 fn backups_in_script(scenario: &Scenario) -> Vec<String> {
-    let script = std::fs::read_to_string(scenario.path().join("output/hubup-database.sql"))
-        .unwrap_or_default();
-    script
-        .lines()
+    let output = scenario.path().join("output");
+    let mut scripts = vec![output.join("hubup-database.sql")];
+    if let Ok(previous) = std::fs::read_dir(output.join("previous")) {
+        scripts.extend(previous.map(|e| e.unwrap().path()));
+    }
+    scripts
+        .iter()
+        .filter(|p| !p.to_string_lossy().contains("rollback"))
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .filter(|l| l.starts_with("BACKUP DATABASE"))
-        .map(str::to_string)
         .collect()
 }
 
@@ -119,7 +130,7 @@ fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
     let reference = Scenario::new();
     let started = Instant::now();
     reference
-        .run(&["upgrade", "--to", "4.5", "--backup-databases", BACKUPS])
+        .run_playing_dba(&["upgrade", "--to", "4.5", "--backup-databases", BACKUPS])
         .expect(0);
     let duration = started.elapsed();
     assert_each_database_backed_up_once(&reference);
@@ -167,7 +178,7 @@ fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
         let Some(step) = interrupted_step(&journal) else {
             // Killed before the first step was planned, or between steps: resume must still
             // finish the run (or there is no run at all yet).
-            let resume = scenario.run(&["resume"]);
+            let resume = scenario.run_playing_dba(&["resume"]);
             if resume.code == 0 {
                 assert_eq!(scenario.digests(), final_digests, "delay {delay:?}");
                 // Before the first step, the backups come from the run's journaled request.
@@ -181,7 +192,7 @@ fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
         copy_dir(scenario.path(), copy.path());
         let copy = Scenario { dir: copy };
 
-        scenario.run(&["resume"]).expect(0);
+        scenario.run_playing_dba(&["resume"]).expect(0);
         assert_eq!(
             scenario.digests(),
             final_digests,

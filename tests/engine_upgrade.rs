@@ -67,7 +67,9 @@ fn full_chain_4_0_to_4_5_matches_the_expected_tree() {
     let live_before = live_data(&scenario.root());
     assert!(!live_before.is_empty(), "the fixture has live data");
 
-    let run = scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
+    let run = scenario
+        .run_playing_dba(&["upgrade", "--to", "4.5"])
+        .expect(0);
     assert!(run.stdout.contains("upgraded to 4.5"), "{}", run.stdout);
 
     let (version, tree, _) = scenario.digests();
@@ -156,7 +158,9 @@ fn sql_output(scenario: &Scenario) -> String {
 #[test]
 fn partial_chain_4_2_to_4_4() {
     let scenario = Scenario::at_version("4.2");
-    scenario.run(&["upgrade", "--to", "4.4"]).expect(0);
+    scenario
+        .run_playing_dba(&["upgrade", "--to", "4.4"])
+        .expect(0);
     let (version, tree, _) = scenario.digests();
     assert_eq!(version, "4.4");
     assert_eq!(tree, expected_tree_digest("4.4"));
@@ -199,7 +203,9 @@ fn middle_op(scenario: &Scenario, to: &str, step: &str) -> usize {
 #[test]
 fn failure_in_the_middle_of_4_3_rolls_back_exactly_and_a_retry_succeeds() {
     let scenario = Scenario::new();
-    scenario.run(&["upgrade", "--to", "4.2"]).expect(0);
+    scenario
+        .run_playing_dba(&["upgrade", "--to", "4.2"])
+        .expect(0);
     let at_4_2 = scenario.digests();
     let index = middle_op(&scenario, "4.5", "4.2 -> 4.3");
 
@@ -222,7 +228,9 @@ fn failure_in_the_middle_of_4_3_rolls_back_exactly_and_a_retry_succeeds() {
     );
     scenario.run(&["journal", "verify"]).expect(0);
 
-    scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
+    scenario
+        .run_playing_dba(&["upgrade", "--to", "4.5"])
+        .expect(0);
     let (version, tree, _) = scenario.digests();
     assert_eq!(
         (version.as_str(), tree),
@@ -234,7 +242,9 @@ fn failure_in_the_middle_of_4_3_rolls_back_exactly_and_a_retry_succeeds() {
 fn rollback_to_4_0_after_a_full_run_gives_back_the_pristine_install() {
     let scenario = Scenario::new();
     let pristine = scenario.digests();
-    scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
+    scenario
+        .run_playing_dba(&["upgrade", "--to", "4.5"])
+        .expect(0);
     assert_ne!(scenario.digests(), pristine);
     scenario.run(&["rollback", "--to", "4.0"]).expect(0);
     assert_eq!(scenario.digests(), pristine);
@@ -282,7 +292,7 @@ fn a_run_stopped_before_its_first_step_still_takes_its_backups_on_resume() {
     };
     journal.append(hubup::RunId::random(), &[started]).unwrap();
     drop(journal);
-    scenario.run(&["resume"]).expect(0);
+    scenario.run_playing_dba(&["resume"]).expect(0);
     let script = sql_output(&scenario);
     let backups: Vec<&str> = script
         .lines()

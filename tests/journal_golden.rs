@@ -169,3 +169,197 @@ fn this_build_still_writes_format_1_byte_for_byte() {
          JOURNAL_FORMAT and a new golden file, never a rewrite of v1"
     );
 }
+
+/// The second golden file of format 1: the payload kinds added after `journal-v1.redb` was
+/// written (what database ops found before their change, a step waiting for its DBA, the
+/// DBA's work done) and the SQL ops `every_op` lacks (logins, backups). Appended variants
+/// keep format 1 readable; this file shows later builds still read them.
+fn golden_v1_sql() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/journal-v1-sql.redb")
+}
+
+const SQL_RUN: RunId = RunId(*b"golden-v1-sql-01");
+
+/// What golden v1-sql holds, batch by batch. Frozen like `golden_v1_batches`.
+fn golden_v1_sql_batches() -> Vec<(RunId, Vec<Payload>)> {
+    use hubup::{CommandLine, CommandOp, CommandPurpose, Op, OpOutcome, SqlBefore, SqlOp};
+    let s = step(Version::V4_1);
+    let ops = vec![
+        Op::Sql(SqlOp::BackupDatabase {
+            database: "HubDB".into(),
+            file: r"D:\SQLBackups\HubDB_4.1_20261201T190000Z.bak".into(),
+        }),
+        Op::Sql(SqlOp::CreateDatabase {
+            database: "LicenseManagerDB".into(),
+        }),
+        Op::Sql(SqlOp::CreateLogin {
+            login: r"IIS APPPOOL\Blue Prism - License Manager".into(),
+        }),
+        Op::Command(CommandOp {
+            purpose: CommandPurpose::StartSite {
+                site: "Blue Prism - License Manager".into(),
+            },
+            apply: CommandLine {
+                program: "appcmd.exe".into(),
+                args: vec!["start".into(), "site".into()],
+            },
+            check: None,
+            undo: None,
+        }),
+    ];
+    let done = |index| Payload::OpDone {
+        step: s,
+        index,
+        outcome: OpOutcome::Applied,
+    };
+    vec![
+        (
+            SQL_RUN,
+            vec![run_started(
+                Version::V4_1,
+                Version::V4_2,
+                hubup::ConfigRecord::from_pairs([(
+                    "machine.id",
+                    "0123456789abcdef0123456789abcdef",
+                )]),
+            )],
+        ),
+        (
+            SQL_RUN,
+            vec![Payload::StepPlanned {
+                step: s,
+                ops,
+                package: hubup::Digest::of(b"package 4.2"),
+                tree_before: hubup::Digest::of(b"tree 4.1"),
+                apphost_before: hubup::Digest::of(b"apphost 4.1"),
+            }],
+        ),
+        (SQL_RUN, vec![Payload::OpIntent { step: s, index: 0 }]),
+        (
+            SQL_RUN,
+            vec![done(0), Payload::OpIntent { step: s, index: 1 }],
+        ),
+        (
+            SQL_RUN,
+            vec![Payload::SqlBefore {
+                step: s,
+                index: 1,
+                before: SqlBefore::DatabaseAbsent {
+                    server_time: "2026-12-01 19:00:00.003".into(),
+                    token: "fedcba9876543210fedcba9876543210".into(),
+                },
+            }],
+        ),
+        (
+            SQL_RUN,
+            vec![done(1), Payload::OpIntent { step: s, index: 2 }],
+        ),
+        (
+            SQL_RUN,
+            vec![Payload::SqlBefore {
+                step: s,
+                index: 2,
+                before: SqlBefore::Login { existed: false },
+            }],
+        ),
+        (
+            SQL_RUN,
+            vec![
+                done(2),
+                Payload::AwaitingDba {
+                    step: s,
+                    script: r"C:\ProgramData\hubup\output\hubup-database.sql".into(),
+                },
+            ],
+        ),
+        (
+            SQL_RUN,
+            vec![
+                Payload::RunResumed {},
+                Payload::DbaWorkDone {
+                    step: s,
+                    verified: true,
+                    how: "checked on SQL Server SQL01 (read only): 3 database op(s) done".into(),
+                },
+            ],
+        ),
+        (
+            SQL_RUN,
+            vec![
+                Payload::DbaWorkDone {
+                    step: s,
+                    verified: false,
+                    how: "confirmed by the operator".into(),
+                },
+                Payload::OpIntent { step: s, index: 3 },
+            ],
+        ),
+    ]
+}
+
+fn write_batches(file: &Path, batches: Vec<(RunId, Vec<Payload>)>) {
+    let mut journal = Journal::create(file).unwrap();
+    journal.set_machine(MACHINE);
+    for (number, (run, payloads)) in batches.into_iter().enumerate() {
+        let now = batch_ms(number);
+        journal.set_clock(move || now);
+        journal.append(run, &payloads).unwrap();
+    }
+}
+
+fn golden_v1_sql_copy(dir: &Path) -> PathBuf {
+    let golden = golden_v1_sql();
+    if std::env::var_os("HUBUP_REGENERATE_GOLDEN").is_some() {
+        static REGENERATED: std::sync::Once = std::sync::Once::new();
+        REGENERATED.call_once(|| {
+            let _ = std::fs::remove_file(&golden);
+            write_batches(&golden, golden_v1_sql_batches());
+            let mut db = redb::Database::open(&golden).unwrap();
+            while db.compact().unwrap() {}
+        });
+    }
+    let copy = dir.join("journal-v1-sql.redb");
+    std::fs::copy(&golden, &copy).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {} ({e}); regenerate it with HUBUP_REGENERATE_GOLDEN=1",
+            golden.display()
+        )
+    });
+    copy
+}
+
+#[test]
+fn golden_v1_sql_decodes_and_this_build_writes_it_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(golden_v1_sql_copy(dir.path())).unwrap();
+    journal.verify().unwrap();
+    let entries = journal.entries().unwrap();
+    let expected: Vec<Payload> = golden_v1_sql_batches()
+        .into_iter()
+        .flat_map(|(_, payloads)| payloads)
+        .collect();
+    assert_eq!(entries.len(), expected.len());
+    for (entry, payload) in entries.iter().zip(&expected) {
+        assert_eq!(&entry.payload, payload, "entry {}", entry.seq);
+        assert_eq!(entry.format, 1);
+    }
+    let kinds: std::collections::BTreeSet<&str> =
+        entries.iter().map(|e| e.payload.kind()).collect();
+    for kind in ["sql_before", "awaiting_dba", "dba_work_done"] {
+        assert!(kinds.contains(kind), "{kind}");
+    }
+    // The run state is rebuilt from it: the step waited for its DBA and heard back.
+    let state = hubup::RunState::from_entries(&entries).unwrap();
+    let open = state.open_step().unwrap();
+    assert!(open.awaiting_dba.is_some() && open.dba_done);
+    assert_eq!(open.sql_before.len(), 2);
+    if JOURNAL_FORMAT == 1 {
+        let fresh = dir.path().join("fresh-sql.redb");
+        write_batches(&fresh, golden_v1_sql_batches());
+        assert_eq!(
+            Journal::open(&fresh).unwrap().head(),
+            journal.head(),
+            "this build encodes the appended payload kinds differently from golden v1-sql"
+        );
+    }
+}

@@ -34,7 +34,7 @@ fn administrator_settings_survive_every_step_and_the_rollback_byte_for_byte() {
     let original = fs::read(&path).unwrap();
     assert_eq!(admin_values(&String::from_utf8_lossy(&original)).len(), 4);
     for to in ["4.1", "4.2", "4.3", "4.4", "4.5"] {
-        scenario.run(&["upgrade", "--to", to]).expect(0);
+        scenario.run_playing_dba(&["upgrade", "--to", to]).expect(0);
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(admin_values(&text).len(), 4, "after {to}:\n{text}");
         // The encrypted connection string is kept exactly.
@@ -66,7 +66,9 @@ fn optional_urls_from_the_config_land_in_hub_settings() {
         1,
     );
     fs::write(scenario.config(), config).unwrap();
-    scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
+    scenario
+        .run_playing_dba(&["upgrade", "--to", "4.5"])
+        .expect(0);
     let text = fs::read_to_string(scenario.root().join(HUB_SETTINGS)).unwrap();
     assert!(
         text.contains("\"Url\": \"https://bpapi.corp.local\""),

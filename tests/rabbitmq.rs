@@ -76,7 +76,7 @@ fn the_quorum_queue_flag_is_checked_before_the_upgrade_from_4_1() {
         check.stdout
     );
     scenario
-        .run_with_env(&["upgrade", "--to", "4.5"], &env)
+        .run_with_env_playing_dba(&["upgrade", "--to", "4.5"], &env)
         .expect(0);
     assert_eq!(scenario.digests().0, "4.5");
 }

@@ -39,15 +39,19 @@ fn server() -> StandIn {
 /// 4.5 creates its database) and `extra` lines added to `[sql]`.
 fn scenario_on(server: &StandIn, mode: &str, extra: &str) -> Scenario {
     let scenario = Scenario::new();
+    // The server's CA, as an administrator would copy it next to the config.
+    let ca_file = scenario.path().join("sql-ca.pem");
+    fs::copy(server.ca_file(), &ca_file).unwrap();
     let mut config = fs::read_to_string(scenario.config()).unwrap();
     let sql = format!(
         "[sql]\nmode = \"{mode}\"\nserver = \"{}\"\nauth = \"sql\"\nuser = \"{ADMIN}\"\n\
          password_env = \"{PASSWORD_VAR}\"\napp_login = \"{APP_LOGIN}\"\nencrypt = \"off\"\n\
-         connect_timeout_secs = 5\n{extra}",
-        server.server()
+         ca_file = '{}'\nconnect_timeout_secs = 5\n{extra}",
+        server.server(),
+        ca_file.display()
     );
     config = config.replacen(
-        "[sql]\nmode = \"script\"\nserver = \"SQL01\"\nauth = \"windows\"\n",
+        "[sql]\nmode = \"script\"\nserver = \"\"\nauth = \"windows\"\n",
         &sql,
         1,
     );
@@ -168,7 +172,8 @@ fn full_upgrade_creates_every_database_migration_user_and_grant_then_rollback_dr
     let log = log_named_in(&upgrade.stdout);
     assert!(
         log.contains(&format!("connected to {} as {ADMIN}", server.server()))
-            && log.contains("CREATE DATABASE [LicenseManagerDB]; EXEC")
+            && log.contains("CREATE DATABASE [LicenseManagerDB]")
+            && log.contains("EXEC [LicenseManagerDB].sys.sp_addextendedproperty")
             && log.contains("INSERT INTO [dbo].[__hubup_migrations]"),
         "{log}"
     );
@@ -248,7 +253,7 @@ fn two_machines_share_one_server_and_each_database_is_created_once() {
         let creates = state
             .statements
             .iter()
-            .filter(|s| s.starts_with(&format!("CREATE DATABASE [{name}];")))
+            .filter(|s| **s == format!("CREATE DATABASE [{name}]"))
             .count();
         assert_eq!(creates, 1, "{name} created once");
     }
@@ -348,10 +353,10 @@ fn a_connection_dropped_mid_step_rolls_the_step_back_including_its_databases() {
     let scenario = scenario_on(&server, "execute", "");
     run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
     let at_4_1 = scenario.digests();
-    // Statements of step 4.2 are counted from here; drop the connection in the middle of the
-    // License Manager migrations (after CREATE DATABASE and its mark).
+    // Drop the connection as the first License Manager migration starts its transaction
+    // (after CREATE DATABASE and its mark).
     server.set_faults(Faults {
-        drop_at_statement: Some(20),
+        drop_matching: Some("BEGIN TRANSACTION".into()),
         ..Faults::default()
     });
     let failed = run(&scenario, &["upgrade", "--to", "4.2"]);
@@ -382,8 +387,9 @@ fn a_failed_statement_rolls_the_step_back_and_names_the_error() {
     let scenario = scenario_on(&server, "execute", "");
     run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
     let at_4_1 = scenario.digests();
+    // The second database's CREATE fails, after the first one and its migrations.
     server.set_faults(Faults {
-        fail_at_statement: Some((12, 262)),
+        fail_matching: Some(("CREATE DATABASE [NotificationCenterDB]".into(), 262)),
         ..Faults::default()
     });
     let failed = run(&scenario, &["upgrade", "--to", "4.2"]);
@@ -518,14 +524,7 @@ fn a_second_machine_waits_for_the_lock_and_gives_up_clearly() {
     let scenario = scenario_on(&server, "execute", "lock_timeout_secs = 1\n");
     let before = scenario.digests();
     // Another machine holds the installation lock.
-    let sql = hubup::SqlConfig {
-        mode: hubup::SqlMode::Execute,
-        server: server.server(),
-        auth: hubup::SqlAuth::Sql,
-        user: Some(ADMIN.into()),
-        encrypt: "off".into(),
-        ..hubup::SqlConfig::default()
-    };
+    let sql = admin_sql_config(&server);
     let mut holder = hubup::Session::with_password(&sql, hubup::Secret::new(PASSWORD)).unwrap();
     holder.lock(std::time::Duration::from_secs(1)).unwrap();
     run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
@@ -889,6 +888,7 @@ fn admin_sql_config(server: &StandIn) -> hubup::SqlConfig {
         auth: hubup::SqlAuth::Sql,
         user: Some(ADMIN.into()),
         encrypt: "off".into(),
+        ca_file: Some(server.ca_file()),
         ..hubup::SqlConfig::default()
     }
 }
@@ -936,18 +936,23 @@ fn windows_logins_need_securityadmin_and_are_dropped_only_if_created_here() {
         roles.insert("securityadmin".into());
     });
     machine.preflight(std::slice::from_ref(&op)).unwrap();
-    assert!(!machine.check(&op).unwrap());
-    assert_eq!(machine.apply(&op).unwrap(), hubup::OpOutcome::Applied);
-    assert!(machine.check(&op).unwrap());
+    assert!(!machine.check(&op, None).unwrap());
+    assert_eq!(machine.apply(&op, None).unwrap(), hubup::OpOutcome::Applied);
+    assert!(machine.check(&op, None).unwrap());
     // Another machine finds it present, and its rollback leaves it.
     let mut other = target(&server);
-    assert_eq!(other.apply(&op).unwrap(), hubup::OpOutcome::AlreadyPresent);
+    assert_eq!(
+        other.apply(&op, None).unwrap(),
+        hubup::OpOutcome::AlreadyPresent
+    );
     other
-        .undo(&op, Some(&hubup::OpOutcome::AlreadyPresent))
+        .undo(&op, Some(&hubup::OpOutcome::AlreadyPresent), None)
         .unwrap();
-    assert!(machine.check(&op).unwrap());
-    machine.undo(&op, Some(&hubup::OpOutcome::Applied)).unwrap();
-    assert!(!machine.check(&op).unwrap());
+    assert!(machine.check(&op, None).unwrap());
+    machine
+        .undo(&op, Some(&hubup::OpOutcome::Applied), None)
+        .unwrap();
+    assert!(!machine.check(&op, None).unwrap());
     // Once the login exists, preflight does not ask for securityadmin.
     server.with_state(|state| {
         state
@@ -966,4 +971,786 @@ fn windows_logins_need_securityadmin_and_are_dropped_only_if_created_here() {
     });
     machine.preflight(std::slice::from_ref(&op)).unwrap();
     assert!(server.state().rejected.is_empty());
+}
+
+/// The machine id of a scenario's journal, as its first run recorded it (`machine.id`).
+fn machine_id_of(scenario: &Scenario) -> String {
+    let journal = scenario.journal();
+    let started = journal
+        .iter()
+        .find(|e| e["payload"]["kind"] == "run_started")
+        .expect("a run");
+    let pairs = started["payload"]["config"].as_array().unwrap();
+    pairs
+        .iter()
+        .find(|p| p[0] == "machine.id")
+        .map(|p| p[1].as_str().unwrap().to_string())
+        .expect("RunStarted records the machine id")
+}
+
+/// Issue 12, finding 1: two machines whose configs are copies (same `machine` display name,
+/// same relative journal path) mark their databases with two different ids, made with their
+/// journals; a journal copied to another computer is refused before any change.
+#[test]
+fn databases_carry_the_journals_machine_id_and_a_copied_journal_is_refused() {
+    let server = server();
+    let first = scenario_on(&server, "execute", "");
+    let second = scenario_on(&server, "execute", "");
+    // The second machine's config is the first one's, byte for byte.
+    fs::copy(first.config(), second.config()).unwrap();
+    let config = fs::read_to_string(second.config()).unwrap();
+    fs::write(
+        second.config(),
+        config.replace(
+            &first.path().display().to_string(),
+            &second.path().display().to_string(),
+        ),
+    )
+    .unwrap();
+    run(&first, &["upgrade", "--to", "4.2"]).expect(0);
+    run(&second, &["upgrade", "--to", "4.2"]).expect(0);
+    let (a, b) = (machine_id_of(&first), machine_id_of(&second));
+    assert_eq!(a.len(), 32, "{a}");
+    assert_ne!(a, b, "each journal has its own machine id");
+    let state = server.state();
+    for name in ["IadaDB", "LicenseManagerDB", "NotificationCenterDB"] {
+        let mark = &state.databases[name].properties["hubup_created_by"];
+        assert!(
+            mark.starts_with(&format!("machine={a};creation=")),
+            "{mark}"
+        );
+    }
+    // The second machine's rollback leaves the first machine's databases.
+    run(&second, &["rollback", "--to", "4.0"]).expect(0);
+    assert_eq!(database_names(&server).len(), 3);
+
+    // The first machine's journal copied to another computer: refused, nothing changed.
+    let copy = Scenario::new();
+    let _ = fs::remove_dir_all(copy.path().join("journal"));
+    fs::remove_dir_all(copy.path().join("install")).unwrap();
+    for sub in ["journal", "install", "inetsrv"] {
+        copy_tree(&first.path().join(sub), &copy.path().join(sub));
+    }
+    let config = fs::read_to_string(first.config()).unwrap();
+    fs::write(
+        copy.config(),
+        config.replace(
+            &first.path().display().to_string(),
+            &copy.path().display().to_string(),
+        ),
+    )
+    .unwrap();
+    set_journal_computer(&copy.path().join("journal/hubup.redb"), "OTHER-HUB-02");
+    let before = copy.digests();
+    let statements = server.state().statements.len();
+    let refused = run(&copy, &["rollback", "--to", "4.0"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("belongs to the computer OTHER-HUB-02")
+            && refused.stderr.contains(&a),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(copy.digests(), before);
+    assert_eq!(server.state().statements.len(), statements, "nothing sent");
+    assert_eq!(database_names(&server).len(), 3);
+    // Reading it stays possible (an auditor's copy).
+    copy.run(&["journal", "verify"]).expect(0);
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Rewrites the computer name a journal records with its machine id (`meta` key `machine`:
+/// 16 id bytes, then the name), as if it had been made on that computer.
+fn set_journal_computer(journal: &Path, computer: &str) {
+    use redb::ReadableTable;
+    const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+    let db = redb::Database::open(journal).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut meta = txn.open_table(META).unwrap();
+        let mut record = meta.get("machine").unwrap().unwrap().value()[..16].to_vec();
+        record.extend_from_slice(computer.as_bytes());
+        meta.insert("machine", record.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+/// Issue 12, finding 3: `CREATE DATABASE` commits on its own; its mark follows in a second
+/// statement. A failure between the two (the mark refused, or the connection lost and the
+/// rollback unable to reconnect at first) still leaves no database behind: the op journaled
+/// its intent with the server's clock before creating, and undo recognises the unmarked
+/// database as its own.
+#[test]
+fn a_fault_between_create_database_and_its_mark_leaves_no_database_behind() {
+    let mark = "EXEC [LicenseManagerDB].sys.sp_addextendedproperty";
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
+    let at_4_1 = scenario.digests();
+    server.set_faults(Faults {
+        fail_matching: Some((mark.to_string(), 50001)),
+        ..Faults::default()
+    });
+    let failed = run(&scenario, &["upgrade", "--to", "4.2"]);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert!(failed.stderr.contains("50001"), "{}", failed.stderr);
+    assert_eq!(scenario.digests(), at_4_1);
+    assert!(
+        database_names(&server).is_empty(),
+        "the unmarked database is dropped: {:?}",
+        database_names(&server)
+    );
+    let journal = scenario.journal();
+    assert!(
+        journal.iter().any(|e| e["payload"]["kind"] == "sql_before"
+            && e["payload"]["before"]["DatabaseAbsent"]["token"].is_string()),
+        "the intent is journaled with the server's clock and a token"
+    );
+
+    // The connection drops right after CREATE DATABASE and the server refuses the rollback's
+    // reconnect: the run stays unfinished. A later `hubup rollback` drops the database.
+    server.set_faults(Faults {
+        drop_matching: Some(mark.to_string()),
+        refuse_logins_after_drop: true,
+        ..Faults::default()
+    });
+    let cut = run(&scenario, &["upgrade", "--to", "4.2"]);
+    assert_eq!(cut.code, 4, "{}\n{}", cut.stdout, cut.stderr);
+    assert_eq!(
+        database_names(&server),
+        ["LicenseManagerDB"],
+        "cut off unmarked"
+    );
+    assert!(
+        !server.state().databases["LicenseManagerDB"]
+            .properties
+            .contains_key("hubup_created_by")
+    );
+    server.set_faults(Faults::default());
+    run(&scenario, &["rollback"]).expect(0);
+    assert_eq!(scenario.digests(), at_4_1);
+    assert!(
+        database_names(&server).is_empty(),
+        "{:?}",
+        database_names(&server)
+    );
+    assert!(server.state().rejected.is_empty());
+}
+
+/// An execution-mode target on `server` as hubup's own login, for machine `identity`.
+fn execute_target(server: &StandIn, identity: &str) -> hubup::ExecuteTarget {
+    let session =
+        hubup::Session::with_password(&admin_sql_config(server), hubup::Secret::new(PASSWORD))
+            .unwrap();
+    hubup::ExecuteTarget::with_session(session, identity, std::time::Duration::from_secs(1))
+}
+
+/// Finding 3 and the open note on logins, op by op: what an op journals before its change
+/// (`prepare`) lets a later process finish or undo it after a crash that lost its done record.
+#[test]
+fn the_journaled_pre_state_lets_resume_mark_and_undo_drop_what_the_op_itself_created() {
+    use hubup::{OpOutcome, SqlBefore, SqlOp, SqlTarget};
+    let server = server();
+    server.with_state(|state| {
+        let roles = &mut state.logins.get_mut(ADMIN).unwrap().server_roles;
+        roles.insert("securityadmin".into());
+    });
+    let create = SqlOp::CreateDatabase {
+        database: "LicenseManagerDB".into(),
+    };
+    let mut machine = execute_target(&server, "machine-a");
+    let before = machine
+        .prepare(&create)
+        .unwrap()
+        .expect("absent: journaled");
+    let SqlBefore::DatabaseAbsent { token, .. } = &before else {
+        panic!("{before:?}")
+    };
+    server.set_faults(Faults {
+        drop_matching: Some("EXEC [LicenseManagerDB].sys.sp_addextendedproperty".into()),
+        ..Faults::default()
+    });
+    assert!(machine.apply(&create, Some(&before)).is_err(), "cut off");
+    server.set_faults(Faults::default());
+    // Another process of the same machine, with the journaled pre-state.
+    let mut resumed = execute_target(&server, "machine-a");
+    assert!(
+        !resumed.check(&create, Some(&before)).unwrap(),
+        "not done while unmarked"
+    );
+    // Another machine without that intent: present, not its own; its undo leaves it.
+    let mut other = execute_target(&server, "machine-b");
+    assert!(other.check(&create, None).unwrap());
+    other.undo(&create, None, None).unwrap();
+    assert_eq!(
+        resumed.apply(&create, Some(&before)).unwrap(),
+        OpOutcome::Applied
+    );
+    let mark = server.state().databases["LicenseManagerDB"].properties["hubup_created_by"].clone();
+    assert_eq!(mark, format!("machine=machine-a;creation={token}"));
+    assert!(resumed.check(&create, Some(&before)).unwrap());
+
+    // A database someone else created after the intent (another owner) is not the op's.
+    let late = SqlOp::CreateDatabase {
+        database: "NotificationCenterDB".into(),
+    };
+    let late_before = machine.prepare(&late).unwrap().unwrap();
+    server.with_state(|state| {
+        let database = support::tds::Database {
+            owner: APP_LOGIN.into(),
+            created_ms: state.clock_ms,
+            ..Default::default()
+        };
+        state
+            .databases
+            .insert("NotificationCenterDB".into(), database);
+    });
+    machine.undo(&late, None, Some(&late_before)).unwrap();
+    assert!(database_names(&server).contains(&"NotificationCenterDB".to_string()));
+    assert_eq!(
+        machine.apply(&late, Some(&late_before)).unwrap(),
+        OpOutcome::AlreadyPresent
+    );
+
+    // CREATE LOGIN: the pre-state says whether the login existed; undo without a done
+    // record drops only a login that did not.
+    let login = SqlOp::CreateLogin {
+        login: r"IIS APPPOOL\Blue Prism - License Manager".into(),
+    };
+    let login_before = machine.prepare(&login).unwrap();
+    assert_eq!(login_before, Some(SqlBefore::Login { existed: false }));
+    machine.apply(&login, login_before.as_ref()).unwrap();
+    let there_before = Some(SqlBefore::Login { existed: true });
+    other.undo(&login, None, there_before.as_ref()).unwrap();
+    assert!(machine.check(&login, None).unwrap(), "someone else's stays");
+    machine.undo(&login, None, login_before.as_ref()).unwrap();
+    assert!(
+        !machine.check(&login, None).unwrap(),
+        "the op's own login goes"
+    );
+    assert!(server.state().rejected.is_empty());
+}
+
+/// Issue 12, finding 2: the applications' login defaults to hubup's own (`sql.user`), which
+/// owns the databases it creates (`dbo` there): `CREATE USER` for it would fail (15063), so
+/// the owner mapping counts as present. A login a DBA mapped to a user of another name is
+/// found by its SID. What cannot work is named by `check` before any change.
+#[test]
+fn app_logins_are_found_by_sid_and_the_owner_mapping_counts_as_present() {
+    // The default: app_login unset, so the applications use hubup's login.
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    let config = fs::read_to_string(scenario.config()).unwrap();
+    fs::write(
+        scenario.config(),
+        config.replace(&format!("app_login = \"{APP_LOGIN}\"\n"), ""),
+    )
+    .unwrap();
+    run(&scenario, &["check", "--to", "4.5"]).expect(0);
+    run(&scenario, &["upgrade", "--to", "4.5"]).expect(0);
+    let state = server.state();
+    assert_eq!(database_names(&server), ALL_DATABASES);
+    assert!(
+        !state.statements.iter().any(|s| s.starts_with("CREATE USER")
+            || s.starts_with("ALTER ROLE")
+            || s.starts_with("GRANT")),
+        "the owner needs no user, role or grant"
+    );
+    run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
+    assert!(database_names(&server).is_empty());
+    assert!(server.state().rejected.is_empty());
+
+    // A DBA created IadaDB and mapped the login to a user of another name.
+    let dba_mapped = crate::server();
+    dba_mapped.with_state(|state| {
+        let mut database = support::tds::Database {
+            owner: "dba".into(),
+            ..Default::default()
+        };
+        database
+            .users
+            .insert("hubapp_user".into(), APP_LOGIN.into());
+        state.databases.insert("IadaDB".into(), database);
+    });
+    let server = dba_mapped;
+    let scenario = scenario_on(&server, "execute", "");
+    run(&scenario, &["upgrade", "--to", "4.2"]).expect(0);
+    let iada = &server.state().databases["IadaDB"];
+    assert_eq!(iada.users.len(), 1, "{:?}", iada.users);
+    for role in ["db_datareader", "db_datawriter"] {
+        assert!(
+            iada.role_members
+                .contains(&(role.to_string(), "hubapp_user".to_string())),
+            "{role}: {:?}",
+            iada.role_members
+        );
+    }
+    run(&scenario, &["rollback", "--to", "4.0"]).expect(0);
+    let iada = &server.state().databases["IadaDB"];
+    assert!(
+        iada.users.contains_key("hubapp_user"),
+        "the DBA's user stays"
+    );
+    assert!(iada.role_members.is_empty(), "our memberships go");
+    assert_eq!(database_names(&server), ["IadaDB"]);
+    assert!(server.state().rejected.is_empty());
+
+    // What cannot work is found by check, before any change: a user of the login's name that
+    // belongs to another login, and a database where hubup's login may not create users.
+    let blocked = crate::server();
+    blocked.with_state(|state| {
+        let mut taken = support::tds::Database {
+            owner: "dba".into(),
+            ..Default::default()
+        };
+        taken.users.insert(APP_LOGIN.into(), "someone_else".into());
+        state.databases.insert("IadaDB".into(), taken);
+        let closed = support::tds::Database {
+            owner: "dba".into(),
+            ..Default::default()
+        };
+        state
+            .databases
+            .insert("NotificationCenterDB".into(), closed);
+    });
+    let server = blocked;
+    let scenario = scenario_on(&server, "execute", "");
+    let before = scenario.digests();
+    let check = run(&scenario, &["check", "--to", "4.2"]);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(
+        check.stdout.contains(&format!(
+            "database [IadaDB] has a user [{APP_LOGIN}] that is not"
+        )),
+        "{}",
+        check.stdout
+    );
+    assert!(
+        check.stdout.contains(&format!(
+            "the login {ADMIN} may not create users in database [NotificationCenterDB]"
+        )),
+        "{}",
+        check.stdout
+    );
+    let refused = run(&scenario, &["upgrade", "--to", "4.2"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert_eq!(scenario.digests(), before);
+    assert_eq!(database_names(&server), ["IadaDB", "NotificationCenterDB"]);
+}
+
+/// Issue 12, finding 6: in script mode a step with database work stops before it starts its
+/// sites (exit 7), naming the script, the run and the step; `resume` checks, reading only,
+/// that the DBA's work is there before it goes on; the script has a header.
+#[test]
+fn script_mode_waits_for_the_dba_and_resume_checks_the_work_read_only() {
+    let server = server();
+    let scenario = scenario_on(&server, "script", "");
+    run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
+    let stopped = run(&scenario, &["upgrade", "--to", "4.2"]);
+    assert_eq!(stopped.code, 7, "{}\n{}", stopped.stdout, stopped.stderr);
+    let script = scenario.path().join("output").join(hubup::SCRIPT_FILE);
+    let journal = scenario.journal();
+    let run_id = journal.last().unwrap()["run"].as_str().unwrap().to_string();
+    for needed in [
+        script.display().to_string(),
+        run_id.clone(),
+        "step 4.1 -> 4.2".to_string(),
+        "hubup resume".to_string(),
+        "sqlcmd -b -i".to_string(),
+    ] {
+        assert!(
+            stopped.stderr.contains(&needed),
+            "{needed}: {}",
+            stopped.stderr
+        );
+    }
+    assert!(
+        database_names(&server).is_empty(),
+        "script mode sends nothing"
+    );
+    // No site of the step was started.
+    let started_sites = journal.iter().any(|e| {
+        e["payload"]["kind"] == "op_intent"
+            && e["payload"]["step"]["from"] == "4.1"
+            && describe_op(&journal, e).starts_with("start site")
+    });
+    assert!(!started_sites, "a site was started before the DBA's work");
+    assert_eq!(journal.last().unwrap()["payload"]["kind"], "awaiting_dba");
+    let text = fs::read_to_string(&script).unwrap();
+    for field in [
+        format!("-- run:      {run_id}"),
+        "-- steps:    4.1 -> 4.2".to_string(),
+        "-- machine:  ".to_string(),
+        "-- written:  2".to_string(),
+        ":on error exit".to_string(),
+    ] {
+        assert!(text.contains(&field), "{field}: {text}");
+    }
+
+    // The DBA has not run it yet: resume says what is missing and changes nothing.
+    let entries = scenario.journal().len();
+    let early = run(&scenario, &["resume"]);
+    assert_eq!(early.code, 7, "{}", early.stderr);
+    assert!(
+        early
+            .stderr
+            .contains("not done: create database [LicenseManagerDB]"),
+        "{}",
+        early.stderr
+    );
+    assert_eq!(scenario.journal().len(), entries, "nothing journaled");
+
+    // The DBA's work (here done by a provisioning machine), then resume goes on.
+    let dba = scenario_on(&server, "execute", "");
+    run(&dba, &["upgrade", "--to", "4.2"]).expect(0);
+    let statements = server.state().statements.len();
+    let resumed = run(&scenario, &["resume"]).expect(0);
+    assert!(
+        resumed.stdout.contains("upgraded to 4.2"),
+        "{}",
+        resumed.stdout
+    );
+    let state = server.state();
+    let changes: Vec<&String> = state.statements[statements..]
+        .iter()
+        .filter(|s| !s.starts_with("SELECT") && !s.starts_with("USE"))
+        .collect();
+    assert!(changes.is_empty(), "resume only reads: {changes:?}");
+    let done = scenario
+        .journal()
+        .into_iter()
+        .find(|e| e["payload"]["kind"] == "dba_work_done")
+        .expect("journaled");
+    assert_eq!(done["payload"]["verified"], true, "{done}");
+    assert_eq!(scenario.digests().0, "4.2");
+    assert!(server.state().rejected.is_empty());
+}
+
+/// The description of the op an op entry names, from the journal's plan of its step.
+fn describe_op(journal: &[Value], entry: &Value) -> String {
+    let index = entry["payload"]["index"].as_u64().unwrap() as usize;
+    let step = &entry["payload"]["step"];
+    let planned = journal
+        .iter()
+        .rev()
+        .find(|e| e["payload"]["kind"] == "step_planned" && e["payload"]["step"] == *step)
+        .unwrap();
+    let op = &planned["payload"]["ops"][index];
+    match op.get("Command") {
+        Some(command) if command["purpose"].get("StartSite").is_some() => "start site".into(),
+        _ => op.to_string(),
+    }
+}
+
+/// The License Manager's database work of step 4.1 -> 4.2 for `principal`, as ops.
+fn license_manager_ops(principal: hubup::Principal) -> Vec<hubup::SqlOp> {
+    use hubup::SqlOp;
+    let database = "LicenseManagerDB".to_string();
+    let mut ops = vec![SqlOp::CreateDatabase {
+        database: database.clone(),
+    }];
+    for migration in hubup::migrations_for(hubup::Version::V4_2, "LicenseManagerDB") {
+        ops.push(SqlOp::ApplyMigration {
+            database: database.clone(),
+            id: migration.id.to_string(),
+            checksum: migration.checksum(),
+        });
+    }
+    ops.push(SqlOp::CreateUser {
+        database: database.clone(),
+        principal: principal.clone(),
+    });
+    for role in ["db_datareader", "db_datawriter"] {
+        ops.push(SqlOp::AddRoleMember {
+            database: database.clone(),
+            role: role.into(),
+            principal: principal.clone(),
+        });
+    }
+    ops.push(SqlOp::GrantExecute {
+        database,
+        principal,
+    });
+    ops
+}
+
+/// Issue 12, findings 5 and 7: the DBA's script, run batch by batch with sqlcmd's semantics
+/// (which go on after an error unless told otherwise), stops at its first error by itself
+/// (`:on error exit`), and a migration that fails is rolled back with its history row: it is
+/// never recorded as applied. Run again after the fix, it finishes; a third time changes
+/// nothing. Role guards do not skip on NULL: a missing user makes the membership fail
+/// visibly. The rollback script drops only what carries its machine's mark.
+#[test]
+fn the_dba_script_stops_at_its_first_error_and_never_records_a_failed_migration() {
+    let server = server();
+    server.accept_scripts();
+    let step = hubup::Step::from_version(hubup::Version::V4_1).unwrap();
+    let ops = license_manager_ops(hubup::Principal::SqlLogin(APP_LOGIN.into()));
+    let machine = "0123456789abcdef0123456789abcdef";
+    let script = hubup::render_script(machine, &[(step, ops.clone())]);
+    let second = hubup::migrations_for(hubup::Version::V4_2, "LicenseManagerDB")[1];
+    let failing = second.batches()[0].trim().to_string();
+    let dba = || {
+        hubup::Session::with_password(&admin_sql_config(&server), hubup::Secret::new(PASSWORD))
+            .unwrap()
+    };
+    server.set_faults(Faults {
+        fail_matching: Some((failing.clone(), 50001)),
+        ..Faults::default()
+    });
+    let first = support::sqlcmd::run(dba(), &script, false);
+    assert!(first.stopped, "{first:?}");
+    assert_eq!(first.errors.len(), 1, "{:?}", first.errors);
+    assert_eq!(
+        first.sent.last(),
+        Some(&failing),
+        "stopped at the failing batch"
+    );
+    assert!(server.wait_for_connections(0, std::time::Duration::from_secs(5)));
+    let state = server.state();
+    let lm = &state.databases["LicenseManagerDB"];
+    assert!(
+        lm.properties["hubup_created_by"].starts_with(&format!("machine={machine};")),
+        "{:?}",
+        lm.properties
+    );
+    let first_migration = hubup::migrations_for(hubup::Version::V4_2, "LicenseManagerDB")[0];
+    assert_eq!(lm.history[first_migration.id].1, "applied");
+    assert!(
+        !lm.history.contains_key(second.id),
+        "the failed migration is not recorded: {:?}",
+        lm.history
+    );
+    assert!(lm.users.is_empty(), "nothing after the error ran");
+
+    server.set_faults(Faults::default());
+    let again = support::sqlcmd::run(dba(), &script, true);
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    let state = server.state();
+    let lm = &state.databases["LicenseManagerDB"];
+    assert_eq!(lm.history[second.id].1, "applied");
+    assert_eq!(lm.users.get(APP_LOGIN).map(String::as_str), Some(APP_LOGIN));
+    assert_eq!(lm.role_members.len(), 2);
+    assert!(lm.execute_grants.contains(APP_LOGIN));
+    let batches_applied = lm.migration_batches.len();
+    let third = support::sqlcmd::run(dba(), &script, true);
+    assert!(third.errors.is_empty(), "{:?}", third.errors);
+    assert_eq!(
+        server.state().databases["LicenseManagerDB"]
+            .migration_batches
+            .len(),
+        batches_applied,
+        "a third run applies nothing again"
+    );
+
+    // Outside SQLCMD mode (no `:setvar`, `$(...)` left as it is) nothing runs at all.
+    let plain: String = script
+        .lines()
+        .filter(|l| !l.starts_with(':'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let other = "NotificationCenterDB";
+    let renamed = plain.replace("LicenseManagerDB", other);
+    let outside = support::sqlcmd::run(dba(), &renamed, false);
+    assert!(!outside.errors.is_empty());
+    assert!(!database_names(&server).contains(&other.to_string()));
+
+    // A role membership for a login without a user fails visibly (no silent NULL skip).
+    let iada = hubup::SqlOp::AddRoleMember {
+        database: "LicenseManagerDB".into(),
+        role: "db_datareader".into(),
+        principal: hubup::Principal::SqlLogin("nobody_mapped".into()),
+    };
+    server.with_state(|state| {
+        state
+            .logins
+            .insert("nobody_mapped".into(), support::tds::Login::default());
+    });
+    let role = hubup::render_script(machine, &[(step, vec![iada])]);
+    let visible = support::sqlcmd::run(dba(), &role, false);
+    assert_eq!(visible.errors.len(), 1, "{visible:?}");
+    assert!(visible.errors[0].contains("15151"), "{:?}", visible.errors);
+
+    // Another machine's rollback script leaves the database; this machine's drops it.
+    let rollback_of = |machine: &str| {
+        let header = hubup::ScriptHeader {
+            title: "rollback".into(),
+            machine: machine.into(),
+            ..Default::default()
+        };
+        format!(
+            "{}{}",
+            header.render(),
+            hubup::undo_script_for(&ops[0], &header)
+        )
+    };
+    let foreign = support::sqlcmd::run(
+        dba(),
+        &rollback_of("ffffffffffffffffffffffffffffffff"),
+        true,
+    );
+    assert!(foreign.errors.is_empty(), "{:?}", foreign.errors);
+    assert!(database_names(&server).contains(&"LicenseManagerDB".to_string()));
+    let own = support::sqlcmd::run(dba(), &rollback_of(machine), true);
+    assert!(own.errors.is_empty(), "{:?}", own.errors);
+    assert!(!database_names(&server).contains(&"LicenseManagerDB".to_string()));
+    assert!(
+        server.state().rejected.is_empty(),
+        "{:?}",
+        server.state().rejected
+    );
+}
+
+/// `text` as LOGIN7 carries a password: UTF-16LE, each byte's nibbles swapped, then XOR 0xA5
+/// (a scrambling anyone can undo: in clear, for all purposes).
+fn login7_scrambled(text: &str) -> Vec<u8> {
+    text.encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .map(|b| b.rotate_left(4) ^ 0xA5)
+        .collect()
+}
+
+fn utf16(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+/// Issue 12, finding 4: with `encrypt = "off"` the login packet (and its password) still goes
+/// inside TLS, as every SQL Server client does with Encrypt=False; only what follows it is in
+/// clear. Proven on the bytes the stand-in received.
+#[test]
+fn with_encrypt_off_the_password_never_crosses_the_wire_in_clear() {
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    run(&scenario, &["check", "--to", "4.2"]).expect(0);
+    let wire = server.received_bytes();
+    assert!(!wire.is_empty());
+    for (what, bytes) in [
+        ("scrambled", login7_scrambled(PASSWORD)),
+        ("UTF-16", utf16(PASSWORD)),
+        ("UTF-8", PASSWORD.as_bytes().to_vec()),
+    ] {
+        assert!(
+            !contains(&wire, &bytes),
+            "the password crossed the wire in clear ({what})"
+        );
+    }
+    assert!(
+        !contains(&wire, &utf16(ADMIN)),
+        "the whole login packet is inside TLS"
+    );
+    // After the login, statements travel in clear (encrypt = "off" means just that).
+    assert!(contains(&wire, &utf16("SELECT DB_ID(@P1)")));
+}
+
+/// Issue 12, finding 8: a certificate hubup cannot check is reported in the administrator's
+/// terms (the settings to change, not tiberius's calls), and a failed SQL preflight does not
+/// hide the rest of the check, nor its own other problems.
+#[test]
+fn tls_errors_name_the_settings_and_every_problem_is_reported_at_once() {
+    let server = server();
+    let scenario = scenario_on(&server, "execute", "");
+    let config = fs::read_to_string(scenario.config()).unwrap();
+    let ca_line = format!(
+        "ca_file = '{}'\n",
+        scenario.path().join("sql-ca.pem").display()
+    );
+    let without_ca = config.replace(&ca_line, "");
+    assert_ne!(without_ca, config);
+    fs::write(scenario.config(), &without_ca).unwrap();
+    let check = run(&scenario, &["check", "--to", "4.2"]);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    let line = check
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("[FAIL] SQL Server:"))
+        .unwrap_or_else(|| panic!("{}", check.stdout));
+    for needed in [
+        "certificate was not accepted",
+        "sql.ca_file",
+        "sql.trust_server_certificate = true",
+    ] {
+        assert!(line.contains(needed), "{needed}: {line}");
+    }
+    for developer_words in ["Config::", "trust_cert_ca", "native-tls"] {
+        assert!(!line.contains(developer_words), "{developer_words}: {line}");
+    }
+    assert!(
+        check.stdout.contains("[ ok ] disk space"),
+        "{}",
+        check.stdout
+    );
+    fs::write(
+        scenario.config(),
+        without_ca.replace(
+            "connect_timeout_secs",
+            "trust_server_certificate = true\nconnect_timeout_secs",
+        ),
+    )
+    .unwrap();
+    run(&scenario, &["check", "--to", "4.2"]).expect(0);
+
+    // A login without dbcreator and a backup of a database that does not exist: one check
+    // names both.
+    let weak = StandIn::start(&[(ADMIN, PASSWORD, &[]), (APP_LOGIN, "x", &[])]);
+    weak.with_state(|state| {
+        state.backup_folders.insert(BACKUPS.to_string());
+    });
+    let scenario = scenario_on(&weak, "execute", "");
+    let check = run(
+        &scenario,
+        &["check", "--to", "4.2", "--backup-databases", BACKUPS],
+    );
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(
+        check.stdout.contains("dbcreator")
+            && check
+                .stdout
+                .contains("database [HubDB] (to back up before the upgrade) does not exist"),
+        "{}",
+        check.stdout
+    );
+}
+
+/// A step that waits for its DBA is checked on resume whatever the config's mode says now:
+/// switching to execution mode does not make the missing work count as done.
+#[test]
+fn a_waiting_step_is_checked_even_after_the_mode_changed() {
+    let server = server();
+    let scenario = scenario_on(&server, "script", "");
+    run(&scenario, &["upgrade", "--to", "4.2"]).expect(7);
+    let config = fs::read_to_string(scenario.config()).unwrap();
+    fs::write(
+        scenario.config(),
+        config.replace("mode = \"script\"", "mode = \"execute\""),
+    )
+    .unwrap();
+    let refused = run(&scenario, &["resume"]);
+    assert_eq!(refused.code, 7, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("not done: create database [LicenseManagerDB]"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !scenario
+            .journal()
+            .iter()
+            .any(|e| e["payload"]["kind"] == "dba_work_done")
+    );
 }

@@ -14,7 +14,11 @@
 //! by default `/var/opt/mssql/data`, which the Linux image has).
 //! Without the variable each test returns at once (and says so on stderr).
 
+mod support;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use support::sqlcmd;
 
 use hubup::{
     ExecuteTarget, Found, OpOutcome, Principal, Secret, Session, SqlAuth, SqlConfig, SqlMode,
@@ -119,8 +123,8 @@ fn a_database_with_migrations_users_and_grants_is_created_checked_and_undone() {
     let mut outcomes = Vec::new();
     for op in &ops {
         assert_eq!(machine.find(op).unwrap(), Found::Missing, "{op:?}");
-        outcomes.push(machine.apply(op).expect("apply"));
-        assert!(machine.check(op).unwrap(), "{op:?}");
+        outcomes.push(machine.apply(op, None).expect("apply"));
+        assert!(machine.check(op, None).unwrap(), "{op:?}");
     }
     assert!(outcomes.iter().all(|o| *o == OpOutcome::Applied));
     // Idempotent, and another machine finds everything present.
@@ -131,23 +135,25 @@ fn a_database_with_migrations_users_and_grants_is_created_checked_and_undone() {
             SqlOp::CreateDatabase { .. } => OpOutcome::Applied,
             _ => OpOutcome::AlreadyPresent,
         };
-        assert_eq!(machine.apply(op).unwrap(), again, "{op:?}");
+        assert_eq!(machine.apply(op, None).unwrap(), again, "{op:?}");
         assert_eq!(
-            other.apply(op).unwrap(),
+            other.apply(op, None).unwrap(),
             OpOutcome::AlreadyPresent,
             "{op:?}"
         );
     }
     // The other machine's rollback leaves the database.
     for op in ops.iter().rev() {
-        other.undo(op, Some(&OpOutcome::AlreadyPresent)).unwrap();
+        other
+            .undo(op, Some(&OpOutcome::AlreadyPresent), None)
+            .unwrap();
     }
-    assert!(machine.check(&ops[0]).unwrap());
+    assert!(machine.check(&ops[0], None).unwrap());
     for (op, outcome) in ops.iter().zip(&outcomes).rev() {
-        machine.undo(op, Some(outcome)).expect("undo");
+        machine.undo(op, Some(outcome), None).expect("undo");
     }
     assert!(
-        !machine.check(&ops[0]).unwrap(),
+        !machine.check(&ops[0], None).unwrap(),
         "the creator's rollback drops the database"
     );
     machine.unlock().unwrap();
@@ -188,7 +194,7 @@ fn a_backup_is_taken_once_recorded_and_kept_by_undo() {
         database: database.clone(),
     };
     machine
-        .apply(&create)
+        .apply(&create, None)
         .expect("create the database to back up");
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -209,10 +215,237 @@ fn a_backup_is_taken_once_recorded_and_kept_by_undo() {
         .preflight(std::slice::from_ref(&backup))
         .expect("preflight");
     assert_eq!(machine.find(&backup).unwrap(), Found::Missing);
-    assert_eq!(machine.apply(&backup).unwrap(), OpOutcome::Applied);
-    assert!(machine.check(&backup).unwrap());
-    assert_eq!(machine.apply(&backup).unwrap(), OpOutcome::AlreadyPresent);
-    machine.undo(&backup, Some(&OpOutcome::Applied)).unwrap();
-    assert!(machine.check(&backup).unwrap(), "undo keeps the backup");
-    machine.undo(&create, Some(&OpOutcome::Applied)).unwrap();
+    assert_eq!(machine.apply(&backup, None).unwrap(), OpOutcome::Applied);
+    assert!(machine.check(&backup, None).unwrap());
+    assert_eq!(
+        machine.apply(&backup, None).unwrap(),
+        OpOutcome::AlreadyPresent
+    );
+    machine
+        .undo(&backup, Some(&OpOutcome::Applied), None)
+        .unwrap();
+    assert!(
+        machine.check(&backup, None).unwrap(),
+        "undo keeps the backup"
+    );
+    machine
+        .undo(&create, Some(&OpOutcome::Applied), None)
+        .unwrap();
+}
+
+/// Drops a database made by a test, whatever holds it.
+fn drop_database(machine: &mut ExecuteTarget, database: &str) {
+    let id = hubup::quote_ident(database);
+    let _ = machine.session().batch("USE [master]");
+    let _ = machine.session().batch(&format!(
+        "IF DB_ID({}) IS NOT NULL BEGIN ALTER DATABASE {id} SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE {id}; END",
+        hubup::quote_literal(database)
+    ));
+}
+
+/// Issue 12, finding 2 on SQL Server: hubup's own login owns the databases it creates, so as
+/// the applications' login (the default) its `dbo` mapping counts as present; a login mapped
+/// to a user of another name is found by its SID.
+#[test]
+fn the_owner_mapping_counts_and_users_are_found_by_sid() {
+    let Some((sql, password)) = server() else {
+        return;
+    };
+    let own = sql.user.clone().expect("a SQL login");
+    let database = unique("owner");
+    let mut machine = target(&sql, &password, "test-machine-a");
+    let create = SqlOp::CreateDatabase {
+        database: database.clone(),
+    };
+    machine.apply(&create, None).expect("create");
+    let me = Principal::SqlLogin(own);
+    for op in [
+        SqlOp::CreateUser {
+            database: database.clone(),
+            principal: me.clone(),
+        },
+        SqlOp::AddRoleMember {
+            database: database.clone(),
+            role: "db_datareader".into(),
+            principal: me.clone(),
+        },
+        SqlOp::GrantExecute {
+            database: database.clone(),
+            principal: me.clone(),
+        },
+    ] {
+        assert_eq!(
+            machine.apply(&op, None).unwrap(),
+            OpOutcome::AlreadyPresent,
+            "{op:?}"
+        );
+    }
+    let app_login = unique("sid");
+    let login = hubup::quote_ident(&app_login);
+    machine
+        .session()
+        .batch(&format!(
+            "CREATE LOGIN {login} WITH PASSWORD = N'Aa1-{}', CHECK_POLICY = OFF",
+            std::process::id()
+        ))
+        .unwrap();
+    machine
+        .session()
+        .batch(&format!(
+            "USE {}; CREATE USER [someone_else] FOR LOGIN {login}",
+            hubup::quote_ident(&database)
+        ))
+        .unwrap();
+    let app = Principal::SqlLogin(app_login.clone());
+    let user = SqlOp::CreateUser {
+        database: database.clone(),
+        principal: app.clone(),
+    };
+    assert_eq!(
+        machine.apply(&user, None).unwrap(),
+        OpOutcome::AlreadyPresent
+    );
+    let role = SqlOp::AddRoleMember {
+        database: database.clone(),
+        role: "db_datareader".into(),
+        principal: app,
+    };
+    assert_eq!(machine.apply(&role, None).unwrap(), OpOutcome::Applied);
+    assert!(machine.check(&role, None).unwrap());
+    machine
+        .undo(&role, Some(&OpOutcome::Applied), None)
+        .unwrap();
+    assert!(!machine.check(&role, None).unwrap());
+    machine
+        .undo(&create, Some(&OpOutcome::Applied), None)
+        .unwrap();
+    machine
+        .session()
+        .batch(&format!("USE [master]; DROP LOGIN {login}"))
+        .unwrap();
+}
+
+/// Issue 12, finding 3 on SQL Server: a database created but not marked (the op cut off
+/// between the two statements) is the op's own by its journaled intent: resume marks it,
+/// undo drops it; another machine's target does not claim it.
+#[test]
+fn a_database_cut_off_before_its_mark_is_recognised_by_its_intent() {
+    let Some((sql, password)) = server() else {
+        return;
+    };
+    let database = unique("cut");
+    let create = SqlOp::CreateDatabase {
+        database: database.clone(),
+    };
+    let mut machine = target(&sql, &password, "test-machine-a");
+    let before = machine.prepare(&create).unwrap().expect("absent");
+    // The cut: CREATE DATABASE ran, its mark did not.
+    machine
+        .session()
+        .batch(&format!(
+            "CREATE DATABASE {}",
+            hubup::quote_ident(&database)
+        ))
+        .unwrap();
+    let mut other = target(&sql, &password, "test-machine-b");
+    assert!(other.check(&create, None).unwrap());
+    other.undo(&create, None, None).unwrap();
+    let mut resumed = target(&sql, &password, "test-machine-a");
+    assert!(!resumed.check(&create, Some(&before)).unwrap());
+    assert_eq!(
+        resumed.apply(&create, Some(&before)).unwrap(),
+        OpOutcome::Applied
+    );
+    assert!(resumed.check(&create, Some(&before)).unwrap());
+    resumed.undo(&create, None, Some(&before)).unwrap();
+    assert!(!resumed.check(&create, None).unwrap(), "dropped");
+}
+
+/// Issue 12, findings 5 and 7 on SQL Server: the DBA script, sent batch by batch as sqlcmd
+/// does, stops at its first error, never records a failed migration, finishes once the cause
+/// is gone; its rollback drops only a database with its machine's mark.
+#[test]
+fn the_dba_script_stops_at_its_first_error_on_sql_server() {
+    let Some((sql, password)) = server() else {
+        return;
+    };
+    let own = sql.user.clone().expect("a SQL login");
+    let database = unique("script");
+    let machine_id = "0123456789abcdef0123456789abcdef";
+    let migrations = hubup::migrations_for("4.2".parse().unwrap(), "LicenseManagerDB");
+    let mut ops = vec![SqlOp::CreateDatabase {
+        database: database.clone(),
+    }];
+    for migration in &migrations {
+        ops.push(SqlOp::ApplyMigration {
+            database: database.clone(),
+            id: migration.id.to_string(),
+            checksum: migration.checksum(),
+        });
+    }
+    ops.push(SqlOp::AddRoleMember {
+        database: database.clone(),
+        role: "db_datareader".into(),
+        principal: Principal::SqlLogin(own),
+    });
+    let step = hubup::Step::from_version("4.1".parse().unwrap()).unwrap();
+    let script = hubup::render_script(machine_id, &[(step, ops.clone())]);
+    let dba = || Session::with_password(&sql, password.clone()).unwrap();
+    // The second migration will fail: one of its procedures exists already.
+    let mut machine = target(&sql, &password, machine_id);
+    machine
+        .apply(&ops[0], None)
+        .expect("the database, made by hand");
+    machine
+        .session()
+        .batch(&format!("USE {}", hubup::quote_ident(&database)))
+        .unwrap();
+    machine
+        .session()
+        .batch("CREATE PROCEDURE [dbo].[usp_GetActiveLicenses] AS SELECT 1")
+        .unwrap();
+    let first = sqlcmd::run(dba(), &script, false);
+    assert!(first.stopped && first.errors.len() == 1, "{first:?}");
+    assert_eq!(machine.find(&ops[1]).unwrap(), Found::Done);
+    assert_eq!(
+        machine.find(&ops[2]).unwrap(),
+        Found::Missing,
+        "not recorded"
+    );
+    machine
+        .session()
+        .batch("DROP PROCEDURE [dbo].[usp_GetActiveLicenses]")
+        .unwrap();
+    let second = sqlcmd::run(dba(), &script, true);
+    assert!(second.errors.is_empty(), "{second:?}");
+    for op in &ops {
+        assert_eq!(machine.find(op).unwrap(), Found::Done, "{op:?}");
+    }
+    // Another machine's rollback script leaves it.
+    let header = hubup::ScriptHeader {
+        title: "rollback".into(),
+        machine: "ffffffffffffffffffffffffffffffff".into(),
+        ..Default::default()
+    };
+    let foreign = format!(
+        "{}{}",
+        header.render(),
+        hubup::undo_script_for(&ops[0], &header)
+    );
+    let third = sqlcmd::run(dba(), &foreign, true);
+    assert!(third.errors.is_empty(), "{third:?}");
+    assert_eq!(machine.find(&ops[0]).unwrap(), Found::Done);
+    drop_database(&mut machine, &database);
+}
+
+/// Issue 12, finding 4 on SQL Server: `encrypt = "off"` connects with the login encrypted
+/// (tiberius `EncryptionLevel::Off`).
+#[test]
+fn encrypt_off_logs_in() {
+    let Some((mut sql, password)) = server() else {
+        return;
+    };
+    sql.encrypt = "off".into();
+    let mut session = Session::with_password(&sql, password).unwrap();
+    session.connect().expect("login with encrypt = off");
 }

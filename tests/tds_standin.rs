@@ -178,6 +178,40 @@ async fn logins_succeed_or_fail_with_18456() {
     assert_eq!(int(&mut in_master, DB_ID, &[&"tempdb"]).await, Some(2));
 }
 
+/// `EncryptionLevel::Off`: the TLS handshake inside PRELOGIN packets, the login inside TLS,
+/// everything after it in clear; the certificate is checked against the stand-in's CA.
+#[tokio::test]
+async fn login_only_encryption_hides_the_login_and_then_talks_in_clear() {
+    let standin = standin();
+    let untrusted = connect(&standin, ADMIN, ADMIN_PASSWORD, |c| {
+        c.encryption(EncryptionLevel::Off)
+    })
+    .await;
+    assert!(
+        matches!(&untrusted, Err(tiberius::error::Error::Tls(m)) if m.contains("UnknownIssuer")),
+        "{untrusted:?}"
+    );
+    let ca = standin.ca_file();
+    let mut client = connect(&standin, ADMIN, ADMIN_PASSWORD, |c| {
+        c.encryption(EncryptionLevel::Off);
+        c.trust_cert_ca(ca.display());
+    })
+    .await
+    .expect("login over TLS");
+    assert_eq!(int(&mut client, DB_ID, &[&"master"]).await, Some(1));
+    let wire = standin.received_bytes();
+    let utf16 = |t: &str| -> Vec<u8> { t.encode_utf16().flat_map(|u| u.to_le_bytes()).collect() };
+    let has = |needle: &[u8]| wire.windows(needle.len()).any(|w| w == needle);
+    assert!(!has(&utf16(ADMIN)), "the login packet is encrypted");
+    assert!(has(&utf16(DB_ID)), "statements after the login are not");
+    let wrong = connect(&standin, ADMIN, "wrong", |c| {
+        c.encryption(EncryptionLevel::Off);
+        c.trust_cert_ca(ca.display());
+    })
+    .await;
+    expect_code(wrong, 18456);
+}
+
 #[tokio::test]
 async fn encryption_is_refused_with_a_closed_connection() {
     let standin = standin();

@@ -32,6 +32,9 @@ pub(crate) enum Exit {
     JournalCorrupt = 5,
     /// Another hubup process holds the journal.
     Busy = 6,
+    /// Script mode: a step stopped before starting its sites; give the script it names to a
+    /// DBA, then run `hubup resume`. Nothing is wrong; the run is unfinished on purpose.
+    AwaitingDba = 7,
 }
 
 /// How a command ended, as far as its exit code goes.
@@ -115,6 +118,8 @@ pub(crate) fn code(outcome: Outcome<'_>) -> Exit {
             RunEnd::RolledBack { .. } => Exit::RolledBack,
             // Stopped at a safe point: the run waits for resume or rollback.
             RunEnd::Cancelled { .. } => Exit::NeedsResume,
+            // Script mode: unfinished on purpose, until the DBA ran the step's script.
+            RunEnd::AwaitingDba { .. } => Exit::AwaitingDba,
         },
         Outcome::Checked(report) if report.all_ok() => Exit::Ok,
         // `upgrade` would refuse to start: a failed prerequisite.
@@ -197,6 +202,9 @@ fn engine_code(error: &EngineError) -> Exit {
         // The journal makes no sense as a run, or the restored install differs from before
         // the step: neither resume nor rollback is known to help; a person must look.
         EngineError::State(_) | EngineError::RollbackUnverified { .. } => Exit::Failure,
+        // Resume found the waiting step's database work not done: nothing changed, and the
+        // run still waits for its DBA, as when it stopped.
+        EngineError::DbaWorkMissing { .. } => Exit::AwaitingDba,
     }
 }
 
@@ -206,6 +214,8 @@ fn journal_code(error: &JournalError) -> Exit {
         JournalError::NotFound { .. }
         | JournalError::Unreadable { .. }
         | JournalError::NotAJournal { .. } => Exit::BadInput,
+        // Another computer's journal: give this machine its own (nothing was changed).
+        JournalError::Copied { .. } => Exit::BadInput,
         JournalError::Busy { .. } => Exit::Busy,
         JournalError::Damaged { .. } | JournalError::Corrupt { .. } => Exit::JournalCorrupt,
         JournalError::EntryTooLarge { .. }
@@ -325,6 +335,21 @@ mod tests {
     }
 
     #[test]
+    fn a_step_waiting_for_its_dba_and_a_resume_that_finds_the_work_missing_exit_7() {
+        let end = RunEnd::AwaitingDba {
+            run: run(),
+            step: step(),
+            script: PathBuf::from("output/hubup-sql.sql"),
+        };
+        assert_eq!(code(Outcome::Run(&end)), Exit::AwaitingDba);
+        let missing = EngineError::DbaWorkMissing {
+            step: step(),
+            error: "database HubDb is not there".into(),
+        };
+        assert_eq!(failed(missing), Exit::AwaitingDba);
+    }
+
+    #[test]
     fn a_check_exits_0_with_warnings_and_2_with_a_failed_prerequisite() {
         let warned = report(vec![
             Finding::ok("disk", "plenty"),
@@ -434,6 +459,13 @@ mod tests {
             detail: "zip".into(),
         };
         assert_eq!(failed(foreign), Exit::BadInput);
+        let copied = JournalError::Copied {
+            path: file(),
+            made_on: "HUB01".into(),
+            here: "HUB02".into(),
+            id: "00ff".into(),
+        };
+        assert_eq!(failed(copied), Exit::BadInput);
     }
 
     #[test]

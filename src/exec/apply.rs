@@ -36,6 +36,9 @@ pub struct OpContext<'a> {
     pub package: Option<&'a Package>,
     pub package_files: &'a BTreeMap<String, PackageFile>,
     pub sql: &'a mut dyn SqlTarget,
+    /// For the database op at hand: what it found on the server before its change (its
+    /// journaled `SqlBefore` entry), if it recorded one.
+    pub sql_before: Option<SqlBefore>,
     pub dirty: &'a mut DirtyDirs,
     /// File writes wait here until the executor commits the batch (one flush for all).
     pub staging: &'a mut Staging,
@@ -219,7 +222,7 @@ pub fn apply(ctx: &mut OpContext<'_>, op: &Op) -> Result<OpOutcome, OpError> {
             commands::run(&c.apply)?;
             Ok(OpOutcome::Applied)
         }
-        Op::Sql(s) => Ok(ctx.sql.apply(s)?),
+        Op::Sql(s) => Ok(ctx.sql.apply(s, ctx.sql_before.as_ref())?),
     }
 }
 
@@ -242,7 +245,7 @@ pub fn check(ctx: &mut OpContext<'_>, op: &Op) -> Result<bool, OpError> {
             Some(line) => Ok(commands::check(line)?),
             None => Ok(false),
         },
-        Op::Sql(s) => Ok(ctx.sql.check(s)?),
+        Op::Sql(s) => Ok(ctx.sql.check(s, ctx.sql_before.as_ref())?),
     }
 }
 
@@ -283,7 +286,7 @@ pub fn undo(ctx: &mut OpContext<'_>, op: &Op, outcome: Option<&OpOutcome>) -> Re
             Some(line) => Ok(commands::run(line)?),
             None => Ok(()),
         },
-        Op::Sql(s) => Ok(ctx.sql.undo(s, outcome)?),
+        Op::Sql(s) => Ok(ctx.sql.undo(s, outcome, ctx.sql_before.as_ref())?),
     }
 }
 

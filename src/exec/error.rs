@@ -102,6 +102,9 @@ pub enum EngineError {
     /// renders for their purpose. Nothing has changed.
     #[error("{}", changed_commands_message(.0))]
     ChangedCommands(Vec<CommandMismatch>),
+    /// Script mode: the DBA's work of the waiting step is not there yet; nothing changed.
+    #[error("step {step} still waits for its database work: {error}")]
+    DbaWorkMissing { step: Step, error: String },
 }
 
 /// A journal failure inside the executor: a verification failure keeps the journal's own

@@ -9,6 +9,10 @@
 //! (`StepRolledBack`). Resume and rollback rebuild the run from the journal alone
 //! ([`state::RunState`]) and continue from there.
 //!
+//! In script mode a step with database work stops before its first site start
+//! ([`RunEnd::AwaitingDba`]) until a DBA ran its script; resume goes on once the work is
+//! checked on the server, or on the operator's word ([`DbaWork`]), as the journal records.
+//!
 //! Files: `prepare.rs` (detection, packages, planning, prerequisites: everything before the
 //! first change), `step.rs` (running and rolling back one step), `apply.rs` (each op kind),
 //! `recorder.rs` (group commit), `state.rs` (a run from its entries), `commands.rs`,
@@ -65,6 +69,29 @@ pub enum RunEnd {
     RolledBackOnRequest { run: RunId, version: Version },
     /// Ctrl-C: stopped at a safe point; resume or roll back.
     Cancelled { run: RunId, step: Option<Step> },
+    /// Script mode: `step` stopped before starting its sites; a DBA must run `script`, then
+    /// `hubup resume` checks the work and goes on.
+    AwaitingDba {
+        run: RunId,
+        step: Step,
+        script: PathBuf,
+    },
+}
+
+/// True if the step stopped for its DBA and has not heard back (nor failed since).
+fn waits_for_dba(open: &state::StepState) -> bool {
+    open.awaiting_dba.is_some() && !open.dba_done && open.failed.is_none() && !open.rollback_started
+}
+
+/// How `resume` learns that the DBA's work of a step waiting for it is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DbaWork {
+    /// Check it on the server, reading only (the `[sql]` server and login).
+    #[default]
+    Check,
+    /// The operator confirms the script ran without errors (`--dba-confirmed`): journaled as
+    /// not checked.
+    Confirmed,
 }
 
 /// What an upgrade is asked to do.
@@ -203,6 +230,10 @@ impl Engine<'_> {
         }
         let run = RunId::random();
         let mut config = crate::journal::ConfigRecord::from_pairs(self.config.journal_view());
+        // Which machine id marks the databases this run creates (the audit's link to them).
+        if let Some(machine) = self.journal.machine_id() {
+            config.push(state::MACHINE_ID_KEY, machine.to_hex());
+        }
         // Resume reads the backups back from here if the run stops before its first step.
         if let Some(backups) = &request.backups {
             config.push(state::BACKUP_FOLDER_KEY, backups.folder.clone());
@@ -252,6 +283,9 @@ impl Engine<'_> {
                         step: Some(step),
                     });
                 }
+                StepEnd::AwaitingDba { script } => {
+                    return Ok(RunEnd::AwaitingDba { run, step, script });
+                }
             }
         }
         self.finish(run, RunOutcome::Completed { version: target })?;
@@ -275,15 +309,31 @@ impl Engine<'_> {
     /// Finishes the unfinished run: completes its interrupted step (ops with an intent and no
     /// done record are checked, and applied again if their effect is not there), or finishes
     /// an interrupted rollback, then runs the remaining steps to the run's target.
-    pub fn resume(&mut self, local_changes: LocalChangePolicy) -> Result<RunEnd, EngineError> {
+    ///
+    /// A step that waits for its DBA (script mode) goes on only once `dba` says the work is
+    /// done: checked on the server, or confirmed by the operator.
+    pub fn resume(
+        &mut self,
+        local_changes: LocalChangePolicy,
+        dba: DbaWork,
+    ) -> Result<RunEnd, EngineError> {
         let summary = self
             .journal
             .unfinished_run()?
             .ok_or(EngineError::NothingToDo { action: "resume" })?;
-        let state = self.load_run(summary.run)?;
+        let mut state = self.load_run(summary.run)?;
         let run = state.run;
         self.check_journaled_commands(run, &lines_a_resume_runs(&state))?;
-        self.journal.append(run, &[Payload::RunResumed {}])?;
+        if let Some(open) = state.open_step()
+            && waits_for_dba(open)
+        {
+            // Checked before anything is journaled: a refusal changes nothing.
+            let done = self.dba_work_done(open, dba)?;
+            self.journal.append(run, &[Payload::RunResumed {}, done])?;
+            state = self.load_run(run)?;
+        } else {
+            self.journal.append(run, &[Payload::RunResumed {}])?;
+        }
         if let Some(target) = state.rollback_target {
             return self.roll_back_run(&state, target);
         }
@@ -324,6 +374,13 @@ impl Engine<'_> {
                         step: Some(open.step),
                     });
                 }
+                StepEnd::AwaitingDba { script } => {
+                    return Ok(RunEnd::AwaitingDba {
+                        run,
+                        step: open.step,
+                        script,
+                    });
+                }
             }
         }
         let current = self.load_run(run)?.current_version();
@@ -351,6 +408,48 @@ impl Engine<'_> {
             (_, e) => e,
         })?;
         self.run_prepared(run, prepared)
+    }
+
+    /// The entry saying a waiting step's database work is done, after checking it (or on the
+    /// operator's word).
+    fn dba_work_done(
+        &mut self,
+        open: &state::StepState,
+        dba: DbaWork,
+    ) -> Result<Payload, EngineError> {
+        let step = open.step;
+        if dba == DbaWork::Confirmed {
+            return Ok(Payload::DbaWorkDone {
+                step,
+                verified: false,
+                how: "confirmed by the operator (hubup resume --dba-confirmed); not checked on \
+                      the server"
+                    .to_string(),
+            });
+        }
+        let ops: Vec<crate::op::SqlOp> = open
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                crate::op::Op::Sql(sql) => Some(sql.clone()),
+                _ => None,
+            })
+            .collect();
+        self.sql
+            .verify_dba_work(&ops)
+            .map_err(|e| EngineError::DbaWorkMissing {
+                step,
+                error: e.to_string(),
+            })?;
+        Ok(Payload::DbaWorkDone {
+            step,
+            verified: true,
+            how: format!(
+                "checked on SQL Server {} (read only): {} database op(s) done",
+                self.config.sql.server,
+                ops.len()
+            ),
+        })
     }
 
     /// Rolls back: without `to`, the interrupted step of the unfinished run; with `to`, every

@@ -95,6 +95,21 @@ pub enum JournalError {
     )]
     Poisoned { path: PathBuf },
 
+    /// The journal was made on another computer (copied with a config, or a restored image).
+    #[error(
+        "journal {} belongs to the computer {made_on} (machine id {id}), but this computer is \
+         {here}: a copied journal would make hubup treat the other machine's databases as its \
+         own. Give this machine its own journal ([journal] path in the config, or move the \
+         copy away); keep the copy only to read it (`hubup journal show --journal FILE`)",
+        path.display()
+    )]
+    Copied {
+        path: PathBuf,
+        made_on: String,
+        here: String,
+        id: String,
+    },
+
     /// Any other I/O or storage failure, with what was being done.
     #[error("journal {}: {action} failed: {detail}", path.display())]
     Storage {

@@ -4,12 +4,16 @@
 #![allow(dead_code)]
 
 pub mod rabbit;
+pub mod sqlcmd;
 pub mod tds;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+
+/// The exit code of a step that waits for its DBA (script mode).
+pub const AWAITING_DBA: i32 = 7;
 
 /// The binary under test.
 pub fn hubup() -> Command {
@@ -114,6 +118,24 @@ impl Scenario {
             command.env(k, v);
         }
         Run::from(command.output().expect("run hubup"))
+    }
+
+    /// Runs `hubup <args>`, then, while a step waits for its DBA (script mode, exit 7), plays
+    /// the DBA as the demo does: `hubup resume --dba-confirmed` (the sandbox has no SQL
+    /// Server). Returns the last command's result.
+    pub fn run_playing_dba(&self, args: &[&str]) -> Run {
+        self.run_with_env_playing_dba(args, &[])
+    }
+
+    pub fn run_with_env_playing_dba(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut run = self.run_with_env(args, env);
+        let mut rounds = 0;
+        while run.code == AWAITING_DBA {
+            rounds += 1;
+            assert!(rounds <= 5, "more DBA stops than steps: {}", run.stderr);
+            run = self.run_with_env(&["resume", "--dba-confirmed"], env);
+        }
+        run
     }
 
     /// `hubup status --json` of this scenario.
