@@ -13,7 +13,9 @@ use hubup::{
     generate_install, generate_packages,
 };
 
-use super::run::{BackupArgs, CommonArgs, LocalChangeArgs, PlanArgs, ResumeArgs};
+use super::run::{
+    BackupArgs, CommonArgs, JournaledCommandArgs, LocalChangeArgs, PlanArgs, ResumeArgs,
+};
 use super::{Cause, CommandResult, Exit, Failure};
 
 #[derive(Args, Debug)]
@@ -99,6 +101,9 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
         code = super::run::resume(ResumeArgs {
             local: local(),
             dba_confirmed: true,
+            commands: JournaledCommandArgs {
+                accept_changed_commands: false,
+            },
             common: common(),
         })?;
     }
