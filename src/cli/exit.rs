@@ -7,8 +7,8 @@
 //! someone decides which documented code is true for it.
 
 use hubup::{
-    BackupFolderError, ConfigError, ConfigPathError, EngineError, FixtureError, JournalError,
-    PackageError, PrerequisiteReport, RunEnd, SqlError, StatusError,
+    BackupFolderError, ConfigError, ConfigPathError, EngineError, FixtureError, InstallLockError,
+    JournalError, PackageError, PrerequisiteReport, RunEnd, SqlError, StatusError,
 };
 
 /// Exit codes, stable and documented in README.md.
@@ -25,9 +25,10 @@ pub(crate) enum Exit {
     /// A run is unfinished (interrupted, cancelled, or its rollback could not complete):
     /// run `hubup resume` or `hubup rollback`.
     NeedsResume = 4,
-    /// The journal failed verification: an entry was changed, dropped or reordered.
+    /// The journal failed verification (an entry was changed, dropped or reordered), or its
+    /// file is damaged or emptied.
     JournalCorrupt = 5,
-    /// Another hubup process holds the journal.
+    /// Another hubup process holds the journal or the install (a run is in progress).
     Busy = 6,
 }
 
@@ -50,6 +51,9 @@ pub(crate) enum Cause {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The install lock is held by another hubup, or cannot be taken.
+    #[error(transparent)]
+    InstallLock(#[from] InstallLockError),
     #[error(transparent)]
     Package(#[from] PackageError),
     /// The config file cannot be loaded; `hint` says how to name one when none was given.
@@ -107,6 +111,11 @@ fn cause_code(cause: &Cause) -> Exit {
     match cause {
         Cause::Engine(e) => engine_code(e),
         Cause::Journal(e) => journal_code(e),
+        // Another hubup is changing the install: the same answer as a journal in use.
+        Cause::InstallLock(InstallLockError::Held { .. }) => Exit::Busy,
+        // install.root names no folder: the config is wrong; nothing was changed.
+        Cause::InstallLock(InstallLockError::NoInstall { .. }) => Exit::BadInput,
+        Cause::InstallLock(InstallLockError::Io { .. }) => Exit::Failure,
         // The package is at fault, or cannot be opened at the path given: bad input. Reading
         // an opened package failing is the machine's fault.
         Cause::Package(e) if e.is_bad_package() || matches!(e, PackageError::Open { .. }) => {
@@ -131,7 +140,9 @@ fn engine_code(error: &EngineError) -> Exit {
         EngineError::Prepare(_)
         | EngineError::Prerequisites(_)
         | EngineError::NothingToDo { .. }
-        | EngineError::RollbackTarget { .. } => Exit::BadInput,
+        | EngineError::RollbackTarget { .. }
+        // Lost files that cannot be rewritten are refused before anything is written.
+        | EngineError::LostFiles { .. } => Exit::BadInput,
         // An earlier run must be finished first: its resume or rollback is what to run.
         EngineError::Unfinished { .. } => Exit::NeedsResume,
         // The journal could not be written mid-run, a rollback stopped at an op, or an I/O
@@ -146,6 +157,11 @@ fn engine_code(error: &EngineError) -> Exit {
         // The journal makes no sense as a run, or the restored install differs from before
         // the step: neither resume nor rollback is known to help; a person must look.
         EngineError::State(_) | EngineError::RollbackUnverified { .. } => Exit::Failure,
+        // The journal could not take the run's first entry: an I/O failure, and no run
+        // exists to resume (not 4); nothing was changed.
+        EngineError::NotStarted { .. } => Exit::Failure,
+        // A caller forgot the install lock: a bug; nothing was changed.
+        EngineError::InstallNotLocked { .. } => Exit::Failure,
     }
 }
 
@@ -156,7 +172,9 @@ fn journal_code(error: &JournalError) -> Exit {
         | JournalError::Unreadable { .. }
         | JournalError::NotAJournal { .. } => Exit::BadInput,
         JournalError::Busy { .. } => Exit::Busy,
-        JournalError::Damaged { .. } | JournalError::Corrupt { .. } => Exit::JournalCorrupt,
+        JournalError::Damaged { .. }
+        | JournalError::Corrupt { .. }
+        | JournalError::Empty { .. } => Exit::JournalCorrupt,
         JournalError::EntryTooLarge { .. }
         | JournalError::Encode { .. }
         | JournalError::Poisoned { .. }
@@ -414,6 +432,63 @@ mod tests {
             }),
         };
         assert_eq!(failed(mismatch), Exit::JournalCorrupt);
+    }
+
+    #[test]
+    fn an_emptied_journal_exits_5_whichever_command_opens_it() {
+        let empty = JournalError::Empty {
+            path: file(),
+            size: 0,
+        };
+        assert!(empty.is_untrusted());
+        assert_eq!(failed(empty), Exit::JournalCorrupt);
+    }
+
+    #[test]
+    fn an_install_held_by_another_hubup_exits_6_and_no_install_2() {
+        let held = InstallLockError::Held {
+            root: file(),
+            lock: file(),
+            holder: hubup::LockHolder {
+                pid: Some(7),
+                journal: Some("other.redb".into()),
+            },
+        };
+        assert_eq!(failed(held), Exit::Busy);
+        let none = InstallLockError::NoInstall {
+            root: file(),
+            source: io(),
+        };
+        assert_eq!(failed(none), Exit::BadInput);
+        let io = InstallLockError::Io {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(io), Exit::Failure);
+    }
+
+    #[test]
+    fn a_run_that_could_not_start_exits_1_not_4() {
+        let full = JournalError::Storage {
+            path: file(),
+            action: "appending a batch",
+            detail: "no space left on device".into(),
+        };
+        let error = EngineError::NotStarted { source: full };
+        assert!(!error.to_string().contains("hubup resume"), "{error}");
+        assert_eq!(failed(error), Exit::Failure);
+        let unlocked = EngineError::InstallNotLocked { root: file() };
+        assert_eq!(failed(unlocked), Exit::Failure);
+    }
+
+    #[test]
+    fn lost_files_that_cannot_be_rewritten_exit_2() {
+        let lost = EngineError::LostFiles {
+            run: run(),
+            files: vec!["Hub/a.dll (written by step 4.0 -> 4.1, missing): package gone".into()],
+        };
+        assert!(lost.to_string().contains("Hub/a.dll"), "{lost}");
+        assert_eq!(failed(lost), Exit::BadInput);
     }
 
     #[test]
