@@ -308,6 +308,7 @@ fn file_system_mode(_path: &Path) -> FlushMode {
 }
 
 /// The flush mode for a Linux file system type (statfs's `f_type` magic number).
+#[cfg(any(target_os = "linux", test))]
 fn mode_for_file_system_type(f_type: u64) -> FlushMode {
     /// File systems whose `syncfs` writes back every dirty page and inode and flushes the
     /// device: ext2/3/4, XFS, Btrfs, F2FS, and tmpfs (memory: nothing to lose to a flush).
