@@ -275,6 +275,65 @@ fn a_crash_while_the_backup_is_being_removed_is_finished_by_the_next_command() {
     assert!(removed.is_some(), "{journal:?}");
 }
 
+/// A crash after every journal append of a failed step's rollback (from `rollback_started`
+/// to `run_finished`): each time, `resume` (or, every other time, `upgrade` after it) must
+/// reach the pristine install with nothing left unfinished.
+#[test]
+fn a_crash_after_any_append_of_a_rollback_is_finished_by_the_next_command() {
+    let template = Scenario::new();
+    let pristine = template.digests();
+    let at_4_1 = expected_tree_digest("4.1");
+    let index = middle_write(&template, "4.1", "4.0 -> 4.1");
+    let fail = format!("fail=4.0:{index}");
+    let probe = copy_of(&template);
+    let run = probe.run_with_env(
+        &["upgrade", "--to", "4.1"],
+        &[(
+            FAULTS,
+            &format!("{fail},crash-after-entry=rollback_started"),
+        )],
+    );
+    let first: u64 = run
+        .stderr
+        .split("(journal append ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the crash names its append: {}", run.stderr));
+    let mut boundaries = 0;
+    for append in first.. {
+        let scenario = copy_of(&template);
+        let run = scenario.run_with_env(
+            &["upgrade", "--to", "4.1"],
+            &[(FAULTS, &format!("{fail},crash-after-append={append}"))],
+        );
+        if !run.stderr.contains("simulated crash") {
+            run.expect(3);
+            break;
+        }
+        boundaries += 1;
+        scenario.wait_for_journal();
+        // After the last append (`run_finished`) there is nothing left to resume.
+        if kinds(&scenario).last().map(String::as_str) != Some("run_finished") {
+            scenario.run(&["resume"]).expect(0);
+        }
+        assert_eq!(scenario.digests(), pristine, "crash after append {append}");
+        assert_finished_and_verified(&scenario);
+        assert!(
+            !scenario.root().join("backup_4.0").exists(),
+            "append {append}"
+        );
+        if append % 2 == 0 {
+            scenario.run(&["upgrade", "--to", "4.1"]).expect(0);
+            assert_eq!(scenario.digests().1, at_4_1, "append {append}");
+        }
+    }
+    assert!(
+        boundaries >= 4,
+        "the rollback has its boundaries: {boundaries}"
+    );
+}
+
 // ---- 2. One install, one hubup ----
 
 /// A config for the same install that differs only in its journal.

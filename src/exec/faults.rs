@@ -203,7 +203,10 @@ impl Faults {
         }
         if crash_here {
             let (kind, nth) = self.crash_after_entry.as_ref().expect("checked");
-            crash(&format!("simulated crash after appending {kind} #{nth}"));
+            // The append's number lets a test go on from here with `crash-after-append`.
+            crash(&format!(
+                "simulated crash after appending {kind} #{nth} (journal append {append})"
+            ));
         }
         if self.crash_after_append == Some(append) {
             crash(&format!("simulated crash after journal append {append}"));

@@ -252,11 +252,12 @@ impl Engine<'_> {
 
     /// Upgrades the install to `request.to`, step by step.
     ///
-    /// Before the first change: refuses if a run is unfinished, detects the version, verifies
-    /// every package, plans every step and checks every prerequisite; any failure there leaves
-    /// everything unchanged. Afterwards, a failing step is rolled back (earlier steps stay
-    /// committed) and the run ends with [`RunEnd::RolledBack`]; Ctrl-C ends it at a safe point
-    /// with [`RunEnd::Cancelled`].
+    /// Before the first change: refuses if a run is unfinished (one that only lacks its end
+    /// is closed instead, after its files are checked and repaired), finishes pending backup
+    /// removals, detects the version, verifies every package, plans every step and checks
+    /// every prerequisite; any failure there leaves the install unchanged. Afterwards, a
+    /// failing step is rolled back (earlier steps stay committed) and the run ends with
+    /// [`RunEnd::RolledBack`]; Ctrl-C ends it at a safe point with [`RunEnd::Cancelled`].
     pub fn upgrade(&mut self, request: &UpgradeRequest) -> Result<RunEnd, EngineError> {
         self.require_lock()?;
         self.close_settled_run()?;
