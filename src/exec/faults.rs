@@ -15,6 +15,8 @@
 //!   (1-based), before its "done" is journaled;
 //! - `crash-after-append=N`: the process aborts right after the N-th journal append (one
 //!   durable commit) of this process;
+//! - `crash-before-append=N`: aborts right before the N-th append (after the effects that
+//!   precede it, with nothing of its batch in the journal);
 //! - `crash-after-entry=KIND` or `KIND:N`: aborts right after the commit that holds the N-th
 //!   (default first) entry of that kind (`step_rolled_back`, `op_done`, ...) of this process;
 //! - `crash-before-entry=KIND` or `KIND:N`: aborts right before that commit (nothing of its
@@ -51,6 +53,7 @@ pub struct Faults {
     crash_in_backup_removal: Option<(Version, u64)>,
     crash_after: Option<u64>,
     crash_after_append: Option<u64>,
+    crash_before_append: Option<u64>,
     crash_after_entry: Option<EntryPoint>,
     crash_before_entry: Option<EntryPoint>,
     fail_append: Option<u64>,
@@ -99,6 +102,7 @@ impl Faults {
                 }
                 "crash-after" => faults.crash_after = Some(number()?),
                 "crash-after-append" => faults.crash_after_append = Some(number()?),
+                "crash-before-append" => faults.crash_before_append = Some(number()?),
                 "crash-after-entry" => {
                     faults.crash_after_entry = Some(parse_entry(value).ok_or_else(bad)?)
                 }
@@ -168,6 +172,9 @@ impl Faults {
     /// (`crash-before-entry`) or fail the append as a full disk would (`fail-append`).
     pub fn before_append(&self, journal: &Path, payloads: &[Payload]) -> Result<(), JournalError> {
         let append = self.appends.get() + 1;
+        if self.crash_before_append == Some(append) {
+            crash(&format!("simulated crash before journal append {append}"));
+        }
         if let Some((kind, nth)) = &self.crash_before_entry
             && self.reaches(payloads, kind, *nth)
         {
@@ -294,11 +301,12 @@ mod tests {
     #[test]
     fn parses_the_journal_and_lock_faults_and_refuses_unknown_kinds() {
         let f = Faults::parse(
-            "crash-after-append=7,crash-after-entry=step_rolled_back,crash-before-entry=op_done:3,\
+            "crash-after-append=7,crash-before-append=8,crash-after-entry=step_rolled_back,crash-before-entry=op_done:3,\
              fail-append=1,crash-in-backup-removal=4.0:2,hold-lock=/tmp/x",
         )
         .unwrap();
         assert_eq!(f.crash_after_append, Some(7));
+        assert_eq!(f.crash_before_append, Some(8));
         assert_eq!(f.crash_after_entry, Some(("step_rolled_back".into(), 1)));
         assert_eq!(f.crash_before_entry, Some(("op_done".into(), 3)));
         assert_eq!(f.fail_append, Some(1));
