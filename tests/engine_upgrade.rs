@@ -344,28 +344,6 @@ fn set_command(scenario: &Scenario, key: &str, value: &str) {
     fs::write(scenario.config(), text.join("\n")).unwrap();
 }
 
-#[test]
-fn a_backup_folder_that_cannot_be_removed_after_a_verified_rollback_leaves_the_run_unfinished() {
-    let scenario = Scenario::new();
-    let pristine = scenario.digests();
-    let index = middle_op(&scenario, "4.1", "4.0 -> 4.1");
-    let fault = format!("fail=4.0:{index},fail-backup-removal=4.0");
-    let run = scenario.run_with_env(
-        &["upgrade", "--to", "4.1"],
-        &[("HUBUP_TEST_FAULTS", &fault)],
-    );
-    unfinished_after_a_change(run, "backup_4.0");
-    assert_eq!(scenario.digests(), pristine, "the install was restored");
-    assert!(!scenario.status()["unfinished_run"].is_null());
-
-    // The cause gone, the rollback continues where it stopped.
-    scenario.run(&["rollback"]).expect(0);
-    assert!(!scenario.root().join("backup_4.0").exists());
-    assert!(scenario.status()["unfinished_run"].is_null());
-    assert_eq!(scenario.digests(), pristine);
-    scenario.run(&["journal", "verify"]).expect(0);
-}
-
 /// A symbolic link that a command put into the install tree during the step: the install can
 /// no longer be digested (an install holds no links), after the step has changed it.
 #[cfg(unix)]

@@ -5,26 +5,107 @@
 //! when its content must change for a reason other than a format change:
 //!
 //! ```sh
-//! HUBUP_REGENERATE_GOLDEN=1 cargo test --test journal_golden
+//! HUBUP_REGENERATE_GOLDEN=1 cargo test --test journal_golden     # or =FILE for one of them
 //! ```
 //!
 //! A new format version gets a new golden file next to it; the old ones stay, with their
-//! expected content frozen in the test that reads them.
+//! expected content frozen in the test that reads them. Entry kinds added to format 1 later
+//! (appended variants, which old files simply do not hold) get a golden file of their own,
+//! written by the build that added them: `journal-v1-sql.redb` (what database ops found
+//! before their change, a step waiting for its DBA, the DBA's work done) and
+//! `journal-v1-recovery.redb` (backup removal and repair records); together the golden files
+//! hold every payload kind.
 
 mod journal_common;
 
 use std::path::{Path, PathBuf};
 
-use hubup::{Entry, JOURNAL_FORMAT, Journal, Payload, RunId, Version};
+use hubup::{
+    Digest, Entry, FileRepair, FoundFile, JOURNAL_FORMAT, Journal, PAYLOAD_KINDS, Payload, RunId,
+    RunOutcome, Version,
+};
 use journal_common::{full_run_batches, run_started, step};
 
 const MACHINE: &str = "HUB01";
 const FIRST_MS: u64 = 1_795_980_304_000;
 const FINISHED_RUN: RunId = RunId(*b"golden-v1-run-01");
 const UNFINISHED_RUN: RunId = RunId(*b"golden-v1-run-02");
+const RECOVERED_RUN: RunId = RunId(*b"golden-v1-run-03");
 
 fn golden_v1() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/journal-v1.redb")
+}
+
+fn golden_v1_recovery() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/journal-v1-recovery.redb")
+}
+
+/// What golden v1-recovery holds: a run 4.0 -> 4.1 whose step was rolled back and whose
+/// backup removal a crash cut short, finished by the next hubup; then a run that ended
+/// uncleanly and had two lost files rewritten from their package. Frozen like the above.
+fn golden_v1_recovery_batches() -> Vec<(RunId, Vec<Payload>)> {
+    let s = step(Version::V4_0);
+    let mut batches: Vec<(RunId, Vec<Payload>)> = full_run_batches(Version::V4_0, Version::V4_1)
+        .into_iter()
+        .take(2)
+        .map(|batch| (FINISHED_RUN, batch))
+        .collect();
+    batches.push((
+        FINISHED_RUN,
+        vec![
+            Payload::RollbackStarted {
+                step: s,
+                reason: "op 3 failed".into(),
+                target: s.from,
+            },
+            Payload::StepRolledBack {
+                step: s,
+                tree_after: Digest::of(b"tree 4.0"),
+                apphost_after: Digest::of(b"apphost 4.0"),
+                verified: true,
+            },
+        ],
+    ));
+    batches.push((FINISHED_RUN, vec![Payload::BackupRemoved { step: s }]));
+    batches.push((
+        FINISHED_RUN,
+        vec![Payload::RunFinished {
+            outcome: RunOutcome::RolledBack { version: s.from },
+        }],
+    ));
+    let repair = |file: &str, found: Option<FoundFile>| FileRepair {
+        step: s,
+        path: journal_common::path(file),
+        entry: format!("payload/{file}"),
+        size: 1234,
+        digest: Digest::of(file.as_bytes()),
+        found,
+    };
+    batches.push((
+        RECOVERED_RUN,
+        vec![run_started(
+            Version::V4_0,
+            Version::V4_1,
+            hubup::ConfigRecord::from_pairs([("sql.server", "SQL01")]),
+        )],
+    ));
+    batches.push((
+        RECOVERED_RUN,
+        vec![Payload::RepairPlanned {
+            files: vec![
+                repair(
+                    "Hub/BluePrism.Hub.dll",
+                    Some(FoundFile {
+                        size: 0,
+                        digest: Digest::of(b""),
+                    }),
+                ),
+                repair("Hub/BluePrism.Hub.deps.json", None),
+            ],
+        }],
+    ));
+    batches.push((RECOVERED_RUN, vec![Payload::RepairDone { files: 2 }]));
+    batches
 }
 
 /// What golden v1 holds, batch by batch: a finished run 4.0 -> 4.2 that uses every payload
@@ -66,9 +147,13 @@ fn batch_ms(batch: usize) -> u64 {
 
 /// Writes the golden content to a new journal at `file`.
 fn write_golden(file: &Path) {
+    write_batches(file, golden_v1_batches());
+}
+
+fn write_batches(file: &Path, batches: Vec<(RunId, Vec<Payload>)>) {
     let mut journal = Journal::create(file).unwrap();
     journal.set_machine(MACHINE);
-    for (number, (run, payloads)) in golden_v1_batches().into_iter().enumerate() {
+    for (number, (run, payloads)) in batches.into_iter().enumerate() {
         let now = batch_ms(number);
         journal.set_clock(move || now);
         journal.append(run, &payloads).unwrap();
@@ -77,9 +162,13 @@ fn write_golden(file: &Path) {
 
 /// The entries golden v1 must decode to (hashes excepted, which verify checks).
 fn expected_v1() -> Vec<(u64, u64, RunId, Payload)> {
+    expected_entries(golden_v1_batches())
+}
+
+fn expected_entries(batches: Vec<(RunId, Vec<Payload>)>) -> Vec<(u64, u64, RunId, Payload)> {
     let mut seq = 0;
     let mut out = Vec::new();
-    for (number, (run, payloads)) in golden_v1_batches().into_iter().enumerate() {
+    for (number, (run, payloads)) in batches.into_iter().enumerate() {
         for payload in payloads {
             seq += 1;
             out.push((seq, batch_ms(number), run, payload));
@@ -91,14 +180,29 @@ fn expected_v1() -> Vec<(u64, u64, RunId, Payload)> {
 /// A copy of golden v1 in a temp dir (opening a journal lets redb update its bookkeeping, and
 /// the committed file must stay as it was written).
 fn golden_copy(dir: &Path) -> PathBuf {
-    let golden = golden_v1();
-    if std::env::var_os("HUBUP_REGENERATE_GOLDEN").is_some() {
-        // Both tests come here; write the file once.
-        static REGENERATED: std::sync::Once = std::sync::Once::new();
-        REGENERATED.call_once(|| regenerate(&golden));
+    copy_of_golden(dir, &golden_v1(), golden_v1_batches)
+}
+
+/// A copy of the golden file `golden` (written from `batches` when regenerating).
+fn copy_of_golden(
+    dir: &Path,
+    golden: &Path,
+    batches: fn() -> Vec<(RunId, Vec<Payload>)>,
+) -> PathBuf {
+    // `HUBUP_REGENERATE_GOLDEN=1` writes every golden file, `=journal-v1-recovery.redb` one.
+    let asked = std::env::var("HUBUP_REGENERATE_GOLDEN").ok();
+    let name = golden.file_name().unwrap().to_string_lossy();
+    if asked.is_some_and(|asked| asked == "1" || asked == name) {
+        // Several tests come here; write each file once.
+        static REGENERATED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+        let mut done = REGENERATED.lock().unwrap();
+        if !done.contains(&golden.to_path_buf()) {
+            regenerate(golden, batches());
+            done.push(golden.to_path_buf());
+        }
     }
-    let copy = dir.join("journal-v1.redb");
-    std::fs::copy(&golden, &copy).unwrap_or_else(|e| {
+    let copy = dir.join(golden.file_name().unwrap());
+    std::fs::copy(golden, &copy).unwrap_or_else(|e| {
         panic!(
             "cannot read {} ({e}); regenerate it with HUBUP_REGENERATE_GOLDEN=1",
             golden.display()
@@ -107,10 +211,10 @@ fn golden_copy(dir: &Path) -> PathBuf {
     copy
 }
 
-fn regenerate(golden: &Path) {
+fn regenerate(golden: &Path, batches: Vec<(RunId, Vec<Payload>)>) {
     let _ = std::fs::remove_file(golden);
     std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-    write_golden(golden);
+    write_batches(golden, batches);
     // Squeeze out free pages so that the committed file stays small.
     let mut db = redb::Database::open(golden).unwrap();
     while db.compact().unwrap() {}
@@ -297,35 +401,8 @@ fn golden_v1_sql_batches() -> Vec<(RunId, Vec<Payload>)> {
     ]
 }
 
-fn write_batches(file: &Path, batches: Vec<(RunId, Vec<Payload>)>) {
-    let mut journal = Journal::create(file).unwrap();
-    journal.set_machine(MACHINE);
-    for (number, (run, payloads)) in batches.into_iter().enumerate() {
-        let now = batch_ms(number);
-        journal.set_clock(move || now);
-        journal.append(run, &payloads).unwrap();
-    }
-}
-
 fn golden_v1_sql_copy(dir: &Path) -> PathBuf {
-    let golden = golden_v1_sql();
-    if std::env::var_os("HUBUP_REGENERATE_GOLDEN").is_some() {
-        static REGENERATED: std::sync::Once = std::sync::Once::new();
-        REGENERATED.call_once(|| {
-            let _ = std::fs::remove_file(&golden);
-            write_batches(&golden, golden_v1_sql_batches());
-            let mut db = redb::Database::open(&golden).unwrap();
-            while db.compact().unwrap() {}
-        });
-    }
-    let copy = dir.join("journal-v1-sql.redb");
-    std::fs::copy(&golden, &copy).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}); regenerate it with HUBUP_REGENERATE_GOLDEN=1",
-            golden.display()
-        )
-    });
-    copy
+    copy_of_golden(dir, &golden_v1_sql(), golden_v1_sql_batches)
 }
 
 #[test]
@@ -362,4 +439,45 @@ fn golden_v1_sql_decodes_and_this_build_writes_it_byte_for_byte() {
             "this build encodes the appended payload kinds differently from golden v1-sql"
         );
     }
+}
+
+#[test]
+fn golden_v1_recovery_decodes_and_the_golden_files_hold_every_payload_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = copy_of_golden(
+        dir.path(),
+        &golden_v1_recovery(),
+        golden_v1_recovery_batches,
+    );
+    let journal = Journal::open(&file).unwrap();
+    let expected = expected_entries(golden_v1_recovery_batches());
+    assert_eq!(journal.verify().unwrap().entries, expected.len() as u64);
+    let entries = journal.entries().unwrap();
+    assert_eq!(entries.len(), expected.len());
+    for (entry, (seq, timestamp_ms, run, payload)) in entries.iter().zip(expected) {
+        assert_eq!(entry.seq, seq);
+        assert_eq!(entry.format, 1, "entry {seq}");
+        assert_eq!(entry.timestamp_ms, timestamp_ms, "entry {seq}");
+        assert_eq!(entry.run, run, "entry {seq}");
+        assert_eq!(entry.payload, payload, "entry {seq}");
+    }
+    assert!(
+        journal.unfinished_run().unwrap().is_some(),
+        "the repaired run goes on"
+    );
+
+    let mut kinds: std::collections::BTreeSet<&str> =
+        entries.iter().map(|e| e.payload.kind()).collect();
+    let v1 = Journal::open(golden_copy(dir.path()))
+        .unwrap()
+        .entries()
+        .unwrap();
+    kinds.extend(v1.iter().map(|e| e.payload.kind()));
+    let v1_sql = Journal::open(golden_v1_sql_copy(dir.path()))
+        .unwrap()
+        .entries()
+        .unwrap();
+    kinds.extend(v1_sql.iter().map(|e| e.payload.kind()));
+    let all: std::collections::BTreeSet<&str> = PAYLOAD_KINDS.into_iter().collect();
+    assert_eq!(kinds, all, "every payload kind is in a golden journal");
 }

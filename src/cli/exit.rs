@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use hubup::{
     AccessReport, BackupFolderError, ConfigError, ConfigPathError, EngineError, FixtureError,
-    JournalError, KeyFileError, PackageError, PrerequisiteReport, RunEnd, SignError, SqlError,
-    StatusError,
+    InstallLockError, JournalError, KeyFileError, PackageError, PrerequisiteReport, RunEnd,
+    SignError, SqlError, StatusError,
 };
 
 /// Exit codes, stable and documented in README.md.
@@ -28,9 +28,10 @@ pub(crate) enum Exit {
     /// A run is unfinished (interrupted, cancelled, or its rollback could not complete):
     /// run `hubup resume` or `hubup rollback`.
     NeedsResume = 4,
-    /// The journal failed verification: an entry was changed, dropped or reordered.
+    /// The journal failed verification (an entry was changed, dropped or reordered), or its
+    /// file is damaged or emptied.
     JournalCorrupt = 5,
-    /// Another hubup process holds the journal.
+    /// Another hubup process holds the journal or the install (a run is in progress).
     Busy = 6,
     /// Script mode: a step stopped before starting its sites; give the script it names to a
     /// DBA, then run `hubup resume`. Nothing is wrong; the run is unfinished on purpose.
@@ -56,6 +57,9 @@ pub(crate) enum Cause {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The install lock is held by another hubup, or cannot be taken.
+    #[error(transparent)]
+    InstallLock(#[from] InstallLockError),
     #[error(transparent)]
     Package(#[from] PackageError),
     /// The config file cannot be loaded; `hint` says how to name one when none was given.
@@ -132,6 +136,11 @@ fn cause_code(cause: &Cause) -> Exit {
     match cause {
         Cause::Engine(e) => engine_code(e),
         Cause::Journal(e) => journal_code(e),
+        // Another hubup is changing the install: the same answer as a journal in use.
+        Cause::InstallLock(InstallLockError::Held { .. }) => Exit::Busy,
+        // install.root names no folder: the config is wrong; nothing was changed.
+        Cause::InstallLock(InstallLockError::NoInstall { .. }) => Exit::BadInput,
+        Cause::InstallLock(InstallLockError::Io { .. }) => Exit::Failure,
         Cause::Package(e) => package_code(e),
         Cause::Config { .. }
         | Cause::ConfigPath(_)
@@ -184,7 +193,9 @@ fn engine_code(error: &EngineError) -> Exit {
         EngineError::Prepare(_)
         | EngineError::Prerequisites(_)
         | EngineError::NothingToDo { .. }
-        | EngineError::RollbackTarget { .. } => Exit::BadInput,
+        | EngineError::RollbackTarget { .. }
+        // Lost files that cannot be rewritten are refused before anything is written.
+        | EngineError::LostFiles { .. } => Exit::BadInput,
         // A journaled command line the config does not render for its purpose: refused
         // before any of the run's lines ran (`--accept-changed-commands` runs them).
         EngineError::ChangedCommands(_) => Exit::BadInput,
@@ -205,6 +216,11 @@ fn engine_code(error: &EngineError) -> Exit {
         // Resume found the waiting step's database work not done: nothing changed, and the
         // run still waits for its DBA, as when it stopped.
         EngineError::DbaWorkMissing { .. } => Exit::AwaitingDba,
+        // The journal could not take the run's first entry: an I/O failure, and no run
+        // exists to resume (not 4); nothing was changed.
+        EngineError::NotStarted { .. } => Exit::Failure,
+        // A caller forgot the install lock: a bug; nothing was changed.
+        EngineError::InstallNotLocked { .. } => Exit::Failure,
     }
 }
 
@@ -217,7 +233,9 @@ fn journal_code(error: &JournalError) -> Exit {
         // Another computer's journal: give this machine its own (nothing was changed).
         JournalError::Copied { .. } => Exit::BadInput,
         JournalError::Busy { .. } => Exit::Busy,
-        JournalError::Damaged { .. } | JournalError::Corrupt { .. } => Exit::JournalCorrupt,
+        JournalError::Damaged { .. }
+        | JournalError::Corrupt { .. }
+        | JournalError::Empty { .. } => Exit::JournalCorrupt,
         JournalError::EntryTooLarge { .. }
         | JournalError::Encode { .. }
         | JournalError::Poisoned { .. }
@@ -497,6 +515,63 @@ mod tests {
             }),
         };
         assert_eq!(failed(mismatch), Exit::JournalCorrupt);
+    }
+
+    #[test]
+    fn an_emptied_journal_exits_5_whichever_command_opens_it() {
+        let empty = JournalError::Empty {
+            path: file(),
+            size: 0,
+        };
+        assert!(empty.is_untrusted());
+        assert_eq!(failed(empty), Exit::JournalCorrupt);
+    }
+
+    #[test]
+    fn an_install_held_by_another_hubup_exits_6_and_no_install_2() {
+        let held = InstallLockError::Held {
+            root: file(),
+            lock: file(),
+            holder: hubup::LockHolder {
+                pid: Some(7),
+                journal: Some("other.redb".into()),
+            },
+        };
+        assert_eq!(failed(held), Exit::Busy);
+        let none = InstallLockError::NoInstall {
+            root: file(),
+            source: io(),
+        };
+        assert_eq!(failed(none), Exit::BadInput);
+        let io = InstallLockError::Io {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(io), Exit::Failure);
+    }
+
+    #[test]
+    fn a_run_that_could_not_start_exits_1_not_4() {
+        let full = JournalError::Storage {
+            path: file(),
+            action: "appending a batch",
+            detail: "no space left on device".into(),
+        };
+        let error = EngineError::NotStarted { source: full };
+        assert!(!error.to_string().contains("hubup resume"), "{error}");
+        assert_eq!(failed(error), Exit::Failure);
+        let unlocked = EngineError::InstallNotLocked { root: file() };
+        assert_eq!(failed(unlocked), Exit::Failure);
+    }
+
+    #[test]
+    fn lost_files_that_cannot_be_rewritten_exit_2() {
+        let lost = EngineError::LostFiles {
+            run: run(),
+            files: vec!["Hub/a.dll (written by step 4.0 -> 4.1, missing): package gone".into()],
+        };
+        assert!(lost.to_string().contains("Hub/a.dll"), "{lost}");
+        assert_eq!(failed(lost), Exit::BadInput);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use hubup::{
-    Config, DatabaseBackups, Engine, Event, Faults, Journal, LocalChangePolicy, Op, PreparedRun,
-    PrerequisiteReport, RunEnd, SqlError, SqlTarget, UpgradeRequest, Verdict, Version,
+    Config, DatabaseBackups, Engine, Event, Faults, InstallLock, Journal, LocalChangePolicy, Op,
+    PreparedRun, PrerequisiteReport, RunEnd, SqlError, SqlTarget, UpgradeRequest, Verdict, Version,
 };
 use serde_json::json;
 
@@ -189,6 +189,18 @@ fn with_engine<T>(
     let config = load_config(&common.config)?;
     // Before anything is created or run: only administrators may steer hubup.
     super::access::guard(&config, command, changes, command == "check")?;
+    let faults = Faults::from_env().map_err(Cause::Faults)?;
+    hubup::check_flush_setting().map_err(Cause::Argument)?;
+    // Before anything else: one hubup at a time changes an install, whatever its journal;
+    // the reading commands do not read an install while another hubup changes it.
+    let lock = if changes {
+        let lock = InstallLock::acquire(&config.install.root, &config.journal_path())?;
+        faults.while_holding_lock();
+        Some(lock)
+    } else {
+        hubup::refuse_if_held(&config.install.root)?;
+        None
+    };
     super::log::start(&config.journal_path(), command, changes);
     if changes {
         config.sql.password().map_err(SqlError::from)?;
@@ -200,7 +212,6 @@ fn with_engine<T>(
     let identity = machine_identity(&journal);
     let mut sql: Box<dyn SqlTarget> =
         hubup::sql_target(&config.sql, &config.output_dir(), &identity)?;
-    let faults = Faults::from_env().map_err(Cause::Faults)?;
     let json = common.json;
     let events = move |event: Event| {
         let (text, warning) = event_text(&event);
@@ -228,6 +239,9 @@ fn with_engine<T>(
         .with_events(events)
         .with_faults(faults)
         .with_accept_changed_commands(journaled.is_some_and(|j| j.accept_changed_commands));
+    if let Some(lock) = &lock {
+        engine = engine.with_install_lock(lock);
+    }
     body(&mut engine)
 }
 
@@ -252,6 +266,7 @@ fn event_text(event: &Event) -> (String, bool) {
             !*verified,
         ),
         Event::Note { text } => (format!("note: {text}"), false),
+        Event::Warning { text } => (format!("warning: {text}"), true),
     }
 }
 

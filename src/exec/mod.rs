@@ -13,10 +13,15 @@
 //! ([`RunEnd::AwaitingDba`]) until a DBA ran its script; resume goes on once the work is
 //! checked on the server, or on the operator's word ([`DbaWork`]), as the journal records.
 //!
+//! Before any of that, a changing command finishes what an unclean end left behind
+//! (`recovery.rs`): pending backup removals, a run that only lacks its end, and product files
+//! whose content a power cut lost.
+//!
 //! Files: `prepare.rs` (detection, packages, planning, prerequisites: everything before the
 //! first change), `step.rs` (running and rolling back one step), `apply.rs` (each op kind),
-//! `recorder.rs` (group commit), `state.rs` (a run from its entries), `commands.rs`,
-//! `faults.rs` (test-only fault injection).
+//! `recorder.rs` (every journal append, group commit), `recovery.rs` (after an unclean end),
+//! `state.rs` (a run from its entries), `commands.rs`, `faults.rs` (test-only fault
+//! injection).
 
 pub mod apply;
 pub mod commands;
@@ -24,6 +29,7 @@ mod error;
 pub mod faults;
 mod prepare;
 mod recorder;
+mod recovery;
 mod sql_lock;
 pub mod state;
 mod step;
@@ -32,7 +38,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
-use crate::journal::{Journal, Payload, RunId, RunOutcome};
+use crate::install_lock::InstallLock;
+use crate::journal::{Journal, JournalError, Payload, RunId, RunOutcome};
 use crate::plan::{LocalChangePolicy, StepPlan};
 use crate::sql::{DatabaseBackups, DatabasePlanning, SqlTarget};
 use crate::version::{Step, Version};
@@ -46,11 +53,29 @@ use step::StepEnd;
 /// Something the executor tells the operator while it works.
 #[derive(Clone, Debug)]
 pub enum Event {
-    StepStarted { step: Step, ops: usize },
-    StepCommitted { step: Step },
-    RollbackStarted { step: Step, reason: String },
-    StepRolledBack { step: Step, verified: bool },
-    Note { text: String },
+    StepStarted {
+        step: Step,
+        ops: usize,
+    },
+    StepCommitted {
+        step: Step,
+    },
+    RollbackStarted {
+        step: Step,
+        reason: String,
+    },
+    StepRolledBack {
+        step: Step,
+        verified: bool,
+    },
+    Note {
+        text: String,
+    },
+    /// Something the operator should act on, though the command goes on (a backup folder
+    /// that could not be removed, files repaired after a lost write).
+    Warning {
+        text: String,
+    },
 }
 
 /// How a run (or a resume or rollback) ended.
@@ -120,6 +145,8 @@ pub struct Engine<'a> {
     /// Run journaled command lines that the config no longer renders the same way (the
     /// administrator changed a template on purpose); each is noted in the journal.
     accept_changed_commands: bool,
+    /// The install lock; upgrade, resume and rollback refuse to run without it.
+    lock: Option<&'a InstallLock>,
 }
 
 /// The cancel flag of an engine nobody can cancel: never set.
@@ -140,7 +167,16 @@ impl<'a> Engine<'a> {
             events: Box::new(|_| {}),
             faults: faults::Faults::default(),
             accept_changed_commands: false,
+            lock: None,
         }
+    }
+
+    /// The install lock this process holds ([`InstallLock::acquire`] on the config's install
+    /// root, taken before the journal is opened): upgrade, resume and rollback change the
+    /// install only while it is held.
+    pub fn with_install_lock(mut self, lock: &'a InstallLock) -> Self {
+        self.lock = Some(lock);
+        self
     }
 
     /// Stop at the next safe point once `cancel` is set (the Ctrl-C handler sets it).
@@ -191,14 +227,53 @@ impl Engine<'_> {
         self.config.install.root.clone()
     }
 
-    fn refuse_if_unfinished(&self) -> Result<(), EngineError> {
-        if let Some(run) = self.journal.unfinished_run()? {
-            return Err(EngineError::Unfinished {
-                run: run.run,
-                from: run.from,
-                to: run.to,
-            });
+    /// Appends `payloads` to `run` in one durable commit (every executor append comes here or
+    /// through a `Recorder`, where the test faults hook in).
+    fn record(&mut self, run: RunId, payloads: &[Payload]) -> Result<(), JournalError> {
+        recorder::append(self.journal, &self.faults, run, payloads)
+    }
+
+    /// Refuses to change an install whose lock this process does not hold.
+    fn require_lock(&self) -> Result<(), EngineError> {
+        let root = &self.config.install.root;
+        match self.lock {
+            Some(lock) if lock.root() == root.as_path() => Ok(()),
+            _ => Err(EngineError::InstallNotLocked { root: root.clone() }),
         }
+    }
+
+    /// Before a new run: an unfinished run that only lacks its end (a crash right before
+    /// `RunFinished`, or while its verified rollback removed the backup) is closed, after
+    /// its committed files are checked (and repaired) against the journal; any other
+    /// unfinished run refuses the upgrade.
+    fn close_settled_run(&mut self) -> Result<(), EngineError> {
+        let Some(summary) = self.journal.unfinished_run()? else {
+            return Ok(());
+        };
+        let state = self.load_run(summary.run)?;
+        let Some(outcome) = state.settled_outcome() else {
+            return Err(EngineError::Unfinished {
+                run: summary.run,
+                from: summary.from,
+                to: summary.to,
+            });
+        };
+        recovery::repair_lost_writes(self, &state, recovery::Scope::Resume)?;
+        let text = format!(
+            "run {} ended without recording its end (an unclean end) with nothing left to do;              its committed files were checked against the journal, and it is closed",
+            state.run
+        );
+        self.record(
+            state.run,
+            &[
+                Payload::Note {
+                    step: None,
+                    text: text.clone(),
+                },
+                Payload::RunFinished { outcome },
+            ],
+        )?;
+        (self.events)(Event::Note { text });
         Ok(())
     }
 
@@ -216,13 +291,16 @@ impl Engine<'_> {
 
     /// Upgrades the install to `request.to`, step by step.
     ///
-    /// Before the first change: refuses if a run is unfinished, detects the version, verifies
-    /// every package, plans every step and checks every prerequisite; any failure there leaves
-    /// everything unchanged. Afterwards, a failing step is rolled back (earlier steps stay
-    /// committed) and the run ends with [`RunEnd::RolledBack`]; Ctrl-C ends it at a safe point
-    /// with [`RunEnd::Cancelled`].
+    /// Before the first change: refuses if a run is unfinished (one that only lacks its end
+    /// is closed instead, after its files are checked and repaired), finishes pending backup
+    /// removals, detects the version, verifies every package, plans every step and checks
+    /// every prerequisite; any failure there leaves the install unchanged. Afterwards, a
+    /// failing step is rolled back (earlier steps stay committed) and the run ends with
+    /// [`RunEnd::RolledBack`]; Ctrl-C ends it at a safe point with [`RunEnd::Cancelled`].
     pub fn upgrade(&mut self, request: &UpgradeRequest) -> Result<RunEnd, EngineError> {
-        self.refuse_if_unfinished()?;
+        self.require_lock()?;
+        self.close_settled_run()?;
+        recovery::finish_pending_removals(self)?;
         let prepared = self.prepare(request)?;
         let report = self.check_prerequisites(&prepared);
         if !report.all_ok() {
@@ -256,7 +334,14 @@ impl Engine<'_> {
                 e.to_string(),
             )])
         })?;
-        locked.journal.append(run, &[started])?;
+        // Nothing is journaled yet: a journal that cannot take the run's first entry (a full
+        // disk) means no run exists, not an unfinished one.
+        locked
+            .record(run, &[started])
+            .map_err(|source| match EngineError::from(source) {
+                EngineError::Journal(source) => EngineError::NotStarted { source },
+                other => other,
+            })?;
         locked.run_prepared(run, prepared)
     }
 
@@ -296,8 +381,7 @@ impl Engine<'_> {
     }
 
     fn finish(&mut self, run: RunId, outcome: RunOutcome) -> Result<(), EngineError> {
-        self.journal
-            .append(run, &[Payload::RunFinished { outcome }])?;
+        self.record(run, &[Payload::RunFinished { outcome }])?;
         Ok(())
     }
 
@@ -312,11 +396,18 @@ impl Engine<'_> {
     ///
     /// A step that waits for its DBA (script mode) goes on only once `dba` says the work is
     /// done: checked on the server, or confirmed by the operator.
+    ///
+    /// Before it continues, the files the run's committed steps (and the interrupted step's
+    /// done ops) wrote are checked against the journal and lost or damaged ones rewritten
+    /// from their packages; one that cannot be rewritten refuses the resume, naming it, with
+    /// nothing changed ([`EngineError::LostFiles`]).
     pub fn resume(
         &mut self,
         local_changes: LocalChangePolicy,
         dba: DbaWork,
     ) -> Result<RunEnd, EngineError> {
+        self.require_lock()?;
+        recovery::finish_pending_removals(self)?;
         let summary = self
             .journal
             .unfinished_run()?
@@ -324,15 +415,26 @@ impl Engine<'_> {
         let mut state = self.load_run(summary.run)?;
         let run = state.run;
         self.check_journaled_commands(run, &lines_a_resume_runs(&state))?;
-        if let Some(open) = state.open_step()
-            && waits_for_dba(open)
-        {
-            // Checked before anything is journaled: a refusal changes nothing.
-            let done = self.dba_work_done(open, dba)?;
-            self.journal.append(run, &[Payload::RunResumed {}, done])?;
+        // Checked before anything is journaled or repaired: a refusal changes nothing.
+        let dba_done = match state.open_step() {
+            Some(open) if waits_for_dba(open) => Some(self.dba_work_done(open, dba)?),
+            _ => None,
+        };
+        let rolls_back = state.rollback_target.is_some()
+            || state
+                .open_step()
+                .is_some_and(|open| open.failed.is_some() || open.rollback_started);
+        let scope = if rolls_back {
+            recovery::Scope::Rollback
+        } else {
+            recovery::Scope::Resume
+        };
+        recovery::repair_lost_writes(self, &state, scope)?;
+        if let Some(done) = dba_done {
+            self.record(run, &[Payload::RunResumed {}, done])?;
             state = self.load_run(run)?;
         } else {
-            self.journal.append(run, &[Payload::RunResumed {}])?;
+            self.record(run, &[Payload::RunResumed {}])?;
         }
         if let Some(target) = state.rollback_target {
             return self.roll_back_run(&state, target);
@@ -456,7 +558,13 @@ impl Engine<'_> {
     /// step back to version `to`, newest first, across as many runs as that takes (using
     /// their backups and the journal). Every backup copy needed is checked before anything is
     /// undone.
+    ///
+    /// Without `to`, the files of the run's committed steps are first checked and repaired as
+    /// [`Engine::resume`] does (except those the interrupted step changed: its undo restores
+    /// them).
     pub fn rollback(&mut self, to: Option<Version>) -> Result<RunEnd, EngineError> {
+        self.require_lock()?;
+        recovery::finish_pending_removals(self)?;
         let Some(target) = to else {
             let summary = self
                 .journal
@@ -471,7 +579,8 @@ impl Engine<'_> {
                 .unwrap_or_else(|| state.current_version());
             let undone = undo_lines(to_undo(&state, target));
             self.check_journaled_commands(state.run, &undone)?;
-            self.journal.append(state.run, &[Payload::RunResumed {}])?;
+            recovery::repair_lost_writes(self, &state, recovery::Scope::Rollback)?;
+            self.record(state.run, &[Payload::RunResumed {}])?;
             return self.roll_back_run(&state, target);
         };
         let runs = self.runs_to_roll_back(target)?;
@@ -486,7 +595,7 @@ impl Engine<'_> {
         }
         let mut end = None;
         for state in &runs {
-            self.journal.append(state.run, &[Payload::RunResumed {}])?;
+            self.record(state.run, &[Payload::RunResumed {}])?;
             end = Some(self.roll_back_run(state, target.max(state.from))?);
         }
         Ok(match end {
@@ -581,7 +690,7 @@ impl Engine<'_> {
                 text: format!("accepted a changed command: {m}"),
             });
         }
-        self.journal.append(run, &notes)?;
+        self.record(run, &notes)?;
         Ok(())
     }
 }

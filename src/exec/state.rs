@@ -32,6 +32,10 @@ pub struct StepState {
     pub rollback_started: bool,
     pub committed: bool,
     pub rolled_back: bool,
+    /// Its rollback's restored state matched the digests recorded before the step.
+    pub rollback_verified: bool,
+    /// Its backup folder's removal after a verified rollback is journaled as done.
+    pub backup_removed: bool,
 }
 
 impl StepState {
@@ -158,6 +162,8 @@ impl RunState {
                 rollback_started: false,
                 committed: false,
                 rolled_back: false,
+                rollback_verified: false,
+                backup_removed: false,
             }),
             Payload::OpIntent { step, index } => {
                 let s = self.step_mut(seq, *step)?;
@@ -191,11 +197,13 @@ impl RunState {
                 let s = self.step_mut(seq, *step)?;
                 s.rollback_started = true;
             }
-            Payload::StepRolledBack { step, .. } => {
+            Payload::StepRolledBack { step, verified, .. } => {
                 let s = self.step_mut(seq, *step)?;
                 s.rolled_back = true;
                 s.committed = false;
+                s.rollback_verified = *verified;
             }
+            Payload::BackupRemoved { step } => self.step_mut(seq, *step)?.backup_removed = true,
             Payload::RunResumed {} => {
                 self.cancelled = false;
                 self.finished = None;
@@ -205,7 +213,7 @@ impl RunState {
                 self.finished = Some(outcome.clone());
                 self.rollback_target = None;
             }
-            Payload::Note { .. } => {}
+            Payload::Note { .. } | Payload::RepairPlanned { .. } | Payload::RepairDone { .. } => {}
             Payload::SqlBefore {
                 step,
                 index,
@@ -226,6 +234,30 @@ impl RunState {
     /// The step that is neither committed nor rolled back, if any (at most one).
     pub fn open_step(&self) -> Option<&StepState> {
         self.steps.iter().rev().find(|s| s.is_open())
+    }
+
+    /// How the run ends if nothing is left to do but record its end: no step is open, and
+    /// either its rollback has undone every step it was to undo, or every step to its target
+    /// is committed. `None` while work remains (an open step, steps still to run or to undo).
+    /// A run in this state ended without `RunFinished` (a crash right before it, or during
+    /// the removal of a backup after a verified rollback).
+    pub fn settled_outcome(&self) -> Option<RunOutcome> {
+        if self.open_step().is_some() {
+            return None;
+        }
+        match self.rollback_target {
+            Some(target) => {
+                let undone = !self
+                    .steps
+                    .iter()
+                    .any(|s| s.committed && s.step.from >= target);
+                undone.then_some(RunOutcome::RolledBack {
+                    version: self.current_version(),
+                })
+            }
+            None => (self.current_version() == self.to)
+                .then_some(RunOutcome::Completed { version: self.to }),
+        }
     }
 
     /// The version the install is at according to the journal.

@@ -10,6 +10,7 @@ use crate::digest::Digest;
 use crate::exec::apply::{self, OpContext, OpError};
 use crate::exec::prepare::PrepareError;
 use crate::exec::recorder::Recorder;
+use crate::exec::recovery::{self, Scope};
 use crate::exec::sql_lock::SqlLocked;
 use crate::exec::state::{RunState, StepState};
 use crate::exec::{Engine, EngineError, Event, Finding, PlannedStep};
@@ -54,7 +55,7 @@ pub(super) fn has_sql(ops: &[Op]) -> bool {
     ops.iter().any(|op| matches!(op, Op::Sql(_)))
 }
 
-fn files_by_entry(package: &Package) -> BTreeMap<String, PackageFile> {
+pub(super) fn files_by_entry(package: &Package) -> BTreeMap<String, PackageFile> {
     package
         .manifest()
         .files
@@ -105,7 +106,7 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
     let files = files_by_entry(x.package);
     let bar = progress_bar(engine, x.step, x.ops.len(), "upgrading");
     bar.set_position(x.done.len() as u64);
-    let mut rec = Recorder::new(&mut *engine.journal, x.run);
+    let mut rec = Recorder::new(&mut *engine.journal, &engine.faults, x.run);
     let mut dirty = DirtyDirs::default();
     let mut staging = Staging::default();
     let mut i = 0usize;
@@ -331,7 +332,7 @@ pub(super) fn execute(
             ),
         });
     }
-    engine.journal.append(run, &head)?;
+    engine.record(run, &head)?;
     engine.sql.start_step(&run.to_hex(), step);
     let mut engine = lock_for(engine, step, &plan.ops)?;
     let end = run_ops(
@@ -383,7 +384,7 @@ fn finish_ops(
 ) -> Result<StepEnd, EngineError> {
     match end {
         OpsEnd::Completed => {
-            engine.journal.append(
+            engine.record(
                 run,
                 &[Payload::StepCommitted {
                     step,
@@ -484,7 +485,9 @@ fn digests_after_change(engine: &Engine<'_>, step: Step) -> Result<(Digest, Dige
     Ok((tree, apphost_digest))
 }
 
-/// Before rolling back committed steps: every backup copy they need must be there.
+/// Before rolling back: every backup copy the steps' remaining undos need must be there (or
+/// its file must already hold what the copy would restore). A step whose ops are all undone
+/// needs nothing, whatever its backup folder still holds (a removal cut short by a crash).
 pub(super) fn check_backups(
     engine: &Engine<'_>,
     steps: &[&StepState],
@@ -501,20 +504,30 @@ pub(super) fn check_backups(
             continue;
         }
         let folder = root.join(state.step.from.backup_folder_name());
-        for op in &state.ops {
-            let Op::Backup(backup) = op else { continue };
-            for file in &backup.files {
-                let path = file.path.under(&folder);
-                let size = std::fs::metadata(&path).map(|m| m.len()).ok();
-                if size != Some(file.size) {
-                    return Err(EngineError::RollbackTarget {
-                        target,
-                        reason: format!(
-                            "the backup copy {} is missing or damaged; nothing was changed",
-                            path.display()
-                        ),
-                    });
-                }
+        for index in state.to_undo() {
+            let (target_path, old) = match &state.ops[index as usize] {
+                Op::WriteFile(w) => match &w.replaces {
+                    Some(old) => (&w.path, old),
+                    None => continue,
+                },
+                Op::DeleteFile(d) => (&d.path, &d.old),
+                _ => continue,
+            };
+            let copy = old.path.under(&folder);
+            let size = std::fs::metadata(&copy).map(|m| m.len()).ok();
+            if size == Some(old.size) {
+                continue;
+            }
+            let restored = Digest::of_file(&target_path.under(root))
+                .is_ok_and(|(digest, _)| digest == old.digest);
+            if !restored {
+                return Err(EngineError::RollbackTarget {
+                    target,
+                    reason: format!(
+                        "the backup copy {} is missing or damaged; nothing was changed",
+                        copy.display()
+                    ),
+                });
             }
         }
     }
@@ -522,7 +535,8 @@ pub(super) fn check_backups(
 }
 
 /// Undoes every op of `state` that has an intent and no undo record, newest first; then checks
-/// the install against the digests recorded before the step and removes the backup folder.
+/// the install against the digests recorded before the step, journals the step as rolled back,
+/// and then removes the backup folder.
 pub(super) fn roll_back(
     engine: &mut Engine<'_>,
     run: RunId,
@@ -536,7 +550,7 @@ pub(super) fn roll_back(
         reason: reason.to_string(),
     });
     if !state.rollback_started {
-        engine.journal.append(
+        engine.record(
             run,
             &[Payload::RollbackStarted {
                 step,
@@ -559,7 +573,7 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
     let to_undo = state.to_undo();
     let bar = progress_bar(engine, step, to_undo.len(), "rolling back");
     let empty = BTreeMap::new();
-    let mut rec = Recorder::new(&mut *engine.journal, run);
+    let mut rec = Recorder::new(&mut *engine.journal, &engine.faults, run);
     let mut dirty = DirtyDirs::default();
     let mut staging = Staging::default();
     let mut undone = Vec::new();
@@ -663,14 +677,27 @@ fn remove_created_folders(root: &Path, state: &StepState) {
     }
 }
 
+/// Compares the restored install with the digests recorded before the step (repairing lost
+/// writes of the steps before it first, if it differs), journals `StepRolledBack` and only
+/// then, if it matched, removes the backup folder as its own phase
+/// ([`recovery::remove_backup`]): a crash between the two leaves a rolled-back step whose
+/// backup removal is pending, never a step that cannot be rolled back for want of its backup.
 fn verify_rollback(
     engine: &mut Engine<'_>,
     run: RunId,
     state: &StepState,
 ) -> Result<(), EngineError> {
     let step = state.step;
-    let root = engine.config.install.root.clone();
-    let (tree, apphost) = digests_after_change(engine, step)?;
+    let (mut tree, mut apphost) = digests_after_change(engine, step)?;
+    let mut unrepairable = Vec::new();
+    if tree != state.tree_before {
+        let run_state = RunState::from_entries(&engine.journal.run_entries(run)?)?;
+        let report = recovery::repair_lost_writes(engine, &run_state, Scope::AfterUndo(step))?;
+        if report.repaired > 0 {
+            (tree, apphost) = digests_after_change(engine, step)?;
+        }
+        unrepairable = report.unrepairable;
+    }
     let verified = tree == state.tree_before && apphost == state.apphost_before;
     let mut entries = vec![Payload::StepRolledBack {
         step,
@@ -678,27 +705,19 @@ fn verify_rollback(
         apphost_after: apphost,
         verified,
     }];
-    let backup = root.join(step.from.backup_folder_name());
-    if verified && backup.exists() {
-        let faults = &engine.faults;
-        faults
-            .before_backup_removal(step)
-            .and_then(|()| std::fs::remove_dir_all(&backup))
-            .map_err(|source| EngineError::AfterChange {
-                step,
-                action: "removing the backup folder",
-                path: backup.clone(),
-                source: Box::new(source),
-            })?;
+    if !unrepairable.is_empty() {
         entries.push(Payload::Note {
             step: Some(step),
-            text: format!("removed {} after a verified rollback", backup.display()),
+            text: format!(
+                "lost or damaged file(s) of earlier steps that could not be repaired: {}",
+                unrepairable.join("; ")
+            ),
         });
     }
-    engine.journal.append(run, &entries)?;
+    engine.record(run, &entries)?;
     (engine.events)(Event::StepRolledBack { step, verified });
     if verified {
-        return Ok(());
+        return recovery::remove_backup(engine, run, step);
     }
     let mut what = Vec::new();
     if tree != state.tree_before {
@@ -715,6 +734,7 @@ fn verify_rollback(
             state.apphost_before.short()
         ));
     }
+    what.extend(unrepairable);
     Err(EngineError::RollbackUnverified {
         step,
         what: what.join(", "),

@@ -40,7 +40,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
-use crate::op::{Op, OpOutcome, SqlBefore};
+use crate::op::{FileRepair, Op, OpOutcome, SqlBefore};
 use crate::version::{Step, Version};
 
 /// Format version of the entries this build writes (see the module documentation).
@@ -355,7 +355,40 @@ pub enum Payload {
         verified: bool,
         how: String,
     },
+    /// The backup folder of `step`, whose rollback was verified, is gone (removed, or found
+    /// already gone). Until this entry the removal is pending, and the next hubup that holds
+    /// the install finishes it (removing a backup is idempotent).
+    BackupRemoved { step: Step },
+    /// Product files that committed steps wrote were found missing or damaged after an
+    /// unclean end; each is rewritten from the package of the step that wrote it. Journaled,
+    /// with what was found, before the first of them is written.
+    RepairPlanned { files: Vec<FileRepair> },
+    /// The files of the run's last `RepairPlanned` are rewritten and durable.
+    RepairDone { files: u32 },
 }
+
+/// Every entry kind's name ([`Payload::kind`]), in variant order.
+pub const PAYLOAD_KINDS: [&str; 19] = [
+    "run_started",
+    "step_planned",
+    "op_intent",
+    "op_done",
+    "op_failed",
+    "op_undone",
+    "step_committed",
+    "rollback_started",
+    "step_rolled_back",
+    "run_resumed",
+    "run_cancelled",
+    "run_finished",
+    "note",
+    "sql_before",
+    "awaiting_dba",
+    "dba_work_done",
+    "backup_removed",
+    "repair_planned",
+    "repair_done",
+];
 
 impl Payload {
     /// The kind's stable name, as `journal show` and `journal export` write it.
@@ -377,6 +410,9 @@ impl Payload {
             Payload::SqlBefore { .. } => "sql_before",
             Payload::AwaitingDba { .. } => "awaiting_dba",
             Payload::DbaWorkDone { .. } => "dba_work_done",
+            Payload::BackupRemoved { .. } => "backup_removed",
+            Payload::RepairPlanned { .. } => "repair_planned",
+            Payload::RepairDone { .. } => "repair_done",
         }
     }
 
@@ -393,11 +429,14 @@ impl Payload {
             | Payload::StepRolledBack { step, .. }
             | Payload::SqlBefore { step, .. }
             | Payload::AwaitingDba { step, .. }
-            | Payload::DbaWorkDone { step, .. } => Some(*step),
+            | Payload::DbaWorkDone { step, .. }
+            | Payload::BackupRemoved { step } => Some(*step),
             Payload::RunCancelled { step } | Payload::Note { step, .. } => *step,
-            Payload::RunStarted { .. } | Payload::RunResumed {} | Payload::RunFinished { .. } => {
-                None
-            }
+            Payload::RunStarted { .. }
+            | Payload::RunResumed {}
+            | Payload::RunFinished { .. }
+            | Payload::RepairPlanned { .. }
+            | Payload::RepairDone { .. } => None,
         }
     }
 }

@@ -30,8 +30,8 @@ use std::ops::Range;
 use std::path::Path;
 
 pub use entry::{
-    BadRunId, ConfigRecord, Entry, JOURNAL_FORMAT, MAX_ENTRY_BYTES, Payload, REDACTED, RunId,
-    RunOutcome, names_a_secret, now_ms,
+    BadRunId, ConfigRecord, Entry, JOURNAL_FORMAT, MAX_ENTRY_BYTES, PAYLOAD_KINDS, Payload,
+    REDACTED, RunId, RunOutcome, names_a_secret, now_ms,
 };
 pub use error::JournalError;
 pub use holder::Holder;

@@ -123,6 +123,7 @@ impl Store {
                 }
             })?;
         }
+        refuse_if_emptied(path)?;
         if create {
             create_whole(path)?;
         }
@@ -337,22 +338,41 @@ fn write_machine(db: &Database, machine: &MachineId) -> Result<(), redb::Error> 
     Ok(())
 }
 
+/// Refuses a journal file that holds nothing but zero bytes ([`JournalError::Empty`]), for
+/// readers and writers alike: its entries are gone, and making a fresh journal in its place
+/// would forget a run it may have recorded (resume would then find nothing to finish).
+fn refuse_if_emptied(path: &Path) -> Result<(), JournalError> {
+    let Ok(meta) = fs::metadata(path) else {
+        return Ok(());
+    };
+    if !meta.is_file() {
+        return Ok(());
+    }
+    match only_zeros(path) {
+        Ok(true) => Err(JournalError::Empty {
+            path: path.to_path_buf(),
+            size: meta.len(),
+        }),
+        Ok(false) => Ok(()),
+        Err(source) => Err(JournalError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// Makes the journal at `path` if there is none, so that it appears whole or not at all: a
 /// crash while redb writes a new file's header would otherwise leave a file that is no
 /// database, and every later run would stop at it. The journal is built with its tables
 /// under a temporary name, then hard-linked into place (which, unlike a rename, never
-/// replaces a journal another hubup made meanwhile). A file at `path` that holds only zero
-/// bytes is such a cut-off creation by an older hubup and is made again.
+/// replaces a journal another hubup made meanwhile).
 fn create_whole(path: &Path) -> Result<(), JournalError> {
     let unreadable = |source: io::Error| JournalError::Unreadable {
         path: path.to_path_buf(),
         source,
     };
     if path.exists() {
-        if !only_zeros(path).map_err(unreadable)? {
-            return Ok(());
-        }
-        fs::remove_file(path).map_err(unreadable)?;
+        return Ok(());
     }
     let mut temp = path.as_os_str().to_owned();
     temp.push(".creating");
