@@ -23,9 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-// Each test binary that includes `support` uses only part of the API.
-#[allow(unused_imports)]
-pub use state::{Backup, Database, Faults, Login, SYSTEM_DATABASES, ServerState};
+pub use state::{Database, Faults, Login, ServerState};
 
 /// A running stand-in. Dropping it stops accepting and closes every connection.
 pub struct StandIn {

@@ -8,14 +8,12 @@
 //! Wine, where those Linux tools cannot be started.
 #![cfg(unix)]
 
-mod package_support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::support::package::*;
 use hubup::{MANIFEST_ENTRY, Manifest, Package};
-use package_support::*;
 
 /// Runs a tool, failing the test with a set-up hint if it is missing or fails.
 fn run(command: &mut Command) -> Vec<u8> {

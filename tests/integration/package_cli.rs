@@ -1,12 +1,10 @@
 //! `hubup package verify`, driven through the real binary: exit codes (0 sound, 2 refused),
 //! what it prints, and that it changes nothing.
 
-mod package_support;
-
 use std::process::{Command, Output};
 
+use crate::support::package::*;
 use hubup::{Digest, Step, Version};
-use package_support::*;
 
 fn hubup(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hubup"))

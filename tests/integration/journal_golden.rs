@@ -5,18 +5,17 @@
 //! when its content must change for a reason other than a format change:
 //!
 //! ```sh
-//! HUBUP_REGENERATE_GOLDEN=1 cargo test --test journal_golden
+//! HUBUP_REGENERATE_GOLDEN=1 cargo test --test integration journal_golden
 //! ```
 //!
 //! A new format version gets a new golden file next to it; the old ones stay, with their
 //! expected content frozen in the test that reads them.
 
-mod journal_common;
-
 use std::path::{Path, PathBuf};
 
+use crate::support;
+use crate::support::journal::{full_run_batches, run_started, step};
 use hubup::{Entry, JOURNAL_FORMAT, Journal, Payload, RunId, Version};
-use journal_common::{full_run_batches, run_started, step};
 
 const MACHINE: &str = "HUB01";
 const FIRST_MS: u64 = 1_795_980_304_000;
@@ -48,7 +47,7 @@ fn golden_v1_batches() -> Vec<(RunId, Vec<Payload>)> {
         vec![
             Payload::StepPlanned {
                 step: s,
-                ops: journal_common::every_op(),
+                ops: support::journal::every_op(),
                 package: hubup::Digest::of(b"package 4.3"),
                 tree_before: hubup::Digest::of(b"tree 4.2"),
                 apphost_before: hubup::Digest::of(b"apphost 4.2"),

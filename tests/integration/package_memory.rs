@@ -1,62 +1,13 @@
 //! Peak memory while verifying and reading a package does not grow with the size of its
-//! files: a counting global allocator measures the peak for a package and for one whose files
-//! are ten times larger. (A memory assertion, not a timing one.)
+//! files: the counting global allocator (`support::alloc`) measures the peak for a package and
+//! for one whose files are ten times larger, in a process of its own. (A memory assertion, not
+//! a timing one.)
 
-mod package_support;
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::support::package::*;
+use crate::support::{alloc, alone};
 use hubup::Package;
-use package_support::*;
-
-/// The system allocator, counting the bytes currently allocated and the peak.
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = CURRENT.fetch_add(by, Ordering::SeqCst) + by;
-    PEAK.fetch_max(now, Ordering::SeqCst);
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-            grew(new_size);
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 /// A package of a few files of `scale` times a base size: binaries (stored) and text (deflated).
 fn package_bytes(scale: usize) -> Vec<u8> {
@@ -78,8 +29,8 @@ fn package_bytes(scale: usize) -> Vec<u8> {
 /// Peak bytes allocated above the starting level while opening (verifying) the package at
 /// `path` and copying every file out.
 fn peak_while_reading(path: &std::path::Path) -> usize {
-    let base = CURRENT.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
+    let base = alloc::current();
+    alloc::reset_peak();
     let package = Package::open(path, STEP).expect("valid package");
     for file in &package.manifest().files {
         package
@@ -87,11 +38,16 @@ fn peak_while_reading(path: &std::path::Path) -> usize {
             .expect("file reads");
     }
     drop(package);
-    PEAK.load(Ordering::SeqCst) - base
+    alloc::peak() - base
 }
 
 #[test]
 fn peak_memory_does_not_grow_with_package_size() {
+    // The counts are process-wide: no other test may allocate while this one measures.
+    let name = "peak_memory_does_not_grow_with_package_size";
+    if !alone::in_own_process(module_path!(), name) {
+        return;
+    }
     let small = package_bytes(1);
     let large = package_bytes(10);
     assert!(

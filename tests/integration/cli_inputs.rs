@@ -1,11 +1,9 @@
 //! Bad input and prerequisites through the real binary: each gets a clear message naming the
 //! problem and what to do, exits non-zero, and changes nothing. Also Ctrl-C, and `check`.
 
-mod support;
-
 use std::fs;
 
-use support::Scenario;
+use crate::support::Scenario;
 
 /// Replaces `from` with `to` in the scenario's config.
 fn edit_config(scenario: &Scenario, from: &str, to: &str) {
@@ -225,7 +223,7 @@ fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
         })
         .collect();
     fs::write(scenario.config(), text.join("\n")).unwrap();
-    let child = support::hubup()
+    let child = crate::support::hubup()
         .args(["upgrade", "--to", "4.5", "--config"])
         .arg(scenario.config())
         .stdout(Stdio::piped())

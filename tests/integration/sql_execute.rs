@@ -5,14 +5,14 @@
 //! pre-provisioned mode, hostile database names, the installation lock, database backups
 //! (`--backup-databases`), and a grep for the password in everything hubup wrote or printed.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;
 
+use crate::support::Scenario;
+use crate::support::tds::{Faults, StandIn};
 use serde_json::Value;
-use support::Scenario;
-use support::tds::{Faults, StandIn};
 
 const ADMIN: &str = "hubup_admin";
 /// Distinctive, so a grep finds any leak of it.
@@ -569,6 +569,7 @@ fn server_summary(server: &StandIn) -> Vec<String> {
 #[cfg(unix)]
 #[test]
 fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
+    use crate::support::rng::Rng;
     let upgrade = ["upgrade", "--to", "4.2", "--backup-databases", BACKUPS];
     let reference_server = server_with_vendor_databases();
     let reference = scenario_on(&reference_server, "execute", "");
@@ -581,7 +582,7 @@ fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
     let want_server = server_summary(&reference_server);
 
     let mut interrupted = 0;
-    let mut seed: u64 = 0x5ee0_0000_0000_0042;
+    let mut rng = Rng::new(0x5ee0_0000_0000_0042);
     // Kills land anywhere in the run, many before its first journal entry: go on until five
     // of them interrupted one (a fixed count of attempts was flaky on a loaded machine).
     let mut attempt = 0;
@@ -591,26 +592,11 @@ fn kills_during_a_database_step_resume_or_roll_back_to_a_consistent_server() {
             "only {interrupted} of {attempt} kills interrupted a run"
         );
         attempt += 1;
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let delay = std::time::Duration::from_micros((seed >> 33) % duration.max(1));
+        let delay = std::time::Duration::from_micros(rng.below(duration));
         let server = server_with_vendor_databases();
         let scenario = scenario_on(&server, "execute", "");
         run(&scenario, &["upgrade", "--to", "4.1"]).expect(0);
-        let mut child = support::hubup()
-            .args(upgrade)
-            .arg("--config")
-            .arg(scenario.config())
-            .env(PASSWORD_VAR, PASSWORD)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn hubup");
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
-        scenario.wait_for_journal();
+        scenario.run_killed_after(&upgrade, &[(PASSWORD_VAR, PASSWORD)], delay);
         let unfinished = !scenario.status()["unfinished_run"].is_null();
         interrupted += usize::from(unfinished);
         if attempt % 2 == 0 {

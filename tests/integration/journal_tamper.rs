@@ -2,12 +2,10 @@
 //! write access to the file could), one entry at a time, in every way the issue names; verify
 //! must catch every single case, name the right entry and, where it can tell, the right kind.
 
-mod journal_common;
-
 use std::path::{Path, PathBuf};
 
+use crate::support::journal::{HEADER_LEN, META, record, tamper, write_sample_journal};
 use hubup::{ChainFault, Head, Journal, JournalError};
-use journal_common::{HEADER_LEN, META, record, tamper, write_sample_journal};
 
 struct Sample {
     _dir: tempfile::TempDir,

@@ -1,13 +1,12 @@
 //! The `hubup journal` commands, driven through the real binary: exit codes, messages, the show
 //! lines, the export schema, `--config` resolution and the busy message.
 
-mod journal_common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::support;
+use crate::support::journal::{HEADER_LEN, record, tamper, write_sample_journal};
 use hubup::{Journal, RunId};
-use journal_common::{HEADER_LEN, record, tamper, write_sample_journal};
 use redb::ReadableDatabase;
 
 struct Run {
@@ -431,7 +430,7 @@ fn the_header_length_matches_the_documented_layout() {
     let head = Journal::open(&file).unwrap().head().unwrap();
     let db = redb::Database::open(&file).unwrap();
     let txn = db.begin_read().unwrap();
-    let table = txn.open_table(journal_common::ENTRIES).unwrap();
+    let table = txn.open_table(support::journal::ENTRIES).unwrap();
     let bytes = table.get(head.seq).unwrap().unwrap().value().to_vec();
     assert_eq!(&bytes[0..2], &1u16.to_le_bytes());
     assert_eq!(&bytes[34..HEADER_LEN], head.hash.as_bytes());

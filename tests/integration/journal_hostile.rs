@@ -3,55 +3,16 @@
 //! clear error, never a panic, an abort or a huge allocation; a counting allocator checks the
 //! last point.
 
-mod journal_common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::support::journal::{ENTRIES, HEADER_LEN, META, write_sample_journal};
+use crate::support::{self, alloc, alone, rng::Rng};
 use hubup::{ChainFault, Journal};
-use journal_common::{ENTRIES, HEADER_LEN, META, write_sample_journal};
 
-/// Records the largest single allocation the process makes.
-struct Counting;
-
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// No allocation in this test binary may come near this (the decode limit is 64 MiB; redb's
-/// page cache is allocated in small pieces).
+/// No allocation of these tests may come near this (the decode limit is 64 MiB; redb's page
+/// cache is allocated in small pieces). Each test runs in a process of its own so that the
+/// counting allocator sees only its allocations.
 const ALLOCATION_CEILING: usize = 256 * 1024 * 1024;
-
-/// A small xorshift generator: the bytes are random but the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
 
 /// Opens and, if that works, verifies and reads `file`; returns the error, if any, as text.
 /// Every error must be one of the journal's own, with a message naming the file.
@@ -79,8 +40,11 @@ fn sample(dir: &Path) -> PathBuf {
 
 #[test]
 fn random_bytes_are_not_a_journal() {
+    if !alone::in_own_process(module_path!(), "random_bytes_are_not_a_journal") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = Rng(0x5eed_0001);
+    let mut rng = Rng::new(0x5eed_0001);
     for len in [1usize, 7, 100, 511, 4096, 4097, 65_536, 1 << 20] {
         let file = dir.path().join(format!("random-{len}.redb"));
         std::fs::write(&file, rng.bytes(len)).unwrap();
@@ -90,11 +54,17 @@ fn random_bytes_are_not_a_journal() {
             "{len} bytes: {error}"
         );
     }
-    assert!(LARGEST.load(Ordering::Relaxed) < ALLOCATION_CEILING);
+    assert!(alloc::largest() < ALLOCATION_CEILING);
 }
 
 #[test]
 fn every_truncation_of_a_journal_fails_cleanly() {
+    if !alone::in_own_process(
+        module_path!(),
+        "every_truncation_of_a_journal_fails_cleanly",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let original = std::fs::read(sample(dir.path())).unwrap();
     let file = dir.path().join("truncated.redb");
@@ -107,11 +77,17 @@ fn every_truncation_of_a_journal_fails_cleanly() {
     }
     // Cutting the file loses committed pages: not one truncation may pass for intact.
     assert_eq!(failures, (1..original.len()).step_by(997).count());
-    assert!(LARGEST.load(Ordering::Relaxed) < ALLOCATION_CEILING);
+    assert!(alloc::largest() < ALLOCATION_CEILING);
 }
 
 #[test]
 fn flipped_bytes_anywhere_in_the_file_never_panic_and_are_caught_in_entries() {
+    if !alone::in_own_process(
+        module_path!(),
+        "flipped_bytes_anywhere_in_the_file_never_panic_and_are_caught_in_entries",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let original = std::fs::read(sample(dir.path())).unwrap();
     let file = dir.path().join("flipped.redb");
@@ -131,7 +107,7 @@ fn flipped_bytes_anywhere_in_the_file_never_panic_and_are_caught_in_entries() {
         detected > 0,
         "no flipped byte was detected ({unchanged} unnoticed)"
     );
-    assert!(LARGEST.load(Ordering::Relaxed) < ALLOCATION_CEILING);
+    assert!(alloc::largest() < ALLOCATION_CEILING);
 }
 
 /// Appends a record with a valid header and hash around `body` as the next entry of `file`,
@@ -187,6 +163,12 @@ fn huge_varint(value: u64) -> Vec<u8> {
 
 #[test]
 fn huge_length_prefixes_are_refused_without_allocating_them() {
+    if !alone::in_own_process(
+        module_path!(),
+        "huge_length_prefixes_are_refused_without_allocating_them",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("machine name of 2^64-1 bytes", {
@@ -239,7 +221,7 @@ fn huge_length_prefixes_are_refused_without_allocating_them() {
         drop(journal);
         std::fs::remove_file(&file).unwrap();
     }
-    let largest = LARGEST.load(Ordering::Relaxed);
+    let largest = alloc::largest();
     assert!(
         largest < ALLOCATION_CEILING,
         "largest allocation: {largest} bytes"
@@ -249,8 +231,8 @@ fn huge_length_prefixes_are_refused_without_allocating_them() {
 /// Replaces entry `seq` by `body` under a correctly recomputed hash (its successor's link
 /// then breaks, as it would for anyone who rewrote it).
 fn rewrite_raw(file: &Path, seq: u64, body: &[u8]) {
-    journal_common::tamper(file, |table| {
-        let old = journal_common::record(table, seq);
+    support::journal::tamper(file, |table| {
+        let old = support::journal::record(table, seq);
         let prev = &old[2..34];
         let mut hasher = blake3::Hasher::new();
         hasher.update(prev);
@@ -286,7 +268,7 @@ fn the_first_undecodable_entry_is_named_across_many_decoding_chunks() {
     undecodable.extend(huge_varint(u64::MAX));
     rewrite_raw(&file, 47, &undecodable);
     rewrite_raw(&file, 31, &undecodable);
-    journal_common::tamper(&file, |table| {
+    support::journal::tamper(&file, |table| {
         table.remove(55).unwrap();
     });
     let journal = Journal::open(&file).unwrap();
@@ -315,8 +297,8 @@ fn an_absurd_sequence_number_does_not_send_the_diagnosis_searching_forever() {
     // u64::MAX must not stretch that search over the whole key space.
     let dir = tempfile::tempdir().unwrap();
     let file = sample(dir.path());
-    journal_common::tamper(&file, |table| {
-        let mut bytes = journal_common::record(table, 5);
+    support::journal::tamper(&file, |table| {
+        let mut bytes = support::journal::record(table, 5);
         let last = bytes.len() - 1;
         bytes[last] ^= 0x01;
         table.insert(5, bytes.as_slice()).unwrap();

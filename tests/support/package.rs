@@ -2,8 +2,6 @@
 //! files with the zip crate (valid ones, and variants that break one rule each), and patches
 //! zip headers in place for the breakages a well-behaved writer refuses to produce.
 
-#![allow(dead_code)] // each test file uses a different part
-
 use std::fs;
 use std::io::{Cursor, Write};
 use std::ops::Range;
@@ -15,6 +13,8 @@ use hubup::{
 };
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
+
+use super::rng::Rng;
 
 /// The step the sample package is for.
 pub const STEP: Step = Step {
@@ -31,15 +31,8 @@ pub struct SampleFile {
 
 /// Deterministic bytes that do not compress (so they never look like a bomb).
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
+    let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    (0..len).map(|_| (rng.next() >> 24) as u8).collect()
 }
 
 /// Text that compresses like real configuration and script files (about 5:1).
@@ -325,13 +318,6 @@ pub fn set_uncompressed_size(bytes: &mut [u8], name: &str, size: u32) {
     let h = headers(bytes, name);
     write_u32(bytes, h.local + 22, size);
     write_u32(bytes, h.central + 24, size);
-}
-
-/// Sets the CRC-32 in both headers.
-pub fn set_crc(bytes: &mut [u8], name: &str, crc: u32) {
-    let h = headers(bytes, name);
-    write_u32(bytes, h.local + 14, crc);
-    write_u32(bytes, h.central + 16, crc);
 }
 
 /// Sets the central directory's external attributes (unix mode in the upper half).

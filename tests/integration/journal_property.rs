@@ -2,10 +2,8 @@
 //! sizes) with the journal closed and reopened at random points. After every action the
 //! journal verifies, and it holds exactly the acknowledged entries, in order.
 
-mod journal_common;
-
+use crate::support::journal::every_op;
 use hubup::{ConfigRecord, Digest, Entry, Journal, OpOutcome, Payload, RunId, Step, Version};
-use journal_common::every_op;
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]

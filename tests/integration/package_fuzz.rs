@@ -2,13 +2,11 @@
 //! and a mutated package is either refused or verifies to exactly the original manifest and
 //! file contents.
 
-mod package_support;
-
 use std::cell::Cell;
 use std::fs;
 
+use crate::support::package::*;
 use hubup::Package;
-use package_support::*;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestRunner};

@@ -2,11 +2,9 @@
 //! rollback; a hand-patched product file stops the upgrade before any change; each of the two
 //! flags does what it says and the journal records it; drift shows in `status --json`.
 
-mod support;
-
 use std::fs;
 
-use support::Scenario;
+use crate::support::Scenario;
 
 const HUB_SETTINGS: &str = "Hub/appsettings.json";
 const PATCHED: &str = "Hub/BluePrism.Hub.dll";

@@ -2,12 +2,10 @@
 //! (in every form the config module might hand over) leaves no trace of them in the journal
 //! file, in `journal show` or in `journal export`.
 
-mod journal_common;
-
 use std::process::Command;
 
+use crate::support::journal::run_started;
 use hubup::{ConfigRecord, Journal, Payload, REDACTED, RunId, Version};
-use journal_common::run_started;
 
 const PASSWORDS: [&str; 5] = [
     "Hunter2-Sql-Pa55",

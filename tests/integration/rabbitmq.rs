@@ -5,12 +5,10 @@
 //! the Windows test run has no broker.
 #![cfg(unix)]
 
-mod support;
-
 use std::fs;
 
-use support::Scenario;
-use support::rabbit::{self, Broker};
+use crate::support::Scenario;
+use crate::support::rabbit::{self, Broker};
 
 const PASSWORD_VAR: &str = "HUBUP_TEST_RABBITMQ_PASSWORD";
 

@@ -2,12 +2,10 @@
 //! partial chains, refusals, an injected failure with automatic rollback and retry, and
 //! `rollback --to` across committed steps.
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 
-use support::{Scenario, expected_tree_digest};
+use crate::support::{Scenario, expected_tree_digest};
 
 /// Every file under `dir` with its content, relative path first (for live-data comparisons).
 fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {

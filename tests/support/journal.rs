@@ -1,8 +1,6 @@
 //! Shared by the journal's integration tests: realistic payloads (every op and payload kind),
 //! sample journals, and direct access to the redb tables for tampering.
 
-#![allow(dead_code)] // each test file uses a different part of this module
-
 use std::path::Path;
 
 use hubup::{

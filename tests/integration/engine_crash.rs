@@ -4,26 +4,13 @@
 //! the digests the interrupted step started from.
 #![cfg(unix)]
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::Scenario;
+use crate::support::rng::Rng;
 use serde_json::Value;
-use support::{Scenario, hubup};
-
-/// A small deterministic PRNG (xorshift64*), so a failing kill moment can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
 
 /// A step as the export writes it (`{"from": "4.2", "to": "4.3"}`), as text: `4.2 -> 4.3`.
 fn step_text(step: &Value) -> Option<String> {
@@ -127,33 +114,20 @@ fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
     let starts = step_starts(&reference.journal());
     assert_eq!(starts.len(), 5, "the reference run planned five steps");
 
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut rng = Rng::new(0x5eed_1234_abcd_0001);
     let mut interrupted = 0;
     let mut attempts = 0;
     while interrupted < 32 {
         attempts += 1;
         assert!(attempts < 200, "the kills keep missing the run");
         let scenario = Scenario::new();
-        let delay = Duration::from_micros(rng.next() % (duration.as_micros() as u64).max(1));
-        let mut child = hubup()
-            .args([
-                "upgrade",
-                "--to",
-                "4.5",
-                "--backup-databases",
-                BACKUPS,
-                "--config",
-            ])
-            .arg(scenario.config())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn hubup");
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let status = child.wait().expect("wait");
-        scenario.wait_for_journal();
-        if status.success() {
+        let delay = Duration::from_micros(rng.below(duration.as_micros() as u64));
+        let finished = scenario.run_killed_after(
+            &["upgrade", "--to", "4.5", "--backup-databases", BACKUPS],
+            &[],
+            delay,
+        );
+        if finished {
             continue;
         }
         let journal = scenario.journal();

@@ -6,7 +6,7 @@
 //! docker run -e ACCEPT_EULA=Y -e MSSQL_SA_PASSWORD='Hubup-Test-2026' -p 1433:1433 \
 //!     mcr.microsoft.com/mssql/server:2022-latest
 //! HUBUP_TEST_MSSQL='Server=127.0.0.1,1433;User Id=sa;Password=Hubup-Test-2026;Encrypt=on;TrustServerCertificate=true' \
-//!     cargo test --test sql_mssql
+//!     cargo test --test integration sql_mssql
 //! ```
 //!
 //! Everything they create carries a unique `hubup_test_` prefix and is dropped at the end

@@ -3,12 +3,10 @@
 //! transactions, applocks, faults, hostile names and long (PLP) parameters. Statement texts
 //! are written out here as the contract gives them, independently of the stand-in's own.
 
-mod support;
-
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
-use support::tds::{Database, Faults, StandIn};
+use crate::support::tds::{Database, Faults, StandIn};
 use tiberius::{AuthMethod, Client, Config, EncryptionLevel, ToSql};
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};

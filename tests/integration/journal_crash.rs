@@ -7,17 +7,17 @@
 //! The child is this test binary again, running this same test with `HUBUP_CRASH_CHILD` set.
 //! Set `HUBUP_CRASH_SEED` to replay a failing seed (the test prints the one it uses).
 
-mod journal_common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::support::alone;
+use crate::support::journal::{every_op, step};
+use crate::support::rng::Rng;
 use hubup::{Digest, Journal, Payload, RunId, Version};
-use journal_common::{every_op, step};
 
 const CHILD_ENV: &str = "HUBUP_CRASH_CHILD";
 const ROUND_ENV: &str = "HUBUP_CRASH_ROUND";
@@ -34,7 +34,7 @@ fn killed_appenders_lose_no_acknowledged_batch() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(DEFAULT_SEED);
     eprintln!("crash test seed {seed} (replay with HUBUP_CRASH_SEED={seed})");
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("journal.redb");
     let mut reported: BTreeMap<(u32, u32), u32> = BTreeMap::new();
@@ -99,13 +99,11 @@ fn batch_payloads(round: u32, batch: u32) -> Vec<Payload> {
 /// Starts a child on `file`, kills it at a random moment, and returns the batches it
 /// reported committed: (round, batch) -> size.
 fn run_child_and_kill(file: &Path, round: u32, rng: &mut Rng) -> BTreeMap<(u32, u32), u32> {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "killed_appenders_lose_no_acknowledged_batch",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let test = alone::test_name(
+        module_path!(),
+        "killed_appenders_lose_no_acknowledged_batch",
+    );
+    let mut child = alone::this_binary_running(&test)
         .env(CHILD_ENV, file)
         .env(ROUND_ENV, round.to_string())
         .stdout(Stdio::piped())
@@ -125,17 +123,17 @@ fn run_child_and_kill(file: &Path, round: u32, rng: &mut Rng) -> BTreeMap<(u32, 
     // Half of the kills come while the child opens the journal or its first commits are in
     // flight; the other half after it has committed for a while.
     let mut acknowledged = BTreeMap::new();
-    if rng.next() % 2 == 0 {
-        std::thread::sleep(Duration::from_millis(rng.next() % 40));
+    if rng.below(2) == 0 {
+        std::thread::sleep(Duration::from_millis(rng.below(40)));
     } else {
-        let wanted = 1 + rng.next() % 12;
+        let wanted = 1 + rng.below(12);
         while (acknowledged.len() as u64) < wanted {
             match received.recv_timeout(Duration::from_secs(60)) {
                 Ok(line) => record(&mut acknowledged, &line),
                 Err(_) => break,
             }
         }
-        std::thread::sleep(Duration::from_micros(rng.next() % 5_000));
+        std::thread::sleep(Duration::from_micros(rng.below(5_000)));
     }
     child.kill().unwrap();
     child.wait().unwrap();
@@ -213,16 +211,4 @@ fn plan_digest(batch: u32) -> Digest {
 
 fn batch_of_plan(package: &Digest) -> u32 {
     u32::from_le_bytes(package.0[..4].try_into().unwrap())
-}
-
-/// xorshift64: seeded, reproducible kill moments.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }

@@ -2,12 +2,10 @@
 //! package is refused with the right error, a message that names the problem, and nothing
 //! written; files are re-checked when they are copied out.
 
-mod package_support;
-
+use crate::support::package::*;
 use hubup::{
     Digest, EntryProblem, MANIFEST_ENTRY, Manifest, Package, PackageError, RelPath, Step, Version,
 };
-use package_support::*;
 
 /// Opens `bytes` as a package for [`STEP`], expecting a refusal; checks that the message
 /// names the package file and that nothing was written next to it.
