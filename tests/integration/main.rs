@@ -28,6 +28,7 @@ mod package_fuzz;
 mod package_interop;
 mod package_memory;
 mod package_read;
+mod plan_snapshot;
 mod rabbitmq;
 mod sql_execute;
 mod sql_mssql;

@@ -10,7 +10,8 @@
 //! - `rabbit`: a private RabbitMQ broker (Unix only);
 //! - `rng`: the one seeded random-number generator of the tests;
 //! - `alloc`: the counting global allocator, and `alone`: running one test in a process of
-//!   its own (for measurements that other tests running in parallel would disturb).
+//!   its own (for measurements that other tests running in parallel would disturb);
+//! - `snapshot`: comparing output with committed snapshot files.
 
 pub mod alloc;
 pub mod alone;
@@ -20,6 +21,7 @@ pub mod package;
 #[cfg(unix)]
 pub mod rabbit;
 pub mod rng;
+pub mod snapshot;
 pub mod tds;
 
 use std::path::{Path, PathBuf};
