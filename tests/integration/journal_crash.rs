@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::support::alone;
-use crate::support::journal::{every_op, step};
+use crate::support::journal::{all_ops, step};
 use crate::support::rng::Rng;
 use hubup::{Digest, Journal, Payload, RunId, Version};
 
@@ -81,7 +81,7 @@ fn batch_payloads(round: u32, batch: u32) -> Vec<Payload> {
             if i == 0 && batch % 4 == 3 {
                 Payload::StepPlanned {
                     step: s,
-                    ops: every_op().into_iter().cycle().take(100).collect(),
+                    ops: all_ops().into_iter().cycle().take(100).collect(),
                     package: plan_digest(batch),
                     tree_before: Digest::of(&round.to_le_bytes()),
                     apphost_before: Digest::ZERO,

@@ -2,7 +2,7 @@
 //! sizes) with the journal closed and reopened at random points. After every action the
 //! journal verifies, and it holds exactly the acknowledged entries, in order.
 
-use crate::support::journal::every_op;
+use crate::support::journal::all_ops;
 use hubup::{ConfigRecord, Digest, Entry, Journal, OpOutcome, Payload, RunId, Step, Version};
 use proptest::prelude::*;
 
@@ -52,7 +52,7 @@ fn payload() -> impl Strategy<Value = Payload> {
         }),
         (
             any::<u8>(),
-            proptest::sample::subsequence(every_op(), 0..=every_op().len()),
+            proptest::sample::subsequence(all_ops(), 0..=all_ops().len()),
             any::<[u8; 32]>()
         )
             .prop_map(|(s, ops, d)| Payload::StepPlanned {

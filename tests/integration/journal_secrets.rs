@@ -1,11 +1,12 @@
 //! Secrets never reach the journal: a run's config record built from a config with passwords
 //! (in every form the config module might hand over) leaves no trace of them in the journal
-//! file, in `journal show` or in `journal export`.
+//! file, in `journal show` or in `journal export`, with a plan of every op kind
+//! ([`all_ops`]) journaled and rendered next to it.
 
 use std::process::Command;
 
-use crate::support::journal::run_started;
-use hubup::{ConfigRecord, Journal, Payload, REDACTED, RunId, Version};
+use crate::support::journal::{all_ops, run_started, step};
+use hubup::{ConfigRecord, Journal, OpOutcome, Payload, REDACTED, RunId, Version};
 
 const PASSWORDS: [&str; 5] = [
     "Hunter2-Sql-Pa55",
@@ -70,6 +71,21 @@ fn a_config_with_passwords_produces_journal_bytes_without_them() {
                 )],
             )
             .unwrap();
+        // A plan of every op kind, each op done, so that show and export render every one.
+        let s = step(Version::V4_1);
+        let mut plan = vec![Payload::StepPlanned {
+            step: s,
+            ops: all_ops(),
+            package: hubup::Digest::of(b"package"),
+            tree_before: hubup::Digest::of(b"tree"),
+            apphost_before: hubup::Digest::ZERO,
+        }];
+        plan.extend((0..all_ops().len() as u32).map(|index| Payload::OpDone {
+            step: s,
+            index,
+            outcome: OpOutcome::Applied,
+        }));
+        journal.append(run, &plan).unwrap();
         // Many more commits, so that redb rewrites and frees pages: no copy may survive there.
         for i in 0..50 {
             journal
@@ -106,6 +122,11 @@ fn a_config_with_passwords_produces_journal_bytes_without_them() {
         assert!(output.status.success(), "{args:?}");
         let text = String::from_utf8_lossy(&output.stdout);
         assert!(text.contains("run_started"), "{text}");
+        if args == ["show"] {
+            for op in all_ops() {
+                assert!(text.contains(&op.describe()), "show lacks {op:?}:\n{text}");
+            }
+        }
         for password in PASSWORDS {
             assert!(!text.contains(password), "{args:?} printed {password}");
         }
