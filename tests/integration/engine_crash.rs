@@ -1,7 +1,8 @@
 //! Crash safety of the whole engine: `hubup upgrade` is SIGKILLed at seeded random moments
-//! across a 4.0 -> 4.5 run. After each kill, `resume` must reach exactly the digests of an
-//! uninterrupted run, and, on a copy of the interrupted sandbox, `rollback` must reach exactly
-//! the digests the interrupted step started from.
+//! across a 4.0 -> 4.5 run. After each kill, `resume` must exit 0 and reach exactly the digests
+//! of an uninterrupted run, and, on a copy of the interrupted sandbox, `rollback` must exit 0
+//! and reach exactly the digests the interrupted step started from. Where there is nothing to
+//! resume (killed before the first entry or after the last), both must say so with exit 2.
 #![cfg(unix)]
 
 use std::collections::BTreeMap;
@@ -11,6 +12,17 @@ use std::time::{Duration, Instant};
 use crate::support::Scenario;
 use crate::support::rng::Rng;
 use serde_json::Value;
+
+/// Where the kills landed (printed at the end, for a reader of `--nocapture`).
+#[derive(Debug, Default)]
+struct Kills {
+    /// hubup had finished (exit 0) before the kill.
+    exited: u32,
+    before_the_journal: u32,
+    /// Before the first step was planned, or between two steps.
+    between_steps: u32,
+    after_the_end: u32,
+}
 
 /// A step as the export writes it (`{"from": "4.2", "to": "4.3"}`), as text: `4.2 -> 4.3`.
 fn step_text(step: &Value) -> Option<String> {
@@ -91,6 +103,20 @@ fn assert_each_database_backed_up_once(scenario: &Scenario) {
     }
 }
 
+/// Whether the journal's last run has finished (its last entry is `run_finished`).
+fn run_finished(journal: &[Value]) -> bool {
+    journal
+        .last()
+        .is_some_and(|entry| entry["payload"]["kind"] == "run_finished")
+}
+
+/// A copy of the whole sandbox (install, IIS config, journal) in a new temp dir.
+fn copy_of(scenario: &Scenario) -> Scenario {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(scenario.path(), copy.path());
+    Scenario { dir: copy }
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     let status = Command::new("cp")
         .arg("-a")
@@ -115,6 +141,7 @@ fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
     assert_eq!(starts.len(), 5, "the reference run planned five steps");
 
     let mut rng = Rng::new(0x5eed_1234_abcd_0001);
+    let mut seen = Kills::default();
     let mut interrupted = 0;
     let mut attempts = 0;
     while interrupted < 32 {
@@ -128,32 +155,52 @@ fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
             delay,
         );
         if finished {
+            seen.exited += 1;
             continue;
         }
         let journal = scenario.journal();
         if journal.is_empty() {
-            // Killed before anything was journaled: nothing may have changed.
+            // Killed before anything was journaled: nothing may have changed, and there is
+            // nothing to resume or roll back (exit 2: nothing changed).
             let (_, tree, apphost) = scenario.digests();
             let first = starts.values().next().expect("five steps");
             assert_eq!((&tree, &apphost), (&first.0, &first.1), "delay {delay:?}");
+            scenario.run(&["resume"]).expect(2);
+            scenario.run(&["rollback"]).expect(2);
+            seen.before_the_journal += 1;
             continue;
         }
         let Some(step) = interrupted_step(&journal) else {
-            // Killed before the first step was planned, or between steps: resume must still
-            // finish the run (or there is no run at all yet).
-            let resume = scenario.run(&["resume"]);
-            if resume.code == 0 {
+            if run_finished(&journal) {
+                // Killed after the run's last entry: it is complete, nothing to resume.
                 assert_eq!(scenario.digests(), final_digests, "delay {delay:?}");
-                // Before the first step, the backups come from the run's journaled request.
-                assert_each_database_backed_up_once(&scenario);
+                scenario.run(&["resume"]).expect(2);
+                seen.after_the_end += 1;
+                continue;
             }
+            // Killed before the first step was planned, or between steps: rollback (on a
+            // copy) has no interrupted step to undo and leaves the install as it is; resume
+            // must finish the run.
+            let copy = copy_of(&scenario);
+            let before = copy.digests();
+            copy.run(&["rollback"]).expect(0);
+            assert_eq!(
+                copy.digests(),
+                before,
+                "rollback between steps, delay {delay:?}"
+            );
+            copy.run(&["journal", "verify"]).expect(0);
+            scenario.run(&["resume"]).expect(0);
+            assert_eq!(scenario.digests(), final_digests, "delay {delay:?}");
+            // Before the first step, the backups come from the run's journaled request.
+            assert_each_database_backed_up_once(&scenario);
+            scenario.run(&["journal", "verify"]).expect(0);
+            seen.between_steps += 1;
             continue;
         };
         interrupted += 1;
 
-        let copy = tempfile::tempdir().unwrap();
-        copy_dir(scenario.path(), copy.path());
-        let copy = Scenario { dir: copy };
+        let copy = copy_of(&scenario);
 
         scenario.run(&["resume"]).expect(0);
         assert_eq!(
@@ -174,4 +221,5 @@ fn sigkill_at_random_moments_then_resume_or_rollback_converges() {
         );
         copy.run(&["journal", "verify"]).expect(0);
     }
+    eprintln!("{attempts} kills: {interrupted} during a step, {seen:?}");
 }
