@@ -18,6 +18,7 @@ mod harness;
 mod journal_cli;
 mod journal_crash;
 mod journal_golden;
+mod journal_golden_variants;
 mod journal_hostile;
 mod journal_property;
 mod journal_secrets;

@@ -1,11 +1,6 @@
 //! Shared by the journal's integration tests: realistic payloads (every op and payload kind),
 //! sample journals, and direct access to the redb tables for tampering.
-//!
-//! [`all_ops`] holds one example of every variant of every enum an op is made of, and
-//! [`variants_in_op`] names them with an exhaustive `match` (no `_` arm): a new variant stops
-//! this file compiling until it is named there, and the golden test
-//! (`journal_golden::all_ops_hold_every_variant`) then fails until [`all_ops`] has an example of
-//! it, so the golden, property, crash and secrets tests see every kind there is.
+//! [`all_ops`] holds an example of every op variant (`journal_golden_variants` checks it).
 
 use std::path::Path;
 
@@ -40,7 +35,7 @@ pub fn backed_up(text: &str) -> BackedUpFile {
 ///
 /// Frozen: the golden journal `tests/golden/journal-v1.redb` is written from this and
 /// [`full_run_batches`]; changing either changes what the golden test expects. New op kinds go
-/// into [`all_ops`] (and its golden, `journal-v1-all-ops.redb`, is written again).
+/// into [`all_ops`] (and into a new golden file).
 pub fn every_op() -> Vec<Op> {
     let login = Principal::Windows(r"IIS APPPOOL\Blue Prism - License Manager".to_string());
     let cmd = |program: &str, args: &[&str]| CommandLine {
@@ -197,7 +192,7 @@ pub fn every_op() -> Vec<Op> {
 /// One op of every kind and of every variant inside ops (SQL op, command purpose, IIS edit,
 /// settings change, principal, external file): [`every_op`] and then the variants added since
 /// golden v1, in the order they were added. Append an example of each new variant here;
-/// `journal_golden::all_ops_hold_every_variant` fails until there is one.
+/// `journal_golden_variants::all_ops_hold_every_variant` fails until there is one.
 pub fn all_ops() -> Vec<Op> {
     let mut ops = every_op();
     ops.extend([
@@ -210,188 +205,6 @@ pub fn all_ops() -> Vec<Op> {
         }),
     ]);
     ops
-}
-
-/// The variants `op` is made of, as `Enum::Variant`: its own, and those of the SQL op, command
-/// purpose, IIS edit, settings changes, principals and external files inside it.
-///
-/// Exhaustive on purpose: no `_` arm and no `..` over an enum, so that a new variant of any of
-/// these enums does not compile until it is named here (then give [`all_ops`] an example).
-pub fn variants_in_op(op: &Op) -> Vec<&'static str> {
-    let mut out = vec![match op {
-        Op::Backup(_) => "Op::Backup",
-        Op::WriteFile(_) => "Op::WriteFile",
-        Op::DeleteFile(_) => "Op::DeleteFile",
-        Op::RenameFolder(_) => "Op::RenameFolder",
-        Op::EditAppHost(_) => "Op::EditAppHost",
-        Op::EditSettings(_) => "Op::EditSettings",
-        Op::Command(_) => "Op::Command",
-        Op::Sql(_) => "Op::Sql",
-    }];
-    match op {
-        Op::Backup(backup) => {
-            for (file, _) in &backup.external {
-                out.push(match file {
-                    ExternalFile::AppHostConfig => "ExternalFile::AppHostConfig",
-                });
-            }
-        }
-        Op::WriteFile(_) | Op::DeleteFile(_) | Op::RenameFolder(_) => {}
-        Op::EditAppHost(edit) => out.push(match edit.edit {
-            AppHostEdit::RenameSite { .. } => "AppHostEdit::RenameSite",
-            AppHostEdit::AddSite(_) => "AppHostEdit::AddSite",
-        }),
-        Op::EditSettings(edit) => out.extend(edit.changes.iter().map(|change| match change {
-            SettingsChange::Add { .. } => "SettingsChange::Add",
-            SettingsChange::Rename { .. } => "SettingsChange::Rename",
-            SettingsChange::Remove { .. } => "SettingsChange::Remove",
-            SettingsChange::Set { .. } => "SettingsChange::Set",
-        })),
-        Op::Command(command) => out.push(match command.purpose {
-            CommandPurpose::StopSite { .. } => "CommandPurpose::StopSite",
-            CommandPurpose::StartSite { .. } => "CommandPurpose::StartSite",
-            CommandPurpose::SetSslBinding { .. } => "CommandPurpose::SetSslBinding",
-            CommandPurpose::SetAppPoolIdentity { .. } => "CommandPurpose::SetAppPoolIdentity",
-            CommandPurpose::GrantCertificateKeyAccess { .. } => {
-                "CommandPurpose::GrantCertificateKeyAccess"
-            }
-            CommandPurpose::SetFolderAcl { .. } => "CommandPurpose::SetFolderAcl",
-            CommandPurpose::RestartService { .. } => "CommandPurpose::RestartService",
-            CommandPurpose::RecycleAppPool { .. } => "CommandPurpose::RecycleAppPool",
-            CommandPurpose::RestartIis => "CommandPurpose::RestartIis",
-            CommandPurpose::SetInstalledVersion { .. } => "CommandPurpose::SetInstalledVersion",
-        }),
-        Op::Sql(sql) => {
-            let principal = match sql {
-                SqlOp::CreateDatabase { .. } => {
-                    out.push("SqlOp::CreateDatabase");
-                    None
-                }
-                SqlOp::ApplyMigration { .. } => {
-                    out.push("SqlOp::ApplyMigration");
-                    None
-                }
-                SqlOp::CreateUser { principal, .. } => {
-                    out.push("SqlOp::CreateUser");
-                    Some(principal)
-                }
-                SqlOp::AddRoleMember { principal, .. } => {
-                    out.push("SqlOp::AddRoleMember");
-                    Some(principal)
-                }
-                SqlOp::GrantExecute { principal, .. } => {
-                    out.push("SqlOp::GrantExecute");
-                    Some(principal)
-                }
-                SqlOp::CreateLogin { .. } => {
-                    out.push("SqlOp::CreateLogin");
-                    None
-                }
-                SqlOp::BackupDatabase { .. } => {
-                    out.push("SqlOp::BackupDatabase");
-                    None
-                }
-            };
-            out.extend(principal.map(|p| match p {
-                Principal::Windows(_) => "Principal::Windows",
-                Principal::SqlLogin(_) => "Principal::SqlLogin",
-            }));
-        }
-    }
-    out
-}
-
-/// The variants a payload is made of, as `Enum::Variant`: its own, its op outcome or run
-/// outcome, and (for a plan) those of its ops. Exhaustive like [`variants_in_op`].
-pub fn variants_in_payload(payload: &Payload) -> Vec<&'static str> {
-    let outcome = |outcome: &OpOutcome| match outcome {
-        OpOutcome::Applied => "OpOutcome::Applied",
-        OpOutcome::AlreadyPresent => "OpOutcome::AlreadyPresent",
-        OpOutcome::Skipped { .. } => "OpOutcome::Skipped",
-        OpOutcome::BackedUp { .. } => "OpOutcome::BackedUp",
-    };
-    match payload {
-        Payload::RunStarted { .. } => vec!["Payload::RunStarted"],
-        Payload::StepPlanned { ops, .. } => {
-            let mut out = vec!["Payload::StepPlanned"];
-            out.extend(ops.iter().flat_map(variants_in_op));
-            out
-        }
-        Payload::OpIntent { .. } => vec!["Payload::OpIntent"],
-        Payload::OpDone { outcome: o, .. } => vec!["Payload::OpDone", outcome(o)],
-        Payload::OpFailed { .. } => vec!["Payload::OpFailed"],
-        Payload::OpUndone { .. } => vec!["Payload::OpUndone"],
-        Payload::StepCommitted { .. } => vec!["Payload::StepCommitted"],
-        Payload::RollbackStarted { .. } => vec!["Payload::RollbackStarted"],
-        Payload::StepRolledBack { .. } => vec!["Payload::StepRolledBack"],
-        Payload::RunResumed {} => vec!["Payload::RunResumed"],
-        Payload::RunCancelled { .. } => vec!["Payload::RunCancelled"],
-        Payload::RunFinished { outcome } => vec![
-            "Payload::RunFinished",
-            match outcome {
-                RunOutcome::Completed { .. } => "RunOutcome::Completed",
-                RunOutcome::RolledBack { .. } => "RunOutcome::RolledBack",
-            },
-        ],
-        Payload::Note { .. } => vec!["Payload::Note"],
-    }
-}
-
-/// Every variant of every enum a journal entry is made of, as `Enum::Variant`, from the types'
-/// own (derived) deserializers: the list a new variant joins without anyone writing it down.
-pub fn journaled_variants() -> std::collections::BTreeSet<String> {
-    let mut out = std::collections::BTreeSet::new();
-    let mut add = |name: &str, variants: &[&str]| {
-        out.extend(variants.iter().map(|v| format!("{name}::{v}")));
-    };
-    add("Op", variant_names::<Op>());
-    add("SqlOp", variant_names::<SqlOp>());
-    add("CommandPurpose", variant_names::<CommandPurpose>());
-    add("AppHostEdit", variant_names::<AppHostEdit>());
-    add("SettingsChange", variant_names::<SettingsChange>());
-    add("Principal", variant_names::<Principal>());
-    add("ExternalFile", variant_names::<ExternalFile>());
-    add("OpOutcome", variant_names::<OpOutcome>());
-    add("Payload", variant_names::<Payload>());
-    add("RunOutcome", variant_names::<RunOutcome>());
-    out
-}
-
-/// The variant names of enum `T`, as its derived `Deserialize` hands them to the deserializer.
-fn variant_names<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
-    let mut names = VariantNames(None);
-    // The deserializer only takes note of the names and fails; the error is expected.
-    let _ = T::deserialize(&mut names);
-    names
-        .0
-        .expect("the type is an enum with a derived Deserialize")
-}
-
-/// A deserializer that records the variant names an enum's `Deserialize` asks for.
-struct VariantNames(Option<&'static [&'static str]>);
-
-impl<'de> serde::Deserializer<'de> for &mut VariantNames {
-    type Error = serde::de::value::Error;
-
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("not an enum"))
-    }
-
-    fn deserialize_enum<V: serde::de::Visitor<'de>>(
-        self,
-        _name: &'static str,
-        variants: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.0 = Some(variants);
-        Err(serde::de::Error::custom("variant names recorded"))
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct newtype_struct seq tuple tuple_struct map struct identifier
-        ignored_any
-    }
 }
 
 fn key(parts: &[&str]) -> KeyPath {
@@ -417,15 +230,11 @@ pub fn run_started(from: Version, to: Version, config: ConfigRecord) -> Payload 
 /// present); the second step fails once, is rolled back, cancelled, resumed, and finishes.
 /// Frozen, like [`every_op`].
 pub fn full_run_batches(from: Version, to: Version) -> Vec<Vec<Payload>> {
-    run_batches_with(from, to, every_op)
+    run_batches_planned_with(from, to, &every_op())
 }
 
-/// [`full_run_batches`] with each step planned with [`all_ops`].
-pub fn all_ops_run_batches(from: Version, to: Version) -> Vec<Vec<Payload>> {
-    run_batches_with(from, to, all_ops)
-}
-
-fn run_batches_with(from: Version, to: Version, plan: fn() -> Vec<Op>) -> Vec<Vec<Payload>> {
+/// [`full_run_batches`] with each step planned with `ops` (whose first op is a backup).
+pub fn run_batches_planned_with(from: Version, to: Version, ops: &[Op]) -> Vec<Vec<Payload>> {
     let config = ConfigRecord::from_pairs([
         ("install.root", r"C:\Program Files (x86)\Blue Prism"),
         ("sql.server", "SQL01"),
@@ -437,7 +246,7 @@ fn run_batches_with(from: Version, to: Version, plan: fn() -> Vec<Op>) -> Vec<Ve
     let mut index = 0;
     while at < to {
         let s = step(at);
-        let ops = plan();
+        let ops = ops.to_vec();
         let count = ops.len() as u32;
         batches.push(vec![Payload::StepPlanned {
             step: s,

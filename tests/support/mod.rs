@@ -4,7 +4,8 @@
 //! binary on it; the submodules hold the rest:
 //!
 //! - `journal`: realistic journal payloads (every op and payload kind), sample journals and
-//!   direct access to the redb tables for tampering;
+//!   direct access to the redb tables for tampering; `variants`: the variants of every
+//!   journaled enum, named by exhaustive matches and by the types themselves;
 //! - `package`: update packages built from a few files, and zip header patching;
 //! - `tds`: a SQL Server stand-in speaking TDS on 127.0.0.1;
 //! - `rabbit`: a private RabbitMQ broker (Unix only);
@@ -23,6 +24,7 @@ pub mod rabbit;
 pub mod rng;
 pub mod snapshot;
 pub mod tds;
+pub mod variants;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
