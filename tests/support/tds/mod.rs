@@ -27,9 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-// Each test binary that includes `support` uses only part of the API.
-#[allow(unused_imports)]
-pub use state::{Backup, Database, Faults, Login, SYSTEM_DATABASES, ServerState};
+pub use state::{Database, Faults, Login, ServerState};
 
 /// A running stand-in. Dropping it stops accepting and closes every connection.
 pub struct StandIn {
@@ -163,13 +161,8 @@ impl StandIn {
         result
     }
 
-    /// The certificate (PEM) of the CA that issued the stand-in's TLS certificate, for a
-    /// client's `sql.ca_file`.
-    pub fn ca_pem(&self) -> String {
-        self.shared.tls.ca_pem.clone()
-    }
-
-    /// A PEM file holding [`StandIn::ca_pem`] (lives as long as the stand-in).
+    /// A PEM file holding the certificate of the CA that issued the stand-in's TLS
+    /// certificate, for a client's `sql.ca_file` (lives as long as the stand-in).
     pub fn ca_file(&self) -> std::path::PathBuf {
         self.ca_dir.path().join("ca.pem")
     }
