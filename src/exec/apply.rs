@@ -145,22 +145,11 @@ pub enum OpError {
         path.display()
     )]
     EditMismatch { path: PathBuf },
-    /// Undoing an edit finds the file neither as hubup left it nor as it was before.
-    #[error(
-        "{} changed after hubup edited it (expected {}, found {}); restore it by hand from \
-         {}, then run the rollback again",
-        path.display(),
-        expected.short(),
-        found.map(|d| d.short()).unwrap_or_else(|| "no file".into()),
-        blob.display()
-    )]
-    ChangedSinceEdit {
-        path: PathBuf,
-        expected: Digest,
-        found: Option<Digest>,
-        /// The saved "before" copy to restore by hand.
-        blob: PathBuf,
-    },
+    /// Undoing an edit finds the file neither as hubup left it nor as it was before. Boxed:
+    /// its two paths and digests (129 bytes with Windows paths) would make every
+    /// `Result<_, OpError>` that large.
+    #[error(transparent)]
+    ChangedSinceEdit(Box<ChangedSinceEdit>),
     /// The saved "before" copy of an edited file does not match its digest.
     #[error("the saved copy {} is damaged", blob.display())]
     DamagedBlob { blob: PathBuf },
@@ -171,6 +160,26 @@ pub enum OpError {
         target.display()
     )]
     BackupCopyMissing { copy: PathBuf, target: PathBuf },
+}
+
+/// An edited file that undo finds neither as hubup left it nor as it was before: someone
+/// changed it since, so undo leaves it alone and names the saved copy to restore by hand.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} changed after hubup edited it (expected {}, found {}); restore it by hand from {}, \
+     then run the rollback again",
+    path.display(),
+    expected.short(),
+    found.map(|d| d.short()).unwrap_or_else(|| "no file".into()),
+    blob.display()
+)]
+pub struct ChangedSinceEdit {
+    pub path: PathBuf,
+    /// What hubup's edit left.
+    pub expected: Digest,
+    pub found: Option<Digest>,
+    /// The saved "before" copy to restore by hand.
+    pub blob: PathBuf,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OpError + '_ {
@@ -485,12 +494,12 @@ fn restore_blob(
     }
     let blob = ctx.blob_path(&before);
     if found != Some(after) {
-        return Err(OpError::ChangedSinceEdit {
+        return Err(OpError::ChangedSinceEdit(Box::new(ChangedSinceEdit {
             path: path.to_path_buf(),
             expected: after,
             found,
             blob,
-        });
+        })));
     }
     let bytes = fs::read(&blob).map_err(io_err(&blob))?;
     if Digest::of(&bytes) != before {
