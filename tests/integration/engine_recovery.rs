@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::support::{Run, Scenario, expected_tree_digest, hubup};
+use crate::support::{AWAITING_DBA, Run, Scenario, expected_tree_digest, hubup};
 use serde_json::Value;
 
 const FAULTS: &str = "HUBUP_TEST_FAULTS";
@@ -89,10 +89,11 @@ fn count(kinds: &[String], kind: &str) -> usize {
     kinds.iter().filter(|k| *k == kind).count()
 }
 
-/// Runs `hubup <args>` with the test faults `faults`; the run is expected to abort.
+/// Runs `hubup <args>` with the test faults `faults`, playing the DBA while a step waits for
+/// one (the sandbox is in script mode, exit 7), until the fault aborts the process.
 #[track_caller]
 fn crash(scenario: &Scenario, args: &[&str], faults: &str) {
-    let run = scenario.run_with_env(args, &[(FAULTS, faults)]);
+    let run = scenario.run_with_env_playing_dba(args, &[(FAULTS, faults)]);
     assert_ne!(
         run.code, 0,
         "the simulated crash ends the process\n{}",
@@ -439,8 +440,13 @@ fn a_second_hubup_with_another_journal_is_refused_while_the_first_holds_the_inst
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(scenario.digests().1, expected_tree_digest("4.1"));
-    // Released on exit: the other journal's hubup may go on now.
-    run_with_config(&other, &["upgrade", "--to", "4.2"]).expect(0);
+    // Released on exit: the other journal's hubup may go on now (playing the DBA at the
+    // step that waits for one, as the sandbox is in script mode).
+    let mut run = run_with_config(&other, &["upgrade", "--to", "4.2"]);
+    while run.code == AWAITING_DBA {
+        run = run_with_config(&other, &["resume", "--dba-confirmed"]);
+    }
+    run.expect(0);
     assert_eq!(scenario.digests().1, expected_tree_digest("4.2"));
 }
 
@@ -598,7 +604,9 @@ fn lost_writes_of_committed_steps_are_repaired_from_the_packages_by_resume() {
 #[test]
 fn an_upgrade_after_an_unclean_end_repairs_the_last_run_then_goes_on() {
     let (scenario, _) = unclean_4_2_with_lost_writes();
-    scenario.run(&["upgrade", "--to", "4.3"]).expect(0);
+    scenario
+        .run_playing_dba(&["upgrade", "--to", "4.3"])
+        .expect(0);
     assert_eq!(scenario.digests().1, expected_tree_digest("4.3"));
     assert_eq!(count(&kinds(&scenario), "repair_done"), 1);
     assert_finished_and_verified(&scenario);
@@ -647,7 +655,7 @@ fn a_lost_file_whose_package_is_gone_is_refused_by_name_and_nothing_changes() {
     );
 
     fs::rename(&aside, &package).unwrap();
-    scenario.run(&["resume"]).expect(0);
+    scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(scenario.digests().1, expected_tree_digest("4.2"));
 }
 
@@ -655,7 +663,7 @@ fn a_lost_file_whose_package_is_gone_is_refused_by_name_and_nothing_changes() {
 fn a_crash_during_a_repair_is_repaired_again() {
     let (scenario, _) = unclean_4_2_with_lost_writes();
     crash(&scenario, &["resume"], "crash-after-entry=repair_planned");
-    scenario.run(&["resume"]).expect(0);
+    scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(scenario.digests().1, expected_tree_digest("4.2"));
     assert_eq!(count(&kinds(&scenario), "repair_planned"), 2);
     assert_eq!(count(&kinds(&scenario), "repair_done"), 1);
@@ -721,7 +729,7 @@ fn crashed_in_4_1_with_lost_writes() -> (Scenario, Vec<String>) {
 #[test]
 fn a_resume_inside_a_step_repairs_its_done_writes_and_those_of_committed_steps() {
     let (scenario, victims) = crashed_in_4_1_with_lost_writes();
-    scenario.run(&["resume"]).expect(0);
+    scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(scenario.digests().1, expected_tree_digest("4.2"));
     let repaired = repaired_paths(&scenario);
     for victim in &victims {
@@ -757,7 +765,7 @@ fn flushing_file_by_file_reaches_the_same_tree_and_an_unknown_mode_is_refused() 
         .expect(0);
     assert_eq!(scenario.digests().1, expected_tree_digest("4.1"));
     scenario
-        .run_with_env(&["upgrade", "--to", "4.2"], &[("HUBUP_FLUSH", "syncfs")])
+        .run_with_env_playing_dba(&["upgrade", "--to", "4.2"], &[("HUBUP_FLUSH", "syncfs")])
         .expect(0);
     assert_eq!(scenario.digests().1, expected_tree_digest("4.2"));
 }

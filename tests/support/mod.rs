@@ -214,7 +214,6 @@ impl Scenario {
     /// Waits (up to 10 s) until no process holds the journal. After hubup is SIGKILLed, a
     /// command it was starting can still share the journal's open file (and so its lock)
     /// between fork and exec; that ends by itself within moments.
-    #[cfg(unix)]
     pub fn wait_for_journal(&self) {
         let journal = self.path().join("journal").join("hubup.redb");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
