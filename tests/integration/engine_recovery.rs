@@ -140,7 +140,7 @@ fn a_crash_between_step_rolled_back_and_the_backup_removal_leaves_nothing_stuck(
     let by_rollback = copy_of(&scenario);
     let by_upgrade = copy_of(&scenario);
 
-    scenario.run(&["resume"]).expect(0);
+    scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(scenario.digests(), pristine);
     assert!(!scenario.root().join("backup_4.0").exists());
     assert_eq!(count(&kinds(&scenario), "backup_removed"), 1);
@@ -184,7 +184,7 @@ fn a_backup_half_removed_before_its_rollback_was_journaled_does_not_block_the_wa
     let run = scenario.run(&["upgrade", "--to", "4.1"]).expect(4);
     assert!(run.stderr.contains("hubup resume"), "{}", run.stderr);
 
-    scenario.run(&["resume"]).expect(0);
+    scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(scenario.digests(), pristine);
     assert!(!backup.exists(), "the rest of the backup is removed");
     assert_finished_and_verified(&scenario);
@@ -259,7 +259,7 @@ fn a_crash_while_the_backup_is_being_removed_is_finished_by_the_next_command() {
     assert!(backup.is_dir(), "half removed");
     let by_upgrade = copy_of(&scenario);
 
-    scenario.run(&["resume"]).expect(0);
+    scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(scenario.digests(), pristine);
     assert!(!backup.exists());
     assert_finished_and_verified(&scenario);
@@ -314,7 +314,7 @@ fn a_crash_after_any_append_of_a_rollback_is_finished_by_the_next_command() {
         scenario.wait_for_journal();
         // After the last append (`run_finished`) there is nothing left to resume.
         if kinds(&scenario).last().map(String::as_str) != Some("run_finished") {
-            scenario.run(&["resume"]).expect(0);
+            scenario.run_playing_dba(&["resume"]).expect(0);
         }
         assert_eq!(scenario.digests(), pristine, "crash after append {append}");
         assert_finished_and_verified(&scenario);
@@ -575,7 +575,7 @@ fn unclean_4_2_with_lost_writes() -> (Scenario, Vec<(String, String)>) {
 #[test]
 fn lost_writes_of_committed_steps_are_repaired_from_the_packages_by_resume() {
     let (scenario, victims) = unclean_4_2_with_lost_writes();
-    let run = scenario.run(&["resume"]).expect(0);
+    let run = scenario.run_playing_dba(&["resume"]).expect(0);
     assert!(
         run.stderr.contains("rewrote") && run.stderr.contains("lost or damaged"),
         "{}",

@@ -263,7 +263,7 @@ fn an_unfinished_run_blocks_a_new_upgrade_until_resumed() {
     assert_ne!(run.code, 0, "the simulated crash ends the process");
     let run = scenario.run(&["upgrade", "--to", "4.5"]).expect(4);
     assert!(run.stderr.contains("hubup resume"), "{}", run.stderr);
-    scenario.run(&["resume"]).expect(0);
+    scenario.run_playing_dba(&["resume"]).expect(0);
     let (version, tree, _) = scenario.digests();
     assert_eq!(
         (version.as_str(), tree),
@@ -389,7 +389,7 @@ fn an_install_that_cannot_be_read_after_a_resumed_step_leaves_the_run_unfinished
     unfinished_after_a_change(scenario.run(&["resume"]), "hubup-test-link");
 
     fs::remove_file(&link).unwrap();
-    scenario.run(&["resume"]).expect(0);
+    scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(
         scenario.digests().1,
         expected_tree_digest("4.1"),
@@ -426,6 +426,6 @@ fn a_resume_that_finished_a_step_but_cannot_plan_the_next_leaves_the_run_unfinis
     );
 
     fs::rename(&aside, &package).unwrap();
-    scenario.run(&["resume"]).expect(0);
+    scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(scenario.digests().1, expected_tree_digest("4.2"));
 }

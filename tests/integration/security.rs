@@ -113,7 +113,9 @@ mod modes {
         chmod(&config, 0o600);
         chmod(&journal, 0o700);
         chmod(&packages, 0o700);
-        scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
+        scenario
+            .run_playing_dba(&["upgrade", "--to", "4.5"])
+            .expect(0);
     }
 
     #[test]
@@ -172,7 +174,9 @@ mod modes {
     #[test]
     fn the_folders_hubup_creates_are_private() {
         let scenario = Scenario::new();
-        scenario.run(&["upgrade", "--to", "4.2"]).expect(0);
+        scenario
+            .run_playing_dba(&["upgrade", "--to", "4.2"])
+            .expect(0);
         let journal = scenario.path().join("journal");
         for folder in [
             journal.clone(),
@@ -303,7 +307,9 @@ mod signatures {
             "{}",
             check.stdout
         );
-        scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
+        scenario
+            .run_playing_dba(&["upgrade", "--to", "4.5"])
+            .expect(0);
     }
 
     #[test]
@@ -434,7 +440,9 @@ mod signatures {
         refused(&scenario, &["upgrade", "--to", "4.5"], &[&public]);
         let text = fs::read_to_string(scenario.config()).unwrap();
         fs::write(scenario.config(), text.replace(&fixture_key(), &public)).unwrap();
-        scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
+        scenario
+            .run_playing_dba(&["upgrade", "--to", "4.5"])
+            .expect(0);
     }
 }
 

@@ -72,7 +72,9 @@ fn an_overlay_is_migrated_journaled_and_rolled_back_byte_for_byte() {
         "plan shows the overlay's merge:\n{text}"
     );
 
-    scenario.run(&["upgrade", "--to", "4.4"]).expect(0);
+    scenario
+        .run_playing_dba(&["upgrade", "--to", "4.4"])
+        .expect(0);
     let after = fs::read(&production).unwrap();
     assert_eq!(&after[..2], b"\xFF\xFE", "still UTF-16 with its BOM");
     assert_eq!(
@@ -121,7 +123,9 @@ fn an_overlay_without_the_keys_is_listed_and_left_alone() {
     );
     let ops = serde_json::to_string(&plan["steps"]).unwrap();
     assert!(!ops.contains("into Hub/AppSettings.STAGING.json"), "{ops}");
-    scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
+    scenario
+        .run_playing_dba(&["upgrade", "--to", "4.5"])
+        .expect(0);
     assert_eq!(fs::read_to_string(&staging).unwrap(), text);
 }
 
@@ -145,7 +149,9 @@ fn a_base_file_in_other_spellings_and_forms_upgrades_to_what_the_new_version_rea
         "{}",
         plan.stdout
     );
-    scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
+    scenario
+        .run_playing_dba(&["upgrade", "--to", "4.5"])
+        .expect(0);
     let after = fs::read(&path).unwrap();
     let pairs = view(&after);
     let get = |key: &str| {
