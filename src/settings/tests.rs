@@ -165,15 +165,14 @@ fn remove_middle_last_and_only_members() {
 /// right; the check once told `{}` from `[]` and called it a bug in hubup.
 #[test]
 fn remove_that_empties_an_object_where_an_empty_array_was() {
-    let text =
-        "{\n  \"CacheDb\": [{\"A\": 1}, []],\n  \"CacheDb\": [5672, {\"a:Url\": \"x\"}]\n}\n";
+    let text = "{\n  \"CacheDb\":[{ \"Legacy\":{  }, \"a:Url\":-1.50e3, }, []],\n  \"CacheDb\":[5672, { \"a:Url\":[\"HubDB\", null,], }],\n}\n";
     let out = apply(
         text,
         &[SettingsChange::Remove {
             key: key(&["CacheDb:1:a:Url"]),
         }],
     );
-    assert_eq!(out, text.replace("{\"a:Url\": \"x\"}", "{}"));
+    assert_eq!(out, text.replace("{ \"a:Url\":[\"HubDB\", null,], }", "{}"));
 }
 
 #[test]
