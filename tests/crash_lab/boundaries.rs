@@ -13,9 +13,9 @@
 
 use std::time::Instant;
 
-use crate::lab::sandbox::{
-    BACKUPS, Digests, UPGRADE, World, copy_of, crashed, kinds, open_step, run_faulty,
-};
+use serde_json::Value;
+
+use crate::lab::sandbox::{BACKUPS, Digests, UPGRADE, World, copy_of, crashed, run_faulty};
 use crate::lab::{Rng, Tally, in_parallel, say, scale, trial_seed};
 use crate::support::Scenario;
 
@@ -148,20 +148,42 @@ fn trial(world: &World, boundary: Boundary, seed: u64, tally: &Tally) -> Result<
             run.code, run.stderr
         ));
     }
-    let journal = crashed_run.journal();
-    if journal.is_empty() {
-        // Before the first append: nothing may have changed.
-        tally.count("crashed before the run began");
-        return expect_digests(
-            &crashed_run,
-            &world.pristine,
-            "after a crash before any entry",
-        );
+    let status = crashed_run.status();
+    let unfinished = &status["unfinished_run"];
+    if unfinished.is_null() {
+        // Before the first append nothing may have changed; after the last, all is done.
+        let finished = digests_of(&status) == world.finished;
+        if !finished {
+            expect_digests(
+                &status,
+                &world.pristine,
+                "after a crash with no run in the journal",
+            )?;
+        }
+        tally.count(if finished {
+            "crashed after the run's last append"
+        } else {
+            "crashed before the run began"
+        });
+        return Ok(());
     }
+    let open = open_step(unfinished);
     let copy = copy_of(&crashed_run);
-    resume_side(world, &crashed_run, &journal, boundary, &mut rng, tally)
+    resume_side(world, &crashed_run, boundary, &mut rng, tally)
         .map_err(|e| format!("resume: {e}"))?;
-    rollback_side(world, &copy, &journal, &mut rng, tally).map_err(|e| format!("rollback: {e}"))
+    rollback_side(world, &copy, open, &mut rng, tally).map_err(|e| format!("rollback: {e}"))
+}
+
+/// The step an unfinished run (as `status --json` reports it) left open: planned last and
+/// not committed.
+fn open_step(unfinished: &Value) -> Option<String> {
+    let planned = unfinished["last_planned"].as_str()?;
+    (unfinished["last_committed"].as_str() != Some(planned)).then(|| planned.to_string())
+}
+
+fn digests_of(status: &Value) -> Digests {
+    let text = |key: &str| status[key].as_str().unwrap_or_default().to_string();
+    (text("version"), text("tree_digest"), text("apphost_digest"))
 }
 
 /// `resume` (crashed at a random boundary of its own, then run again) reaches the digests of an
@@ -169,21 +191,16 @@ fn trial(world: &World, boundary: Boundary, seed: u64, tally: &Tally) -> Result<
 fn resume_side(
     world: &World,
     scenario: &Scenario,
-    journal: &[serde_json::Value],
     first: Boundary,
     rng: &mut Rng,
     tally: &Tally,
 ) -> Result<(), String> {
-    if kinds(journal).last().map(String::as_str) == Some("run_finished") {
-        tally.count("finished before the crash");
-    } else {
-        // A resume makes about as many appends as the run had left, plus its own.
-        let budget = world.total_appends.saturating_sub(first.append) + 4;
-        let second = Boundary::random(rng, budget.max(2));
-        finish_after_second_crash(scenario, "resume", &second, tally)?;
-    }
-    expect_digests(scenario, &world.finished, "after resume")?;
-    expect_clean_journal(scenario)?;
+    // A resume makes about as many appends as the run had left, plus its own.
+    let budget = world.total_appends.saturating_sub(first.append) + 4;
+    let second = Boundary::random(rng, budget);
+    finish_after_second_crash(scenario, "resume", &second, tally)?;
+    let status = expect_finished(scenario)?;
+    expect_digests(&status, &world.finished, "after resume")?;
     expect_each_database_backed_up_once(scenario)
 }
 
@@ -193,11 +210,11 @@ fn resume_side(
 fn rollback_side(
     world: &World,
     scenario: &Scenario,
-    journal: &[serde_json::Value],
+    open: Option<String>,
     rng: &mut Rng,
     tally: &Tally,
 ) -> Result<(), String> {
-    let Some(step) = open_step(journal) else {
+    let Some(step) = open else {
         let before = scenario.digests();
         let run = scenario.run(&["rollback"]);
         tally.count(&format!("rollback with no step open: exit {}", run.code));
@@ -207,27 +224,26 @@ fn rollback_side(
                 run.code, run.stdout, run.stderr
             ));
         }
-        return expect_digests(scenario, &before, "rollback with no step open");
+        let status = scenario.status();
+        return expect_digests(&status, &before, "rollback with no step open");
     };
-    let ops = journal
-        .iter()
-        .filter(|e| e["payload"]["kind"] == "op_intent")
-        .filter(|e| super::sandbox::step_text(&e["payload"]["step"]).as_deref() == Some(&step))
-        .count() as u64;
-    let second = Boundary::random(rng, ops + 4);
+    // A rollback's appends: its start, the undone ops in batches, its end, the backup removal.
+    let second = Boundary::random(rng, 24);
     finish_after_second_crash(scenario, "rollback", &second, tally)?;
+    let status = expect_finished(scenario)?;
     let (tree, apphost) = &world.step_starts[&step];
-    let (_, got_tree, got_apphost) = scenario.digests();
+    let (_, got_tree, got_apphost) = digests_of(&status);
     if (&got_tree, &got_apphost) != (tree, apphost) {
         return Err(format!(
             "step {step} rolled back to tree {got_tree} / apphost {got_apphost}, \
              not the digests it started from ({tree} / {apphost})"
         ));
     }
-    expect_clean_journal(scenario)
+    Ok(())
 }
 
-/// Runs `command` crashed at `second`; if it crashed, runs it again, which must succeed.
+/// Runs `command` crashed at `second`; if it crashed, runs it again, which must finish (or,
+/// if the crash came after its last append, say there is nothing left to do).
 fn finish_after_second_crash(
     scenario: &Scenario,
     command: &str,
@@ -236,15 +252,12 @@ fn finish_after_second_crash(
 ) -> Result<(), String> {
     let run = run_faulty(scenario, &[command], &second.fault());
     if crashed(&run) {
-        if scenario.status()["unfinished_run"].is_null() {
-            // Crashed after its last append: nothing is left to do (the next command would
-            // say so with exit 2).
-            tally.count(&format!("{command} crashed after its last append"));
-            return Ok(());
-        }
-        tally.count(&format!("{command} crashed a second time"));
         let again = scenario.run(&[command]);
-        if again.code != 0 {
+        if again.code == 2 && again.stderr.contains("there is no unfinished run") {
+            tally.count(&format!("{command} crashed after its last append"));
+        } else if again.code == 0 {
+            tally.count(&format!("{command} crashed a second time"));
+        } else {
             return Err(format!(
                 "after a second crash at {}: exit {}\n{}{}",
                 second.fault(),
@@ -267,8 +280,8 @@ fn finish_after_second_crash(
     Ok(())
 }
 
-fn expect_digests(scenario: &Scenario, want: &Digests, when: &str) -> Result<(), String> {
-    let got = scenario.digests();
+fn expect_digests(status: &Value, want: &Digests, when: &str) -> Result<(), String> {
+    let got = digests_of(status);
     if &got == want {
         Ok(())
     } else {
@@ -276,8 +289,8 @@ fn expect_digests(scenario: &Scenario, want: &Digests, when: &str) -> Result<(),
     }
 }
 
-/// The journal verifies and holds no unfinished run.
-pub fn expect_clean_journal(scenario: &Scenario) -> Result<(), String> {
+/// The journal verifies and holds no unfinished run; gives the status (with the digests).
+pub fn expect_finished(scenario: &Scenario) -> Result<Value, String> {
     let verify = scenario.run(&["journal", "verify"]);
     if verify.code != 0 {
         return Err(format!(
@@ -287,9 +300,12 @@ pub fn expect_clean_journal(scenario: &Scenario) -> Result<(), String> {
     }
     let status = scenario.status();
     if !status["unfinished_run"].is_null() {
-        return Err(format!("an unfinished run is left: {status}"));
+        return Err(format!(
+            "an unfinished run is left: {}",
+            status["unfinished_run"]
+        ));
     }
-    Ok(())
+    Ok(status)
 }
 
 /// The databases a 4.0 install has; a finished run backs each up exactly once.

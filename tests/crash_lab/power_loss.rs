@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::lab::boundaries::expect_clean_journal;
+use crate::lab::boundaries::expect_finished;
 use crate::lab::lossy_fs::{self, Loss, Mounted, State};
 use crate::lab::sandbox::{Digests, UPGRADE, World, committed_steps, kinds, open_step};
 use crate::lab::{Rng, Tally, in_parallel, say, scale, trial_seed};
@@ -199,7 +199,7 @@ fn power_loss_trial(
             &world.finished,
             "after a reported success",
         )?;
-        return expect_clean_journal(&trial.scenario);
+        return expect_finished(&trial.scenario).map(drop);
     }
     if !interrupted.frozen {
         return Err(format!(
@@ -222,7 +222,7 @@ fn power_loss_trial(
             &world.finished,
             "after run_finished",
         )?;
-        return expect_clean_journal(&trial.scenario);
+        return expect_finished(&trial.scenario).map(drop);
     }
     let verify = trial.scenario.run(&["journal", "verify"]);
     if verify.code != 0 {
@@ -281,7 +281,7 @@ fn power_loss_trial(
             }
         }
     }
-    expect_clean_journal(&trial.scenario)
+    expect_finished(&trial.scenario).map(drop)
 }
 
 fn expect(got: &Digests, want: &Digests, when: &str) -> Result<(), String> {
