@@ -16,7 +16,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::lab::sandbox::{BACKUPS, Digests, UPGRADE, World, copy_of, crashed, run_faulty};
-use crate::lab::{Rng, Tally, in_parallel, say, scale, trial_seed};
+use crate::lab::{Rng, Tally, in_parallel, say, scaled, trial_seed};
 use crate::support::Scenario;
 
 /// Which side of a journal append the crash is on.
@@ -118,7 +118,7 @@ pub fn seeded_boundaries_across_the_run() -> Result<(), String> {
     let started = Instant::now();
     let world = World::get();
     let (first, last) = world.widest_appends;
-    let trials = 200 * scale();
+    let trials = scaled(200);
     let tally = Tally::new("seeded boundaries");
     in_parallel((0..trials).collect(), |index| {
         let seed = trial_seed(2, index);

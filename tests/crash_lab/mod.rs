@@ -12,8 +12,9 @@
 //!   brought back in the state a power cut leaves; skipped (reported as ignored, with the
 //!   reason) where FUSE cannot be mounted.
 //!
-//! Knobs: `HUBUP_CRASH_LAB_TRIALS=N` multiplies the seeded samples (default 1: 200 boundaries
-//! and 50 cuts; the every-boundary sweep is always whole), `HUBUP_CRASH_LAB_SEED=<hex>`
+//! Knobs: `HUBUP_CRASH_LAB_TRIALS=F` multiplies the seeded samples (default 1: 200 boundaries
+//! and 50 cuts; `4` for a deep run, `0.25` for a quick one; the every-boundary sweep is always
+//! whole), `HUBUP_CRASH_LAB_SEED=<hex>`
 //! replays another seed. Counts, seeds and failures are printed at the end of each section.
 
 pub mod boundaries;
@@ -38,13 +39,19 @@ pub fn base_seed() -> u64 {
         .unwrap_or(0x0c4a_5410_ab00_0013)
 }
 
-/// How many times the seeded samples are repeated (`HUBUP_CRASH_LAB_TRIALS`, default 1).
-pub fn scale() -> u64 {
+/// The factor on the seeded samples (`HUBUP_CRASH_LAB_TRIALS`, default 1; `4` for a deep
+/// run, `0.25` for a quick one).
+pub fn scale() -> f64 {
     std::env::var(TRIALS_VAR)
         .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(1)
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .unwrap_or(1.0)
+}
+
+/// `base` seeded trials, scaled (at least one).
+pub fn scaled(base: u64) -> u64 {
+    ((base as f64 * scale()).round() as u64).max(1)
 }
 
 /// A small deterministic PRNG (xorshift64*): every trial's choices come from its own seed.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::lab::boundaries::expect_finished;
 use crate::lab::lossy_fs::{self, Loss, Mounted, State};
 use crate::lab::sandbox::{Digests, UPGRADE, World, committed_steps, kinds, open_step};
-use crate::lab::{Rng, Tally, in_parallel, say, scale, trial_seed};
+use crate::lab::{Rng, Tally, in_parallel, say, scaled, trial_seed};
 use crate::support::{Scenario, hubup};
 
 /// A mount of `state` on a fresh temp folder, which is then the sandbox of a scenario.
@@ -143,7 +143,7 @@ pub fn power_loss_at_seeded_cuts_of_a_full_run() -> Result<(), String> {
     say(&format!(
         "crash lab [power loss]: a full run makes {changes} changing file operations on the lossy file system"
     ));
-    let trials = 50 * scale();
+    let trials = scaled(50);
     let tally = Tally::new("power loss");
     in_parallel((0..trials).collect(), |index| {
         let seed = trial_seed(3, index);
