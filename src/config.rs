@@ -7,6 +7,7 @@
 //! Relative paths in the file are relative to the file's own folder.
 
 mod journal_path;
+mod steering_paths;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,6 +21,7 @@ use crate::journal::default_journal_path;
 use crate::version::Version;
 
 pub use journal_path::{ConfigPathError, journal_path_from_config};
+pub use steering_paths::check_config_paths;
 
 /// A loaded, validated configuration.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -45,6 +47,9 @@ pub struct Config {
     pub windows_auth: WindowsAuthConfig,
     #[serde(default)]
     pub commands: CommandTemplates,
+    /// Which package signers hubup trusts (`[packages] trusted_keys`, `allow_unsigned`).
+    #[serde(default)]
+    pub packages: crate::package::PackageTrust,
     /// Where the file was loaded from (not part of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -364,6 +369,9 @@ impl Config {
             resolve(p);
         }
         if let Some(p) = self.output.dir.as_mut() {
+            resolve(p);
+        }
+        if let Some(p) = self.sql.ca_file.as_mut() {
             resolve(p);
         }
     }

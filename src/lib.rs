@@ -5,6 +5,7 @@
 //! it and maps errors to exit codes. The public API is flat: everything a caller needs is
 //! re-exported here, and the modules themselves stay private. See ARCHITECTURE.md for the map.
 
+mod access;
 mod apphost;
 mod catalog;
 mod components;
@@ -30,6 +31,10 @@ mod status;
 mod tidy;
 mod version;
 
+pub use access::{
+    AccessProblem, AccessReport, AccessWriter, check_access_paths, create_private_dir_all,
+    make_private_file,
+};
 pub use apphost::{
     AppHostEdit, AppHostError, AppPool, Binding, NewSite, Site, app_pools, apphost_sites,
     apply_apphost_edit, validate_new_site,
@@ -40,13 +45,14 @@ pub use components::{
 };
 pub use config::{
     CommandTemplates, Config, ConfigError, ConfigPathError, ConfiguredSite, DecisionConfig,
-    PLACEHOLDERS, Template, journal_path_from_config, render_part,
+    PLACEHOLDERS, Template, check_config_paths, journal_path_from_config, render_part,
 };
 pub use digest::{BadDigest, Digest};
 pub use exec::{
-    Engine, EngineError, Event, Finding, PlannedStep, PrepareError, PreparedRun,
+    DbaWork, Engine, EngineError, Event, Finding, PlannedStep, PrepareError, PreparedRun,
     PrerequisiteReport, RunEnd, UpgradeRequest, Verdict,
     apply::BACKUP_MANIFEST,
+    commands::CommandMismatch,
     faults::Faults,
     state::{RunState, StateError},
 };
@@ -64,15 +70,20 @@ pub use install_lock::{
 };
 pub use journal::{
     BadRunId, ChainFault, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT, Journal, JournalError,
-    MAX_ENTRY_BYTES, PAYLOAD_KINDS, Payload, PlanIndex, REDACTED, RunId, RunOutcome, UnfinishedRun,
-    VerifyReport, compact_utc, default_journal_path, export_json, format_utc, local_machine_name,
-    names_a_secret, now_ms, show_line,
+    MAX_ENTRY_BYTES, MachineId, PAYLOAD_KINDS, Payload, PlanIndex, REDACTED, RunId, RunOutcome,
+    UnfinishedRun, VerifyReport, compact_utc, default_journal_path, export_json, format_utc,
+    local_machine_name, names_a_secret, now_ms, show_line,
 };
 pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{
     BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp, EditAppHostOp,
     EditSettingsOp, ExternalFile, FileRepair, FoundFile, Op, OpOutcome, Principal, RenameFolderOp,
-    SqlOp, WriteFileOp,
+    SqlBefore, SqlOp, WriteFileOp,
+};
+pub use package::{
+    Acceptance, BadKey, FIXTURE_SIGNER, KeyFileError, MAX_SIGNATURE_BYTES, PackageTrust, PublicKey,
+    SIGNATURE_ENTRY, SIGNATURE_FORMAT, SIGNED_CONTEXT, SignError, Signer, SigningKey,
+    fixture_signing_key, sign_package,
 };
 pub use package::{
     BOMB_MIN_SIZE, BOMB_RATIO, BuildError, ContentFn, Deletion, EntryProblem, FolderRename,
@@ -88,14 +99,16 @@ pub use rabbitmq::{RabbitMqConfig, RabbitMqError};
 pub use relpath::{RelPath, UnsafePath};
 pub use secret::{BadPassword, Secret};
 pub use settings::{
-    KeyPath, SettingsChange, SettingsError, apply_settings_changes, settings_value,
+    KeyPath, MergedSettings, SettingsChange, SettingsError, apply_settings_changes, merge_settings,
+    settings_dotnet_view, settings_overlay_changes, settings_value,
 };
 pub use sql::{
     BackupFolderError, DATABASE_KEYS, DatabaseBackups, DatabasePlanning, DatabaseUsers,
     ExecuteTarget, Found, LicenseManagerChoice, LicenseManagerPermission, MIGRATIONS, Migration,
-    Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget, ServerAddress, Session,
-    SqlAuth, SqlConfig, SqlConfigError, SqlError, SqlMode, SqlTarget, migrations_for, quote_ident,
-    quote_literal, render_script, script_for, split_batches, sql_target, undo_script_for,
+    PREVIOUS_DIR, Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptHeader,
+    ScriptTarget, ServerAddress, Session, SqlAuth, SqlConfig, SqlConfigError, SqlError, SqlMode,
+    SqlTarget, migrations_for, quote_ident, quote_literal, render_script, script_for,
+    split_batches, sql_target, undo_script_for,
 };
 pub use status::{
     AppHostStatus, Drift, InstallStatus, RunStatus, StatusError, StatusSources, install_status,

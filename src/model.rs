@@ -51,7 +51,32 @@ pub fn is_settings_file(path: &RelPath) -> bool {
     name.starts_with("appsettings") && name.ends_with(".json")
 }
 
+/// The environment a settings overlay is for: `Production` for
+/// `appsettings.Production.json`. ASP.NET Core loads `appsettings.{Environment}.json` over
+/// `appsettings.json` (the environment comes from `ASPNETCORE_ENVIRONMENT`); Windows file
+/// names ignore case, so the name is matched without regard to it.
+pub fn settings_overlay_environment(path: &RelPath) -> Option<&str> {
+    let name = path.file_name();
+    let lower = name.to_ascii_lowercase();
+    let inner = lower.strip_prefix("appsettings.")?.strip_suffix(".json")?;
+    (!inner.is_empty()).then(|| &name["appsettings.".len()..name.len() - ".json".len()])
+}
+
 impl InstallModel {
+    /// The environment overlays of the settings file `base` (`Hub/appsettings.json`): the
+    /// `appsettings.{Environment}.json` files beside it, in path order.
+    pub fn settings_overlays(&self, base: &RelPath) -> Vec<RelPath> {
+        if !base.file_name().eq_ignore_ascii_case("appsettings.json") {
+            return Vec::new();
+        }
+        self.settings
+            .keys()
+            .filter(|path| path.parent() == base.parent())
+            .filter(|path| settings_overlay_environment(path).is_some())
+            .cloned()
+            .collect()
+    }
+
     /// Reads the install under `root` (hashing every product file) and IIS's config.
     pub fn observe(
         root: &Path,
@@ -128,5 +153,65 @@ impl InstallModel {
     /// True if any product file lies under `folder`.
     pub fn has_folder(&self, folder: &RelPath) -> bool {
         self.files.keys().any(|path| path.starts_with(folder))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &str) -> RelPath {
+        RelPath::new(p).unwrap()
+    }
+
+    #[test]
+    fn overlays_are_the_environment_files_beside_the_base_file() {
+        assert_eq!(
+            settings_overlay_environment(&path("Hub/appsettings.Production.json")),
+            Some("Production")
+        );
+        assert_eq!(
+            settings_overlay_environment(&path("Hub/AppSettings.STAGING.JSON")),
+            Some("STAGING")
+        );
+        assert_eq!(
+            settings_overlay_environment(&path("Hub/appsettings.json")),
+            None
+        );
+        assert_eq!(
+            settings_overlay_environment(&path("Hub/appsettings..json")),
+            None
+        );
+        assert_eq!(
+            settings_overlay_environment(&path("Hub/appsettingsX.json")),
+            None
+        );
+        let mut model = InstallModel {
+            version: Version::V4_0,
+            files: BTreeMap::new(),
+            settings: BTreeMap::new(),
+            apphost: Vec::new(),
+        };
+        for p in [
+            "Hub/appsettings.json",
+            "Hub/appsettings.Production.json",
+            "Hub/appsettings.Development.json",
+            "Hub/sub/appsettings.Production.json",
+            "Audit Service/appsettings.Production.json",
+        ] {
+            model.put_settings(&path(p), b"{}".to_vec());
+        }
+        assert_eq!(
+            model.settings_overlays(&path("Hub/appsettings.json")),
+            [
+                path("Hub/appsettings.Development.json"),
+                path("Hub/appsettings.Production.json")
+            ]
+        );
+        assert!(
+            model
+                .settings_overlays(&path("Hub/appsettings.Production.json"))
+                .is_empty()
+        );
     }
 }

@@ -231,6 +231,21 @@ pub enum SqlOp {
     },
 }
 
+/// What a database op found on the server just before it changed it, journaled (entry
+/// `SqlBefore`) after the op's intent and before its change, so that a check or an undo after
+/// a crash knows what was there before and what is the op's own doing. (Journaled: grows at
+/// the end only, like the ops.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SqlBefore {
+    /// `CREATE DATABASE`: the database did not exist when the server's clock read
+    /// `server_time` (its local time, `yyyy-mm-dd hh:mi:ss.mmm`). The mark this attempt writes
+    /// carries `token`. A database found later without a mark, owned by hubup's login and
+    /// created at or after `server_time`, is this attempt's, cut off before its mark.
+    DatabaseAbsent { server_time: String, token: String },
+    /// `CREATE LOGIN`: whether the login existed before the op.
+    Login { existed: bool },
+}
+
 /// What applying an op found and did, recorded in its `OpDone` entry. Undo reads it: for
 /// example, rollback drops a database only if this machine's run created it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

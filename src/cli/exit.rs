@@ -6,9 +6,12 @@
 //! The table's matches are exhaustive on purpose: a new error variant does not compile until
 //! someone decides which documented code is true for it.
 
+use std::path::PathBuf;
+
 use hubup::{
-    BackupFolderError, ConfigError, ConfigPathError, EngineError, FixtureError, InstallLockError,
-    JournalError, PackageError, PrerequisiteReport, RunEnd, SqlError, StatusError,
+    AccessReport, BackupFolderError, ConfigError, ConfigPathError, EngineError, FixtureError,
+    InstallLockError, JournalError, KeyFileError, PackageError, PrerequisiteReport, RunEnd,
+    SignError, SqlError, StatusError,
 };
 
 /// Exit codes, stable and documented in README.md.
@@ -30,6 +33,9 @@ pub(crate) enum Exit {
     JournalCorrupt = 5,
     /// Another hubup process holds the journal or the install (a run is in progress).
     Busy = 6,
+    /// Script mode: a step stopped before starting its sites; give the script it names to a
+    /// DBA, then run `hubup resume`. Nothing is wrong; the run is unfinished on purpose.
+    AwaitingDba = 7,
 }
 
 /// How a command ended, as far as its exit code goes.
@@ -89,6 +95,23 @@ pub(crate) enum Cause {
     /// The command's own output cannot be written (standard output, `--out`, a temp folder).
     #[error("{0}")]
     Output(String),
+    /// A changing command (`action`) is refused before it creates or runs anything: others
+    /// than administrators can change files that steer hubup (`report` names each).
+    #[error("{}", report.refusal(action))]
+    AccessRefused {
+        action: String,
+        report: AccessReport,
+    },
+    /// A signing key file cannot be read, is no key, or cannot be written (`package sign`,
+    /// `package keygen`).
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
+    /// `package sign` left the package unsigned (and unchanged).
+    #[error("cannot sign {}: {error}", package.display())]
+    Sign { package: PathBuf, error: SignError },
+    /// The operating system's random source failed (`package keygen`).
+    #[error("cannot make a key: {0}")]
+    KeyGeneration(std::io::Error),
 }
 
 /// The table: every way a command ends, and its exit code.
@@ -99,6 +122,8 @@ pub(crate) fn code(outcome: Outcome<'_>) -> Exit {
             RunEnd::RolledBack { .. } => Exit::RolledBack,
             // Stopped at a safe point: the run waits for resume or rollback.
             RunEnd::Cancelled { .. } => Exit::NeedsResume,
+            // Script mode: unfinished on purpose, until the DBA ran the step's script.
+            RunEnd::AwaitingDba { .. } => Exit::AwaitingDba,
         },
         Outcome::Checked(report) if report.all_ok() => Exit::Ok,
         // `upgrade` would refuse to start: a failed prerequisite.
@@ -116,12 +141,7 @@ fn cause_code(cause: &Cause) -> Exit {
         // install.root names no folder: the config is wrong; nothing was changed.
         Cause::InstallLock(InstallLockError::NoInstall { .. }) => Exit::BadInput,
         Cause::InstallLock(InstallLockError::Io { .. }) => Exit::Failure,
-        // The package is at fault, or cannot be opened at the path given: bad input. Reading
-        // an opened package failing is the machine's fault.
-        Cause::Package(e) if e.is_bad_package() || matches!(e, PackageError::Open { .. }) => {
-            Exit::BadInput
-        }
-        Cause::Package(_) => Exit::Failure,
+        Cause::Package(e) => package_code(e),
         Cause::Config { .. }
         | Cause::ConfigPath(_)
         | Cause::Sql(_)
@@ -131,6 +151,39 @@ fn cause_code(cause: &Cause) -> Exit {
         | Cause::Status(_)
         | Cause::Fixture(_) => Exit::BadInput,
         Cause::Sandbox(_) | Cause::Output(_) => Exit::Failure,
+        // Refused before anything was created or run: nothing was changed.
+        Cause::AccessRefused { .. } => Exit::BadInput,
+        // A key file given that cannot be read or is no key, or `keygen --out` naming a file
+        // that exists (a key is never overwritten): bad input. Failing to write a new one is
+        // the machine's fault.
+        Cause::KeyFile(KeyFileError::Read { .. } | KeyFileError::Invalid { .. }) => Exit::BadInput,
+        Cause::KeyFile(KeyFileError::Write { source, .. })
+            if source.kind() == std::io::ErrorKind::AlreadyExists =>
+        {
+            Exit::BadInput
+        }
+        Cause::KeyFile(KeyFileError::Write { .. }) => Exit::Failure,
+        // Only a sound package is signed: the package's own row decides.
+        Cause::Sign {
+            error: SignError::Package(e),
+            ..
+        } => package_code(e),
+        Cause::Sign {
+            error: SignError::Build(_),
+            ..
+        }
+        | Cause::KeyGeneration(_) => Exit::Failure,
+    }
+}
+
+fn package_code(error: &PackageError) -> Exit {
+    // The package is at fault (damaged, hostile, unsigned, signed by a key the config does not
+    // trust), or cannot be opened at the path given: bad input. Reading an opened package
+    // failing is the machine's fault.
+    if error.is_bad_package() || matches!(error, PackageError::Open { .. }) {
+        Exit::BadInput
+    } else {
+        Exit::Failure
     }
 }
 
@@ -143,6 +196,9 @@ fn engine_code(error: &EngineError) -> Exit {
         | EngineError::RollbackTarget { .. }
         // Lost files that cannot be rewritten are refused before anything is written.
         | EngineError::LostFiles { .. } => Exit::BadInput,
+        // A journaled command line the config does not render for its purpose: refused
+        // before any of the run's lines ran (`--accept-changed-commands` runs them).
+        EngineError::ChangedCommands(_) => Exit::BadInput,
         // An earlier run must be finished first: its resume or rollback is what to run.
         EngineError::Unfinished { .. } => Exit::NeedsResume,
         // The journal could not be written mid-run, a rollback stopped at an op, or an I/O
@@ -157,6 +213,9 @@ fn engine_code(error: &EngineError) -> Exit {
         // The journal makes no sense as a run, or the restored install differs from before
         // the step: neither resume nor rollback is known to help; a person must look.
         EngineError::State(_) | EngineError::RollbackUnverified { .. } => Exit::Failure,
+        // Resume found the waiting step's database work not done: nothing changed, and the
+        // run still waits for its DBA, as when it stopped.
+        EngineError::DbaWorkMissing { .. } => Exit::AwaitingDba,
         // The journal could not take the run's first entry: an I/O failure, and no run
         // exists to resume (not 4); nothing was changed.
         EngineError::NotStarted { .. } => Exit::Failure,
@@ -171,6 +230,8 @@ fn journal_code(error: &JournalError) -> Exit {
         JournalError::NotFound { .. }
         | JournalError::Unreadable { .. }
         | JournalError::NotAJournal { .. } => Exit::BadInput,
+        // Another computer's journal: give this machine its own (nothing was changed).
+        JournalError::Copied { .. } => Exit::BadInput,
         JournalError::Busy { .. } => Exit::Busy,
         JournalError::Damaged { .. }
         | JournalError::Corrupt { .. }
@@ -219,8 +280,8 @@ mod tests {
     use std::path::PathBuf;
 
     use hubup::{
-        ChainFault, Finding, Head, Holder, PrepareError, PrerequisiteReport, RunEnd, RunId, Step,
-        Version,
+        AccessProblem, AccessWriter, BuildError, ChainFault, CommandMismatch, Finding, Head,
+        Holder, PrepareError, PrerequisiteReport, RunEnd, RunId, Step, Version,
     };
 
     use super::*;
@@ -289,6 +350,21 @@ mod tests {
             step: Some(step()),
         };
         assert_eq!(code(Outcome::Run(&end)), Exit::NeedsResume);
+    }
+
+    #[test]
+    fn a_step_waiting_for_its_dba_and_a_resume_that_finds_the_work_missing_exit_7() {
+        let end = RunEnd::AwaitingDba {
+            run: run(),
+            step: step(),
+            script: PathBuf::from("output/hubup-sql.sql"),
+        };
+        assert_eq!(code(Outcome::Run(&end)), Exit::AwaitingDba);
+        let missing = EngineError::DbaWorkMissing {
+            step: step(),
+            error: "database HubDb is not there".into(),
+        };
+        assert_eq!(failed(missing), Exit::AwaitingDba);
     }
 
     #[test]
@@ -401,6 +477,13 @@ mod tests {
             detail: "zip".into(),
         };
         assert_eq!(failed(foreign), Exit::BadInput);
+        let copied = JournalError::Copied {
+            path: file(),
+            made_on: "HUB01".into(),
+            here: "HUB02".into(),
+            id: "00ff".into(),
+        };
+        assert_eq!(failed(copied), Exit::BadInput);
     }
 
     #[test]
@@ -588,5 +671,116 @@ mod tests {
     fn the_demo_sandbox_and_the_commands_own_output_failing_exit_1() {
         assert_eq!(failed(Cause::Sandbox("disk full".into())), Exit::Failure);
         assert_eq!(failed(Cause::Output("broken stdout".into())), Exit::Failure);
+    }
+
+    #[test]
+    fn a_journaled_command_the_config_does_not_render_exits_2() {
+        let mismatch = CommandMismatch {
+            step: step(),
+            index: 2,
+            purpose: "stop site Hub".into(),
+            role: "apply",
+            template: "stop_site",
+            journaled: "evil.exe".into(),
+            expected: "appcmd stop site Hub".into(),
+        };
+        let changed = EngineError::ChangedCommands(vec![mismatch]);
+        assert!(changed.to_string().contains("nothing was changed"));
+        assert_eq!(failed(changed), Exit::BadInput);
+    }
+
+    #[test]
+    fn a_command_refused_because_others_can_steer_hubup_exits_2() {
+        let problem = AccessProblem {
+            path: file(),
+            what: "journal".into(),
+            writers: vec![AccessWriter {
+                id: "uid:1000".into(),
+                name: "bob (uid 1000)".into(),
+                can: "write it (mode 666)".into(),
+            }],
+            fix: "chmod 600 journal.redb".into(),
+        };
+        let refused = Cause::AccessRefused {
+            action: "upgrade".into(),
+            report: AccessReport {
+                problems: vec![problem],
+            },
+        };
+        assert!(refused.to_string().starts_with("refusing to upgrade"));
+        assert_eq!(failed(refused), Exit::BadInput);
+    }
+
+    #[test]
+    fn an_unsigned_or_untrusted_package_exits_2() {
+        let unsigned = PackageError::Unsigned {
+            package: file(),
+            expected: "one of ab12".into(),
+        };
+        assert_eq!(failed(unsigned), Exit::BadInput);
+        let untrusted = PackageError::UntrustedSigner {
+            package: file(),
+            signer: "someone".into(),
+            expected: "one of ab12".into(),
+        };
+        assert_eq!(failed(untrusted), Exit::BadInput);
+        let forged = PackageError::BadSignature {
+            package: file(),
+            detail: "does not verify".into(),
+        };
+        assert_eq!(failed(forged), Exit::BadInput);
+    }
+
+    #[test]
+    fn a_key_file_that_cannot_be_read_or_is_no_key_or_exists_exits_2_and_a_failed_write_1() {
+        let unreadable = KeyFileError::Read {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(unreadable), Exit::BadInput);
+        assert_eq!(
+            failed(KeyFileError::Invalid { path: file() }),
+            Exit::BadInput
+        );
+        let exists = KeyFileError::Write {
+            path: file(),
+            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        };
+        assert_eq!(failed(exists), Exit::BadInput);
+        let full = KeyFileError::Write {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(full), Exit::Failure);
+    }
+
+    #[test]
+    fn signing_an_unsound_package_exits_2_and_failing_to_write_the_signed_one_1() {
+        let sign = |error| Cause::Sign {
+            package: file(),
+            error,
+        };
+        let hostile = PackageError::DuplicateEntries { package: file() };
+        assert_eq!(failed(sign(SignError::Package(hostile))), Exit::BadInput);
+        let missing = PackageError::Open {
+            package: file(),
+            source: io(),
+        };
+        assert_eq!(failed(sign(SignError::Package(missing))), Exit::BadInput);
+        let read = PackageError::Read {
+            package: file(),
+            source: io(),
+        };
+        assert_eq!(failed(sign(SignError::Package(read))), Exit::Failure);
+        let write = BuildError::Io {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(sign(SignError::Build(write))), Exit::Failure);
+    }
+
+    #[test]
+    fn a_failing_random_source_exits_1() {
+        assert_eq!(failed(Cause::KeyGeneration(io())), Exit::Failure);
     }
 }

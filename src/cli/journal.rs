@@ -185,5 +185,10 @@ fn open(location: Location) -> Result<Journal, Failure> {
         (None, Some(config)) => journal_path_from_config(&config)?,
         (None, None) => default_journal_path(),
     };
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    super::access::warn_about(&[("journal", path.clone()), ("journal folder", folder)]);
     Ok(Journal::open(&path)?)
 }

@@ -8,7 +8,7 @@
 //! `hubup=debug` adds every op). A log that cannot be written is reported and skipped: it never
 //! stops an upgrade. Warnings about the journal's lock also go to standard error.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -67,7 +67,7 @@ fn open_log(journal: &Path, command: &str) -> Option<(PathBuf, File)> {
         "hubup-{}-{command}.log",
         hubup::compact_utc(hubup::now_ms())
     ));
-    let opened = fs::create_dir_all(&folder)
+    let opened = hubup::create_private_dir_all(&folder)
         .and_then(|()| OpenOptions::new().create(true).append(true).open(&path));
     match opened {
         Ok(file) => Some((path, file)),

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub(crate) use exit::{Cause, Exit, Failure, Outcome};
 
+mod access;
 mod demo;
 mod exit;
 mod fixture;

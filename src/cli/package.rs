@@ -1,12 +1,13 @@
 //! `hubup package verify`: checks an update package in full, exactly as an upgrade would
-//! before using it, and changes nothing.
+//! before using it (with `--config`, also whether its signer is trusted), and changes nothing.
+//! `hubup package keygen` and `hubup package sign` are the publisher's side.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use hubup::{Package, PackageError, Step, Version};
+use hubup::{Config, Package, PackageError, SigningKey, Step, Version};
 
-use super::{CommandResult, Exit};
+use super::{Cause, CommandResult, Exit};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum PackageCommand {
@@ -14,6 +15,31 @@ pub(crate) enum PackageCommand {
     /// blake3) without changing anything. Exit code 0: sound; 2: refused (the message says
     /// why and what to do).
     Verify(VerifyArgs),
+    /// Sign an update package with a publisher's key (replacing any signature it had). The
+    /// package is verified in full first; only sound packages are signed.
+    Sign(SignArgs),
+    /// Make a new publisher signing key and print its public key, the value for the config's
+    /// [packages] trusted_keys.
+    Keygen(KeygenArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SignArgs {
+    /// The package file to sign (rewritten in place).
+    file: PathBuf,
+    /// The signing key file (made by `hubup package keygen`).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The publisher's name, shown by `package verify` (never trusted: the key is).
+    #[arg(long, value_name = "NAME")]
+    signer: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct KeygenArgs {
+    /// Where to write the new key (a new file, readable by its owner only).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -24,6 +50,10 @@ pub(crate) struct VerifyArgs {
     /// name); `4.1-4.2` says both ends. Without it, any step is accepted and shown.
     #[arg(long, value_name = "4.n", value_parser = parse_step)]
     expect_step: Option<Step>,
+    /// Also check that the package's signer is one the config's [packages] trusts, as an
+    /// upgrade does.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Print the result as JSON on standard output.
     #[arg(long)]
     json: bool,
@@ -32,7 +62,34 @@ pub(crate) struct VerifyArgs {
 pub(crate) fn run(command: PackageCommand) -> CommandResult {
     match command {
         PackageCommand::Verify(args) => verify(&args),
+        PackageCommand::Sign(args) => sign(&args),
+        PackageCommand::Keygen(args) => keygen(&args),
     }
+}
+
+fn sign(args: &SignArgs) -> CommandResult {
+    let key = SigningKey::read(&args.key)?;
+    let signer =
+        hubup::sign_package(&args.file, &key, args.signer.as_deref()).map_err(|error| {
+            Cause::Sign {
+                package: args.file.clone(),
+                error,
+            }
+        })?;
+    println!("signed {} with {signer}", args.file.display());
+    Ok(Exit::Ok)
+}
+
+fn keygen(args: &KeygenArgs) -> CommandResult {
+    let key = SigningKey::generate().map_err(Cause::KeyGeneration)?;
+    key.write_new(&args.out)?;
+    println!(
+        "wrote the signing key {} (keep it secret).\npublic key: {}\n\nA config trusts packages signed with it by:\n[packages]\ntrusted_keys = [\"{}\"]",
+        args.out.display(),
+        key.public(),
+        key.public()
+    );
+    Ok(Exit::Ok)
 }
 
 fn verify(args: &VerifyArgs) -> CommandResult {
@@ -40,12 +97,27 @@ fn verify(args: &VerifyArgs) -> CommandResult {
         Some(step) => Package::open(&args.file, step),
         None => Package::open_any_step(&args.file),
     };
+    let trust = match &args.config {
+        Some(path) => Some(
+            Config::load(path)
+                .map_err(|error| Cause::Config { error, hint: "" })?
+                .packages,
+        ),
+        None => None,
+    };
+    let opened = opened.and_then(|package| match &trust {
+        Some(trust) => trust
+            .accept(package.path(), package.signer())
+            .map(|_| package),
+        None => Ok(package),
+    });
     match opened {
         Ok(package) => {
+            let trusted = trust.as_ref().map(|_| package.signer().is_some());
             if args.json {
-                println!("{}", success_json(&package));
+                println!("{}", success_json(&package, trusted));
             } else {
-                print_success(&package);
+                print_success(&package, trusted);
             }
             Ok(Exit::Ok)
         }
@@ -58,7 +130,7 @@ fn verify(args: &VerifyArgs) -> CommandResult {
     }
 }
 
-fn print_success(package: &Package) {
+fn print_success(package: &Package, trusted: Option<bool>) {
     let manifest = package.manifest();
     let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
     println!(
@@ -80,9 +152,18 @@ fn print_success(package: &Package) {
         println!("  new components: {}", manifest.new_components.join(", "));
     }
     println!("  package blake3: {}", package.digest());
+    let signature = match (package.signer(), trusted) {
+        (Some(signer), Some(true)) => format!("signed by {signer}, trusted by the config"),
+        (Some(signer), _) => format!("signed by {signer} (signature verified over the manifest)"),
+        (None, Some(_)) => {
+            "unsigned (accepted: the config says [packages] allow_unsigned = true)".to_string()
+        }
+        (None, None) => "unsigned".to_string(),
+    };
+    println!("  signature:      {signature}");
 }
 
-fn success_json(package: &Package) -> serde_json::Value {
+fn success_json(package: &Package, trusted: Option<bool>) -> serde_json::Value {
     let manifest = package.manifest();
     let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
     serde_json::json!({
@@ -95,6 +176,12 @@ fn success_json(package: &Package) -> serde_json::Value {
         "renames": manifest.renames,
         "new_components": manifest.new_components,
         "digest": package.digest(),
+        "signer": package.signer().map(|s| serde_json::json!({
+            "key": s.key.to_string(),
+            "name": s.name,
+        })),
+        // With --config: signed by a trusted key (true) or unsigned and allowed (false).
+        "trusted": trusted,
     })
 }
 

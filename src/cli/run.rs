@@ -86,10 +86,26 @@ impl BackupArgs {
     }
 }
 
+/// For an administrator who changed a [commands] template on purpose during a run.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct JournaledCommandArgs {
+    /// Run journaled command lines even where the config's [commands] templates now render
+    /// them differently (each is noted in the journal). Without it, such a line stops the
+    /// command before anything runs.
+    #[arg(long)]
+    pub accept_changed_commands: bool,
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct ResumeArgs {
     #[command(flatten)]
     pub local: LocalChangeArgs,
+    /// Script mode: the DBA ran the step's script without errors, and hubup cannot check it
+    /// on the server (no sql.server, or no login for it). Journaled as not checked.
+    #[arg(long)]
+    pub dba_confirmed: bool,
+    #[command(flatten)]
+    pub commands: JournaledCommandArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -100,6 +116,8 @@ pub(crate) struct RollbackArgs {
     /// the interrupted step).
     #[arg(long, value_name = "VERSION")]
     pub to: Option<Version>,
+    #[command(flatten)]
+    pub commands: JournaledCommandArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -148,22 +166,29 @@ fn open_journal(
     Ok((journal, scratch))
 }
 
-/// Who this machine is on SQL Server (the mark on databases it creates): its name and its
-/// journal, so two installs on one host (tests, side-by-side environments) stay apart.
-fn machine_identity(machine: &str, journal: &std::path::Path) -> String {
-    let journal = hubup::Digest::of(journal.to_string_lossy().as_bytes());
-    format!("{machine}/{}", journal.short())
+/// Who this machine is on SQL Server (the mark on databases it creates): the random id made
+/// with its journal, never the config's display name or a path (configs get copied between
+/// servers; two installs on one host have two journals).
+fn machine_identity(journal: &Journal) -> String {
+    journal
+        .machine_id()
+        .map(|m| m.to_hex())
+        .unwrap_or_else(|| hubup::RunId::random().to_hex())
 }
 
 /// Runs `body` with an engine set up from the config. `command` names the log file of
-/// commands that change the install (`changes`).
+/// commands that change the install (`changes`); `journaled` is given by the commands that run
+/// journaled command lines (`resume`, `rollback`).
 fn with_engine<T>(
     common: &CommonArgs,
     command: &str,
     changes: bool,
+    journaled: Option<&JournaledCommandArgs>,
     body: impl FnOnce(&mut Engine<'_>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
     let config = load_config(&common.config)?;
+    // Before anything is created or run: only administrators may steer hubup.
+    super::access::guard(&config, command, changes, command == "check")?;
     let faults = Faults::from_env().map_err(Cause::Faults)?;
     hubup::check_flush_setting().map_err(Cause::Argument)?;
     // Before anything else: one hubup at a time changes an install, whatever its journal;
@@ -181,7 +206,10 @@ fn with_engine<T>(
         config.sql.password().map_err(SqlError::from)?;
     }
     let (mut journal, _scratch) = open_journal(&config, changes)?;
-    let identity = machine_identity(journal.machine(), &config.journal_path());
+    if changes {
+        journal.refuse_if_copied()?;
+    }
+    let identity = machine_identity(&journal);
     let mut sql: Box<dyn SqlTarget> =
         hubup::sql_target(&config.sql, &config.output_dir(), &identity)?;
     let json = common.json;
@@ -209,7 +237,8 @@ fn with_engine<T>(
         .with_cancel(&CANCEL)
         .with_progress(!json && std::io::stderr().is_terminal())
         .with_events(events)
-        .with_faults(faults);
+        .with_faults(faults)
+        .with_accept_changed_commands(journaled.is_some_and(|j| j.accept_changed_commands));
     if let Some(lock) = &lock {
         engine = engine.with_install_lock(lock);
     }
@@ -242,7 +271,7 @@ fn event_text(event: &Event) -> (String, bool) {
 }
 
 pub(crate) fn plan(args: PlanArgs) -> CommandResult {
-    with_engine(&args.common, "plan", false, |engine| {
+    with_engine(&args.common, "plan", false, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
@@ -259,7 +288,7 @@ pub(crate) fn plan(args: PlanArgs) -> CommandResult {
 }
 
 pub(crate) fn check(args: PlanArgs) -> CommandResult {
-    with_engine(&args.common, "check", false, |engine| {
+    with_engine(&args.common, "check", false, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
@@ -281,7 +310,7 @@ pub(crate) fn check(args: PlanArgs) -> CommandResult {
 
 pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
-    with_engine(&args.common, "upgrade", true, |engine| {
+    with_engine(&args.common, "upgrade", true, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
@@ -300,30 +329,47 @@ pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
 
 pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
-    with_engine(&args.common, "resume", true, |engine| {
-        let journal_path = engine.journal().path().display().to_string();
-        let end = engine.resume(args.local.policy())?;
-        Ok(report_end(
-            &end,
-            args.common.json,
-            &journal_path,
-            &config_hint,
-        ))
-    })
+    with_engine(
+        &args.common,
+        "resume",
+        true,
+        Some(&args.commands),
+        |engine| {
+            let journal_path = engine.journal().path().display().to_string();
+            let dba = if args.dba_confirmed {
+                hubup::DbaWork::Confirmed
+            } else {
+                hubup::DbaWork::Check
+            };
+            let end = engine.resume(args.local.policy(), dba)?;
+            Ok(report_end(
+                &end,
+                args.common.json,
+                &journal_path,
+                &config_hint,
+            ))
+        },
+    )
 }
 
 pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
-    with_engine(&args.common, "rollback", true, |engine| {
-        let journal_path = engine.journal().path().display().to_string();
-        let end = engine.rollback(args.to)?;
-        Ok(report_end(
-            &end,
-            args.common.json,
-            &journal_path,
-            &config_hint,
-        ))
-    })
+    with_engine(
+        &args.common,
+        "rollback",
+        true,
+        Some(&args.commands),
+        |engine| {
+            let journal_path = engine.journal().path().display().to_string();
+            let end = engine.rollback(args.to)?;
+            Ok(report_end(
+                &end,
+                args.common.json,
+                &journal_path,
+                &config_hint,
+            ))
+        },
+    )
 }
 
 fn config_hint(common: &CommonArgs) -> String {
@@ -358,6 +404,18 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
         RunEnd::RolledBackOnRequest { run, version } => (
             format!("rolled back to {version} (run {run}); journal: {journal}"),
             json!({ "outcome": "rolled_back_on_request", "run": run.to_string(), "version": version }),
+        ),
+        RunEnd::AwaitingDba { run, step, script } => (
+            format!(
+                "step {step} is waiting for its database work (sql.mode = \"script\"): its files \
+                 are in place and its sites are not started yet.\n  give {} (run {run}, step \
+                 {step}) to your DBA, to run with `sqlcmd -b -i`,\n  then run `hubup \
+                 resume{config_hint}`: it checks, reading only, that the work is done, starts the \
+                 sites and goes on.",
+                script.display()
+            ),
+            json!({ "outcome": "awaiting_dba", "run": run.to_string(),
+                    "step": step.to_string(), "script": script.display().to_string() }),
         ),
         RunEnd::Cancelled { run, step } => (
             format!(
@@ -497,7 +555,7 @@ pub(crate) struct SqlScriptArgs {
 
 /// `hubup sql-script`: the whole chain's database work as T-SQL for a DBA. Changes nothing.
 pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
-    with_engine(&args.common, "sql-script", false, |engine| {
+    with_engine(&args.common, "sql-script", false, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: LocalChangePolicy::Keep,
@@ -520,7 +578,7 @@ pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
                 (planned.plan.step, ops)
             })
             .collect();
-        let script = hubup::render_script(&steps);
+        let script = hubup::render_script(&machine_identity(engine.journal()), &steps);
         match &args.out {
             Some(path) => {
                 std::fs::write(path, script)

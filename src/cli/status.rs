@@ -44,6 +44,7 @@ pub(crate) fn run(args: StatusArgs) -> CommandResult {
         },
         None => {
             config = load_config(&args.config)?;
+            super::access::guard(&config, "status", false, false)?;
             StatusSources {
                 root: &config.install.root,
                 apphost: Some(&config.install.apphost),

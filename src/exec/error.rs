@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use crate::exec::commands::CommandMismatch;
 use crate::exec::prepare::{Finding, PrepareError};
 use crate::exec::state::StateError;
 use crate::journal::{JournalError, RunId};
@@ -46,7 +47,8 @@ pub enum EngineError {
     /// The journal could not take a new run's first entry (a full disk, say): no run exists
     /// and nothing has changed.
     #[error(
-        "the run could not start: {source}. Nothing was changed and no run was recorded: fix          the cause (free space on the journal's disk), then run `hubup upgrade` again"
+        "the run could not start: {source}. Nothing was changed and no run was recorded: fix \
+         the cause (free space on the journal's disk), then run `hubup upgrade` again"
     )]
     NotStarted { source: JournalError },
     /// After an unclean end, product files that committed steps wrote are missing or
@@ -57,7 +59,8 @@ pub enum EngineError {
     /// A changing command was started without the install lock (a caller's bug). Nothing has
     /// changed.
     #[error(
-        "refusing to change the install at {} without holding its lock (hubup.lock); this is          a bug in the caller",
+        "refusing to change the install at {} without holding its lock (hubup.lock); this is \
+         a bug in the caller",
         root.display()
     )]
     InstallNotLocked { root: PathBuf },
@@ -115,6 +118,13 @@ pub enum EngineError {
         #[source]
         source: PrepareError,
     },
+    /// Journaled command lines that resume or rollback would run differ from what the config
+    /// renders for their purpose. Nothing has changed.
+    #[error("{}", changed_commands_message(.0))]
+    ChangedCommands(Vec<CommandMismatch>),
+    /// Script mode: the DBA's work of the waiting step is not there yet; nothing changed.
+    #[error("step {step} still waits for its database work: {error}")]
+    DbaWorkMissing { step: Step, error: String },
 }
 
 /// A journal failure inside the executor: a verification failure keeps the journal's own
@@ -130,9 +140,29 @@ impl From<JournalError> for EngineError {
     }
 }
 
+fn changed_commands_message(mismatches: &[CommandMismatch]) -> String {
+    let mut text = format!(
+        "refusing to run {} journaled command line(s) that the config's [commands] templates do \
+         not render for their purpose; nothing was changed. Someone who can write the journal \
+         may have changed it, or a template was changed since the run was planned:",
+        mismatches.len()
+    );
+    for m in mismatches {
+        text.push_str(&format!("\n  - {m}"));
+    }
+    text.push_str(
+        "\nIf you changed these templates on purpose and the journaled lines are what should \
+         run, run the command again with --accept-changed-commands (each line is noted in the \
+         journal).",
+    );
+    text
+}
+
 fn lost_files_message(run: RunId, files: &[String]) -> String {
     let mut text = format!(
-        "run {run} ended uncleanly, and {} product file(s) its committed steps wrote are          missing or damaged (lost writes: the disk or file system did not keep what was          flushed) and cannot be rewritten; nothing was changed:",
+        "run {run} ended uncleanly, and {} product file(s) its committed steps wrote are \
+         missing or damaged (lost writes: the disk or file system did not keep what was \
+         flushed) and cannot be rewritten; nothing was changed:",
         files.len()
     );
     for file in files {

@@ -9,6 +9,10 @@
 //! (`StepRolledBack`). Resume and rollback rebuild the run from the journal alone
 //! ([`state::RunState`]) and continue from there.
 //!
+//! In script mode a step with database work stops before its first site start
+//! ([`RunEnd::AwaitingDba`]) until a DBA ran its script; resume goes on once the work is
+//! checked on the server, or on the operator's word ([`DbaWork`]), as the journal records.
+//!
 //! Before any of that, a changing command finishes what an unclean end left behind
 //! (`recovery.rs`): pending backup removals, a run that only lacks its end, and product files
 //! whose content a power cut lost.
@@ -90,6 +94,29 @@ pub enum RunEnd {
     RolledBackOnRequest { run: RunId, version: Version },
     /// Ctrl-C: stopped at a safe point; resume or roll back.
     Cancelled { run: RunId, step: Option<Step> },
+    /// Script mode: `step` stopped before starting its sites; a DBA must run `script`, then
+    /// `hubup resume` checks the work and goes on.
+    AwaitingDba {
+        run: RunId,
+        step: Step,
+        script: PathBuf,
+    },
+}
+
+/// True if the step stopped for its DBA and has not heard back (nor failed since).
+fn waits_for_dba(open: &state::StepState) -> bool {
+    open.awaiting_dba.is_some() && !open.dba_done && open.failed.is_none() && !open.rollback_started
+}
+
+/// How `resume` learns that the DBA's work of a step waiting for it is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DbaWork {
+    /// Check it on the server, reading only (the `[sql]` server and login).
+    #[default]
+    Check,
+    /// The operator confirms the script ran without errors (`--dba-confirmed`): journaled as
+    /// not checked.
+    Confirmed,
 }
 
 /// What an upgrade is asked to do.
@@ -115,6 +142,9 @@ pub struct Engine<'a> {
     progress: bool,
     events: Box<dyn FnMut(Event) + 'a>,
     faults: faults::Faults,
+    /// Run journaled command lines that the config no longer renders the same way (the
+    /// administrator changed a template on purpose); each is noted in the journal.
+    accept_changed_commands: bool,
     /// The install lock; upgrade, resume and rollback refuse to run without it.
     lock: Option<&'a InstallLock>,
 }
@@ -136,6 +166,7 @@ impl<'a> Engine<'a> {
             progress: false,
             events: Box::new(|_| {}),
             faults: faults::Faults::default(),
+            accept_changed_commands: false,
             lock: None,
         }
     }
@@ -169,6 +200,14 @@ impl<'a> Engine<'a> {
     /// Faults to inject (tests only; see `HUBUP_TEST_FAULTS`).
     pub fn with_faults(mut self, faults: faults::Faults) -> Self {
         self.faults = faults;
+        self
+    }
+
+    /// Run journaled command lines that the config's templates no longer render the same way
+    /// (`--accept-changed-commands`: the administrator changed a template on purpose), noting
+    /// each in the journal, instead of refusing them with [`EngineError::ChangedCommands`].
+    pub fn with_accept_changed_commands(mut self, accept: bool) -> Self {
+        self.accept_changed_commands = accept;
         self
     }
 
@@ -269,6 +308,10 @@ impl Engine<'_> {
         }
         let run = RunId::random();
         let mut config = crate::journal::ConfigRecord::from_pairs(self.config.journal_view());
+        // Which machine id marks the databases this run creates (the audit's link to them).
+        if let Some(machine) = self.journal.machine_id() {
+            config.push(state::MACHINE_ID_KEY, machine.to_hex());
+        }
         // Resume reads the backups back from here if the run stops before its first step.
         if let Some(backups) = &request.backups {
             config.push(state::BACKUP_FOLDER_KEY, backups.folder.clone());
@@ -325,6 +368,9 @@ impl Engine<'_> {
                         step: Some(step),
                     });
                 }
+                StepEnd::AwaitingDba { script } => {
+                    return Ok(RunEnd::AwaitingDba { run, step, script });
+                }
             }
         }
         self.finish(run, RunOutcome::Completed { version: target })?;
@@ -348,19 +394,32 @@ impl Engine<'_> {
     /// done record are checked, and applied again if their effect is not there), or finishes
     /// an interrupted rollback, then runs the remaining steps to the run's target.
     ///
+    /// A step that waits for its DBA (script mode) goes on only once `dba` says the work is
+    /// done: checked on the server, or confirmed by the operator.
+    ///
     /// Before it continues, the files the run's committed steps (and the interrupted step's
     /// done ops) wrote are checked against the journal and lost or damaged ones rewritten
     /// from their packages; one that cannot be rewritten refuses the resume, naming it, with
     /// nothing changed ([`EngineError::LostFiles`]).
-    pub fn resume(&mut self, local_changes: LocalChangePolicy) -> Result<RunEnd, EngineError> {
+    pub fn resume(
+        &mut self,
+        local_changes: LocalChangePolicy,
+        dba: DbaWork,
+    ) -> Result<RunEnd, EngineError> {
         self.require_lock()?;
         recovery::finish_pending_removals(self)?;
         let summary = self
             .journal
             .unfinished_run()?
             .ok_or(EngineError::NothingToDo { action: "resume" })?;
-        let state = self.load_run(summary.run)?;
+        let mut state = self.load_run(summary.run)?;
         let run = state.run;
+        self.check_journaled_commands(run, &lines_a_resume_runs(&state))?;
+        // Checked before anything is journaled or repaired: a refusal changes nothing.
+        let dba_done = match state.open_step() {
+            Some(open) if waits_for_dba(open) => Some(self.dba_work_done(open, dba)?),
+            _ => None,
+        };
         let rolls_back = state.rollback_target.is_some()
             || state
                 .open_step()
@@ -371,7 +430,12 @@ impl Engine<'_> {
             recovery::Scope::Resume
         };
         recovery::repair_lost_writes(self, &state, scope)?;
-        self.record(run, &[Payload::RunResumed {}])?;
+        if let Some(done) = dba_done {
+            self.record(run, &[Payload::RunResumed {}, done])?;
+            state = self.load_run(run)?;
+        } else {
+            self.record(run, &[Payload::RunResumed {}])?;
+        }
         if let Some(target) = state.rollback_target {
             return self.roll_back_run(&state, target);
         }
@@ -412,6 +476,13 @@ impl Engine<'_> {
                         step: Some(open.step),
                     });
                 }
+                StepEnd::AwaitingDba { script } => {
+                    return Ok(RunEnd::AwaitingDba {
+                        run,
+                        step: open.step,
+                        script,
+                    });
+                }
             }
         }
         let current = self.load_run(run)?.current_version();
@@ -441,6 +512,48 @@ impl Engine<'_> {
         self.run_prepared(run, prepared)
     }
 
+    /// The entry saying a waiting step's database work is done, after checking it (or on the
+    /// operator's word).
+    fn dba_work_done(
+        &mut self,
+        open: &state::StepState,
+        dba: DbaWork,
+    ) -> Result<Payload, EngineError> {
+        let step = open.step;
+        if dba == DbaWork::Confirmed {
+            return Ok(Payload::DbaWorkDone {
+                step,
+                verified: false,
+                how: "confirmed by the operator (hubup resume --dba-confirmed); not checked on \
+                      the server"
+                    .to_string(),
+            });
+        }
+        let ops: Vec<crate::op::SqlOp> = open
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                crate::op::Op::Sql(sql) => Some(sql.clone()),
+                _ => None,
+            })
+            .collect();
+        self.sql
+            .verify_dba_work(&ops)
+            .map_err(|e| EngineError::DbaWorkMissing {
+                step,
+                error: e.to_string(),
+            })?;
+        Ok(Payload::DbaWorkDone {
+            step,
+            verified: true,
+            how: format!(
+                "checked on SQL Server {} (read only): {} database op(s) done",
+                self.config.sql.server,
+                ops.len()
+            ),
+        })
+    }
+
     /// Rolls back: without `to`, the interrupted step of the unfinished run; with `to`, every
     /// step back to version `to`, newest first, across as many runs as that takes (using
     /// their backups and the journal). Every backup copy needed is checked before anything is
@@ -464,6 +577,8 @@ impl Engine<'_> {
                 .open_step()
                 .map(|s| s.step.from)
                 .unwrap_or_else(|| state.current_version());
+            let undone = undo_lines(to_undo(&state, target));
+            self.check_journaled_commands(state.run, &undone)?;
             recovery::repair_lost_writes(self, &state, recovery::Scope::Rollback)?;
             self.record(state.run, &[Payload::RunResumed {}])?;
             return self.roll_back_run(&state, target);
@@ -474,6 +589,10 @@ impl Engine<'_> {
             .flat_map(|state| to_undo(state, target))
             .collect();
         step::check_backups(self, &involved, target)?;
+        for state in &runs {
+            let undone = undo_lines(to_undo(state, target));
+            self.check_journaled_commands(state.run, &undone)?;
+        }
         let mut end = None;
         for state in &runs {
             self.record(state.run, &[Payload::RunResumed {}])?;
@@ -534,6 +653,69 @@ impl Engine<'_> {
             version: target,
         })
     }
+}
+
+impl Engine<'_> {
+    /// Refuses (nothing changed) if any journaled command line that is about to be run
+    /// differs from what the config renders (`commands::verify_journaled`); with
+    /// `accept_changed_commands`, notes each such line in the run's journal and goes on.
+    fn check_journaled_commands(
+        &mut self,
+        run: RunId,
+        steps: &[(&state::StepState, commands::LinesToRun)],
+    ) -> Result<(), EngineError> {
+        let mismatches: Vec<commands::CommandMismatch> = steps
+            .iter()
+            .flat_map(|(s, lines)| commands::verify_journaled(self.config, s.step, &s.ops, *lines))
+            .collect();
+        if mismatches.is_empty() {
+            return Ok(());
+        }
+        if !self.accept_changed_commands {
+            return Err(EngineError::ChangedCommands(mismatches));
+        }
+        let notes: Vec<Payload> = mismatches
+            .iter()
+            .map(|m| Payload::Note {
+                step: Some(m.step),
+                text: format!(
+                    "--accept-changed-commands: op {} runs its journaled {} command {} (the \
+                     config's {} renders {})",
+                    m.index, m.role, m.journaled, m.template, m.expected
+                ),
+            })
+            .collect();
+        for m in &mismatches {
+            (self.events)(Event::Note {
+                text: format!("accepted a changed command: {m}"),
+            });
+        }
+        self.record(run, &notes)?;
+        Ok(())
+    }
+}
+
+/// What a resume may run: the undo lines of the steps an interrupted rollback undoes, or the
+/// open step's lines (all of them, since a failing op rolls the step back; undo only if the
+/// step already failed).
+fn lines_a_resume_runs(state: &RunState) -> Vec<(&state::StepState, commands::LinesToRun)> {
+    if let Some(target) = state.rollback_target {
+        return undo_lines(to_undo(state, target));
+    }
+    match state.open_step() {
+        Some(open) if open.failed.is_some() || open.rollback_started => {
+            vec![(open, commands::LinesToRun::UndoOnly)]
+        }
+        Some(open) => vec![(open, commands::LinesToRun::All)],
+        None => Vec::new(),
+    }
+}
+
+fn undo_lines(steps: Vec<&state::StepState>) -> Vec<(&state::StepState, commands::LinesToRun)> {
+    steps
+        .into_iter()
+        .map(|s| (s, commands::LinesToRun::UndoOnly))
+        .collect()
 }
 
 /// The steps of `state` a rollback to `target` undoes, newest first.

@@ -203,13 +203,17 @@ fn open_packages(
             }
         });
     }
-    results
+    let packages: Vec<Package> = results
         .into_iter()
         .map(|r| {
             r.expect("every package was opened")
                 .map_err(PrepareError::from)
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    for package in &packages {
+        config.packages.accept(package.path(), package.signer())?;
+    }
+    Ok(packages)
 }
 
 /// The settings files the package ships whole, read so that later steps can plan merges into
@@ -235,6 +239,9 @@ pub(super) fn check_prerequisites(
     let mut findings = Vec::new();
     let config = engine.config;
     let root = &config.install.root;
+
+    findings.push(access_finding(config));
+    findings.extend(signature_findings(config, prepared));
 
     for planned in &prepared.steps {
         let step = planned.plan.step;
@@ -308,6 +315,50 @@ pub(super) fn check_prerequisites(
         });
     }
     PrerequisiteReport { findings }
+}
+
+/// Whether anyone but administrators can change the files that steer hubup (`upgrade`
+/// refuses to start then; `check` says so here too).
+fn access_finding(config: &crate::config::Config) -> Finding {
+    let report = crate::config::check_config_paths(config);
+    if report.is_clean() {
+        Finding::ok(
+            "who can change hubup's files",
+            "only administrators: the config, journal, packages and output folders and the \
+             folders above them",
+        )
+    } else {
+        let list: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+        Finding::failed("who can change hubup's files", list.join("\n    "))
+    }
+}
+
+/// Who signed each package, and the warnings an administrator should see: unsigned packages
+/// accepted by `allow_unsigned`, and a trusted fixture key (whose secret is public).
+fn signature_findings(config: &crate::config::Config, prepared: &PreparedRun) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for planned in &prepared.steps {
+        let what = format!("{}: package signature", planned.plan.step);
+        out.push(match planned.package.signer() {
+            Some(signer) => Finding::ok(what, format!("signed by {signer}, a trusted key")),
+            None => Finding::warning(
+                what,
+                "unsigned; accepted only because the config says [packages] allow_unsigned = true",
+            ),
+        });
+    }
+    // The fixture generator's key, whose secret is public.
+    let fixture = crate::package::fixture_signing_key().public();
+    if config.packages.trusted_keys.contains(&fixture) {
+        out.push(Finding::warning(
+            "trusted package keys",
+            format!(
+                "[packages] trusted_keys holds the fixture key {fixture}, whose secret is in \
+                 hubup's source: anyone can sign packages with it. Trust it in sandboxes only"
+            ),
+        ));
+    }
+    out
 }
 
 /// What a passed SQL preflight checked, which depends on the mode.

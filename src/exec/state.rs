@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::digest::Digest;
 use crate::journal::{Entry, Payload, RunId, RunOutcome};
-use crate::op::{Op, OpOutcome};
+use crate::op::{Op, OpOutcome, SqlBefore};
 use crate::sql::DatabaseBackups;
 use crate::version::{Step, Version};
 
@@ -21,8 +21,14 @@ pub struct StepState {
     pub apphost_before: Digest,
     pub intents: BTreeSet<u32>,
     pub done: BTreeMap<u32, OpOutcome>,
+    /// What database ops found on the server before their change.
+    pub sql_before: BTreeMap<u32, SqlBefore>,
     pub undone: BTreeSet<u32>,
     pub failed: Option<(u32, String)>,
+    /// Script mode: the script a DBA must run before the step goes on.
+    pub awaiting_dba: Option<String>,
+    /// The DBA's work for the step is done (checked, or confirmed by the operator).
+    pub dba_done: bool,
     pub rollback_started: bool,
     pub committed: bool,
     pub rolled_back: bool,
@@ -68,6 +74,8 @@ pub struct RunState {
 /// Keys of `RunStarted`'s config record under which a run keeps its database backups.
 pub const BACKUP_FOLDER_KEY: &str = "sql.backup_databases";
 pub const BACKUP_STAMP_KEY: &str = "sql.backup_stamp";
+/// Key of `RunStarted`'s config record naming the journal's machine id.
+pub const MACHINE_ID_KEY: &str = "machine.id";
 
 /// The entries do not describe a run hubup can continue (a damaged or foreign journal).
 #[derive(Debug, thiserror::Error)]
@@ -146,8 +154,11 @@ impl RunState {
                 apphost_before: *apphost_before,
                 intents: BTreeSet::new(),
                 done: BTreeMap::new(),
+                sql_before: BTreeMap::new(),
                 undone: BTreeSet::new(),
                 failed: None,
+                awaiting_dba: None,
+                dba_done: false,
                 rollback_started: false,
                 committed: false,
                 rolled_back: false,
@@ -203,6 +214,19 @@ impl RunState {
                 self.rollback_target = None;
             }
             Payload::Note { .. } | Payload::RepairPlanned { .. } | Payload::RepairDone { .. } => {}
+            Payload::SqlBefore {
+                step,
+                index,
+                before,
+            } => {
+                let s = self.step_mut(seq, *step)?;
+                check_index(seq, s, *index)?;
+                s.sql_before.insert(*index, before.clone());
+            }
+            Payload::AwaitingDba { step, script } => {
+                self.step_mut(seq, *step)?.awaiting_dba = Some(script.clone());
+            }
+            Payload::DbaWorkDone { step, .. } => self.step_mut(seq, *step)?.dba_done = true,
         }
         Ok(())
     }

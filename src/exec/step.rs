@@ -18,15 +18,21 @@ use crate::fsx::{DirtyDirs, Staging};
 use crate::install;
 use crate::journal::{Payload, RunId};
 use crate::model::InstallModel;
-use crate::op::{Op, OpOutcome};
+use crate::op::{Op, OpOutcome, SqlBefore};
 use crate::package::{Package, PackageFile};
 use crate::version::{Step, Version};
 
 /// How a step ended.
 pub(super) enum StepEnd {
     Committed,
-    RolledBack { error: String },
+    RolledBack {
+        error: String,
+    },
     Cancelled,
+    /// Script mode: stopped before the step's sites start, until a DBA runs the script.
+    AwaitingDba {
+        script: std::path::PathBuf,
+    },
 }
 
 /// File ops run in batches: one commit for the batch's intents, one folder flush per folder,
@@ -76,6 +82,7 @@ enum OpsEnd {
     Completed,
     Cancelled,
     Failed { index: u32, error: String },
+    AwaitingDba { script: std::path::PathBuf },
 }
 
 /// What [`run_ops`] needs besides the engine.
@@ -87,6 +94,10 @@ struct OpsRun<'x> {
     done: &'x BTreeMap<u32, OpOutcome>,
     /// Ops that had an intent before this process started (resume): checked before applying.
     prior_intents: &'x BTreeSet<u32>,
+    /// What database ops recorded about the server before their change (resume).
+    sql_before: &'x BTreeMap<u32, SqlBefore>,
+    /// The DBA's work of the step is done (script mode): its sites may start.
+    dba_done: bool,
     package: &'x Package,
 }
 
@@ -110,6 +121,14 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
             i += 1;
             continue;
         }
+        if let Some(script) = dba_stop(&*engine.sql, &x, i) {
+            rec.now([Payload::AwaitingDba {
+                step: x.step,
+                script: script.display().to_string(),
+            }])?;
+            bar.abandon();
+            return Ok(OpsEnd::AwaitingDba { script });
+        }
         let end = batch_end(x.ops, i, x.done);
         rec.now((i..end).map(|j| Payload::OpIntent {
             step: x.step,
@@ -123,6 +142,7 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
             package: Some(x.package),
             package_files: &files,
             sql: &mut *engine.sql,
+            sql_before: None,
             dirty: &mut dirty,
             staging: &mut staging,
         };
@@ -130,17 +150,22 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
         for j in i..end {
             let index = j as u32;
             let op = &x.ops[j];
-            let result = engine
+            let mut ready = engine
                 .faults
                 .before_apply(x.step, index)
-                .map_err(OpError::from)
-                .and_then(|()| {
-                    if x.prior_intents.contains(&index) && apply::check(&mut ctx, op)? {
-                        Ok(OpOutcome::AlreadyPresent)
-                    } else {
-                        apply::apply(&mut ctx, op)
-                    }
-                });
+                .map_err(OpError::from);
+            if ready.is_ok()
+                && let Op::Sql(sql) = op
+            {
+                ready = record_sql_before(&mut ctx, &mut rec, &x, index, sql)?;
+            }
+            let result = ready.and_then(|()| {
+                if x.prior_intents.contains(&index) && apply::check(&mut ctx, op)? {
+                    Ok(OpOutcome::AlreadyPresent)
+                } else {
+                    apply::apply(&mut ctx, op)
+                }
+            });
             match result {
                 Ok(outcome) => {
                     engine.faults.after_effect();
@@ -202,6 +227,53 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
     Ok(OpsEnd::Completed)
 }
 
+/// Script mode: the step stops before its first site start until a DBA has run the script
+/// of its database work (the sites would start against databases that do not exist yet).
+fn dba_stop(
+    sql: &dyn crate::sql::SqlTarget,
+    x: &OpsRun<'_>,
+    index: usize,
+) -> Option<std::path::PathBuf> {
+    let starts_a_site = matches!(
+        &x.ops[index],
+        Op::Command(c) if matches!(c.purpose, crate::op::CommandPurpose::StartSite { .. })
+    );
+    if x.dba_done || !starts_a_site || !has_sql(x.ops) {
+        return None;
+    }
+    sql.dba_script()
+}
+
+/// Before a database op changes the server: what it finds there, journaled (durable) before
+/// the change, or what an earlier attempt journaled (resume). The outer error is the journal's
+/// (the run stops); the inner one is the op's (it fails, and the step rolls back).
+fn record_sql_before(
+    ctx: &mut OpContext<'_>,
+    rec: &mut Recorder<'_>,
+    x: &OpsRun<'_>,
+    index: u32,
+    op: &crate::op::SqlOp,
+) -> Result<Result<(), OpError>, EngineError> {
+    if let Some(before) = x.sql_before.get(&index) {
+        ctx.sql_before = Some(before.clone());
+        return Ok(Ok(()));
+    }
+    match ctx.sql.prepare(op) {
+        Ok(before) => {
+            if let Some(before) = &before {
+                rec.now([Payload::SqlBefore {
+                    step: x.step,
+                    index,
+                    before: before.clone(),
+                }])?;
+            }
+            ctx.sql_before = before;
+            Ok(Ok(()))
+        }
+        Err(e) => Ok(Err(e.into())),
+    }
+}
+
 /// The end (exclusive) of the batch starting at `start`.
 fn batch_end(ops: &[Op], start: usize, done: &BTreeMap<u32, OpOutcome>) -> usize {
     if !is_file_op(&ops[start]) {
@@ -261,6 +333,7 @@ pub(super) fn execute(
         });
     }
     engine.record(run, &head)?;
+    engine.sql.start_step(&run.to_hex(), step);
     let mut engine = lock_for(engine, step, &plan.ops)?;
     let end = run_ops(
         &mut engine,
@@ -270,6 +343,8 @@ pub(super) fn execute(
             ops: &plan.ops,
             done: &BTreeMap::new(),
             prior_intents: &BTreeSet::new(),
+            sql_before: &BTreeMap::new(),
+            dba_done: false,
             package: &planned.package,
         },
     )?;
@@ -321,6 +396,7 @@ fn finish_ops(
             Ok(StepEnd::Committed)
         }
         OpsEnd::Cancelled => Ok(StepEnd::Cancelled),
+        OpsEnd::AwaitingDba { script } => Ok(StepEnd::AwaitingDba { script }),
         OpsEnd::Failed { index, error } => {
             let state = RunState::from_entries(&engine.journal.run_entries(run)?)?;
             let open = state
@@ -344,6 +420,13 @@ pub(super) fn resume(
     let step = open.step;
     let path = engine.config.package_path(step.to);
     let package = Package::open(&path, step).map_err(PrepareError::from)?;
+    // The journal names the package by digest only: a journal written by someone else could
+    // name a package they made, so its signer is checked as an upgrade checks it.
+    engine
+        .config
+        .packages
+        .accept(package.path(), package.signer())
+        .map_err(PrepareError::from)?;
     if package.digest() != open.package {
         return Err(EngineError::Prepare(PrepareError::PackageChanged {
             path,
@@ -355,6 +438,7 @@ pub(super) fn resume(
         step,
         ops: open.ops.len(),
     });
+    engine.sql.start_step(&run.to_hex(), step);
     let mut engine = lock_for(engine, step, &open.ops)?;
     let end = run_ops(
         &mut engine,
@@ -364,6 +448,8 @@ pub(super) fn resume(
             ops: &open.ops,
             done: &open.done,
             prior_intents: &open.intents,
+            sql_before: &open.sql_before,
+            dba_done: open.dba_done,
             package: &package,
         },
     )?;
@@ -473,6 +559,7 @@ pub(super) fn roll_back(
             }],
         )?;
     }
+    engine.sql.start_step(&run.to_hex(), step);
     {
         let mut engine = lock_for(engine, step, &state.ops)?;
         undo_ops(&mut engine, run, state)?;
@@ -520,6 +607,7 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
             package: None,
             package_files: &empty,
             sql: &mut *engine.sql,
+            sql_before: state.sql_before.get(&index).cloned(),
             dirty: &mut dirty,
             staging: &mut staging,
         };

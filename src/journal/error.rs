@@ -54,7 +54,11 @@ pub enum JournalError {
     /// system fault), or its creation was cut short by an older hubup. It is never made again
     /// in place: a run it recorded would be forgotten.
     #[error(
-        "journal {} is empty ({size} bytes, all zero): its content is lost (a disk or file          system fault) or it was never written. hubup will not start a new journal in its          place. If no hubup run was in progress on this machine, move the file aside and run          the command again; otherwise keep it for investigation and compare the install with          `hubup status`",
+        "journal {} is empty ({size} bytes, all zero): its content is lost (a disk or file \
+         system fault) or it was never written. hubup will not start a new journal in its \
+         place. If no hubup run was in progress on this machine, move the file aside and run \
+         the command again; otherwise keep it for investigation and compare the install with \
+         `hubup status`",
         path.display()
     )]
     Empty { path: PathBuf, size: u64 },
@@ -103,6 +107,21 @@ pub enum JournalError {
         path.display()
     )]
     Poisoned { path: PathBuf },
+
+    /// The journal was made on another computer (copied with a config, or a restored image).
+    #[error(
+        "journal {} belongs to the computer {made_on} (machine id {id}), but this computer is \
+         {here}: a copied journal would make hubup treat the other machine's databases as its \
+         own. Give this machine its own journal ([journal] path in the config, or move the \
+         copy away); keep the copy only to read it (`hubup journal show --journal FILE`)",
+        path.display()
+    )]
+    Copied {
+        path: PathBuf,
+        made_on: String,
+        here: String,
+        id: String,
+    },
 
     /// Any other I/O or storage failure, with what was being done.
     #[error("journal {}: {action} failed: {detail}", path.display())]

@@ -127,11 +127,36 @@ fn facts(entry: &Entry, plans: &PlanIndex<'_>) -> String {
             Some(step) => format!("{step}  {}", one_line(text)),
             None => one_line(text),
         },
+        Payload::SqlBefore {
+            step,
+            index,
+            before,
+        } => format!("{}  before: {}", op(step, index), describe_before(before)),
+        Payload::AwaitingDba { step, script } => format!("{step}  waits for a DBA to run {script}"),
+        Payload::DbaWorkDone {
+            step,
+            verified,
+            how,
+        } => format!(
+            "{step}  database work {}: {}",
+            if *verified { "checked" } else { "NOT CHECKED" },
+            one_line(how)
+        ),
         Payload::BackupRemoved { step } => {
             format!("{step}  {} removed", step.from.backup_folder_name())
         }
         Payload::RepairPlanned { files } => repair_facts(files),
         Payload::RepairDone { files } => format!("{files} file(s) rewritten and flushed"),
+    }
+}
+
+fn describe_before(before: &crate::op::SqlBefore) -> String {
+    match before {
+        crate::op::SqlBefore::DatabaseAbsent { server_time, token } => {
+            format!("no such database at {server_time} (server clock); creation {token}")
+        }
+        crate::op::SqlBefore::Login { existed: true } => "the login existed".to_string(),
+        crate::op::SqlBefore::Login { existed: false } => "no such login".to_string(),
     }
 }
 

@@ -18,6 +18,7 @@ use crate::relpath::RelPath;
 use super::error::{EntryProblem, PackageError};
 use super::limits::looks_like_bomb;
 use super::manifest::{MANIFEST_ENTRY, PAYLOAD_PREFIX};
+use super::signature::{MAX_SIGNATURE_BYTES, SIGNATURE_ENTRY};
 use super::validate::printable;
 
 /// Unix file-type bits (`st_mode & S_IFMT`) in the upper half of a zip's external attributes.
@@ -34,6 +35,8 @@ const DOS_REPARSE_POINT: u32 = 0x400;
 pub(crate) struct Layout {
     /// The `manifest.json` entry, if there is one.
     pub manifest: Option<usize>,
+    /// The `signature.json` entry of a signed package.
+    pub signature: Option<usize>,
     /// Payload files by their path below `payload/` (directory entries are left out).
     pub payload: HashMap<String, usize>,
 }
@@ -91,6 +94,7 @@ pub(crate) fn scan_entries<R: Read + Seek>(
 ) -> Result<Layout, PackageError> {
     let mut layout = Layout {
         manifest: None,
+        signature: None,
         payload: HashMap::new(),
     };
     // Windows key (lowercase, no trailing '/') -> the name first seen with it.
@@ -128,6 +132,7 @@ pub(crate) fn scan_entries<R: Read + Seek>(
         }
         match role {
             Role::Manifest => layout.manifest = Some(index),
+            Role::Signature => layout.signature = Some(index),
             Role::PayloadFile(path) => {
                 layout.payload.insert(path.as_str().to_string(), index);
             }
@@ -151,6 +156,7 @@ struct EntryFacts {
 /// What an acceptable entry is.
 enum Role {
     Manifest,
+    Signature,
     PayloadFile(RelPath),
     Folder,
 }
@@ -160,6 +166,8 @@ fn classify(name: &str, facts: &EntryFacts) -> Result<Role, EntryProblem> {
     let path = name.strip_suffix('/').unwrap_or(name);
     let role = if name == MANIFEST_ENTRY {
         Role::Manifest
+    } else if name == SIGNATURE_ENTRY {
+        Role::Signature
     } else if name == PAYLOAD_PREFIX {
         Role::Folder
     } else if let Some(rest) = name.strip_prefix(PAYLOAD_PREFIX) {
@@ -185,6 +193,14 @@ fn classify(name: &str, facts: &EntryFacts) -> Result<Role, EntryProblem> {
         return Ok(role);
     }
     check_compression(facts)?;
+    if matches!(role, Role::Signature) && facts.size > MAX_SIGNATURE_BYTES {
+        return Err(EntryProblem::Corrupt {
+            detail: format!(
+                "a signature of {} bytes; signatures are at most {MAX_SIGNATURE_BYTES}",
+                facts.size
+            ),
+        });
+    }
     // The manifest is read through its own bound (MAX_MANIFEST_BYTES), which gives the clearer
     // error; the bomb ratio guards the payload, whose total is only bounded by the manifest.
     if !matches!(role, Role::Manifest) && looks_like_bomb(facts.size, facts.compressed) {

@@ -16,6 +16,7 @@ use crate::version::Step;
 
 use super::limits::{BOMB_MIN_SIZE, BOMB_RATIO};
 use super::manifest::{MANIFEST_ENTRY, PAYLOAD_PREFIX};
+use super::signature::SIGNATURE_ENTRY;
 
 /// The remedy for a package that is damaged, truncated or was altered.
 const DOWNLOAD_AGAIN: &str = "the package is damaged or not genuine: download it again";
@@ -133,6 +134,35 @@ pub enum PackageError {
         expected: Step,
     },
 
+    /// The package's `signature.json` is malformed or does not verify over its manifest.
+    #[error(
+        "{}: its signature is not valid ({detail}); the package was altered after it was \
+         signed, or is damaged: get it again from its publisher",
+        .package.display()
+    )]
+    BadSignature { package: PathBuf, detail: String },
+
+    /// The package is not signed, and the config does not allow unsigned packages.
+    #[error(
+        "{} is not signed; hubup installs only packages signed by a key in the config's \
+         [packages] trusted_keys ({expected}). Get the signed package from its publisher (a \
+         publisher signs with `hubup package sign`)",
+        .package.display()
+    )]
+    Unsigned { package: PathBuf, expected: String },
+
+    /// The package is signed, but by a key the config does not trust.
+    #[error(
+        "{} is signed by {signer}, which the config does not trust; expected a signature by \
+         {expected} ([packages] trusted_keys)",
+        .package.display()
+    )]
+    UntrustedSigner {
+        package: PathBuf,
+        signer: String,
+        expected: String,
+    },
+
     /// The manifest is well-formed but contradicts itself (duplicate paths, paths that collide
     /// on Windows, a file that is also deleted, renames that overlap, ...).
     #[error("{}: the manifest contradicts itself: {detail}; {DOWNLOAD_AGAIN}", .package.display())]
@@ -208,7 +238,10 @@ impl PackageError {
             | PackageError::PayloadTooLarge { package, .. }
             | PackageError::MissingPayload { package, .. }
             | PackageError::NotInPackage { package, .. }
-            | PackageError::Destination { package, .. } => package,
+            | PackageError::Destination { package, .. }
+            | PackageError::BadSignature { package, .. }
+            | PackageError::Unsigned { package, .. }
+            | PackageError::UntrustedSigner { package, .. } => package,
         }
     }
 
@@ -281,7 +314,7 @@ impl fmt::Display for EntryProblem {
             ),
             EntryProblem::Unexpected => write!(
                 f,
-                "does not belong in a package (only {MANIFEST_ENTRY} and {PAYLOAD_PREFIX}... may be there)"
+                "does not belong in a package (only {MANIFEST_ENTRY}, {SIGNATURE_ENTRY} and {PAYLOAD_PREFIX}... may be there)"
             ),
             EntryProblem::NotListed => f.write_str("is not listed in the manifest"),
             EntryProblem::CaseCollision { other } => write!(

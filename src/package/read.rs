@@ -27,6 +27,7 @@ use super::archive::{Layout, open_archive, scan_entries};
 use super::error::{EntryProblem, PackageError};
 use super::limits::MAX_ZIP_RECORDS;
 use super::manifest::{MANIFEST_ENTRY, MAX_MANIFEST_BYTES, Manifest, PAYLOAD_PREFIX, PackageFile};
+use super::signature::{self, MAX_SIGNATURE_BYTES, SIGNATURE_ENTRY, Signer};
 use super::validate::{parse_manifest, printable};
 
 /// Size of the buffer content is streamed through.
@@ -43,6 +44,8 @@ pub struct Package {
     path: PathBuf,
     manifest: Manifest,
     digest: Digest,
+    /// Who signed the manifest (the signature verified); `None` for an unsigned package.
+    signer: Option<Signer>,
     /// For each listed file: its index in `manifest.files` and its zip entry index.
     entries: HashMap<RelPath, (usize, usize)>,
     archive: Mutex<Archive>,
@@ -116,6 +119,14 @@ impl Package {
                 package: path.to_path_buf(),
             })?;
         let manifest_bytes = read_manifest(&mut archive, manifest_index, path)?;
+        // The signature is checked before the manifest is believed, let alone parsed.
+        let signer = match layout.signature {
+            Some(index) => {
+                let bytes = read_signature(&mut archive, index, path)?;
+                Some(signature::verify(&bytes, &manifest_bytes, path)?)
+            }
+            None => None,
+        };
         let manifest = parse_manifest(&manifest_bytes, path, expected)?;
         drop(manifest_bytes);
         let entries = match_payload(&manifest, layout, &archive, path)?;
@@ -124,6 +135,7 @@ impl Package {
             path: path.to_path_buf(),
             manifest,
             digest,
+            signer,
             entries,
             archive: Mutex::new(archive),
         })
@@ -132,6 +144,12 @@ impl Package {
     /// The verified manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// Who signed the package (its signature verified over the manifest), or `None` if it is
+    /// unsigned. Whether that signer is trusted is [`crate::PackageTrust::accept`]'s call.
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signer.as_ref()
     }
 
     /// The blake3 of the whole package file, as it was read by [`Package::open`].
@@ -185,6 +203,7 @@ impl fmt::Debug for Package {
             )
             .field("files", &self.manifest.files.len())
             .field("digest", &self.digest)
+            .field("signer", &self.signer)
             .finish()
     }
 }
@@ -278,6 +297,29 @@ fn count_signatures(bytes: &[u8]) -> u64 {
         rest = rest.get(at + 1..).unwrap_or_default();
     }
     count
+}
+
+/// Reads `signature.json`, bounded by [`MAX_SIGNATURE_BYTES`] whatever its header declares.
+fn read_signature(
+    archive: &mut Archive,
+    index: usize,
+    package: &Path,
+) -> Result<Vec<u8>, PackageError> {
+    let mut entry = archive
+        .by_index(index)
+        .map_err(|e| entry_error(e, package, SIGNATURE_ENTRY))?;
+    let mut bytes = Vec::new();
+    (&mut entry)
+        .take(MAX_SIGNATURE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| content_error(e, package, SIGNATURE_ENTRY))?;
+    if bytes.len() as u64 > MAX_SIGNATURE_BYTES {
+        return Err(PackageError::BadSignature {
+            package: package.to_path_buf(),
+            detail: format!("{SIGNATURE_ENTRY} is larger than {MAX_SIGNATURE_BYTES} bytes"),
+        });
+    }
+    Ok(bytes)
 }
 
 /// Reads `manifest.json`, bounded by [`MAX_MANIFEST_BYTES`] whatever its header declares.

@@ -30,37 +30,69 @@ impl Planner<'_> {
             }
         }
         for (path, changes) in edits {
-            let source = layout.source(&path);
             let Some(current) = self.after.settings.get(&path).cloned() else {
                 return Err(PlanError::SettingsFileMissing {
                     step: self.step,
                     path,
                 });
             };
-            let merged =
-                settings::apply_settings_changes(&current, &changes).map_err(|source| {
-                    PlanError::Settings {
-                        step: self.step,
-                        path: path.clone(),
-                        source,
-                    }
-                })?;
-            if merged == current {
-                continue;
+            self.merge_settings(layout, &path, &current, changes.clone())?;
+            // The environment overlays beside it override it key by key: the same renames and
+            // removals apply to them (issue 19), each its own journaled edit.
+            for overlay in self.after.settings_overlays(&path) {
+                let bytes = self.after.settings[&overlay].clone();
+                let kept = settings::settings_overlay_changes(&bytes, &changes)
+                    .map_err(|source| self.settings_error(&overlay, source))?;
+                self.notes.push(match kept.len() {
+                    0 => format!(
+                        "settings overlay {overlay}: holds none of the keys {path}'s changes \
+                         name; left as it is"
+                    ),
+                    n => format!("settings overlay {overlay}: {n} of {path}'s changes apply"),
+                });
+                self.merge_settings(layout, &overlay, &bytes, kept)?;
             }
-            if let Some(fact) = self.before.files.get(&source) {
-                self.backup.insert(source.clone(), *fact);
-            }
-            let before = Digest::of(&current);
-            let after = Digest::of(&merged);
-            self.after.put_settings(&path, merged);
-            self.body.push(Op::EditSettings(EditSettingsOp {
-                path,
-                changes,
-                before,
-                after,
-            }));
         }
+        Ok(())
+    }
+
+    fn settings_error(&self, path: &RelPath, source: settings::SettingsError) -> PlanError {
+        PlanError::Settings {
+            step: self.step,
+            path: path.clone(),
+            source,
+        }
+    }
+
+    /// Plans one settings edit: merges `changes` into `current` (the bytes of `path` before
+    /// the edit), backs the file up and advances the model.
+    fn merge_settings(
+        &mut self,
+        layout: &Layout,
+        path: &RelPath,
+        current: &[u8],
+        changes: Vec<SettingsChange>,
+    ) -> Result<(), PlanError> {
+        let merged = settings::merge_settings(current, &changes)
+            .map_err(|source| self.settings_error(path, source))?;
+        self.notes
+            .extend(merged.notes.iter().map(|note| format!("{path}: {note}")));
+        if merged.bytes == current {
+            return Ok(());
+        }
+        let source = layout.source(path);
+        if let Some(fact) = self.before.files.get(&source) {
+            self.backup.insert(source.clone(), *fact);
+        }
+        let before = Digest::of(current);
+        let after = Digest::of(&merged.bytes);
+        self.after.put_settings(path, merged.bytes);
+        self.body.push(Op::EditSettings(EditSettingsOp {
+            path: path.clone(),
+            changes,
+            before,
+            after,
+        }));
         Ok(())
     }
 }

@@ -15,7 +15,9 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::lab::sandbox::{BACKUPS, Digests, UPGRADE, World, copy_of, crashed, run_faulty};
+use crate::lab::sandbox::{
+    BACKUPS, Digests, UPGRADE, World, copy_of, crashed, run_chain, run_faulty_playing_dba,
+};
 use crate::lab::{Rng, Tally, in_parallel, say, scaled, trial_seed};
 use crate::support::Scenario;
 
@@ -38,6 +40,14 @@ impl Boundary {
         match self.side {
             Side::Before => format!("crash-before-append={}", self.append),
             Side::After => format!("crash-after-append={}", self.append),
+        }
+    }
+
+    /// The same boundary counted from `offset` appends on (in a later process of a chain).
+    pub fn shifted(&self, offset: u64) -> Boundary {
+        Boundary {
+            append: self.append - offset,
+            side: self.side,
         }
     }
 
@@ -141,7 +151,7 @@ pub fn seeded_boundaries_across_the_run() -> Result<(), String> {
 fn trial(world: &World, boundary: Boundary, seed: u64, tally: &Tally) -> Result<(), String> {
     let mut rng = Rng::new(seed);
     let crashed_run = copy_of(&world.template);
-    let run = run_faulty(&crashed_run, &UPGRADE, &boundary.fault());
+    let run = run_chain(&crashed_run, &UPGRADE, boundary, &world.chain);
     if !crashed(&run) {
         return Err(format!(
             "the upgrade did not crash at its boundary: exit {}\n{}",
@@ -250,9 +260,9 @@ fn finish_after_second_crash(
     second: &Boundary,
     tally: &Tally,
 ) -> Result<(), String> {
-    let run = run_faulty(scenario, &[command], &second.fault());
+    let run = run_faulty_playing_dba(scenario, &[command], &second.fault());
     if crashed(&run) {
-        let again = scenario.run(&[command]);
+        let again = scenario.run_playing_dba(&[command]);
         if again.code == 2 && again.stderr.contains("there is no unfinished run") {
             tally.count(&format!("{command} crashed after its last append"));
         } else if again.code == 0 {

@@ -175,7 +175,7 @@ pub fn in_parallel<T: Send, F: Fn(T) + Sync>(items: Vec<T>, work: F) {
     });
 }
 
-/// The lab's tests, for the harness in `tests/crash_lab.rs`.
+/// The lab's tests (`crate::SECTIONS`), for the harness in `main.rs`.
 pub fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let fuse = lossy_fs::availability();
@@ -185,17 +185,17 @@ pub fn main() {
         ));
     }
     let trials = vec![
-        libtest_mimic::Trial::test("every_boundary_of_the_step_with_every_op_kind", || {
+        libtest_mimic::Trial::test(crate::SECTIONS[0], || {
             boundaries::every_boundary_of_the_widest_step().map_err(Into::into)
         }),
-        libtest_mimic::Trial::test("seeded_boundaries_across_the_rest_of_a_full_run", || {
+        libtest_mimic::Trial::test(crate::SECTIONS[1], || {
             boundaries::seeded_boundaries_across_the_run().map_err(Into::into)
         }),
-        libtest_mimic::Trial::test("lossy_fs_forgets_exactly_what_was_not_flushed", || {
+        libtest_mimic::Trial::test(crate::SECTIONS[2], || {
             power_loss::lossy_fs_forgets_exactly_what_was_not_flushed().map_err(Into::into)
         })
         .with_ignored_flag(fuse.is_err()),
-        libtest_mimic::Trial::test("power_loss_at_seeded_cuts_of_a_full_run", || {
+        libtest_mimic::Trial::test(crate::SECTIONS[3], || {
             power_loss::power_loss_at_seeded_cuts_of_a_full_run().map_err(Into::into)
         })
         .with_ignored_flag(fuse.is_err()),

@@ -19,9 +19,11 @@ use std::time::{Duration, Instant};
 
 use crate::lab::boundaries::expect_finished;
 use crate::lab::lossy_fs::{self, Loss, Mounted, State};
-use crate::lab::sandbox::{Digests, UPGRADE, World, committed_steps, kinds, open_step};
+use crate::lab::sandbox::{
+    DBA_CONFIRMED, Digests, UPGRADE, World, committed_steps, kinds, open_step,
+};
 use crate::lab::{Rng, Tally, in_parallel, say, scaled, trial_seed};
-use crate::support::{Scenario, hubup};
+use crate::support::{AWAITING_DBA, Scenario, hubup};
 
 /// A mount of `state` on a fresh temp folder, which is then the sandbox of a scenario.
 struct Trial {
@@ -85,16 +87,41 @@ struct Interrupted {
     frozen: bool,
 }
 
-/// Runs the upgrade until it ends or the file system loses power; then kills it.
+/// Runs the upgrade (playing the DBA at each step that waits for one, as a full run does)
+/// until it ends or the file system loses power; then kills it.
 fn run_until_cut(trial: &Trial) -> Interrupted {
-    let mut child = trial.spawn(&UPGRADE);
+    let mut args = UPGRADE.to_vec();
+    let mut stderr = String::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for _ in 0..6 {
+        let (code, text) = run_one_until_cut(trial, &args, deadline);
+        stderr.push_str(&text);
+        let frozen = trial.mounted().frozen();
+        if frozen || code != Some(AWAITING_DBA) {
+            return Interrupted {
+                code: if frozen { None } else { code },
+                stderr,
+                frozen,
+            };
+        }
+        args = DBA_CONFIRMED.to_vec();
+    }
+    Interrupted {
+        code: Some(AWAITING_DBA),
+        stderr,
+        frozen: false,
+    }
+}
+
+/// Runs one process of the upgrade until it ends or the file system loses power.
+fn run_one_until_cut(trial: &Trial, args: &[&str], deadline: Instant) -> (Option<i32>, String) {
+    let mut child = trial.spawn(args);
     let mut stderr = child.stderr.take().expect("stderr");
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let deadline = Instant::now() + Duration::from_secs(300);
     let code = loop {
         if let Some(status) = child.try_wait().expect("wait") {
             break status.code();
@@ -106,12 +133,7 @@ fn run_until_cut(trial: &Trial) -> Interrupted {
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    let frozen = trial.mounted().frozen();
-    Interrupted {
-        code: if frozen { None } else { code },
-        stderr: reader.join().unwrap_or_default(),
-        frozen,
-    }
+    (code, reader.join().unwrap_or_default())
 }
 
 /// Steps the interrupted process reported as committed (`step 4.0 -> 4.1: committed`).
@@ -130,7 +152,7 @@ pub fn power_loss_at_seeded_cuts_of_a_full_run() -> Result<(), String> {
     let dir = crate::lab::sandbox::scratch();
     let image = image(world, dir.path());
     let reference = Trial::mount(dir, image, None);
-    reference.scenario.run(&UPGRADE).expect(0);
+    reference.scenario.run_playing_dba(&UPGRADE).expect(0);
     let digests = reference.scenario.digests();
     let changes = reference.mounted().changes();
     drop(reference);
@@ -232,7 +254,7 @@ fn power_loss_trial(
         ));
     }
     if resume {
-        let run = trial.scenario.run(&["resume"]);
+        let run = trial.scenario.run_playing_dba(&["resume"]);
         if run.code != 0 {
             return Err(format!(
                 "resume: exit {}\n{}{}",

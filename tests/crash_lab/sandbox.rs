@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::support::{Run, Scenario};
+use crate::lab::boundaries::Boundary;
+use crate::support::{AWAITING_DBA, Run, Scenario};
 
 /// The variable the executor's fault injection reads.
 pub const FAULTS: &str = "HUBUP_TEST_FAULTS";
@@ -22,6 +23,10 @@ pub const BACKUPS: &str = r"D:\SQLBackups";
 
 /// The full run every trial starts.
 pub const UPGRADE: [&str; 5] = ["upgrade", "--to", "4.5", "--backup-databases", BACKUPS];
+
+/// What a DBA runs after a step stopped for its script (exit 7): the sandbox has no SQL
+/// Server, so the lab plays the DBA as the demo does.
+pub const DBA_CONFIRMED: [&str; 2] = ["resume", "--dba-confirmed"];
 
 /// (version, install-tree digest, applicationHost.config digest).
 pub type Digests = (String, String, String);
@@ -69,11 +74,18 @@ pub fn copy_into(from: &Path, to: &Path) {
     repoint_config(from, to);
 }
 
-/// Replaces `from`'s path by `to`'s in `to/hubup.toml`.
+/// Replaces `from`'s path by `to`'s in `to/hubup.toml`, except in the command templates: the
+/// journal of a run begun in `from` holds its commands as rendered there, and hubup refuses to
+/// run journaled commands that the config no longer renders, so every copy's commands keep appending to the template's log.
 pub fn repoint_config(from: &Path, to: &Path) {
     let config = to.join("hubup.toml");
     let text = std::fs::read_to_string(&config).expect("hubup.toml");
-    let text = text.replace(&from.display().to_string(), &to.display().to_string());
+    let log = format!("{}/commands.log", from.display());
+    const KEPT: &str = "\u{0}commands-log\u{0}";
+    let text = text
+        .replace(&log, KEPT)
+        .replace(&from.display().to_string(), &to.display().to_string())
+        .replace(KEPT, &log);
     std::fs::write(&config, text).expect("write hubup.toml");
 }
 
@@ -83,6 +95,42 @@ pub fn run_faulty(scenario: &Scenario, args: &[&str], faults: &str) -> Run {
         scenario.run(args)
     } else {
         scenario.run_with_env(args, &[(FAULTS, faults)])
+    }
+}
+
+/// Runs `args`, then, while a step waits for its DBA (exit 7), `resume --dba-confirmed`: the
+/// processes of one full run. `boundary` counts journal appends across all of them (`chain`:
+/// the appends each process of an uninterrupted run makes) and crashes the process it falls
+/// in; the processes before it run as they would uninterrupted.
+pub fn run_chain(scenario: &Scenario, args: &[&str], boundary: Boundary, chain: &[u64]) -> Run {
+    let mut args = args.to_vec();
+    let mut offset = 0;
+    for (index, &appends) in chain.iter().enumerate() {
+        let last = index + 1 == chain.len();
+        let inside = boundary.append > offset && (last || boundary.append <= offset + appends);
+        let fault = if inside {
+            boundary.shifted(offset).fault()
+        } else {
+            String::new()
+        };
+        let run = run_faulty(scenario, &args, &fault);
+        if run.code != AWAITING_DBA || last {
+            return run;
+        }
+        offset += appends;
+        args = DBA_CONFIRMED.to_vec();
+    }
+    unreachable!("a full run has at least one process")
+}
+
+/// Runs `args` with `faults` in the first process only, then plays the DBA (no faults) while
+/// a step waits for one.
+pub fn run_faulty_playing_dba(scenario: &Scenario, args: &[&str], faults: &str) -> Run {
+    let run = run_faulty(scenario, args, faults);
+    if run.code == AWAITING_DBA && !crashed(&run) {
+        scenario.run_playing_dba(&DBA_CONFIRMED)
+    } else {
+        run
     }
 }
 
@@ -140,6 +188,8 @@ pub fn committed_steps(journal: &[Value]) -> Vec<String> {
 /// Everything a trial is checked against, computed once from uninterrupted and probing runs
 /// on copies of one template.
 pub struct World {
+    /// The sandbox `hubup demo` built: kept, since every copy's commands append to its log.
+    pub _built: Scenario,
     pub template: Scenario,
     /// The digests of the 4.0 template.
     pub pristine: Digests,
@@ -155,8 +205,11 @@ pub struct World {
     /// from the one holding the widest step's `step_planned` to the one holding its
     /// `step_committed`.
     pub widest_appends: (u64, u64),
-    /// How many journal appends an uninterrupted run makes.
+    /// How many journal appends an uninterrupted run makes, in all its processes.
     pub total_appends: u64,
+    /// The appends of each process of an uninterrupted run (`upgrade`, then `resume
+    /// --dba-confirmed` at each step that waits for its DBA).
+    pub chain: Vec<u64>,
 }
 
 /// The number in a crash message's "(journal append N)".
@@ -170,16 +223,73 @@ fn append_number(run: &Run) -> Option<u64> {
         .ok()
 }
 
-/// The append at which the `nth` entry of `kind` is journaled by a full run.
-fn probe(template: &Scenario, kind: &str, nth: usize) -> u64 {
+/// The journal appends each process of an uninterrupted full run makes: `upgrade`, then one
+/// `resume --dba-confirmed` per step that waits for its DBA. Each count is the append holding
+/// the process's last entry (`awaiting_dba`, or `run_finished` for the last process), and the
+/// process must not make one more.
+fn chain_appends(template: &Scenario) -> Vec<u64> {
+    let reference = copy_of(template);
+    let mut args = UPGRADE.to_vec();
+    let mut chain = Vec::new();
+    loop {
+        let probe = copy_of(&reference);
+        let mut run = run_faulty(&probe, &args, "crash-after-entry=awaiting_dba:1");
+        if !crashed(&run) {
+            let probe = copy_of(&reference);
+            run = run_faulty(&probe, &args, "crash-after-entry=run_finished:1");
+        }
+        let appends = append_number(&run).unwrap_or_else(|| {
+            panic!(
+                "process {} of a full run ends with awaiting_dba or run_finished: exit {}\n{}",
+                chain.len() + 1,
+                run.code,
+                run.stderr
+            )
+        });
+        let beyond = run_faulty(
+            &copy_of(&reference),
+            &args,
+            &format!("crash-after-append={}", appends + 1),
+        );
+        assert!(
+            !crashed(&beyond),
+            "process {} of a full run appends after its last entry",
+            chain.len() + 1
+        );
+        chain.push(appends);
+        let run = reference.run(&args);
+        match run.code {
+            0 => return chain,
+            AWAITING_DBA if chain.len() < 6 => args = DBA_CONFIRMED.to_vec(),
+            code => panic!("a full run: exit {code}\n{}", run.stderr),
+        }
+    }
+}
+
+/// The append (counted across the processes of a full run, `chain`) at which the `nth` entry
+/// of `kind` is journaled.
+fn probe(template: &Scenario, chain: &[u64], kind: &str, nth: usize) -> u64 {
     let copy = copy_of(template);
-    let run = run_faulty(&copy, &UPGRADE, &format!("crash-after-entry={kind}:{nth}"));
-    append_number(&run).unwrap_or_else(|| {
-        panic!(
-            "a full run journals {kind} #{nth}: exit {}\n{}",
-            run.code, run.stderr
-        )
-    })
+    let mut args = UPGRADE.to_vec();
+    let mut offset = 0;
+    for &appends in chain {
+        let seen = kinds(&copy.journal()).iter().filter(|k| *k == kind).count();
+        let run = if nth > seen {
+            run_faulty(
+                &copy,
+                &args,
+                &format!("crash-after-entry={kind}:{}", nth - seen),
+            )
+        } else {
+            copy.run(&args)
+        };
+        if crashed(&run) {
+            return offset + append_number(&run).expect("the crash names its append");
+        }
+        offset += appends;
+        args = DBA_CONFIRMED.to_vec();
+    }
+    panic!("a full run journals {kind} #{nth}")
 }
 
 /// The op kinds of each step of the 4.0 -> 4.5 plan.
@@ -222,7 +332,7 @@ impl World {
         let template = copy_of(&built);
         let pristine = template.digests();
         let reference = copy_of(&template);
-        reference.run(&UPGRADE).expect(0);
+        reference.run_playing_dba(&UPGRADE).expect(0);
         let finished = reference.digests();
         let journal = reference.journal();
         let mut step_starts = BTreeMap::new();
@@ -249,12 +359,14 @@ impl World {
             .position(|s| *s == widest)
             .expect("the run commits the widest step")
             + 1;
+        let chain = chain_appends(&template);
         let widest_appends = (
-            probe(&template, "step_planned", index),
-            probe(&template, "step_committed", index),
+            probe(&template, &chain, "step_planned", index),
+            probe(&template, &chain, "step_committed", index),
         );
-        let total_appends = probe(&template, "run_finished", 1);
+        let total_appends = chain.iter().sum();
         World {
+            _built: built,
             template,
             pristine,
             finished,
@@ -263,6 +375,7 @@ impl World {
             widest,
             widest_appends,
             total_appends,
+            chain,
         }
     }
 
