@@ -322,8 +322,17 @@ pub fn expect_finished(scenario: &Scenario) -> Result<Value, String> {
 const VENDOR_DATABASES: [&str; 5] = ["ImsDB", "HubDB", "AuditDB", "FileServiceDB", "InteractDB"];
 
 fn expect_each_database_backed_up_once(scenario: &Scenario) -> Result<(), String> {
-    let script = std::fs::read_to_string(scenario.path().join("output/hubup-database.sql"))
-        .unwrap_or_default();
+    // The DBA's scripts: the last step's, and the earlier steps' that hubup moved aside.
+    let output = scenario.path().join("output");
+    let mut files = vec![output.join("hubup-database.sql")];
+    if let Ok(entries) = std::fs::read_dir(output.join("previous")) {
+        files.extend(entries.flatten().map(|e| e.path()));
+    }
+    let script: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
     let backups: Vec<&str> = script
         .lines()
         .filter(|l| l.starts_with("BACKUP DATABASE"))
