@@ -122,6 +122,7 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
             package: Some(x.package),
             package_files: &files,
             sql: &mut *engine.sql,
+            secrets: &engine.secrets,
             dirty: &mut dirty,
             staging: &mut staging,
         };
@@ -513,6 +514,7 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
             package: None,
             package_files: &empty,
             sql: &mut *engine.sql,
+            secrets: &engine.secrets,
             dirty: &mut dirty,
             staging: &mut staging,
         };

@@ -1,13 +1,13 @@
 //! Database ops: backups of the existing databases when asked, then each new database the step
 //! creates with its migrations, login, user and role memberships.
 
-use crate::catalog::{NewDatabase, OptionalSetting};
+use crate::catalog::NewDatabase;
 use crate::components;
-use crate::config::Config;
 use crate::op::*;
 use crate::relpath::RelPath;
 use crate::sql::{self, DatabaseUsers, LicenseManagerPermission};
 
+use super::app_values::optional_configured;
 use super::{PlanError, Planner};
 
 impl Planner<'_> {
@@ -134,12 +134,5 @@ impl Planner<'_> {
             });
         }
         Ok(ops.into_iter().map(Op::Sql).collect())
-    }
-}
-
-fn optional_configured(feature: OptionalSetting, config: &Config) -> bool {
-    match feature {
-        OptionalSetting::ControlRoomApiUrl => config.optional.control_room_api_url.is_some(),
-        OptionalSetting::Decision => config.optional.decision.is_some(),
     }
 }

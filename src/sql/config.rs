@@ -87,6 +87,11 @@ pub struct SqlConfig {
     /// first change (`--backup-databases` overrides it).
     #[serde(default)]
     pub backup_databases: Option<String>,
+    /// SQL authentication: the environment variable holding `app_login`'s password, written
+    /// into the new databases' connection strings. Defaults to `password_env` when
+    /// `app_login` is `user`.
+    #[serde(default)]
+    pub app_password_env: Option<String>,
 }
 
 fn default_encrypt() -> String {
@@ -118,6 +123,7 @@ impl Default for SqlConfig {
             license_manager_permission: LicenseManagerChoice::default(),
             databases: BTreeMap::new(),
             backup_databases: None,
+            app_password_env: None,
         }
     }
 }
@@ -206,6 +212,44 @@ impl SqlConfig {
             .map(Some)
             .map_err(|source| SqlConfigError::BadPassword {
                 var: var.clone(),
+                source,
+            })
+    }
+
+    /// The login the applications use with SQL authentication: `app_login`, else `user`.
+    pub fn application_login(&self) -> Option<&str> {
+        match self.auth {
+            SqlAuth::Windows => None,
+            SqlAuth::Sql => self.app_login.as_deref().or(self.user.as_deref()),
+        }
+    }
+
+    /// The environment variable holding the applications' SQL password: `app_password_env`,
+    /// else `password_env` when the applications log in as `user`. `None` with Windows
+    /// authentication, or when no variable is named for a separate `app_login`.
+    pub fn application_password_env(&self) -> Option<&str> {
+        if self.auth != SqlAuth::Sql {
+            return None;
+        }
+        if let Some(var) = &self.app_password_env {
+            return Some(var);
+        }
+        let same_login = self.app_login.is_none() || self.app_login == self.user;
+        same_login.then_some(self.password_env.as_deref()).flatten()
+    }
+
+    /// The applications' SQL password from [`Self::application_password_env`], checked
+    /// against the vendor's rule. `Ok(None)` when there is nothing to read.
+    pub fn application_password(&self) -> Result<Option<Secret>, SqlConfigError> {
+        let Some(var) = self.application_password_env() else {
+            return Ok(None);
+        };
+        let value =
+            std::env::var(var).map_err(|_| SqlConfigError::PasswordMissing { var: var.into() })?;
+        Secret::new_sql_password(value)
+            .map(Some)
+            .map_err(|source| SqlConfigError::BadPassword {
+                var: var.to_string(),
                 source,
             })
     }
