@@ -222,3 +222,52 @@ fn without_the_applications_password_upgrade_refuses_and_changes_nothing() {
     assert!(check.stdout.contains("application connection strings"));
     scenario.run(&["plan", "--to", "4.3"]).expect(0);
 }
+
+/// The guide recommends backing up the databases first: without `--backup-databases`, `check`
+/// warns and names every database this install has at its version (as the config names them).
+#[test]
+fn check_without_database_backups_warns_naming_each_database() {
+    let scenario = Scenario::at_version("4.2");
+    append(&scenario, "\n[sql.databases]\nhub = \"Hub_Prod\"\n");
+    let check = scenario.run(&["check", "--to", "4.3"]).expect(0);
+    let line = check
+        .stdout
+        .lines()
+        .find(|l| l.contains("database backups"))
+        .unwrap_or_else(|| panic!("no backup warning:\n{}", check.stdout));
+    assert!(line.contains("warn"), "{line}");
+    for name in [
+        "ImsDB",
+        "Hub_Prod",
+        "AuditDB",
+        "FileServiceDB",
+        "InteractDB",
+        "LicenseManagerDB",
+        "NotificationCenterDB",
+        "IadaDB",
+    ] {
+        assert!(line.contains(name), "{name} missing: {line}");
+    }
+    assert!(
+        !line.contains("EmailServiceDB"),
+        "not there before 4.3: {line}"
+    );
+    assert!(line.contains("--backup-databases"), "{line}");
+
+    let dir = if cfg!(windows) {
+        r"D:\SQLBackups"
+    } else {
+        "/var/opt/mssql/backup"
+    };
+    let check = scenario
+        .run(&["check", "--to", "4.3", "--backup-databases", dir])
+        .expect(0);
+    assert!(
+        !check
+            .stdout
+            .lines()
+            .any(|l| l.contains("database backups") && l.contains("warn")),
+        "{}",
+        check.stdout
+    );
+}

@@ -12,7 +12,9 @@ use crate::model::is_settings_file;
 use crate::model::{InstallModel, ObserveError};
 use crate::op::{Op, SqlOp};
 use crate::package::{Package, PackageError};
-use crate::plan::{PlanError, PlanInputs, ShippedSettings, app_values, plan_step, render};
+use crate::plan::{
+    PlanError, PlanInputs, ShippedSettings, app_values, existing_databases, plan_step, render,
+};
 use crate::version::{RangeError, Step, Version, steps_between};
 
 /// A run that is planned and ready to execute.
@@ -316,7 +318,32 @@ pub(super) fn check_prerequisites(
         });
     }
     findings.extend(settings_secrets_finding(engine, prepared));
+    findings.extend(database_backup_finding(engine, prepared));
     PrerequisiteReport { findings }
+}
+
+/// The guide recommends backing up the databases before upgrading: without
+/// `--backup-databases`, a warning naming each database the install has.
+fn database_backup_finding(engine: &Engine<'_>, prepared: &PreparedRun) -> Option<Finding> {
+    let first = prepared.steps.first()?;
+    let asked = first
+        .plan
+        .ops
+        .iter()
+        .any(|op| matches!(op, Op::Sql(SqlOp::BackupDatabase { .. })));
+    let names = existing_databases(&prepared.model, &engine.databases);
+    if asked || names.is_empty() {
+        return None;
+    }
+    Some(Finding::warning(
+        "database backups",
+        format!(
+            "the guide recommends backing up the databases before upgrading: back up {} \
+             (or pass --backup-databases DIR, a folder on the SQL Server machine, and hubup \
+             takes COPY_ONLY backups of them before its first change)",
+            names.join(", ")
+        ),
+    ))
 }
 
 /// Whether every secret the settings merges write (the applications' SQL password in new

@@ -45,6 +45,7 @@ use crate::settings::SettingsError;
 use crate::sql::{self, DatabasePlanning};
 use crate::version::Step;
 
+pub use databases::existing_databases;
 use files::extra_files;
 use layout::Layout;
 use local_changes::local_changes_message;
