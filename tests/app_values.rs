@@ -2,7 +2,8 @@
 //! host, port and database name end up in Hub's `LicenseManagerUrl`, License Manager's own
 //! `PublicUrl`, its database name and a connection string; with SQL authentication the
 //! applications' password is in the settings file and nowhere else (journal, log, plan,
-//! output); a rollback gives every settings file back byte for byte.
+//! output); a rollback gives every settings file back byte for byte; an environment overlay
+//! holding an answered key gets the answer too; `check` names the databases to back up.
 
 mod support;
 
@@ -269,5 +270,40 @@ fn check_without_database_backups_warns_naming_each_database() {
             .any(|l| l.contains("database backups") && l.contains("warn")),
         "{}",
         check.stdout
+    );
+}
+
+/// An environment overlay that holds a key the wizard's answers set would override it (.NET
+/// reads the overlay last): the answer is written there too, so the application reads it.
+#[test]
+fn an_overlay_holding_a_connection_string_gets_the_new_one_too() {
+    let scenario = Scenario::at_version("4.1");
+    let overlay = scenario.root().join("IADA/appsettings.Production.json");
+    fs::write(
+        &overlay,
+        "{\r\n  // this server's own\r\n  \"ConnectionStrings\": {\r\n    \"DefaultConnection\": \
+         \"Server=OLD01;Database=Interact\"\r\n  },\r\n  \"Logging\": { \"LogLevel\": { \
+         \"Default\": \"Error\" } }\r\n}\r\n",
+    )
+    .unwrap();
+    scenario.run(&["upgrade", "--to", "4.2"]).expect(0);
+    let text = fs::read_to_string(&overlay).unwrap();
+    assert!(
+        text.contains(
+            "\"DefaultConnection\": \"Server=SQL01;Database=IadaDB;Integrated Security=True;\
+             Encrypt=True;TrustServerCertificate=False\""
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("// this server's own") && text.contains("\"Error\""),
+        "{text}"
+    );
+    // The base file gets the answers as well.
+    let iada = settings(&scenario.root(), "IADA/appsettings.json");
+    assert_eq!(iada["DatabaseName"], "IadaDB");
+    assert_eq!(
+        iada["ConnectionStrings"]["DefaultConnection"],
+        "Server=SQL01;Database=IadaDB;Integrated Security=True;Encrypt=True;         TrustServerCertificate=False"
     );
 }
