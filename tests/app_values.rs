@@ -304,6 +304,6 @@ fn an_overlay_holding_a_connection_string_gets_the_new_one_too() {
     assert_eq!(iada["DatabaseName"], "IadaDB");
     assert_eq!(
         iada["ConnectionStrings"]["DefaultConnection"],
-        "Server=SQL01;Database=IadaDB;Integrated Security=True;Encrypt=True;         TrustServerCertificate=False"
+        "Server=SQL01;Database=IadaDB;Integrated Security=True;Encrypt=True;TrustServerCertificate=False"
     );
 }
