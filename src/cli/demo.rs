@@ -211,14 +211,16 @@ dir = "output"
 
 # Script mode: the T-SQL goes to output/ for a DBA, and each step with database work stops
 # before its sites start (exit 7) until `hubup resume` hears the work is done. server names
-# the SQL Server in the new databases' connection strings; resume also reads it (a login that
-# may read is enough) to check the DBA's work. There is no SQL01 here: the demo plays the DBA
-# with `hubup resume --dba-confirmed`, which does not connect.
+# the SQL Server in the new databases' connection strings. There is no SQL01 here, so hubup
+# never connects (check_dba_work = false): the demo plays the DBA with
+# `hubup resume --dba-confirmed`. On a real server, leave check_dba_work out and resume
+# reads the server (a login that may read is enough) to check the DBA's work.
 [sql]
 mode = "script"
 server = "SQL01"
 auth = "windows"
 license_manager_permission = "grant_execute"
+check_dba_work = false
 
 [packages]
 # The fixture packages are signed by hubup's fixture key, whose secret is public (it is in

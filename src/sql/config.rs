@@ -99,6 +99,17 @@ pub struct SqlConfig {
     /// `app_login` is `user`.
     #[serde(default)]
     pub app_password_env: Option<String>,
+    /// Script mode: whether `hubup resume` reads `server` (read only) to check that the DBA
+    /// ran the script. `false` where hubup cannot or may not reach the server (a sandbox, a
+    /// network the DBA alone reaches): `server` then only names the server in the
+    /// applications' connection strings, and the operator confirms the DBA's work with
+    /// `hubup resume --dba-confirmed`.
+    #[serde(default = "default_check_dba_work")]
+    pub check_dba_work: bool,
+}
+
+fn default_check_dba_work() -> bool {
+    true
 }
 
 fn default_encrypt() -> String {
@@ -132,6 +143,7 @@ impl Default for SqlConfig {
             databases: BTreeMap::new(),
             backup_databases: None,
             app_password_env: None,
+            check_dba_work: default_check_dba_work(),
         }
     }
 }
@@ -162,6 +174,13 @@ impl SqlConfig {
             return invalid(
                 "server",
                 "missing: the SQL Server host name or IP address (host, host\\instance or host,port)",
+            );
+        }
+        if !self.check_dba_work && self.mode != SqlMode::Script {
+            return invalid(
+                "check_dba_work",
+                "only script mode waits for a DBA's work; execute and preprovisioned modes \
+                 always connect: remove check_dba_work or set mode = \"script\"",
             );
         }
         if self.auth == SqlAuth::Sql {
@@ -357,6 +376,27 @@ mod tests {
             s.password(),
             Err(SqlConfigError::PasswordMissing { .. })
         ));
+    }
+
+    #[test]
+    fn check_dba_work_is_a_script_mode_choice() {
+        let text = "server = 'SQL01'\ncheck_dba_work = false\n";
+        let script: SqlConfig = toml::from_str(text).unwrap();
+        assert!(!script.check_dba_work);
+        script.validate().unwrap();
+        assert!(
+            SqlConfig::default().check_dba_work,
+            "resume checks by default"
+        );
+        let execute = SqlConfig {
+            mode: SqlMode::Execute,
+            ..script
+        };
+        let error = execute.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("sql.check_dba_work") && error.contains("script"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -317,3 +317,47 @@ fn an_overlay_holding_a_connection_string_gets_the_new_one_too() {
         "Server=SQL01;Database=IadaDB;Integrated Security=True;Encrypt=True;TrustServerCertificate=False"
     );
 }
+
+/// The demo names SQL Server `SQL01` (the applications' connection strings need a server)
+/// but has none: its config says hubup does not check the DBA's work there, so a plain
+/// `resume` of a step waiting for its DBA connects to nothing and says how to go on. The
+/// server here is a local listener that records any connection.
+#[test]
+fn the_sandbox_resume_never_connects_to_its_sql_server() {
+    let scenario = Scenario::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let path = scenario.config();
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains("server = \"SQL01\"\n"), "{text}");
+    fs::write(
+        &path,
+        text.replacen(
+            "server = \"SQL01\"\n",
+            &format!("server = \"127.0.0.1,{port}\"\n"),
+            1,
+        ),
+    )
+    .unwrap();
+
+    scenario.run(&["upgrade", "--to", "4.1"]).expect(0);
+    let stopped = scenario.run(&["upgrade", "--to", "4.2"]);
+    assert_eq!(stopped.code, 7, "{}", stopped.stderr);
+    let entries = scenario.journal().len();
+    let resumed = scenario.run(&["resume"]);
+    assert_eq!(resumed.code, 7, "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("hubup resume --dba-confirmed")
+            && resumed.stderr.contains("check_dba_work"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(scenario.journal().len(), entries, "nothing journaled");
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "script mode connected to the SQL Server"
+    );
+    // The operator's word goes on, as the demo does.
+    scenario.run(&["resume", "--dba-confirmed"]).expect(0);
+}
