@@ -39,7 +39,43 @@ pub struct NewDatabase {
     pub license_manager_permissions: bool,
     /// Created only when this optional feature is configured.
     pub only_with: Option<OptionalSetting>,
+    /// Where `used_by`'s settings file names the database (the wizard's database name).
+    pub name_setting: &'static [&'static str],
+    /// The entry under `ConnectionStrings` that `used_by` connects to it with.
+    pub connection_string: &'static str,
 }
+
+/// A settings key that holds a site's public URL (`https://host[:port]`), in the settings
+/// file of `component`.
+#[derive(Debug)]
+pub struct UrlSetting {
+    pub component: Component,
+    pub key: &'static [&'static str],
+}
+
+/// Where a new site's own settings file holds its public URL and its IIS site name.
+pub const PUBLIC_URL_KEY: &[&str] = &["PublicUrl"];
+pub const SITE_NAME_KEY: &[&str] = &["SiteName"];
+
+/// The components that call a site, and the key that holds its URL in their settings (the
+/// site's own `PublicUrl` is not listed). Every new site of a step must be here.
+pub fn url_readers(site: Component) -> &'static [UrlSetting] {
+    match site {
+        Component::LicenseManager => &[UrlSetting {
+            component: Component::Hub,
+            key: &["LicenseManagerUrl"],
+        }],
+        Component::NotificationCenter => &[UrlSetting {
+            component: Component::Hub,
+            key: &["NotificationCenterUrl"],
+        }],
+        _ => &[],
+    }
+}
+
+/// The database name and connection string of a component's own database.
+const OWN_DATABASE_NAME: &[&str] = &["DatabaseName"];
+const OWN_CONNECTION: &str = "DefaultConnection";
 
 /// An optional value the wizard asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +141,8 @@ pub const STEPS: [StepSpec; 5] = [
                 used_by: Component::LicenseManager,
                 license_manager_permissions: true,
                 only_with: None,
+                name_setting: OWN_DATABASE_NAME,
+                connection_string: OWN_CONNECTION,
             },
             NewDatabase {
                 default_name: "NotificationCenterDB",
@@ -112,6 +150,8 @@ pub const STEPS: [StepSpec; 5] = [
                 used_by: Component::NotificationCenter,
                 license_manager_permissions: false,
                 only_with: None,
+                name_setting: OWN_DATABASE_NAME,
+                connection_string: OWN_CONNECTION,
             },
             NewDatabase {
                 default_name: "IadaDB",
@@ -119,6 +159,8 @@ pub const STEPS: [StepSpec; 5] = [
                 used_by: Component::Iada,
                 license_manager_permissions: false,
                 only_with: None,
+                name_setting: OWN_DATABASE_NAME,
+                connection_string: OWN_CONNECTION,
             },
         ],
         optional_settings: &[],
@@ -142,6 +184,8 @@ pub const STEPS: [StepSpec; 5] = [
             used_by: Component::EmailService,
             license_manager_permissions: false,
             only_with: None,
+            name_setting: OWN_DATABASE_NAME,
+            connection_string: OWN_CONNECTION,
         }],
         optional_settings: &[OptionalSetting::ControlRoomApiUrl],
         prerequisites: &[
@@ -176,6 +220,8 @@ pub const STEPS: [StepSpec; 5] = [
             used_by: Component::Hub,
             license_manager_permissions: false,
             only_with: Some(OptionalSetting::Decision),
+            name_setting: &["Decision", "DatabaseName"],
+            connection_string: "DecisionConnection",
         }],
         optional_settings: &[OptionalSetting::Decision],
         prerequisites: &[

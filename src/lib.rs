@@ -57,8 +57,8 @@ pub use exec::{
     state::{RunState, StateError},
 };
 pub use fixture::{
-    DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, FixtureWritten, application_host_config,
-    expected_files, generate_install, generate_package, generate_packages,
+    DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, FixtureWritten, answer_settings,
+    application_host_config, expected_files, generate_install, generate_package, generate_packages,
 };
 pub use fsx::{FLUSH_VAR, check_flush_setting};
 pub use install::{

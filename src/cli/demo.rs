@@ -210,13 +210,17 @@ path = "journal/hubup.redb"
 dir = "output"
 
 # Script mode: the T-SQL goes to output/ for a DBA, and each step with database work stops
-# before its sites start (exit 7) until `hubup resume` hears the work is done. There is no
-# SQL Server here: set server (a login that may read is enough) to have resume check it.
+# before its sites start (exit 7) until `hubup resume` hears the work is done. server names
+# the SQL Server in the new databases' connection strings. There is no SQL01 here, so hubup
+# never connects (check_dba_work = false): the demo plays the DBA with
+# `hubup resume --dba-confirmed`. On a real server, leave check_dba_work out and resume
+# reads the server (a login that may read is enough) to check the DBA's work.
 [sql]
 mode = "script"
-server = ""
+server = "SQL01"
 auth = "windows"
 license_manager_permission = "grant_execute"
+check_dba_work = false
 
 [packages]
 # The fixture packages are signed by hubup's fixture key, whose secret is public (it is in

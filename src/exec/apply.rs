@@ -16,6 +16,7 @@ use crate::exec::commands::{self, CommandError};
 use crate::fsx::{self, DirtyDirs, Staging, WriteError};
 use crate::op::*;
 use crate::package::{Package, PackageError, PackageFile};
+use crate::plan::app_values::{MissingSecret, SettingsSecrets, resolve_secrets};
 use crate::relpath::RelPath;
 use crate::settings;
 use crate::sql::{SqlError, SqlTarget};
@@ -36,6 +37,8 @@ pub struct OpContext<'a> {
     pub package: Option<&'a Package>,
     pub package_files: &'a BTreeMap<String, PackageFile>,
     pub sql: &'a mut dyn SqlTarget,
+    /// What settings merges put in place of their secret markers.
+    pub secrets: &'a SettingsSecrets,
     /// For the database op at hand: what it found on the server before its change (its
     /// journaled `SqlBefore` entry), if it recorded one.
     pub sql_before: Option<SqlBefore>,
@@ -72,6 +75,13 @@ pub enum OpError {
     Settings {
         path: PathBuf,
         source: settings::SettingsError,
+    },
+    /// A settings merge needs a secret hubup could not read (checked before the first change
+    /// of a run; a resume may meet it).
+    #[error("{}: {missing}", path.display())]
+    Secret {
+        path: PathBuf,
+        missing: MissingSecret,
     },
     #[error(transparent)]
     Command(#[from] CommandError),
@@ -218,8 +228,13 @@ pub fn apply(ctx: &mut OpContext<'_>, op: &Op) -> Result<OpOutcome, OpError> {
         }
         Op::EditSettings(e) => {
             let path = e.path.under(ctx.root);
+            let changes =
+                resolve_secrets(&e.changes, ctx.secrets).map_err(|missing| OpError::Secret {
+                    path: path.clone(),
+                    missing,
+                })?;
             edit_file(ctx, &path, e.before, e.after, |bytes| {
-                settings::apply_settings_changes(bytes, &e.changes).map_err(|source| {
+                settings::apply_settings_changes(bytes, &changes).map_err(|source| {
                     OpError::Settings {
                         path: path.clone(),
                         source,

@@ -136,6 +136,8 @@ pub struct Engine<'a> {
     sql: &'a mut dyn SqlTarget,
     /// Database names and who gets permissions (from the config's `[sql]`).
     databases: DatabasePlanning,
+    /// Secrets the settings merges write (read from the environment once).
+    secrets: crate::plan::app_values::SettingsSecrets,
     /// Set by the Ctrl-C handler; checked at safe points.
     cancel: &'a AtomicBool,
     /// Draw progress bars (only when the output is a terminal).
@@ -162,6 +164,7 @@ impl<'a> Engine<'a> {
             journal,
             sql,
             databases: config.sql.database_planning(),
+            secrets: crate::plan::app_values::SettingsSecrets::from_config(config),
             cancel: &NEVER_CANCELLED,
             progress: false,
             events: Box::new(|_| {}),

@@ -12,7 +12,9 @@ use crate::model::is_settings_file;
 use crate::model::{InstallModel, ObserveError};
 use crate::op::{Op, SqlOp};
 use crate::package::{Package, PackageError};
-use crate::plan::{PlanError, PlanInputs, ShippedSettings, plan_step, render};
+use crate::plan::{
+    PlanError, PlanInputs, ShippedSettings, app_values, existing_databases, plan_step, render,
+};
 use crate::version::{RangeError, Step, Version, steps_between};
 
 /// A run that is planned and ready to execute.
@@ -154,6 +156,7 @@ pub(super) fn prepare(
             local_changes: request.local_changes,
             // One backup of each database, before the run's first change.
             backups: request.backups.as_ref().filter(|_| planned.is_empty()),
+            secrets: &engine.secrets,
         };
         let shipped = shipped_settings(&package)?;
         let (plan, after) = plan_step(&model, package.manifest(), &shipped, &inputs)?;
@@ -314,7 +317,58 @@ pub(super) fn check_prerequisites(
             Err(e) => Finding::failed("SQL Server", e.to_string()),
         });
     }
+    findings.extend(settings_secrets_finding(engine, prepared));
+    findings.extend(database_backup_finding(engine, prepared));
     PrerequisiteReport { findings }
+}
+
+/// The guide recommends backing up the databases before upgrading: without
+/// `--backup-databases`, a warning naming each database the install has.
+fn database_backup_finding(engine: &Engine<'_>, prepared: &PreparedRun) -> Option<Finding> {
+    let first = prepared.steps.first()?;
+    let asked = first
+        .plan
+        .ops
+        .iter()
+        .any(|op| matches!(op, Op::Sql(SqlOp::BackupDatabase { .. })));
+    let names = existing_databases(&prepared.model, &engine.databases);
+    if asked || names.is_empty() {
+        return None;
+    }
+    Some(Finding::warning(
+        "database backups",
+        format!(
+            "the guide recommends backing up the databases before upgrading: back up {} \
+             (or pass --backup-databases DIR, a folder on the SQL Server machine, and hubup \
+             takes COPY_ONLY backups of them before its first change)",
+            names.join(", ")
+        ),
+    ))
+}
+
+/// Whether every secret the settings merges write (the applications' SQL password in new
+/// connection strings) can be read; none is needed with Windows authentication.
+fn settings_secrets_finding(engine: &Engine<'_>, prepared: &PreparedRun) -> Option<Finding> {
+    let what = "application connection strings";
+    let mut needed = false;
+    for planned in &prepared.steps {
+        for op in &planned.plan.ops {
+            let Op::EditSettings(edit) = op else { continue };
+            if !edit.changes.iter().any(app_values::holds_secret) {
+                continue;
+            }
+            needed = true;
+            if let Err(missing) = app_values::resolve_secrets(&edit.changes, &engine.secrets) {
+                return Some(Finding::failed(what, format!("{}: {missing}", edit.path)));
+            }
+        }
+    }
+    needed.then(|| {
+        Finding::ok(
+            what,
+            "the applications' SQL password is set for the new connection strings",
+        )
+    })
 }
 
 /// Whether anyone but administrators can change the files that steer hubup (`upgrade`

@@ -1,13 +1,14 @@
 //! Database ops: backups of the existing databases when asked, then each new database the step
 //! creates with its migrations, login, user and role memberships.
 
-use crate::catalog::{NewDatabase, OptionalSetting};
+use crate::catalog::NewDatabase;
 use crate::components;
-use crate::config::Config;
+use crate::model::InstallModel;
 use crate::op::*;
 use crate::relpath::RelPath;
-use crate::sql::{self, DatabaseUsers, LicenseManagerPermission};
+use crate::sql::{self, DatabasePlanning, DatabaseUsers, LicenseManagerPermission};
 
+use super::app_values::optional_configured;
 use super::{PlanError, Planner};
 
 impl Planner<'_> {
@@ -43,29 +44,7 @@ impl Planner<'_> {
             return Vec::new();
         };
         let from = self.step.from;
-        let mut names: Vec<String> = Vec::new();
-        for info in components::COMPONENTS.iter() {
-            let Some((default_name, since)) = info.database else {
-                continue;
-            };
-            let installed = [info.folder_before_4_3, info.folder_from_4_3]
-                .iter()
-                .filter_map(|folder| RelPath::new(folder).ok())
-                .any(|folder| self.before.has_folder(&folder));
-            if since > from || !installed {
-                continue;
-            }
-            let name = self
-                .inputs
-                .databases
-                .names
-                .get(info.key)
-                .cloned()
-                .unwrap_or_else(|| default_name.to_string());
-            if !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
-                names.push(name);
-            }
-        }
+        let names = existing_databases(self.before, self.inputs.databases);
         self.notes.push(format!(
             "{} database(s) backed up to {} before any change (COPY_ONLY: the DBA's backup chain \
              is not reset); the files stay after a rollback",
@@ -137,9 +116,30 @@ impl Planner<'_> {
     }
 }
 
-fn optional_configured(feature: OptionalSetting, config: &Config) -> bool {
-    match feature {
-        OptionalSetting::ControlRoomApiUrl => config.optional.control_room_api_url.is_some(),
-        OptionalSetting::Decision => config.optional.decision.is_some(),
+/// The databases the install has at `model`'s version (what `--backup-databases` backs up):
+/// those of the components installed here that exist at that version, named as the config
+/// names them (defaults otherwise), each once.
+pub fn existing_databases(model: &InstallModel, planning: &DatabasePlanning) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for info in components::COMPONENTS.iter() {
+        let Some((default_name, since)) = info.database else {
+            continue;
+        };
+        let installed = [info.folder_before_4_3, info.folder_from_4_3]
+            .iter()
+            .filter_map(|folder| RelPath::new(folder).ok())
+            .any(|folder| model.has_folder(&folder));
+        if since > model.version || !installed {
+            continue;
+        }
+        let name = planning
+            .names
+            .get(info.key)
+            .cloned()
+            .unwrap_or_else(|| default_name.to_string());
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+            names.push(name);
+        }
     }
+    names
 }

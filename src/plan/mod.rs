@@ -18,10 +18,12 @@
 //!
 //! One file per group: `commands.rs` (1 and 6), `databases.rs` (3), `files.rs` and
 //! `local_changes.rs` (4: the manifest's file ops and the files an administrator changed),
-//! `settings.rs` (4: merges into the applications' settings files), `iis.rs` (5), and
+//! `settings.rs` (4: merges into the applications' settings files, with the wizard's answers
+//! from `app_values.rs`), `iis.rs` (5), and
 //! `layout.rs` (where the package's paths live in this install). This file holds the
 //! `Planner` they all extend, the backup op (2) and the plan's types.
 
+pub mod app_values;
 mod commands;
 mod databases;
 mod files;
@@ -43,6 +45,7 @@ use crate::settings::SettingsError;
 use crate::sql::{self, DatabasePlanning};
 use crate::version::Step;
 
+pub use databases::existing_databases;
 use files::extra_files;
 use layout::Layout;
 use local_changes::local_changes_message;
@@ -55,6 +58,9 @@ pub struct PlanInputs<'a> {
     pub local_changes: LocalChangePolicy,
     /// Back up the existing databases in this step (set for a run's first step only).
     pub backups: Option<&'a sql::DatabaseBackups>,
+    /// The secrets settings merges put in place of their markers (the applications' SQL
+    /// password in connection strings).
+    pub secrets: &'a app_values::SettingsSecrets,
 }
 
 /// The content of the settings files a package ships whole (a new component's first
@@ -114,6 +120,11 @@ pub enum PlanError {
         step: Step,
         path: RelPath,
         source: SettingsError,
+    },
+    #[error("step {step}: {source}")]
+    AppValues {
+        step: Step,
+        source: app_values::AppValuesError,
     },
     #[error(
         "step {step}: settings file {path} is missing, so the package's changes to it cannot be merged; restore it from a backup of this machine"

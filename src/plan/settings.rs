@@ -1,8 +1,7 @@
 //! Settings merges: the package's changes to the applications' `appsettings.json` files, plus
-//! the values the optional wizard screens set, merged into the bytes the install has.
+//! the values the wizard's screens set (`app_values.rs`), merged into the bytes the install
+//! has: one op per file, the package's changes first.
 
-use crate::catalog::{self, OptionalSetting};
-use crate::config::Config;
 use crate::digest::Digest;
 use crate::op::*;
 use crate::package::Manifest;
@@ -10,7 +9,7 @@ use crate::relpath::RelPath;
 use crate::settings::{self, SettingsChange};
 
 use super::layout::Layout;
-use super::{PlanError, Planner};
+use super::{PlanError, Planner, app_values};
 
 impl Planner<'_> {
     /// Settings merges from the manifest, plus the optional URLs the config gives.
@@ -24,9 +23,17 @@ impl Planner<'_> {
             .iter()
             .map(|e| (layout.actual(&e.path), e.changes.clone()))
             .collect();
-        for optional in self.spec.optional_settings {
-            for (path, changes) in optional_changes(*optional, self.config()) {
-                edits.push((layout.actual(&path), changes));
+        let wizard = app_values::wizard_changes(self.spec, self.config()).map_err(|source| {
+            PlanError::AppValues {
+                step: self.step,
+                source,
+            }
+        })?;
+        for (path, changes) in wizard {
+            let path = layout.actual(&path);
+            match edits.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, list)) => list.extend(changes),
+                None => edits.push((path, changes)),
             }
         }
         for (path, changes) in edits {
@@ -73,7 +80,17 @@ impl Planner<'_> {
         current: &[u8],
         changes: Vec<SettingsChange>,
     ) -> Result<(), PlanError> {
-        let merged = settings::merge_settings(current, &changes)
+        // The journaled changes keep their secret markers; the bytes (and so the digests) are
+        // those the executor will write, password included. Without the password (`hubup
+        // plan` before it is set), the marker stands in and `check` says what is missing.
+        let resolved = match app_values::resolve_secrets(&changes, self.inputs.secrets) {
+            Ok(resolved) => resolved,
+            Err(missing) => {
+                self.notes.push(format!("{path}: {missing}"));
+                changes.clone()
+            }
+        };
+        let merged = settings::merge_settings(current, &resolved)
             .map_err(|source| self.settings_error(path, source))?;
         self.notes
             .extend(merged.notes.iter().map(|note| format!("{path}: {note}")));
@@ -95,42 +112,4 @@ impl Planner<'_> {
         }));
         Ok(())
     }
-}
-
-/// The settings changes an optional screen's answers make.
-fn optional_changes(
-    feature: OptionalSetting,
-    config: &Config,
-) -> Vec<(RelPath, Vec<SettingsChange>)> {
-    let set = |key: &[&str], value: &str| SettingsChange::Set {
-        key: key.iter().map(|k| k.to_string()).collect(),
-        value_json: serde_json::Value::String(value.to_string()).to_string(),
-        only_if_json: None,
-    };
-    let mut out = Vec::new();
-    match feature {
-        OptionalSetting::ControlRoomApiUrl => {
-            if let Some(url) = &config.optional.control_room_api_url {
-                let (file, key) = catalog::CONTROL_ROOM_API_URL_SETTING;
-                out.push((
-                    RelPath::new(file).expect("catalog path"),
-                    vec![set(key, url)],
-                ));
-            }
-        }
-        OptionalSetting::Decision => {
-            if let Some(decision) = &config.optional.decision {
-                let (file, url_key) = catalog::DECISION_URL_SETTING;
-                let (_, cert_key) = catalog::DECISION_CERTIFICATE_SETTING;
-                out.push((
-                    RelPath::new(file).expect("catalog path"),
-                    vec![
-                        set(url_key, &decision.model_service_url),
-                        set(cert_key, &decision.certificate),
-                    ],
-                ));
-            }
-        }
-    }
-    out
 }

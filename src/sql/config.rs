@@ -94,6 +94,22 @@ pub struct SqlConfig {
     /// first change (`--backup-databases` overrides it).
     #[serde(default)]
     pub backup_databases: Option<String>,
+    /// SQL authentication: the environment variable holding `app_login`'s password, written
+    /// into the new databases' connection strings. Defaults to `password_env` when
+    /// `app_login` is `user`.
+    #[serde(default)]
+    pub app_password_env: Option<String>,
+    /// Script mode: whether `hubup resume` reads `server` (read only) to check that the DBA
+    /// ran the script. `false` where hubup cannot or may not reach the server (a sandbox, a
+    /// network the DBA alone reaches): `server` then only names the server in the
+    /// applications' connection strings, and the operator confirms the DBA's work with
+    /// `hubup resume --dba-confirmed`.
+    #[serde(default = "default_check_dba_work")]
+    pub check_dba_work: bool,
+}
+
+fn default_check_dba_work() -> bool {
+    true
 }
 
 fn default_encrypt() -> String {
@@ -126,6 +142,8 @@ impl Default for SqlConfig {
             license_manager_permission: LicenseManagerChoice::default(),
             databases: BTreeMap::new(),
             backup_databases: None,
+            app_password_env: None,
+            check_dba_work: default_check_dba_work(),
         }
     }
 }
@@ -156,6 +174,13 @@ impl SqlConfig {
             return invalid(
                 "server",
                 "missing: the SQL Server host name or IP address (host, host\\instance or host,port)",
+            );
+        }
+        if !self.check_dba_work && self.mode != SqlMode::Script {
+            return invalid(
+                "check_dba_work",
+                "only script mode waits for a DBA's work; execute and preprovisioned modes \
+                 always connect: remove check_dba_work or set mode = \"script\"",
             );
         }
         if self.auth == SqlAuth::Sql {
@@ -221,6 +246,44 @@ impl SqlConfig {
             .map(Some)
             .map_err(|source| SqlConfigError::BadPassword {
                 var: var.clone(),
+                source,
+            })
+    }
+
+    /// The login the applications use with SQL authentication: `app_login`, else `user`.
+    pub fn application_login(&self) -> Option<&str> {
+        match self.auth {
+            SqlAuth::Windows => None,
+            SqlAuth::Sql => self.app_login.as_deref().or(self.user.as_deref()),
+        }
+    }
+
+    /// The environment variable holding the applications' SQL password: `app_password_env`,
+    /// else `password_env` when the applications log in as `user`. `None` with Windows
+    /// authentication, or when no variable is named for a separate `app_login`.
+    pub fn application_password_env(&self) -> Option<&str> {
+        if self.auth != SqlAuth::Sql {
+            return None;
+        }
+        if let Some(var) = &self.app_password_env {
+            return Some(var);
+        }
+        let same_login = self.app_login.is_none() || self.app_login == self.user;
+        same_login.then_some(self.password_env.as_deref()).flatten()
+    }
+
+    /// The applications' SQL password from [`Self::application_password_env`], checked
+    /// against the vendor's rule. `Ok(None)` when there is nothing to read.
+    pub fn application_password(&self) -> Result<Option<Secret>, SqlConfigError> {
+        let Some(var) = self.application_password_env() else {
+            return Ok(None);
+        };
+        let value =
+            std::env::var(var).map_err(|_| SqlConfigError::PasswordMissing { var: var.into() })?;
+        Secret::new_sql_password(value)
+            .map(Some)
+            .map_err(|source| SqlConfigError::BadPassword {
+                var: var.to_string(),
                 source,
             })
     }
@@ -313,6 +376,27 @@ mod tests {
             s.password(),
             Err(SqlConfigError::PasswordMissing { .. })
         ));
+    }
+
+    #[test]
+    fn check_dba_work_is_a_script_mode_choice() {
+        let text = "server = 'SQL01'\ncheck_dba_work = false\n";
+        let script: SqlConfig = toml::from_str(text).unwrap();
+        assert!(!script.check_dba_work);
+        script.validate().unwrap();
+        assert!(
+            SqlConfig::default().check_dba_work,
+            "resume checks by default"
+        );
+        let execute = SqlConfig {
+            mode: SqlMode::Execute,
+            ..script
+        };
+        let error = execute.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("sql.check_dba_work") && error.contains("script"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -112,12 +112,13 @@ pub enum SqlError {
         problems: Vec<String>,
     },
     #[error(
-        "hubup cannot check that the DBA ran {}: sql.server is not set. Set sql.server (and a \
-         login: hubup only reads) so `hubup resume` can check, or, once the DBA confirms the \
-         script ran without errors, run `hubup resume --dba-confirmed` (journaled as not checked)",
+        "hubup does not check that the DBA ran {} ({why}). Once the DBA confirms the script \
+         ran without errors, run `hubup resume --dba-confirmed` (journaled as not checked); or \
+         give hubup a login that may read on sql.server and set sql.check_dba_work = true so \
+         `hubup resume` checks",
         script.display()
     )]
-    NotVerifiable { script: PathBuf },
+    NotVerifiable { script: PathBuf, why: String },
 }
 
 /// The database side of an upgrade, as the executor drives it.
@@ -183,7 +184,9 @@ pub fn sql_target(
         SqlMode::Script => {
             let target = ScriptTarget::new(output_dir, identity);
             if sql.server.trim().is_empty() {
-                Box::new(target)
+                Box::new(target.unverified("sql.server is not set"))
+            } else if !sql.check_dba_work {
+                Box::new(target.unverified("sql.check_dba_work = false"))
             } else {
                 let server = ExecuteTarget::new(sql, identity)?;
                 Box::new(target.with_verifier(PreprovisionedTarget::new(server)))

@@ -36,9 +36,9 @@ pub struct ScriptTarget {
     /// The run and step whose work is being written (set by the executor).
     run: Option<String>,
     step: Option<Step>,
-    /// A read-only view of the server, when `[sql]` names one: how resume checks the DBA's
-    /// work.
-    verifier: Option<PreprovisionedTarget>,
+    /// A read-only view of the server, when `[sql]` names one and lets hubup read it: how
+    /// resume checks the DBA's work. Otherwise why it does not.
+    verifier: Result<PreprovisionedTarget, &'static str>,
 }
 
 impl ScriptTarget {
@@ -48,13 +48,19 @@ impl ScriptTarget {
             machine: machine.to_string(),
             run: None,
             step: None,
-            verifier: None,
+            verifier: Err("no server to check on"),
         }
+    }
+
+    /// The target that does not check the DBA's work, saying `why` (the config's reason).
+    pub fn unverified(mut self, why: &'static str) -> ScriptTarget {
+        self.verifier = Err(why);
+        self
     }
 
     /// The target with a read-only view of the server to check the DBA's work on resume.
     pub fn with_verifier(mut self, verifier: PreprovisionedTarget) -> ScriptTarget {
-        self.verifier = Some(verifier);
+        self.verifier = Ok(verifier);
         self
     }
 
@@ -215,8 +221,14 @@ impl SqlTarget for ScriptTarget {
 
     fn verify_dba_work(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
         let script = self.script_path();
-        let Some(verifier) = &mut self.verifier else {
-            return Err(SqlError::NotVerifiable { script });
+        let verifier = match &mut self.verifier {
+            Ok(verifier) => verifier,
+            Err(why) => {
+                return Err(SqlError::NotVerifiable {
+                    script,
+                    why: why.to_string(),
+                });
+            }
         };
         verify_with(ops, &script, |op| verifier.find(op))
     }

@@ -1,13 +1,15 @@
 //! The fixture generator and its packages agree: for every version 4.n, the 4.0 install with
-//! packages 4.1 ... 4.n applied file by file (renames, deletions, writes, settings merges) is
-//! exactly the generator's expected install of 4.n; and everything is deterministic.
+//! packages 4.1 ... 4.n applied file by file (renames, deletions, writes, settings merges, and
+//! the values hubup writes from the fixture's wizard answers) is exactly the generator's
+//! expected install of 4.n; and everything is deterministic.
 
 use std::fs;
 use std::path::Path;
 
 use hubup::{
-    DEFAULT_IIS_LOCATION, Digest, FixtureSize, Package, Step, Version, apply_settings_changes,
-    detect, digest_of_entries, expected_files, generate_install, generate_packages, tree_digest,
+    DEFAULT_IIS_LOCATION, Digest, FixtureSize, Package, Step, Version, answer_settings,
+    apply_settings_changes, detect, digest_of_entries, expected_files, generate_install,
+    generate_packages, tree_digest,
 };
 
 fn expected_digest(version: Version) -> Digest {
@@ -42,7 +44,11 @@ fn apply_filewise(root: &Path, package: &Package) {
         let mut out = fs::File::create(&path).unwrap();
         package.copy_file_to(file, &mut out).unwrap();
     }
-    for edit in &manifest.settings {
+    let step = Step {
+        from: manifest.from,
+        to: manifest.to,
+    };
+    for edit in manifest.settings.iter().chain(&answer_settings(step)) {
         let path = edit.path.under(root);
         let merged = apply_settings_changes(&fs::read(&path).unwrap(), &edit.changes).unwrap();
         fs::write(path, merged).unwrap();

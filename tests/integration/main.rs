@@ -10,6 +10,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod app_values;
 mod cli_inputs;
 mod engine_crash;
 mod engine_recovery;
