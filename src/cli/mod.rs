@@ -15,6 +15,7 @@ mod fixture;
 mod journal;
 mod log;
 mod package;
+mod progress;
 mod run;
 mod status;
 
@@ -64,7 +65,19 @@ enum Command {
 
 /// Parses the command line, runs the command and returns its exit code.
 pub(crate) fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if wants_json() && error.use_stderr() => {
+            let failure = Failure {
+                code: Exit::BadInput,
+                message: error.to_string().trim_end().to_string(),
+            };
+            eprintln!("{}", failure.message);
+            println!("{}", failure.json());
+            return ExitCode::from(Exit::BadInput as u8);
+        }
+        Err(error) => error.exit(),
+    };
     let result: CommandResult = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Plan(args) => run::plan(args),
@@ -82,7 +95,19 @@ pub(crate) fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(failure) => {
             eprintln!("hubup: {}", failure.message);
+            if wants_json() {
+                println!("{}", failure.json());
+            }
             ExitCode::from(failure.code as u8)
         }
     }
+}
+
+/// True if the command line asks for JSON: then every outcome, failures included, is one
+/// JSON object on standard output.
+fn wants_json() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }

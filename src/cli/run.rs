@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use hubup::{
-    Config, DatabaseBackups, Engine, Event, Faults, Journal, LocalChangePolicy, Op, PreparedRun,
-    PrerequisiteReport, RunEnd, SqlError, SqlTarget, UpgradeRequest, Verdict, Version,
+    Config, DatabaseBackups, Engine, EngineError, Event, Faults, Journal, LocalChangePolicy, Op,
+    PrepareError, PreparedRun, PrerequisiteReport, RangeError, RunEnd, SqlError, SqlTarget,
+    UpgradeRequest, Verdict, Version,
 };
 use serde_json::json;
 
@@ -121,6 +122,24 @@ pub(crate) struct RollbackArgs {
 /// Set when Ctrl-C is pressed; the engine stops at its next safe point.
 static CANCEL: AtomicBool = AtomicBool::new(false);
 
+/// Set while a rollback runs: the engine does not stop one halfway (that would leave a step
+/// half undone), so Ctrl-C says so instead of promising a stop.
+static ROLLING_BACK: AtomicBool = AtomicBool::new(false);
+
+/// What Ctrl-C makes hubup do, in the operator's words.
+fn ctrl_c_message(again: bool) -> &'static str {
+    match (ROLLING_BACK.load(Ordering::SeqCst), again) {
+        (true, _) => {
+            "hubup: Ctrl-C: a rollback is never stopped halfway (that would leave the install \
+             between versions): hubup finishes undoing, then exits"
+        }
+        (false, false) => "hubup: Ctrl-C: stopping at the next safe point...",
+        (false, true) => {
+            "hubup: stopping at the next safe point (pressing Ctrl-C again has no further effect)"
+        }
+    }
+}
+
 /// The config file to use: the flag, `HUBUP_CONFIG`, or the platform default.
 pub(crate) fn config_path(given: &Option<PathBuf>) -> PathBuf {
     given
@@ -187,12 +206,29 @@ fn with_engine<T>(
         config.sql.password().map_err(SqlError::from)?;
     }
     let (mut journal, _scratch) = open_journal(&config, changes)?;
+    // Planning or starting on top of an unfinished run would describe an install that is
+    // between versions: every command answers it the same way.
+    if matches!(command, "plan" | "check" | "upgrade" | "sql-script") {
+        refuse_if_unfinished(&journal, common)?;
+    }
+    ROLLING_BACK.store(command == "rollback", Ordering::SeqCst);
+    let mut progress =
+        changes.then(|| super::progress::Writer::start(&config.journal_path(), command));
     let identity = machine_identity(journal.machine(), &config.journal_path());
     let mut sql: Box<dyn SqlTarget> =
         hubup::sql_target(&config.sql, &config.output_dir(), &identity)?;
     let faults = Faults::from_env().map_err(Cause::Faults)?;
     let json = common.json;
     let events = move |event: Event| {
+        if let Some(progress) = progress.as_mut() {
+            progress.observe(&event);
+        }
+        match &event {
+            Event::RollbackStarted { .. } => ROLLING_BACK.store(true, Ordering::SeqCst),
+            Event::StepRolledBack { .. } => ROLLING_BACK.store(false, Ordering::SeqCst),
+            Event::Progress { .. } => return,
+            _ => {}
+        }
         let (text, warning) = event_text(&event);
         if warning {
             tracing::warn!("{text}");
@@ -204,13 +240,8 @@ fn with_engine<T>(
         }
     };
     let _ = ctrlc::set_handler(|| {
-        if CANCEL.swap(true, Ordering::SeqCst) {
-            eprintln!(
-                "hubup: stopping at the next safe point (press Ctrl-C again has no further effect)"
-            );
-        } else {
-            eprintln!("hubup: Ctrl-C: stopping at the next safe point...");
-        }
+        let again = CANCEL.swap(true, Ordering::SeqCst);
+        eprintln!("{}", ctrl_c_message(again));
     });
     let mut engine = Engine::new(&config, &mut journal, sql.as_mut())
         .with_cancel(&CANCEL)
@@ -242,6 +273,61 @@ fn event_text(event: &Event) -> (String, bool) {
             !*verified,
         ),
         Event::Note { text } => (format!("note: {text}"), false),
+        Event::Progress {
+            step, done, total, ..
+        } => (format!("step {step}: op {done}/{total}"), false),
+    }
+}
+
+/// Refuses with where the unfinished run stopped, if there is one (exit 4).
+fn refuse_if_unfinished(journal: &Journal, common: &CommonArgs) -> Result<(), Failure> {
+    match journal.unfinished_run()? {
+        Some(run) => Err(Failure::of(Cause::Unfinished {
+            run: Box::new(run),
+            hint: config_hint(common),
+        })),
+        None => Ok(()),
+    }
+}
+
+/// Why there is nothing to do, when a refusal means exactly that: the install is already at
+/// the version asked for, or there is no unfinished run to resume or roll back.
+fn nothing_to_do(error: &EngineError) -> Option<String> {
+    match error {
+        EngineError::Prepare(PrepareError::Range(RangeError::AlreadyAt { installed, .. })) => {
+            Some(format!("the install is already at {installed}"))
+        }
+        EngineError::NothingToDo { action } => Some(format!("there is no unfinished run to {action}")),
+        _ => None,
+    }
+}
+
+/// Prints "nothing to do" (text or JSON) and returns its exit code (0).
+fn report_nothing_to_do(reason: &str, json: bool) -> Exit {
+    tracing::info!("nothing to do: {reason}");
+    if json {
+        println!(
+            "{}",
+            json!({ "outcome": "nothing_to_do", "ok": true, "changed": false, "reason": reason })
+        );
+    } else {
+        println!("nothing to do: {reason}");
+    }
+    super::exit::code(Outcome::NothingToDo)
+}
+
+/// The engine's result, with "nothing to do" refusals turned into that outcome.
+fn or_nothing_to_do<T>(
+    result: Result<T, EngineError>,
+    json: bool,
+    done: impl FnOnce(T) -> Exit,
+) -> CommandResult {
+    match result {
+        Ok(value) => Ok(done(value)),
+        Err(error) => match nothing_to_do(&error) {
+            Some(reason) => Ok(report_nothing_to_do(&reason, json)),
+            None => Err(Failure::from(error)),
+        },
     }
 }
 
@@ -252,13 +338,15 @@ pub(crate) fn plan(args: PlanArgs) -> CommandResult {
             local_changes: args.local.policy(),
             backups: args.backup.backups(engine.config())?,
         };
-        let prepared = engine.prepare(&request)?;
-        if args.common.json {
-            println!("{}", plan_json(&prepared));
-        } else {
-            print!("{}", plan_text(&prepared));
-        }
-        Ok(Exit::Ok)
+        let json = args.common.json;
+        or_nothing_to_do(engine.prepare(&request), json, |prepared| {
+            if json {
+                println!("{}", plan_json(&prepared));
+            } else {
+                print!("{}", plan_text(&prepared));
+            }
+            Exit::Ok
+        })
     })
 }
 
@@ -269,12 +357,16 @@ pub(crate) fn check(args: PlanArgs) -> CommandResult {
             local_changes: args.local.policy(),
             backups: args.backup.backups(engine.config())?,
         };
-        let prepared = engine.prepare(&request)?;
+        let prepared = match engine.prepare(&request) {
+            Ok(prepared) => prepared,
+            Err(error) => return or_nothing_to_do(Err(error), args.common.json, |()| Exit::Ok),
+        };
         let report = engine.check_prerequisites(&prepared);
         if args.common.json {
             println!(
                 "{}",
-                json!({ "from": prepared.from, "to": prepared.to, "ok": report.all_ok(), "findings": report.findings })
+                json!({ "from": prepared.from, "to": prepared.to, "ok": report.all_ok(),
+                        "changed": false, "findings": report.findings })
             );
         } else {
             print!("{}", report_text(&report));
@@ -292,13 +384,10 @@ pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
             backups: args.backup.backups(engine.config())?,
         };
         let journal_path = engine.journal().path().display().to_string();
-        let end = engine.upgrade(&request)?;
-        Ok(report_end(
-            &end,
-            args.common.json,
-            &journal_path,
-            &config_hint,
-        ))
+        let json = args.common.json;
+        or_nothing_to_do(engine.upgrade(&request), json, |end| {
+            report_end(&end, json, &journal_path, &config_hint)
+        })
     })
 }
 
@@ -311,13 +400,10 @@ pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
         Some(&args.commands),
         |engine| {
             let journal_path = engine.journal().path().display().to_string();
-            let end = engine.resume(args.local.policy())?;
-            Ok(report_end(
-                &end,
-                args.common.json,
-                &journal_path,
-                &config_hint,
-            ))
+            let json = args.common.json;
+            or_nothing_to_do(engine.resume(args.local.policy()), json, |end| {
+                report_end(&end, json, &journal_path, &config_hint)
+            })
         },
     )
 }
@@ -331,15 +417,31 @@ pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
         Some(&args.commands),
         |engine| {
             let journal_path = engine.journal().path().display().to_string();
-            let end = engine.rollback(args.to)?;
-            Ok(report_end(
-                &end,
-                args.common.json,
-                &journal_path,
-                &config_hint,
-            ))
+            let json = args.common.json;
+            if let Some(reason) = already_at_target(engine, args.to)? {
+                return Ok(report_nothing_to_do(&reason, json));
+            }
+            or_nothing_to_do(engine.rollback(args.to), json, |end| {
+                report_end(&end, json, &journal_path, &config_hint)
+            })
         },
     )
+}
+
+/// `rollback --to` the version the install is at, with no run unfinished: nothing to undo.
+fn already_at_target(engine: &Engine<'_>, to: Option<Version>) -> Result<Option<String>, Failure> {
+    let Some(target) = to else {
+        return Ok(None);
+    };
+    if engine.journal().unfinished_run()?.is_some() {
+        return Ok(None);
+    }
+    Ok(match hubup::detect(&engine.config().install.root) {
+        Ok(found) if found.version == target => {
+            Some(format!("the install is already at {target}"))
+        }
+        _ => None,
+    })
 }
 
 fn config_hint(common: &CommonArgs) -> String {
@@ -355,7 +457,8 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
     let (text, value) = match end {
         RunEnd::Completed { run, version } => (
             format!("upgraded to {version} (run {run}); journal: {journal}"),
-            json!({ "outcome": "completed", "run": run.to_string(), "version": version }),
+            json!({ "outcome": "completed", "ok": true, "changed": true,
+                    "run": run.to_string(), "version": version }),
         ),
         RunEnd::RolledBack {
             run,
@@ -368,12 +471,14 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
                  (earlier steps stay committed).\n  cause: {error}\n  journal: {journal} (run {run}): \
                  `hubup journal show --run {run}{config_hint}`"
             ),
-            json!({ "outcome": "rolled_back", "run": run.to_string(), "version": version,
+            json!({ "outcome": "rolled_back", "ok": false, "changed": true,
+                    "run": run.to_string(), "version": version,
                     "failed_step": step.to_string(), "error": error }),
         ),
         RunEnd::RolledBackOnRequest { run, version } => (
             format!("rolled back to {version} (run {run}); journal: {journal}"),
-            json!({ "outcome": "rolled_back_on_request", "run": run.to_string(), "version": version }),
+            json!({ "outcome": "rolled_back_on_request", "ok": true, "changed": true,
+                    "run": run.to_string(), "version": version }),
         ),
         RunEnd::Cancelled { run, step } => (
             format!(
@@ -382,8 +487,16 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
                 step.map(|s| format!(" during step {s}"))
                     .unwrap_or_default()
             ),
-            json!({ "outcome": "cancelled", "run": run.to_string(),
+            json!({ "outcome": "cancelled", "ok": false, "changed": true, "run": run.to_string(),
                     "step": step.map(|s| s.to_string()) }),
+        ),
+        RunEnd::CancelledBeforeStart { version } => (
+            format!(
+                "cancelled before the first change: nothing was changed and nothing is pending \
+                 (the install is at {version})"
+            ),
+            json!({ "outcome": "cancelled_before_start", "ok": false, "changed": false,
+                    "version": version }),
         ),
     };
     let (text, value) = match super::log::path() {

@@ -47,6 +47,14 @@ pub enum Event {
     RollbackStarted { step: Step, reason: String },
     StepRolledBack { step: Step, verified: bool },
     Note { text: String },
+    /// `done` of the step's `total` ops are applied (or, `undoing`, undone): where a run
+    /// stands, for `status` while it runs. Sent after each batch of ops.
+    Progress {
+        step: Step,
+        done: usize,
+        total: usize,
+        undoing: bool,
+    },
 }
 
 /// How a run (or a resume or rollback) ended.
@@ -65,6 +73,10 @@ pub enum RunEnd {
     RolledBackOnRequest { run: RunId, version: Version },
     /// Ctrl-C: stopped at a safe point; resume or roll back.
     Cancelled { run: RunId, step: Option<Step> },
+    /// Ctrl-C before the first change (while packages were verified or prerequisites
+    /// checked): nothing was journaled or changed, nothing is pending; the install is at
+    /// `version`.
+    CancelledBeforeStart { version: Version },
 }
 
 /// What an upgrade is asked to do.
@@ -200,6 +212,13 @@ impl Engine<'_> {
         let report = self.check_prerequisites(&prepared);
         if !report.all_ok() {
             return Err(EngineError::Prerequisites(report.findings));
+        }
+        // The last safe point before the first journal entry: a Ctrl-C during verification
+        // or checks leaves nothing pending.
+        if self.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(RunEnd::CancelledBeforeStart {
+                version: prepared.from,
+            });
         }
         let run = RunId::random();
         let mut config = crate::journal::ConfigRecord::from_pairs(self.config.journal_view());
