@@ -131,7 +131,9 @@ pub fn install_status(sources: StatusSources<'_>) -> Result<InstallStatus, Statu
         apphost,
         backups: install::backup_folders(root).ok(),
         drift,
-        run: sources.config.map(|c| journal_run_status(&c.journal_path())),
+        run: sources
+            .config
+            .map(|c| journal_run_status(&c.journal_path())),
     })
 }
 

@@ -788,7 +788,11 @@ mod tests {
         };
         assert_eq!(code(Outcome::Run(&end)), Exit::CancelledBeforeStart);
         assert_eq!(Exit::CancelledBeforeStart as u8, 130);
-        assert!(Exit::CancelledBeforeStart.advice().contains("nothing is pending"));
+        assert!(
+            Exit::CancelledBeforeStart
+                .advice()
+                .contains("nothing is pending")
+        );
     }
 
     #[test]
@@ -799,7 +803,10 @@ mod tests {
     #[test]
     fn status_exits_0_when_nothing_is_pending_4_unfinished_6_in_progress_1_unknown() {
         assert_eq!(code(Outcome::Status(Pending::Nothing)), Exit::Ok);
-        assert_eq!(code(Outcome::Status(Pending::Unfinished)), Exit::NeedsResume);
+        assert_eq!(
+            code(Outcome::Status(Pending::Unfinished)),
+            Exit::NeedsResume
+        );
         assert_eq!(code(Outcome::Status(Pending::InProgress)), Exit::Busy);
         assert_eq!(code(Outcome::Status(Pending::Unknown)), Exit::Failure);
     }
@@ -811,7 +818,10 @@ mod tests {
             hint: " --config hub.toml".into(),
         };
         let text = cause.to_string();
-        assert!(text.contains("step 4.3 -> 4.4 interrupted at op 17/120"), "{text}");
+        assert!(
+            text.contains("step 4.3 -> 4.4 interrupted at op 17/120"),
+            "{text}"
+        );
         assert!(text.contains("hubup resume --config hub.toml"), "{text}");
         assert!(text.contains("hubup rollback --config hub.toml"), "{text}");
         assert_eq!(failed(cause), Exit::NeedsResume);

@@ -148,7 +148,10 @@ impl Progress {
     /// op 17/120 (as of ...)".
     pub(crate) fn describe(&self) -> String {
         let at = match &self.step {
-            Some(step) => format!("step {step}, {} op {}/{}", self.phase, self.done, self.total),
+            Some(step) => format!(
+                "step {step}, {} op {}/{}",
+                self.phase, self.done, self.total
+            ),
             None => self.phase.clone(),
         };
         format!(
@@ -188,7 +191,9 @@ mod tests {
         let rolling = read(&journal).unwrap();
         assert_eq!(rolling.phase, "rolling back");
         assert!(
-            rolling.describe().contains("step 4.3 -> 4.4, rolling back op 0/120"),
+            rolling
+                .describe()
+                .contains("step 4.3 -> 4.4, rolling back op 0/120"),
             "{}",
             rolling.describe()
         );

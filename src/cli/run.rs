@@ -297,7 +297,9 @@ fn nothing_to_do(error: &EngineError) -> Option<String> {
         EngineError::Prepare(PrepareError::Range(RangeError::AlreadyAt { installed, .. })) => {
             Some(format!("the install is already at {installed}"))
         }
-        EngineError::NothingToDo { action } => Some(format!("there is no unfinished run to {action}")),
+        EngineError::NothingToDo { action } => {
+            Some(format!("there is no unfinished run to {action}"))
+        }
         _ => None,
     }
 }
@@ -437,9 +439,7 @@ fn already_at_target(engine: &Engine<'_>, to: Option<Version>) -> Result<Option<
         return Ok(None);
     }
     Ok(match hubup::detect(&engine.config().install.root) {
-        Ok(found) if found.version == target => {
-            Some(format!("the install is already at {target}"))
-        }
+        Ok(found) if found.version == target => Some(format!("the install is already at {target}")),
         _ => None,
     })
 }
@@ -499,6 +499,8 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
                     "version": version }),
         ),
     };
+    let mut value = value;
+    value["message"] = json!(text);
     let (text, value) = match super::log::path() {
         Some(log) => {
             let mut value = value;
@@ -660,4 +662,21 @@ pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
         }
         Ok(Exit::Ok)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctrl_c_during_a_rollback_says_it_finishes_instead_of_promising_a_stop() {
+        ROLLING_BACK.store(false, Ordering::SeqCst);
+        assert!(ctrl_c_message(false).contains("stopping at the next safe point"));
+        ROLLING_BACK.store(true, Ordering::SeqCst);
+        let text = ctrl_c_message(false);
+        assert!(text.contains("never stopped halfway"), "{text}");
+        assert!(text.contains("finishes undoing"), "{text}");
+        assert!(!text.contains("stopping at the next safe point"), "{text}");
+        ROLLING_BACK.store(false, Ordering::SeqCst);
+    }
 }

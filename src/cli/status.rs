@@ -14,9 +14,9 @@ use hubup::{
 };
 use serde_json::{Value, json};
 
-use super::run::load_config;
 use super::exit::Pending;
 use super::progress;
+use super::run::load_config;
 use super::{CommandResult, Outcome};
 
 #[derive(Args, Debug)]

@@ -42,11 +42,24 @@ use step::StepEnd;
 /// Something the executor tells the operator while it works.
 #[derive(Clone, Debug)]
 pub enum Event {
-    StepStarted { step: Step, ops: usize },
-    StepCommitted { step: Step },
-    RollbackStarted { step: Step, reason: String },
-    StepRolledBack { step: Step, verified: bool },
-    Note { text: String },
+    StepStarted {
+        step: Step,
+        ops: usize,
+    },
+    StepCommitted {
+        step: Step,
+    },
+    RollbackStarted {
+        step: Step,
+        reason: String,
+    },
+    StepRolledBack {
+        step: Step,
+        verified: bool,
+    },
+    Note {
+        text: String,
+    },
     /// `done` of the step's `total` ops are applied (or, `undoing`, undone): where a run
     /// stands, for `status` while it runs. Sent after each batch of ops.
     Progress {

@@ -57,7 +57,10 @@ impl UnfinishedRun {
                 "{how} after step {committed} committed (the install is at {})",
                 committed.to
             ),
-            _ => format!("{how} before its first step (the install is at {})", self.from),
+            _ => format!(
+                "{how} before its first step (the install is at {})",
+                self.from
+            ),
         }
     }
 }

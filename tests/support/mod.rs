@@ -117,8 +117,12 @@ impl Scenario {
     }
 
     /// `hubup status --json` of this scenario.
+    /// `hubup status --json` of this scenario (exit 0: nothing pending, or 4: a run is
+    /// unfinished; both are a status read in full).
     pub fn status(&self) -> Value {
-        self.run(&["status", "--json"]).expect(0).json()
+        let run = self.run(&["status", "--json"]);
+        let code = if run.code == 4 { 4 } else { 0 };
+        run.expect(code).json()
     }
 
     /// (version, install-tree digest, applicationHost.config digest).

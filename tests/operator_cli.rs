@@ -1,0 +1,515 @@
+//! The operator's view through the real binary (issue 16): after an interrupted run `status`,
+//! `check`, `plan` and `upgrade` say the same thing; `status` works while another hubup holds
+//! the journal; Ctrl-C before the first change leaves nothing pending; re-running a command
+//! whose work is done exits 0 "nothing to do"; `--json` prints one object for every outcome.
+//!
+//! Self-contained (no shared support module): each test builds its sandbox with
+//! `hubup demo --setup-only` in a temp dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn hubup() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hubup"));
+    command
+        .env_remove("HUBUP_CONFIG")
+        .env_remove("HUBUP_TEST_FAULTS");
+    command
+}
+
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn of(output: Output) -> Ran {
+        Ran {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    fn expect(self, code: i32) -> Ran {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Standard output as exactly one JSON object.
+    #[track_caller]
+    fn json(&self) -> Value {
+        let lines: Vec<&str> = self
+            .stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one JSON object on stdout:\n{}",
+            self.stdout
+        );
+        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]))
+    }
+}
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        Ran::of(
+            hubup()
+                .args(["demo", "--setup-only", "--dir"])
+                .arg(dir.path())
+                .output()
+                .unwrap(),
+        )
+        .expect(0);
+        Sandbox { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn config(&self) -> PathBuf {
+        self.path().join("hubup.toml")
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.path().join("journal").join("hubup.redb")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = hubup();
+        command.args(args).arg("--config").arg(self.config());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Ran {
+        Ran::of(self.command(args).output().unwrap())
+    }
+
+    fn run_with_faults(&self, args: &[&str], faults: &str) -> Ran {
+        Ran::of(
+            self.command(args)
+                .env("HUBUP_TEST_FAULTS", faults)
+                .output()
+                .unwrap(),
+        )
+    }
+
+    /// Replaces the config line starting with `key =` by `line`.
+    fn set_config_line(&self, key: &str, line: &str) {
+        let text = std::fs::read_to_string(self.config()).unwrap();
+        let prefix = format!("{key} =");
+        assert!(
+            text.lines().any(|l| l.starts_with(&prefix)),
+            "{key} in config"
+        );
+        let edited: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.starts_with(&prefix) {
+                    line.to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        std::fs::write(self.config(), edited.join("\n") + "\n").unwrap();
+    }
+
+    /// (install-tree digest, applicationHost.config digest), read without the journal.
+    fn install_digests(&self) -> (Value, Value) {
+        let ran = Ran::of(
+            hubup()
+                .args(["status", "--json", "--root"])
+                .arg(self.path().join("install").join("Blue Prism"))
+                .arg("--apphost")
+                .arg(self.path().join("inetsrv").join("applicationHost.config"))
+                .output()
+                .unwrap(),
+        )
+        .expect(0);
+        let status = ran.json();
+        (
+            status["tree_digest"].clone(),
+            status["apphost_digest"].clone(),
+        )
+    }
+
+    /// The journal's entries (`journal export --json`), one object each.
+    fn entries(&self) -> Vec<Value> {
+        if !self.journal().exists() {
+            return Vec::new();
+        }
+        let ran = self.run(&["journal", "export", "--json"]).expect(0);
+        ran.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn entry_kinds(&self) -> Vec<String> {
+        self.entries()
+            .iter()
+            .map(|e| {
+                e["kind"]
+                    .as_str()
+                    .or_else(|| e["payload"]["kind"].as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    fn journal_text(&self) -> String {
+        self.entries()
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// A sandbox whose upgrade was cut off (like a power loss) in the middle of a step.
+fn interrupted() -> Sandbox {
+    let sandbox = Sandbox::new();
+    let ran = sandbox.run_with_faults(&["upgrade", "--to", "4.5"], "crash-after=300");
+    assert_ne!(ran.code, Some(0), "the run was cut off: {}", ran.stderr);
+    sandbox
+}
+
+/// The words every command uses for where an interrupted run stopped.
+fn where_it_stopped(text: &str) -> String {
+    let start = text.find("step ").expect("names the step");
+    let rest = &text[start..];
+    let end = rest.find(';').expect("then the advice");
+    rest[..end].to_string()
+}
+
+#[test]
+fn after_an_interrupted_run_status_check_plan_and_upgrade_say_the_same_thing() {
+    let sandbox = interrupted();
+    let before = sandbox.install_digests();
+    let journal_before = sandbox.entries().len();
+
+    let status = sandbox.run(&["status"]).expect(4);
+    let line = status
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("UNFINISHED RUN"))
+        .unwrap_or_else(|| panic!("status names the unfinished run:\n{}", status.stdout));
+    let stopped = where_it_stopped(line);
+    assert!(stopped.contains("interrupted at op "), "{stopped}");
+    assert!(stopped.contains('/'), "op i/n: {stopped}");
+    assert!(line.contains("hubup resume") && line.contains("hubup rollback"));
+    let version_line = status
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("version:"))
+        .unwrap();
+    assert!(version_line.contains(&stopped), "{version_line}");
+
+    for args in [
+        &["check", "--to", "4.5"][..],
+        &["plan", "--to", "4.5"],
+        &["upgrade", "--to", "4.5"],
+        &["sql-script", "--to", "4.5"],
+    ] {
+        let ran = sandbox.run(args).expect(4);
+        assert!(
+            ran.stderr.contains(&stopped),
+            "{args:?} says {stopped:?}:\n{}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr.contains("hubup resume --config"),
+            "{}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr.contains("hubup rollback --config"),
+            "{}",
+            ran.stderr
+        );
+        assert!(
+            !ran.stdout.contains("All prerequisites are met") && !ran.stdout.contains("Plan:"),
+            "{args:?} plans or checks nothing on top of an unfinished run:\n{}",
+            ran.stdout
+        );
+        let mut json_args = args.to_vec();
+        json_args.push("--json");
+        let ran = sandbox.run(&json_args).expect(4);
+        let error = ran.json();
+        assert_eq!(error["outcome"], "error");
+        assert_eq!(error["code"], 4);
+        assert!(error["message"].as_str().unwrap().contains(&stopped));
+    }
+
+    let status = sandbox.run(&["status", "--json"]).expect(4).json();
+    assert_eq!(status["pending"], "unfinished_run");
+    assert_eq!(status["unfinished_run"]["where"], stopped.as_str());
+    assert!(status["unfinished_run"]["planned_ops"].as_u64().unwrap() > 0);
+
+    assert_eq!(sandbox.install_digests(), before, "nothing changed");
+    assert_eq!(sandbox.entries().len(), journal_before, "nothing journaled");
+
+    // The advice works: resume finishes, and then everyone agrees nothing is pending.
+    sandbox.run(&["resume"]).expect(0);
+    let status = sandbox.run(&["status", "--json"]).expect(0).json();
+    assert_eq!(status["pending"], "nothing");
+    assert_eq!(status["version"], "4.5");
+}
+
+#[test]
+fn re_running_a_command_whose_work_is_done_exits_0_nothing_to_do() {
+    let sandbox = Sandbox::new();
+    let done = sandbox
+        .run(&["upgrade", "--to", "4.5", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(done["outcome"], "completed");
+    assert_eq!(
+        (done["ok"].clone(), done["changed"].clone()),
+        (true.into(), true.into())
+    );
+    let before = sandbox.install_digests();
+    let entries = sandbox.entries().len();
+
+    for args in [
+        &["upgrade", "--to", "4.5"][..],
+        &["resume"],
+        &["rollback"],
+        &["rollback", "--to", "4.5"],
+        &["plan", "--to", "4.5"],
+        &["check", "--to", "4.5"],
+    ] {
+        let ran = sandbox.run(args).expect(0);
+        assert!(
+            ran.stdout.starts_with("nothing to do: "),
+            "{args:?}:\n{}\n{}",
+            ran.stdout,
+            ran.stderr
+        );
+        let mut json_args = args.to_vec();
+        json_args.push("--json");
+        let value = sandbox.run(&json_args).expect(0).json();
+        assert_eq!(value["outcome"], "nothing_to_do", "{args:?}");
+        assert_eq!(value["ok"], true);
+        assert_eq!(value["changed"], false);
+    }
+    assert_eq!(
+        sandbox.run(&["upgrade", "--to", "4.5"]).stdout.trim(),
+        "nothing to do: the install is already at 4.5"
+    );
+    assert_eq!(sandbox.install_digests(), before, "nothing changed");
+    assert_eq!(sandbox.entries().len(), entries, "nothing journaled");
+    sandbox.run(&["status"]).expect(0);
+}
+
+#[test]
+fn a_downgrade_is_still_refused_with_exit_2_and_a_json_error() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["upgrade", "--to", "4.2"]).expect(0);
+    let error = sandbox
+        .run(&["upgrade", "--to", "4.1", "--json"])
+        .expect(2)
+        .json();
+    assert_eq!(error["outcome"], "error");
+    assert_eq!(error["ok"], false);
+    assert_eq!(error["changed"], false);
+    assert!(
+        error["message"].as_str().unwrap().contains("4.2"),
+        "{error}"
+    );
+    assert!(!error["hint"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn json_failures_print_one_object_on_stdout() {
+    let sandbox = Sandbox::new();
+    let missing = sandbox.path().join("nowhere.toml");
+    for args in [
+        &["status", "--json"][..],
+        &["check", "--to", "4.5", "--json"],
+        &["upgrade", "--to", "4.5", "--json"],
+        &["plan", "--to", "4.5", "--json"],
+    ] {
+        let ran = Ran::of(
+            hubup()
+                .args(args)
+                .arg("--config")
+                .arg(&missing)
+                .output()
+                .unwrap(),
+        )
+        .expect(2);
+        let error = ran.json();
+        assert_eq!(error["code"], 2, "{args:?}");
+        assert!(
+            error["message"].as_str().unwrap().contains("nowhere.toml"),
+            "{args:?}: {error}"
+        );
+        assert!(!ran.stderr.is_empty(), "the message is on stderr too");
+    }
+    // A usage error with --json is one object too.
+    let ran = Ran::of(
+        hubup()
+            .args(["upgrade", "--to", "4.9", "--json"])
+            .output()
+            .unwrap(),
+    )
+    .expect(2);
+    assert_eq!(ran.json()["code"], 2);
+}
+
+#[cfg(unix)]
+mod unix {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A `sh` command line for a config template that records it started, then waits until
+    /// the test creates `gate`.
+    fn gated(started: &Path, gate: &Path) -> String {
+        format!(
+            "[\"sh\", \"-c\", '''touch '{}'; while [ ! -f '{}' ]; do sleep 0.02; done''']",
+            started.display(),
+            gate.display()
+        )
+    }
+
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !done() {
+            assert!(Instant::now() < deadline, "waited too long for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn interrupt(pid: u32) {
+        let ok = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    #[test]
+    fn status_while_a_run_holds_the_journal_says_who_and_where_and_exits_6() {
+        let sandbox = Sandbox::new();
+        let started = sandbox.path().join("restart-started");
+        let gate = sandbox.path().join("restart-gate");
+        sandbox.set_config_line(
+            "iis_restart",
+            &format!("iis_restart = {}", gated(&started, &gate)),
+        );
+        let child = sandbox
+            .command(&["upgrade", "--to", "4.5"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for("the run to reach its IIS restart", || started.exists());
+
+        let status = sandbox.run(&["status"]).expect(6);
+        assert!(
+            status.stdout.contains("A RUN IS IN PROGRESS"),
+            "{}",
+            status.stdout
+        );
+        assert!(
+            status.stdout.contains(&format!("pid {}", child.id())),
+            "{}",
+            status.stdout
+        );
+        assert!(
+            status.stdout.contains("(upgrade, since "),
+            "{}",
+            status.stdout
+        );
+        assert!(status.stdout.contains("step 4."), "{}", status.stdout);
+        assert!(status.stdout.contains(" op "), "{}", status.stdout);
+        assert!(!status.stderr.contains("os error"), "{}", status.stderr);
+        let json = sandbox.run(&["status", "--json"]).expect(6).json();
+        assert_eq!(json["pending"], "run_in_progress");
+        assert_eq!(json["in_progress"]["pid"], child.id());
+        assert_eq!(json["in_progress"]["command"], "upgrade");
+        assert!(json["in_progress"]["total"].as_u64().unwrap() > 0, "{json}");
+
+        std::fs::write(&gate, "").unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        let json = sandbox.run(&["status", "--json"]).expect(0).json();
+        assert_eq!(json["pending"], "nothing");
+        assert!(
+            !progress_record(&sandbox).exists(),
+            "the record goes with the run"
+        );
+    }
+
+    #[test]
+    fn ctrl_c_before_the_first_change_leaves_nothing_pending() {
+        let sandbox = Sandbox::new();
+        let before = sandbox.install_digests();
+        let started = sandbox.path().join("check-started");
+        let gate = sandbox.path().join("check-gate");
+        // The certificate check runs among the prerequisites, before anything is journaled.
+        sandbox.set_config_line(
+            "certificate_check",
+            &format!("certificate_check = {}", gated(&started, &gate)),
+        );
+        let child = sandbox
+            .command(&["upgrade", "--to", "4.5", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for("the prerequisite checks", || started.exists());
+        interrupt(child.id());
+        std::fs::write(&gate, "").unwrap();
+        let ran = Ran::of(child.wait_with_output().unwrap()).expect(130);
+        let end = ran.json();
+        assert_eq!(end["outcome"], "cancelled_before_start");
+        assert_eq!(end["changed"], false);
+        let message = end["message"].as_str().unwrap();
+        assert!(message.contains("nothing was changed"), "{message}");
+        assert!(message.contains("nothing is pending"), "{message}");
+
+        assert_eq!(sandbox.install_digests(), before);
+        let kinds = sandbox.entry_kinds();
+        assert!(
+            !sandbox.journal_text().contains("run_started"),
+            "no run was journaled: {kinds:?}"
+        );
+        let status = sandbox.run(&["status", "--json"]).expect(0).json();
+        assert_eq!(status["pending"], "nothing");
+        // And the upgrade simply runs when asked again.
+        std::fs::write(&gate, "").unwrap();
+        sandbox.run(&["upgrade", "--to", "4.5"]).expect(0);
+    }
+}
+
+/// Where a sandbox's progress record is.
+fn progress_record(sandbox: &Sandbox) -> PathBuf {
+    let mut name = sandbox.journal().into_os_string();
+    name.push(".progress");
+    PathBuf::from(name)
+}
