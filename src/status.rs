@@ -204,7 +204,7 @@ pub fn journal_run_status(journal: &Path) -> RunStatus {
     if !journal.exists() {
         return RunStatus::NoneUnfinished;
     }
-    match Journal::open(journal).and_then(|j| j.unfinished_run()) {
+    match Journal::open_read_only(journal).and_then(|j| j.unfinished_run()) {
         Ok(Some(run)) => RunStatus::Unfinished(run),
         Ok(None) => RunStatus::NoneUnfinished,
         Err(e) if e.is_busy() => RunStatus::InProgress {

@@ -513,3 +513,120 @@ fn progress_record(sandbox: &Sandbox) -> PathBuf {
     name.push(".progress");
     PathBuf::from(name)
 }
+
+/// Makes `file` write-protected for as long as the guard lives: immutable (`chattr +i`) where
+/// that works (root on ext4: not even root may write it then), otherwise mode 0444.
+struct WriteProtected {
+    file: PathBuf,
+    immutable: bool,
+}
+
+impl WriteProtected {
+    fn new(file: &Path) -> WriteProtected {
+        let mut permissions = std::fs::metadata(file).unwrap().permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(file, permissions).unwrap();
+        let immutable = Command::new("chattr")
+            .arg("+i")
+            .arg(file)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        WriteProtected {
+            file: file.to_path_buf(),
+            immutable,
+        }
+    }
+}
+
+impl Drop for WriteProtected {
+    fn drop(&mut self) {
+        if self.immutable {
+            let _ = Command::new("chattr").arg("-i").arg(&self.file).output();
+        }
+    }
+}
+
+fn digest_of(file: &Path) -> hubup::Digest {
+    hubup::Digest::of(&std::fs::read(file).unwrap())
+}
+
+/// Runs each reading command on `journal` and checks that not one byte of it changed.
+#[track_caller]
+fn reads_leave_it_as_it_was(journal: &Path, commands: &[Vec<String>]) {
+    let before = digest_of(journal);
+    let mut pid = journal.as_os_str().to_owned();
+    pid.push(".pid");
+    let pid = PathBuf::from(pid);
+    let pid_before = std::fs::read(&pid).ok();
+    let _protected = WriteProtected::new(journal);
+    for args in commands {
+        let ran = Ran::of(hubup().args(args).output().unwrap());
+        assert!(
+            !ran.stderr.contains("not permitted") && !ran.stderr.contains("denied"),
+            "{args:?}: {}",
+            ran.stderr
+        );
+        assert!(
+            !ran.stderr.contains("cannot open journal"),
+            "{args:?}: {}",
+            ran.stderr
+        );
+        assert_eq!(digest_of(journal), before, "{args:?} changed the journal");
+    }
+    assert_eq!(
+        std::fs::read(&pid).ok(),
+        pid_before,
+        "a reader records no holder"
+    );
+}
+
+fn journal_commands(location: &[&str]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for sub in [&["verify"][..], &["show"], &["export", "--json"]] {
+        let mut args = vec!["journal".to_string()];
+        args.extend(sub.iter().map(|s| s.to_string()));
+        args.extend(location.iter().map(|s| s.to_string()));
+        out.push(args);
+    }
+    out
+}
+
+#[test]
+fn reading_the_golden_journal_leaves_every_byte_as_it_was_even_write_protected() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("journal-v1.redb");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/journal-v1.redb"),
+        &copy,
+    )
+    .unwrap();
+    let location = ["--journal", copy.to_str().unwrap()];
+    for args in journal_commands(&location) {
+        Ran::of(hubup().args(&args).output().unwrap()).expect(0);
+    }
+    reads_leave_it_as_it_was(&copy, &journal_commands(&location));
+}
+
+#[test]
+fn every_reading_command_leaves_a_crashed_runs_journal_as_it_was() {
+    let sandbox = Sandbox::new();
+    let ran = sandbox.run_with_faults(&["upgrade", "--to", "4.5"], "crash-after=40");
+    assert_ne!(ran.code, Some(0));
+    let config = sandbox.config().display().to_string();
+    let mut commands = journal_commands(&["--config", &config]);
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["plan", "--to", "4.5"],
+        &["check", "--to", "4.5"],
+        &["sql-script", "--to", "4.5"],
+    ] {
+        let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        args.extend(["--config".to_string(), config.clone()]);
+        commands.push(args);
+    }
+    reads_leave_it_as_it_was(&sandbox.journal(), &commands);
+    // And what they read is right: the run is unfinished, and the journal verifies.
+    sandbox.run(&["journal", "verify"]).expect(0);
+    sandbox.run(&["status"]).expect(4);
+}

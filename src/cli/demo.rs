@@ -95,7 +95,7 @@ fn absolute(dir: &Path) -> Result<PathBuf, Failure> {
 /// The audit a newcomer sees: what the journal recorded, per step, and where everything is.
 fn audit(dir: &Path, config: &Path) -> Result<String, Failure> {
     let journal_path = dir.join("journal").join("hubup.redb");
-    let journal = Journal::open(&journal_path)?;
+    let journal = Journal::open_read_only(&journal_path)?;
     let report = journal.verify()?;
     let mut out = String::new();
     let _ = writeln!(out, "\n== Audit: {} ==", journal_path.display());

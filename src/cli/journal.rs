@@ -190,5 +190,5 @@ fn open(location: Location) -> Result<Journal, Failure> {
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
     super::access::warn_about(&[("journal", path.clone()), ("journal folder", folder)]);
-    Ok(Journal::open(&path)?)
+    Ok(Journal::open_read_only(&path)?)
 }

@@ -160,15 +160,18 @@ pub(crate) fn load_config(given: &Option<PathBuf>) -> Result<Config, Failure> {
 }
 
 /// Opens (creating it if `create`) the config's journal, recording the config's machine name.
-/// Without `create` and without a journal on disk, a scratch journal in a temp folder stands in
-/// (planning and checking write nothing to the machine).
+/// Without `create`, the journal is opened read-only, and without a journal on disk a scratch
+/// journal in a temp folder stands in (planning and checking write nothing to the machine).
 fn open_journal(
     config: &Config,
     create: bool,
 ) -> Result<(Journal, Option<tempfile::TempDir>), Failure> {
     let path = config.journal_path();
-    let (mut journal, scratch) = if create || path.exists() {
+    let (mut journal, scratch) = if create {
         (Journal::create(&path)?, None)
+    } else if path.exists() {
+        // Planning and checking only read the journal: its file stays as it was.
+        (Journal::open_read_only(&path)?, None)
     } else {
         let dir = tempfile::tempdir()
             .map_err(|e| Cause::Output(format!("cannot make a temp folder: {e}")))?;
