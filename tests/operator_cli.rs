@@ -630,3 +630,92 @@ fn every_reading_command_leaves_a_crashed_runs_journal_as_it_was() {
     sandbox.run(&["journal", "verify"]).expect(0);
     sandbox.run(&["status"]).expect(4);
 }
+
+/// Some product file of the sandbox's install (a `.dll`).
+fn a_product_file(sandbox: &Sandbox) -> PathBuf {
+    let mut folders = vec![sandbox.path().join("install").join("Blue Prism")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "dll") {
+                return path;
+            }
+        }
+    }
+    panic!("the install has a dll");
+}
+
+#[test]
+fn upgrade_applies_a_saved_plan_only_while_its_inputs_are_unchanged() {
+    let sandbox = Sandbox::new();
+    let plan = sandbox.path().join("plan.json");
+    let ran = sandbox
+        .run(&["plan", "--to", "4.2", "--out", plan.to_str().unwrap()])
+        .expect(0);
+    assert!(ran.stdout.contains("Summary: "), "{}", ran.stdout);
+    let saved: Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    assert_eq!(saved["to"], "4.2");
+    assert_eq!(saved["inputs"]["packages"].as_array().unwrap().len(), 2);
+
+    // `-` is standard output, and only the plan is there.
+    let ran = sandbox
+        .run(&["plan", "--to", "4.2", "--out", "-"])
+        .expect(0);
+    let listed: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(listed["inputs"], saved["inputs"]);
+    assert!(!sandbox.path().join("-").exists());
+
+    // A product file changed since the plan was made: refused, nothing changed.
+    let file = a_product_file(&sandbox);
+    let original = std::fs::read(&file).unwrap();
+    std::fs::write(&file, b"patched by hand").unwrap();
+    let before = sandbox.install_digests();
+    let ran = sandbox
+        .run(&["upgrade", "--plan", plan.to_str().unwrap()])
+        .expect(2);
+    assert!(
+        ran.stderr.contains("product files changed"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("nothing was changed"), "{}", ran.stderr);
+    assert_eq!(sandbox.install_digests(), before);
+    // Another version than the plan's: refused.
+    std::fs::write(&file, &original).unwrap();
+    let ran = sandbox
+        .run(&["upgrade", "--to", "4.5", "--plan", plan.to_str().unwrap()])
+        .expect(2);
+    assert!(ran.stderr.contains("not 4.5"), "{}", ran.stderr);
+
+    // Unchanged again: the plan is applied.
+    let done = sandbox
+        .run(&["upgrade", "--plan", plan.to_str().unwrap(), "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(done["outcome"], "completed");
+    assert_eq!(done["version"], "4.2");
+    // The install moved on: the plan no longer applies.
+    let ran = sandbox
+        .run(&["upgrade", "--plan", plan.to_str().unwrap()])
+        .expect(2);
+    assert!(ran.stderr.contains("starts at 4.0"), "{}", ran.stderr);
+}
+
+#[test]
+fn sql_script_json_is_one_object_and_out_dash_is_standard_output() {
+    let sandbox = Sandbox::new();
+    let text = sandbox.run(&["sql-script", "--to", "4.5"]).expect(0).stdout;
+    let json = sandbox
+        .run(&["sql-script", "--to", "4.5", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(json["script"], text.as_str());
+    let dash = sandbox
+        .run(&["sql-script", "--to", "4.5", "--out", "-"])
+        .expect(0)
+        .stdout;
+    assert_eq!(dash, text);
+    assert!(!sandbox.path().join("-").exists());
+}

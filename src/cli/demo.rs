@@ -13,7 +13,7 @@ use hubup::{
     generate_install, generate_packages,
 };
 
-use super::run::{BackupArgs, CommonArgs, LocalChangeArgs, PlanArgs};
+use super::run::{BackupArgs, CommonArgs, LocalChangeArgs, UpgradeArgs};
 use super::{Cause, CommandResult, Exit, Failure};
 
 #[derive(Args, Debug)]
@@ -66,8 +66,9 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
         return Ok(Exit::Ok);
     }
     println!("\nUpgrading {} -> 4.5 ...", args.from);
-    let code = super::run::upgrade(PlanArgs {
-        to: Version::LATEST,
+    let code = super::run::upgrade(UpgradeArgs {
+        to: Some(Version::LATEST),
+        plan: None,
         local: LocalChangeArgs {
             keep_local_changes: false,
             overwrite_local_changes: false,

@@ -17,6 +17,7 @@ mod log;
 mod package;
 mod progress;
 mod run;
+mod saved_plan;
 mod status;
 
 pub(crate) type CommandResult = Result<Exit, Failure>;
@@ -36,12 +37,12 @@ enum Command {
     /// show the audit: hubup at work with nothing external running.
     Demo(demo::DemoArgs),
     /// Show what an upgrade would do, step by step and op by op. Changes nothing.
-    Plan(run::PlanArgs),
+    Plan(run::PlanCommandArgs),
     /// Check every prerequisite of an upgrade (packages, disk, runtimes, certificates, SQL
     /// Server, leftover backups). Changes nothing.
     Check(run::PlanArgs),
     /// Upgrade the install to a later version, one journaled, reversible step at a time.
-    Upgrade(run::PlanArgs),
+    Upgrade(run::UpgradeArgs),
     /// Finish an interrupted (crashed or cancelled) run from its journal.
     Resume(run::ResumeArgs),
     /// Undo the interrupted step, or with --to, go back across the committed steps of the

@@ -64,6 +64,35 @@ pub(crate) struct PlanArgs {
     pub common: CommonArgs,
 }
 
+/// `hubup plan`: the plan options, and where to save the plan.
+#[derive(Args, Debug)]
+pub(crate) struct PlanCommandArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Also save the plan, with the digests of the config, install and packages it was made
+    /// from, to FILE (`-`: standard output), for `hubup upgrade --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `hubup upgrade`: to a version, or exactly the plan `hubup plan --out` saved.
+#[derive(Args, Debug)]
+pub(crate) struct UpgradeArgs {
+    /// The version to upgrade to (4.1 ... 4.5).
+    #[arg(long, value_name = "VERSION", required_unless_present = "plan")]
+    pub to: Option<Version>,
+    /// Apply the plan saved by `hubup plan --out FILE` (its version and options); refused,
+    /// with nothing changed, if the config, install or packages changed since.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["keep_local_changes", "overwrite_local_changes", "backup_databases"])]
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub local: LocalChangeArgs,
+    #[command(flatten)]
+    pub backup: BackupArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
 /// Database backups before the first change.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct BackupArgs {
@@ -336,7 +365,10 @@ fn or_nothing_to_do<T>(
     }
 }
 
-pub(crate) fn plan(args: PlanArgs) -> CommandResult {
+pub(crate) fn plan(command: PlanCommandArgs) -> CommandResult {
+    let args = command.plan;
+    let out = command.out;
+    let config_file = config_path(&args.common.config);
     with_engine(&args.common, "plan", false, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
@@ -344,14 +376,41 @@ pub(crate) fn plan(args: PlanArgs) -> CommandResult {
             backups: args.backup.backups(engine.config())?,
         };
         let json = args.common.json;
-        or_nothing_to_do(engine.prepare(&request), json, |prepared| {
-            if json {
-                println!("{}", plan_json(&prepared));
-            } else {
-                print!("{}", plan_text(&prepared));
+        let prepared = match engine.prepare(&request) {
+            Ok(prepared) => prepared,
+            Err(error) => return or_nothing_to_do(Err(error), json, |()| Exit::Ok),
+        };
+        if let Some(out) = &out {
+            let inputs = super::saved_plan::inputs_now(
+                &config_file,
+                engine.config(),
+                prepared.from,
+                prepared.to,
+            )?;
+            let backups = request.backups.as_ref().map(|b| b.folder.clone());
+            let saved = super::saved_plan::SavedPlan::new(
+                &prepared,
+                inputs,
+                request.local_changes,
+                backups,
+                plan_json(&prepared),
+            );
+            super::saved_plan::write(out, &saved)?;
+            if out.as_os_str() == "-" {
+                return Ok(Exit::Ok);
             }
-            Exit::Ok
-        })
+            eprintln!(
+                "saved the plan to {}; apply exactly it with `hubup upgrade --plan {}`",
+                out.display(),
+                out.display()
+            );
+        }
+        if json {
+            println!("{}", plan_json(&prepared));
+        } else {
+            print!("{}", plan_text(&prepared));
+        }
+        Ok(Exit::Ok)
     })
 }
 
@@ -380,13 +439,22 @@ pub(crate) fn check(args: PlanArgs) -> CommandResult {
     })
 }
 
-pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
+pub(crate) fn upgrade(args: UpgradeArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
+    let config_file = config_path(&args.common.config);
+    let saved = args
+        .plan
+        .as_ref()
+        .map(|path| super::saved_plan::SavedPlan::read(path).map(|plan| (path, plan)))
+        .transpose()?;
     with_engine(&args.common, "upgrade", true, None, |engine| {
-        let request = UpgradeRequest {
-            to: args.to,
-            local_changes: args.local.policy(),
-            backups: args.backup.backups(engine.config())?,
+        let request = match &saved {
+            Some((path, plan)) => saved_request(engine, &config_file, path, plan, args.to)?,
+            None => UpgradeRequest {
+                to: args.to.expect("clap requires --to without --plan"),
+                local_changes: args.local.policy(),
+                backups: args.backup.backups(engine.config())?,
+            },
         };
         let journal_path = engine.journal().path().display().to_string();
         let json = args.common.json;
@@ -431,6 +499,50 @@ pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
             })
         },
     )
+}
+
+/// The request of a saved plan, if everything it was made from is unchanged (otherwise
+/// refused, nothing changed).
+fn saved_request(
+    engine: &Engine<'_>,
+    config_file: &std::path::Path,
+    path: &std::path::Path,
+    plan: &super::saved_plan::SavedPlan,
+    to: Option<Version>,
+) -> Result<UpgradeRequest, Failure> {
+    let refuse = |problem: String| {
+        Failure::of(Cause::Argument(format!(
+            "refusing the plan {}: {problem}; nothing was changed. Make a new one with \
+             `hubup plan --to {} --out {}`",
+            path.display(),
+            plan.to,
+            path.display()
+        )))
+    };
+    if let Some(to) = to.filter(|to| *to != plan.to) {
+        return Err(refuse(format!("it goes to {}, not {to}", plan.to)));
+    }
+    let now = super::saved_plan::inputs_now(config_file, engine.config(), plan.from, plan.to)?;
+    let installed = hubup::detect(&engine.config().install.root).map(|found| found.version);
+    if installed.as_ref().ok() != Some(&plan.from) {
+        return Err(refuse(format!(
+            "it starts at {}, and the install is not at {} now",
+            plan.from, plan.from
+        )));
+    }
+    let changed = super::saved_plan::differences(&plan.inputs, &now);
+    if !changed.is_empty() {
+        return Err(refuse(format!("since it was made, {}", changed.join(", "))));
+    }
+    let backups = match &plan.backup_databases {
+        Some(folder) => Some(DatabaseBackups::new(folder, hubup::now_ms())?),
+        None => None,
+    };
+    Ok(UpgradeRequest {
+        to: plan.to,
+        local_changes: plan.policy()?,
+        backups,
+    })
 }
 
 /// `rollback --to` the version the install is at, with no run unfinished: nothing to undo.
@@ -534,6 +646,7 @@ fn plan_text(prepared: &PreparedRun) -> String {
         prepared.to,
         prepared.steps.len()
     );
+    out.push_str(&plan_summary(prepared));
     for planned in &prepared.steps {
         let plan = &planned.plan;
         out.push_str(&format!(
@@ -560,6 +673,21 @@ fn plan_text(prepared: &PreparedRun) -> String {
         }
     }
     out
+}
+
+/// The plan's totals by op kind, over every step ("Summary: 1200 ops: 800 replace_file, ...").
+fn plan_summary(prepared: &PreparedRun) -> String {
+    let mut totals: std::collections::BTreeMap<String, usize> = Default::default();
+    for planned in &prepared.steps {
+        for op in &planned.plan.ops {
+            *totals.entry(op.kind().to_string()).or_default() += 1;
+        }
+    }
+    let all: usize = totals.values().sum();
+    let mut by_count: Vec<(String, usize)> = totals.into_iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let kinds: Vec<String> = by_count.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!("Summary: {all} ops: {}\n", kinds.join(", "))
 }
 
 fn plan_json(prepared: &PreparedRun) -> serde_json::Value {
@@ -620,7 +748,7 @@ pub(crate) struct SqlScriptArgs {
     /// The version to upgrade to (4.1 ... 4.5).
     #[arg(long, value_name = "VERSION")]
     pub to: Version,
-    /// Write the script here instead of to standard output.
+    /// Write the script here instead of to standard output (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
@@ -655,13 +783,24 @@ pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
             })
             .collect();
         let script = hubup::render_script(&steps);
-        match &args.out {
-            Some(path) => {
-                std::fs::write(path, script)
-                    .map_err(|e| Cause::Output(format!("cannot write {}: {e}", path.display())))?;
-                println!("wrote {}", path.display());
+        let to_file = args.out.as_ref().filter(|path| path.as_os_str() != "-");
+        if let Some(path) = to_file {
+            std::fs::write(path, &script)
+                .map_err(|e| Cause::Output(format!("cannot write {}: {e}", path.display())))?;
+        }
+        match (args.common.json, to_file) {
+            (true, Some(path)) => println!(
+                "{}",
+                json!({ "ok": true, "changed": false, "written": path.display().to_string() })
+            ),
+            (true, None) => {
+                println!(
+                    "{}",
+                    json!({ "ok": true, "changed": false, "script": script })
+                )
             }
-            None => print!("{script}"),
+            (false, Some(path)) => println!("wrote {}", path.display()),
+            (false, None) => print!("{script}"),
         }
         Ok(Exit::Ok)
     })
