@@ -719,3 +719,23 @@ fn sql_script_json_is_one_object_and_out_dash_is_standard_output() {
     assert_eq!(dash, text);
     assert!(!sandbox.path().join("-").exists());
 }
+
+#[test]
+fn journal_commands_take_the_config_from_hubup_config_like_every_other_command() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["upgrade", "--to", "4.1"]).expect(0);
+    let ran = Ran::of(
+        hubup()
+            .args(["journal", "verify"])
+            .env("HUBUP_CONFIG", sandbox.config())
+            .output()
+            .unwrap(),
+    )
+    .expect(0);
+    assert!(
+        ran.stdout
+            .contains(&sandbox.journal().display().to_string()),
+        "{}",
+        ran.stdout
+    );
+}
