@@ -285,6 +285,8 @@ fn journal_code(error: &JournalError) -> Exit {
 pub(crate) struct Failure {
     pub code: Exit,
     pub message: String,
+    /// The command printed the failure's JSON object itself (with details of its own).
+    pub json_printed: bool,
 }
 
 impl Failure {
@@ -299,7 +301,11 @@ impl Failure {
                 message.push_str(&format!("\n  log: {}", log.display()));
             }
         }
-        Failure { code, message }
+        Failure {
+            code,
+            message,
+            json_printed: false,
+        }
     }
 }
 

@@ -72,6 +72,7 @@ pub(crate) fn main() -> ExitCode {
             let failure = Failure {
                 code: Exit::BadInput,
                 message: error.to_string().trim_end().to_string(),
+                json_printed: false,
             };
             eprintln!("{}", failure.message);
             println!("{}", failure.json());
@@ -96,7 +97,7 @@ pub(crate) fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(failure) => {
             eprintln!("hubup: {}", failure.message);
-            if wants_json() {
+            if wants_json() && !failure.json_printed {
                 println!("{}", failure.json());
             }
             ExitCode::from(failure.code as u8)

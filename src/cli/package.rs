@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use hubup::{Config, Package, PackageError, SigningKey, Step, Version};
 
-use super::{Cause, CommandResult, Exit};
+use super::{Cause, CommandResult, Exit, Failure};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum PackageCommand {
@@ -122,10 +122,19 @@ fn verify(args: &VerifyArgs) -> CommandResult {
             Ok(Exit::Ok)
         }
         Err(err) => {
-            if args.json {
-                println!("{}", failure_json(&args.file, &err));
+            let json = args.json.then(|| failure_json(&args.file, &err));
+            let mut failure = Failure::from(err);
+            if let Some(mut json) = json {
+                // One object: the common error fields and the package's own.
+                if let (Some(own), serde_json::Value::Object(common)) =
+                    (json.as_object_mut(), failure.json())
+                {
+                    own.extend(common.into_iter().filter(|(k, _)| k != "ok"));
+                }
+                println!("{json}");
+                failure.json_printed = true;
             }
-            Err(err.into())
+            Err(failure)
         }
     }
 }
