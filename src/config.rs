@@ -371,6 +371,9 @@ impl Config {
         if let Some(p) = self.output.dir.as_mut() {
             resolve(p);
         }
+        if let Some(p) = self.sql.ca_file.as_mut() {
+            resolve(p);
+        }
     }
 
     fn validate(&self, origin: &Path) -> Result<(), ConfigError> {

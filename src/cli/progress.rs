@@ -106,7 +106,7 @@ impl Writer {
                 (p.step, p.done, p.total) = (Some(step.to_string()), *done, *total);
                 false
             }
-            Event::Note { .. } => return,
+            Event::Note { .. } | Event::Warning { .. } => return,
         };
         let due = self.written.is_none_or(|at| at.elapsed() >= EVERY);
         if boundary || due {

@@ -1,7 +1,7 @@
 //! `hubup status`: renders the library's [`InstallStatus`] (version, components, IIS sites,
 //! backups, digests, drift, an unfinished run) as text or JSON. Reads only; changes nothing.
 //!
-//! While another hubup holds the journal, status reads that hubup's progress record (pid,
+//! While another hubup holds the install lock or the journal, status reads that hubup's progress record (pid,
 //! step, op i/n) instead of the install, whose files are being replaced. Its exit code says
 //! what is pending: 0 nothing, 4 an unfinished run, 6 a run in progress (`exit.rs`).
 
@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use hubup::{
-    Config, Drift, InstallStatus, RelPath, RunStatus, StatusSources, UnfinishedRun, format_utc,
-    install_status, journal_run_status,
+    Config, Drift, InstallStatus, LOCK_FILE, RelPath, RunStatus, StatusSources, UnfinishedRun,
+    format_utc, install_lock_holder, install_status, journal_run_status,
 };
 use serde_json::{Value, json};
 
@@ -51,7 +51,7 @@ pub(crate) fn run(args: StatusArgs) -> CommandResult {
         None => {
             config = load_config(&args.config)?;
             super::access::guard(&config, "status", false, false)?;
-            if let RunStatus::InProgress { detail } = journal_run_status(&config.journal_path()) {
+            if let Some(detail) = in_progress(&config) {
                 return Ok(report_in_progress(&config, &detail, args.json));
             }
             StatusSources {
@@ -68,6 +68,23 @@ pub(crate) fn run(args: StatusArgs) -> CommandResult {
         print!("{}", text(&status));
     }
     Ok(super::exit::code(Outcome::Status(pending(&status.run))))
+}
+
+/// Why a run is in progress, if one is: another hubup holds the install lock (whatever
+/// journal it writes to) or this config's journal. `status` then reads neither the install
+/// nor the journal, only the running hubup's progress record.
+fn in_progress(config: &Config) -> Option<String> {
+    let root = &config.install.root;
+    if let Ok(Some(holder)) = install_lock_holder(root) {
+        return Some(format!(
+            "the install is being changed by another hubup ({holder}; from {})",
+            root.join(LOCK_FILE).display()
+        ));
+    }
+    match journal_run_status(&config.journal_path()) {
+        RunStatus::InProgress { detail } => Some(detail),
+        _ => None,
+    }
 }
 
 fn pending(run: &Option<RunStatus>) -> Pending {
