@@ -260,11 +260,6 @@ fn with_engine<T>(
     if changes {
         journal.refuse_if_copied()?;
     }
-    // Planning or starting on top of an unfinished run would describe an install that is
-    // between versions: every command answers it the same way.
-    if matches!(command, "plan" | "check" | "upgrade" | "sql-script") {
-        refuse_if_unfinished(&journal, common)?;
-    }
     ROLLING_BACK.store(command == "rollback", Ordering::SeqCst);
     let mut progress =
         changes.then(|| super::progress::Writer::start(&config.journal_path(), command));
@@ -305,6 +300,12 @@ fn with_engine<T>(
     if let Some(lock) = &lock {
         engine = engine.with_install_lock(lock);
     }
+    // Planning or starting on top of a run that waits for resume or rollback would describe
+    // an install that is between versions: every command answers it the same way. A run
+    // that only lacks its end is no such run: `upgrade` closes it itself.
+    if matches!(command, "plan" | "check" | "upgrade" | "sql-script") {
+        refuse_if_unfinished(&engine, common)?;
+    }
     body(&mut engine)
 }
 
@@ -336,9 +337,10 @@ fn event_text(event: &Event) -> (String, bool) {
     }
 }
 
-/// Refuses with where the unfinished run stopped, if there is one (exit 4).
-fn refuse_if_unfinished(journal: &Journal, common: &CommonArgs) -> Result<(), Failure> {
-    match journal.unfinished_run()? {
+/// Refuses with where the unfinished run stopped, if one waits for resume or rollback
+/// (exit 4).
+fn refuse_if_unfinished(engine: &Engine<'_>, common: &CommonArgs) -> Result<(), Failure> {
+    match engine.run_needing_choice()? {
         Some(run) => Err(Failure::of(Cause::Unfinished {
             run: Box::new(run),
             hint: config_hint(common),

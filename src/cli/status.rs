@@ -119,7 +119,9 @@ fn report_in_progress(config: &Config, detail: &str, json: bool) -> super::Exit 
                 "in_progress": record.as_ref().map_or(Value::Null, to_json),
                 "detail": detail,
                 "version": Value::Null,
-                "unfinished_run": Value::Null,
+                "tree_digest": Value::Null,
+                // The shape `unfinished_run` has whenever a run is in progress.
+                "unfinished_run": run_json(&RunStatus::InProgress { detail: detail.to_string() }),
             })
         );
     } else {

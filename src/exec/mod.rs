@@ -39,7 +39,7 @@ use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
 use crate::install_lock::InstallLock;
-use crate::journal::{Journal, JournalError, Payload, RunId, RunOutcome};
+use crate::journal::{Journal, JournalError, Payload, RunId, RunOutcome, UnfinishedRun};
 use crate::plan::{LocalChangePolicy, StepPlan};
 use crate::sql::{DatabaseBackups, DatabasePlanning, SqlTarget};
 use crate::version::{Step, Version};
@@ -252,6 +252,18 @@ impl Engine<'_> {
             Some(lock) if lock.root() == root.as_path() => Ok(()),
             _ => Err(EngineError::InstallNotLocked { root: root.clone() }),
         }
+    }
+
+    /// The unfinished run that needs the operator's choice (`resume` or `rollback`), if one
+    /// does. A run that only lacks its end (nothing left to do or undo) does not: the next
+    /// `upgrade` closes it after checking its files, so planning on top of it is planning
+    /// from a settled install.
+    pub fn run_needing_choice(&self) -> Result<Option<UnfinishedRun>, EngineError> {
+        let Some(summary) = self.journal.unfinished_run()? else {
+            return Ok(None);
+        };
+        let state = self.load_run(summary.run)?;
+        Ok(state.settled_outcome().is_none().then_some(summary))
     }
 
     /// Before a new run: an unfinished run that only lacks its end (a crash right before

@@ -417,9 +417,12 @@ fn a_second_hubup_with_another_journal_is_refused_while_the_first_holds_the_inst
         !scenario.path().join("journal2").exists(),
         "the refused hubup created nothing, not even its journal"
     );
+    // A run in progress: status exits 6 (README's exit table) and reads the holder's
+    // progress record, not the install whose files it is replacing.
     let status = run_with_config(&other, &["status", "--json"])
-        .expect(0)
+        .expect(6)
         .json();
+    assert_eq!(status["pending"], "run_in_progress", "{status}");
     assert_eq!(status["unfinished_run"]["in_progress"], true, "{status}");
     assert!(
         status["unfinished_run"]["detail"]
@@ -428,8 +431,22 @@ fn a_second_hubup_with_another_journal_is_refused_while_the_first_holds_the_inst
             .contains(&pid),
         "{status}"
     );
+    assert!(
+        status["tree_digest"].is_null(),
+        "the install is not read while another hubup changes it: {status}"
+    );
+    // Pointed at the install alone (`--root`), status reads its files, and still exits 6.
+    let by_root = Run::from_output(
+        hubup()
+            .args(["status", "--json", "--root"])
+            .arg(scenario.root())
+            .output()
+            .expect("run hubup status --root"),
+    )
+    .expect(6)
+    .json();
     assert_eq!(
-        status["tree_digest"].as_str().unwrap(),
+        by_root["tree_digest"].as_str().unwrap(),
         pristine.1,
         "the holder has not started yet"
     );
