@@ -8,12 +8,34 @@ use clap::{Parser, Subcommand};
 
 pub(crate) use exit::{Cause, Exit, Failure, Outcome};
 
+/// `outln!` that a closed pipe cannot turn into a panic (`output.rs`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` that a closed pipe cannot turn into a panic (`output.rs`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::out(format_args!($($arg)*))
+    };
+}
+
+/// `errln!` that a closed pipe cannot turn into a panic (`output.rs`).
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::err(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod access;
 mod demo;
 mod exit;
 mod fixture;
 mod journal;
 mod log;
+mod output;
 mod package;
 mod progress;
 mod run;
@@ -74,8 +96,8 @@ pub(crate) fn main() -> ExitCode {
                 message: error.to_string().trim_end().to_string(),
                 json_printed: false,
             };
-            eprintln!("{}", failure.message);
-            println!("{}", failure.json());
+            errln!("{}", failure.message);
+            outln!("{}", failure.json());
             return ExitCode::from(Exit::BadInput as u8);
         }
         Err(error) => error.exit(),
@@ -93,12 +115,20 @@ pub(crate) fn main() -> ExitCode {
         Command::Fixture(command) => fixture::run(command),
         Command::Package(command) => package::run(command),
     };
+    // Output cut short by anything but a closed pipe: the command did not do all it was
+    // asked (its answer is missing), whatever else it did.
+    let result = match (result, output::stdout_failure()) {
+        (Ok(Exit::Ok), Some(error)) => Err(Failure::of(Cause::Output(format!(
+            "cannot write to standard output: {error}"
+        )))),
+        (result, _) => result,
+    };
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(failure) => {
-            eprintln!("hubup: {}", failure.message);
+            errln!("hubup: {}", failure.message);
             if wants_json() && !failure.json_printed {
-                println!("{}", failure.json());
+                outln!("{}", failure.json());
             }
             ExitCode::from(failure.code as u8)
         }

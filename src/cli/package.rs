@@ -76,14 +76,14 @@ fn sign(args: &SignArgs) -> CommandResult {
                 error,
             }
         })?;
-    println!("signed {} with {signer}", args.file.display());
+    outln!("signed {} with {signer}", args.file.display());
     Ok(Exit::Ok)
 }
 
 fn keygen(args: &KeygenArgs) -> CommandResult {
     let key = SigningKey::generate().map_err(Cause::KeyGeneration)?;
     key.write_new(&args.out)?;
-    println!(
+    outln!(
         "wrote the signing key {} (keep it secret).\npublic key: {}\n\nA config trusts packages signed with it by:\n[packages]\ntrusted_keys = [\"{}\"]",
         args.out.display(),
         key.public(),
@@ -115,7 +115,7 @@ fn verify(args: &VerifyArgs) -> CommandResult {
         Ok(package) => {
             let trusted = trust.as_ref().map(|_| package.signer().is_some());
             if args.json {
-                println!("{}", success_json(&package, trusted));
+                outln!("{}", success_json(&package, trusted));
             } else {
                 print_success(&package, trusted);
             }
@@ -131,7 +131,7 @@ fn verify(args: &VerifyArgs) -> CommandResult {
                 {
                     own.extend(common.into_iter().filter(|(k, _)| k != "ok"));
                 }
-                println!("{json}");
+                outln!("{json}");
                 failure.json_printed = true;
             }
             Err(failure)
@@ -142,25 +142,25 @@ fn verify(args: &VerifyArgs) -> CommandResult {
 fn print_success(package: &Package, trusted: Option<bool>) {
     let manifest = package.manifest();
     let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
-    println!(
+    outln!(
         "ok: {} is a sound package for {} -> {}",
         package.path().display(),
         manifest.from,
         manifest.to
     );
-    println!(
+    outln!(
         "  files:          {} ({}), every size and blake3 verified",
         manifest.files.len(),
         human_bytes(bytes)
     );
-    println!("  deletions:      {}", manifest.deletions.len());
+    outln!("  deletions:      {}", manifest.deletions.len());
     for rename in &manifest.renames {
-        println!("  rename:         {} -> {}", rename.from, rename.to);
+        outln!("  rename:         {} -> {}", rename.from, rename.to);
     }
     if !manifest.new_components.is_empty() {
-        println!("  new components: {}", manifest.new_components.join(", "));
+        outln!("  new components: {}", manifest.new_components.join(", "));
     }
-    println!("  package blake3: {}", package.digest());
+    outln!("  package blake3: {}", package.digest());
     let signature = match (package.signer(), trusted) {
         (Some(signer), Some(true)) => format!("signed by {signer}, trusted by the config"),
         (Some(signer), _) => format!("signed by {signer} (signature verified over the manifest)"),
@@ -169,7 +169,7 @@ fn print_success(package: &Package, trusted: Option<bool>) {
         }
         (None, None) => "unsigned".to_string(),
     };
-    println!("  signature:      {signature}");
+    outln!("  signature:      {signature}");
 }
 
 fn success_json(package: &Package, trusted: Option<bool>) -> serde_json::Value {

@@ -284,12 +284,12 @@ fn with_engine<T>(
             tracing::info!("{text}");
         }
         if !json {
-            eprintln!("{text}");
+            errln!("{text}");
         }
     };
     let _ = ctrlc::set_handler(|| {
         let again = CANCEL.swap(true, Ordering::SeqCst);
-        eprintln!("{}", ctrl_c_message(again));
+        errln!("{}", ctrl_c_message(again));
     });
     let mut engine = Engine::new(&config, &mut journal, sql.as_mut())
         .with_cancel(&CANCEL)
@@ -367,12 +367,12 @@ fn nothing_to_do(error: &EngineError) -> Option<String> {
 fn report_nothing_to_do(reason: &str, json: bool) -> Exit {
     tracing::info!("nothing to do: {reason}");
     if json {
-        println!(
+        outln!(
             "{}",
             json!({ "outcome": "nothing_to_do", "ok": true, "changed": false, "reason": reason })
         );
     } else {
-        println!("nothing to do: {reason}");
+        outln!("nothing to do: {reason}");
     }
     super::exit::code(Outcome::NothingToDo)
 }
@@ -426,16 +426,16 @@ pub(crate) fn plan(command: PlanCommandArgs) -> CommandResult {
             if out.as_os_str() == "-" {
                 return Ok(Exit::Ok);
             }
-            eprintln!(
+            errln!(
                 "saved the plan to {}; apply exactly it with `hubup upgrade --plan {}`",
                 out.display(),
                 out.display()
             );
         }
         if json {
-            println!("{}", plan_json(&prepared));
+            outln!("{}", plan_json(&prepared));
         } else {
-            print!("{}", plan_text(&prepared));
+            out!("{}", plan_text(&prepared));
         }
         Ok(Exit::Ok)
     })
@@ -454,13 +454,13 @@ pub(crate) fn check(args: PlanArgs) -> CommandResult {
         };
         let report = engine.check_prerequisites(&prepared);
         if args.common.json {
-            println!(
+            outln!(
                 "{}",
                 json!({ "from": prepared.from, "to": prepared.to, "ok": report.all_ok(),
                         "changed": false, "findings": report.findings })
             );
         } else {
-            print!("{}", report_text(&report));
+            out!("{}", report_text(&report));
         }
         Ok(super::exit::code(Outcome::Checked(&report)))
     })
@@ -674,11 +674,11 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
         tracing::warn!("{text}");
     }
     if json {
-        println!("{value}");
+        outln!("{value}");
     } else if code == Exit::Ok {
-        println!("{text}");
+        outln!("{text}");
     } else {
-        eprintln!("hubup: {text}");
+        errln!("hubup: {text}");
     }
     code
 }
@@ -833,18 +833,18 @@ pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
                 .map_err(|e| Cause::Output(format!("cannot write {}: {e}", path.display())))?;
         }
         match (args.common.json, to_file) {
-            (true, Some(path)) => println!(
+            (true, Some(path)) => outln!(
                 "{}",
                 json!({ "ok": true, "changed": false, "written": path.display().to_string() })
             ),
             (true, None) => {
-                println!(
+                outln!(
                     "{}",
                     json!({ "ok": true, "changed": false, "script": script })
                 )
             }
-            (false, Some(path)) => println!("wrote {}", path.display()),
-            (false, None) => print!("{script}"),
+            (false, Some(path)) => outln!("wrote {}", path.display()),
+            (false, None) => out!("{script}"),
         }
         Ok(Exit::Ok)
     })

@@ -157,7 +157,7 @@ pub(crate) fn write(out: &PathBuf, plan: &SavedPlan) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(plan)
         .map_err(|e| Failure::of(Cause::Output(format!("cannot encode the plan: {e}"))))?;
     if out.as_os_str() == "-" {
-        println!("{text}");
+        outln!("{text}");
         return Ok(());
     }
     std::fs::write(out, text + "\n").map_err(|e| {

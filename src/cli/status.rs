@@ -63,9 +63,9 @@ pub(crate) fn run(args: StatusArgs) -> CommandResult {
     };
     let status = install_status(sources)?;
     if args.json {
-        println!("{}", json(&status));
+        outln!("{}", json(&status));
     } else {
-        print!("{}", text(&status));
+        out!("{}", text(&status));
     }
     Ok(super::exit::code(Outcome::Status(pending(&status.run))))
 }
@@ -111,7 +111,7 @@ fn report_in_progress(config: &Config, detail: &str, json: bool) -> super::Exit 
     let record = progress::read(&config.journal_path());
     let root = config.install.root.display().to_string();
     if json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "root": root,
@@ -129,7 +129,7 @@ fn report_in_progress(config: &Config, detail: &str, json: bool) -> super::Exit 
             || format!("another hubup holds the journal ({detail})"),
             |p| p.describe(),
         );
-        print!(
+        out!(
             "install:   {root}
 A RUN IS IN PROGRESS: {what}
   the install is being changed: \

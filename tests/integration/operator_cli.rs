@@ -486,6 +486,64 @@ mod unix {
         );
     }
 
+    /// `hubup plan | head`: the reader leaves before hubup wrote its answer.
+    #[test]
+    fn a_reader_that_leaves_early_ends_the_output_quietly_with_the_commands_own_code() {
+        let sandbox = Sandbox::new();
+        sandbox.run(&["upgrade", "--to", "4.1"]).expect(0);
+        for args in [
+            &["plan", "--to", "4.5"][..],
+            &["plan", "--to", "4.5", "--json"],
+            &["check", "--to", "4.5"],
+            &["status"],
+            &["status", "--json"],
+            &["sql-script", "--to", "4.5"],
+            &["journal", "show"],
+            &["upgrade", "--to", "4.1"],
+        ] {
+            let mut child = sandbox
+                .command(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            // The reader is gone before the first byte: every write meets a closed pipe.
+            drop(child.stdout.take());
+            let ran = Ran::of(child.wait_with_output().unwrap());
+            assert!(
+                !ran.stderr.contains("panicked") && !ran.stderr.contains("Broken pipe"),
+                "{args:?}: {}",
+                ran.stderr
+            );
+            ran.expect(0);
+        }
+    }
+
+    /// Standard output that cannot be written for another reason than a closed pipe: the
+    /// answer is missing, so the command does not claim success.
+    #[test]
+    fn standard_output_on_a_full_disk_exits_1_naming_it() {
+        let sandbox = Sandbox::new();
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let ran = Ran::of(
+            sandbox
+                .command(&["plan", "--to", "4.5"])
+                .stdout(full)
+                .output()
+                .unwrap(),
+        )
+        .expect(1);
+        assert!(
+            ran.stderr.contains("cannot write to standard output"),
+            "{}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+    }
+
     #[test]
     fn ctrl_c_before_the_first_change_leaves_nothing_pending() {
         let sandbox = Sandbox::new();
