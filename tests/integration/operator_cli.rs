@@ -126,6 +126,7 @@ impl Sandbox {
     }
 
     /// Replaces the config line starting with `key =` by `line`.
+    #[cfg(unix)] // only the Unix tests (signals, gated commands) need it
     fn set_config_line(&self, key: &str, line: &str) {
         let text = std::fs::read_to_string(self.config()).unwrap();
         let prefix = format!("{key} =");
@@ -178,6 +179,7 @@ impl Sandbox {
             .collect()
     }
 
+    #[cfg(unix)] // only the Unix tests (signals, gated commands) need it
     fn entry_kinds(&self) -> Vec<String> {
         self.entries()
             .iter()
@@ -191,6 +193,7 @@ impl Sandbox {
             .collect()
     }
 
+    #[cfg(unix)] // only the Unix tests (signals, gated commands) need it
     fn journal_text(&self) -> String {
         self.entries()
             .iter()
@@ -589,6 +592,7 @@ mod unix {
 }
 
 /// Where a sandbox's progress record is.
+#[cfg(unix)]
 fn progress_record(sandbox: &Sandbox) -> PathBuf {
     let mut name = sandbox.journal().into_os_string();
     name.push(".progress");
