@@ -112,5 +112,6 @@ pub use sql::{
 };
 pub use status::{
     AppHostStatus, Drift, InstallStatus, RunStatus, StatusError, StatusSources, install_status,
+    journal_run_status,
 };
 pub use version::{RangeError, Step, UnknownVersion, Version, steps_between};

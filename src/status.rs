@@ -118,8 +118,11 @@ pub fn install_status(sources: StatusSources<'_>) -> Result<InstallStatus, Statu
     let apphost = sources.apphost.map(read_apphost).transpose()?;
     let drift = match (&detected, sources.config) {
         (Ok(found), Some(config)) => drift(config, found.version, &files),
-        _ => Drift::NotChecked {
-            reason: "needs a config (for the packages folder) and a detected version".into(),
+        (Err(_), _) => Drift::NotChecked {
+            reason: "the installed version is not known (see above)".into(),
+        },
+        (Ok(_), None) => Drift::NotChecked {
+            reason: "needs a config (--config FILE) for the packages folder".into(),
         },
     };
     Ok(InstallStatus {
@@ -138,7 +141,9 @@ pub fn install_status(sources: StatusSources<'_>) -> Result<InstallStatus, Statu
                     root.join(LOCK_FILE).display()
                 ),
             }),
-            Ok(None) | Err(_) => sources.config.map(|c| run_status(&c.journal_path())),
+            Ok(None) | Err(_) => sources
+                .config
+                .map(|c| journal_run_status(&c.journal_path())),
         },
     })
 }
@@ -204,11 +209,13 @@ fn compare(against: PathBuf, inventory: &[InventoryEntry], files: &[ScannedFile]
     }
 }
 
-fn run_status(journal: &Path) -> RunStatus {
+/// What the journal at `journal` says about runs, without reading the install: `status`
+/// asks it first, so it never reads files another hubup is replacing.
+pub fn journal_run_status(journal: &Path) -> RunStatus {
     if !journal.exists() {
         return RunStatus::NoneUnfinished;
     }
-    match Journal::open(journal).and_then(|j| j.unfinished_run()) {
+    match Journal::open_read_only(journal).and_then(|j| j.unfinished_run()) {
         Ok(Some(run)) => RunStatus::Unfinished(run),
         Ok(None) => RunStatus::NoneUnfinished,
         Err(e) if e.is_busy() => RunStatus::InProgress {

@@ -41,7 +41,7 @@ fn verdict(report: &AccessReport, action: &str, changes: bool, quiet: bool) -> R
         .into());
     }
     if !quiet {
-        eprintln!("hubup: {}", report.warning());
+        errln!("hubup: {}", report.warning());
     }
     Ok(())
 }

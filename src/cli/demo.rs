@@ -14,7 +14,7 @@ use hubup::{
 };
 
 use super::run::{
-    BackupArgs, CommonArgs, JournaledCommandArgs, LocalChangeArgs, PlanArgs, ResumeArgs,
+    BackupArgs, CommonArgs, JournaledCommandArgs, LocalChangeArgs, ResumeArgs, UpgradeArgs,
 };
 use super::{Cause, CommandResult, Exit, Failure};
 
@@ -55,7 +55,7 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
     let config = dir.join("hubup.toml");
     std::fs::write(&config, demo_config(&dir)).map_err(|e| failed(&e))?;
     hubup::make_private_file(&config).map_err(|e| failed(&e))?;
-    println!(
+    outln!(
         "Sandbox ready in {}:\n  install   {}\n  IIS       {}\n  packages  {}\n  config    {}",
         dir.display(),
         root.display(),
@@ -64,7 +64,7 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
         config.display()
     );
     if args.setup_only {
-        println!(
+        outln!(
             "\nNext: hubup plan --to 4.5 --config {c}\n  hubup upgrade --to 4.5 --config {c} \
              stops (exit 7) at each step with database work, for a DBA to run its script; with \
              no SQL Server here, go on with hubup resume --dba-confirmed --config {c}",
@@ -72,7 +72,7 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
         );
         return Ok(Exit::Ok);
     }
-    println!("\nUpgrading {} -> 4.5 ...", args.from);
+    outln!("\nUpgrading {} -> 4.5 ...", args.from);
     let local = || LocalChangeArgs {
         keep_local_changes: false,
         overwrite_local_changes: false,
@@ -81,8 +81,9 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
         config: Some(config.clone()),
         json: false,
     };
-    let mut code = super::run::upgrade(PlanArgs {
-        to: Version::LATEST,
+    let mut code = super::run::upgrade(UpgradeArgs {
+        to: Some(Version::LATEST),
+        plan: None,
         local: local(),
         backup: BackupArgs {
             backup_databases: None,
@@ -93,7 +94,7 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
     // run the script. The sandbox has no SQL Server: the demo plays the DBA, saying so, with
     // the documented command for a DBA's word (journaled as not checked on a server).
     while code == Exit::AwaitingDba {
-        println!(
+        outln!(
             "\nDemo: playing the DBA. There is no SQL Server in this sandbox, so nobody runs the \
              script; the demo confirms it as run with `hubup resume --dba-confirmed` (the journal \
              records that it was not checked on a server)."
@@ -107,7 +108,7 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
             common: common(),
         })?;
     }
-    print!("{}", audit(&dir, &config)?);
+    out!("{}", audit(&dir, &config)?);
     Ok(code)
 }
 
@@ -122,7 +123,7 @@ fn absolute(dir: &Path) -> Result<PathBuf, Failure> {
 /// The audit a newcomer sees: what the journal recorded, per step, and where everything is.
 fn audit(dir: &Path, config: &Path) -> Result<String, Failure> {
     let journal_path = dir.join("journal").join("hubup.redb");
-    let journal = Journal::open(&journal_path)?;
+    let journal = Journal::open_read_only(&journal_path)?;
     let report = journal.verify()?;
     let mut out = String::new();
     let _ = writeln!(out, "\n== Audit: {} ==", journal_path.display());

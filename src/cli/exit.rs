@@ -8,10 +8,12 @@
 
 use std::path::PathBuf;
 
+use serde_json::{Value, json};
+
 use hubup::{
     AccessReport, BackupFolderError, ConfigError, ConfigPathError, EngineError, FixtureError,
     InstallLockError, JournalError, KeyFileError, PackageError, PrerequisiteReport, RunEnd,
-    SignError, SqlError, StatusError,
+    SignError, SqlError, StatusError, UnfinishedRun,
 };
 
 /// Exit codes, stable and documented in README.md.
@@ -36,6 +38,44 @@ pub(crate) enum Exit {
     /// Script mode: a step stopped before starting its sites; give the script it names to a
     /// DBA, then run `hubup resume`. Nothing is wrong; the run is unfinished on purpose.
     AwaitingDba = 7,
+    /// Ctrl-C before the first change: nothing was journaled or changed, nothing is pending
+    /// (128 + SIGINT, as shells report an interrupted command).
+    CancelledBeforeStart = 130,
+}
+
+impl Exit {
+    /// What a script does about this code: the README table's advice, and the `hint` of
+    /// every `--json` error object.
+    pub(crate) fn advice(self) -> &'static str {
+        match self {
+            Exit::Ok => "nothing to do",
+            Exit::Failure => "read the message and the log; nothing is known to be pending",
+            Exit::BadInput => "fix the input the message names; nothing was changed",
+            Exit::RolledBack => "fix the cause the message names, then run the upgrade again",
+            Exit::NeedsResume => "run `hubup resume` (finish) or `hubup rollback` (undo)",
+            Exit::JournalCorrupt => {
+                "keep a copy of the journal; do not resume or roll back from it"
+            }
+            Exit::Busy => "wait for the other hubup to finish, then run the command again",
+            Exit::AwaitingDba => {
+                "give the script the message names to a DBA, then run `hubup resume`"
+            }
+            Exit::CancelledBeforeStart => "nothing is pending: run the command again when ready",
+        }
+    }
+}
+
+/// What `status` found pending on the install.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pending {
+    /// No run is unfinished or in progress.
+    Nothing,
+    /// A run is unfinished: resume or roll back.
+    Unfinished,
+    /// Another hubup is running on the journal.
+    InProgress,
+    /// The journal could not be read: whether a run is pending is unknown.
+    Unknown,
 }
 
 /// How a command ended, as far as its exit code goes.
@@ -46,6 +86,12 @@ pub(crate) enum Outcome<'a> {
     Run(&'a RunEnd),
     /// `hubup check` found this.
     Checked(&'a PrerequisiteReport),
+    /// The install already is where the command would take it (`upgrade --to` the installed
+    /// version, `resume` or `rollback` with no unfinished run, `rollback --to` the installed
+    /// version): nothing was changed, and re-running a fleet script is safe.
+    NothingToDo,
+    /// `hubup status` found this.
+    Status(Pending),
     /// It failed.
     Failed(&'a Cause),
 }
@@ -62,6 +108,17 @@ pub(crate) enum Cause {
     InstallLock(#[from] InstallLockError),
     #[error(transparent)]
     Package(#[from] PackageError),
+    /// A run is unfinished: `plan`, `check`, `sql-script` and `upgrade` refuse alike, saying
+    /// where it stopped (`hint` is the `--config` to repeat in the advice).
+    #[error(
+        "run {} ({} -> {}) is unfinished: {}; run `hubup resume{hint}` (finish it) or \
+         `hubup rollback{hint}` (undo the interrupted step)",
+        run.run, run.from, run.to, run.where_it_stopped()
+    )]
+    Unfinished {
+        run: Box<UnfinishedRun>,
+        hint: String,
+    },
     /// The config file cannot be loaded; `hint` says how to name one when none was given.
     #[error("{error}{hint}")]
     Config {
@@ -122,9 +179,17 @@ pub(crate) fn code(outcome: Outcome<'_>) -> Exit {
             RunEnd::RolledBack { .. } => Exit::RolledBack,
             // Stopped at a safe point: the run waits for resume or rollback.
             RunEnd::Cancelled { .. } => Exit::NeedsResume,
+            // Nothing was journaled: nothing waits, but the upgrade was not done either.
+            RunEnd::CancelledBeforeStart { .. } => Exit::CancelledBeforeStart,
             // Script mode: unfinished on purpose, until the DBA ran the step's script.
             RunEnd::AwaitingDba { .. } => Exit::AwaitingDba,
         },
+        Outcome::NothingToDo => Exit::Ok,
+        Outcome::Status(Pending::Nothing) => Exit::Ok,
+        Outcome::Status(Pending::Unfinished) => Exit::NeedsResume,
+        Outcome::Status(Pending::InProgress) => Exit::Busy,
+        // A script must not read "nothing pending" into a journal nobody could read.
+        Outcome::Status(Pending::Unknown) => Exit::Failure,
         Outcome::Checked(report) if report.all_ok() => Exit::Ok,
         // `upgrade` would refuse to start: a failed prerequisite.
         Outcome::Checked(_) => Exit::BadInput,
@@ -142,6 +207,7 @@ fn cause_code(cause: &Cause) -> Exit {
         Cause::InstallLock(InstallLockError::NoInstall { .. }) => Exit::BadInput,
         Cause::InstallLock(InstallLockError::Io { .. }) => Exit::Failure,
         Cause::Package(e) => package_code(e),
+        Cause::Unfinished { .. } => Exit::NeedsResume,
         Cause::Config { .. }
         | Cause::ConfigPath(_)
         | Cause::Sql(_)
@@ -192,10 +258,12 @@ fn engine_code(error: &EngineError) -> Exit {
         // Refused before the first change: nothing was changed.
         EngineError::Prepare(_)
         | EngineError::Prerequisites(_)
-        | EngineError::NothingToDo { .. }
         | EngineError::RollbackTarget { .. }
         // Lost files that cannot be rewritten are refused before anything is written.
         | EngineError::LostFiles { .. } => Exit::BadInput,
+        // `resume` or `rollback` with no unfinished run: there is nothing to do, and a fleet
+        // script that runs it again must not fail (the commands report it as NothingToDo).
+        EngineError::NothingToDo { .. } => Exit::Ok,
         // A journaled command line the config does not render for its purpose: refused
         // before any of the run's lines ran (`--accept-changed-commands` runs them).
         EngineError::ChangedCommands(_) => Exit::BadInput,
@@ -248,6 +316,8 @@ fn journal_code(error: &JournalError) -> Exit {
 pub(crate) struct Failure {
     pub code: Exit,
     pub message: String,
+    /// The command printed the failure's JSON object itself (with details of its own).
+    pub json_printed: bool,
 }
 
 impl Failure {
@@ -262,7 +332,36 @@ impl Failure {
                 message.push_str(&format!("\n  log: {}", log.display()));
             }
         }
-        Failure { code, message }
+        Failure {
+            code,
+            message,
+            json_printed: false,
+        }
+    }
+}
+
+impl Failure {
+    /// The failure as the one JSON object `--json` prints: `outcome` "error", `ok` false,
+    /// `code`, `message`, `hint` (what to do about the code) and `changed` (false where the
+    /// code guarantees nothing was changed, true for a rolled-back step, otherwise null: the
+    /// journal says).
+    pub(crate) fn json(&self) -> serde_json::Value {
+        let changed = match self.code {
+            Exit::Ok | Exit::BadInput | Exit::Busy | Exit::CancelledBeforeStart => json!(false),
+            Exit::RolledBack => json!(true),
+            // The run waits for its DBA: the steps before it changed the install.
+            Exit::Failure | Exit::NeedsResume | Exit::JournalCorrupt | Exit::AwaitingDba => {
+                Value::Null
+            }
+        };
+        json!({
+            "outcome": "error",
+            "ok": false,
+            "changed": changed,
+            "code": self.code as u8,
+            "message": self.message,
+            "hint": self.code.advice(),
+        })
     }
 }
 
@@ -388,7 +487,7 @@ mod tests {
         let findings = vec![Finding::failed("disk", "full")];
         assert_eq!(failed(EngineError::Prerequisites(findings)), Exit::BadInput);
         let nothing = EngineError::NothingToDo { action: "resume" };
-        assert_eq!(failed(nothing), Exit::BadInput);
+        assert_eq!(failed(nothing), Exit::Ok, "nothing to resume is no failure");
         let target = EngineError::RollbackTarget {
             target: Version::V4_0,
             reason: "no run".into(),
@@ -782,5 +881,85 @@ mod tests {
     #[test]
     fn a_failing_random_source_exits_1() {
         assert_eq!(failed(Cause::KeyGeneration(io())), Exit::Failure);
+    }
+    fn unfinished() -> UnfinishedRun {
+        UnfinishedRun {
+            run: run(),
+            from: Version::V4_0,
+            to: Version::V4_5,
+            machine: "HUB01".into(),
+            started_ms: 0,
+            started_seq: 1,
+            last_planned: Some(Step::from_version(Version::V4_3).unwrap()),
+            planned_ops: 120,
+            done_ops: 17,
+            last_committed: Some(Step::from_version(Version::V4_2).unwrap()),
+            rolling_back: None,
+            cancelled: false,
+            last_seq: 40,
+        }
+    }
+
+    #[test]
+    fn a_ctrl_c_before_the_first_change_exits_130_with_nothing_pending() {
+        let end = RunEnd::CancelledBeforeStart {
+            version: Version::V4_0,
+        };
+        assert_eq!(code(Outcome::Run(&end)), Exit::CancelledBeforeStart);
+        assert_eq!(Exit::CancelledBeforeStart as u8, 130);
+        assert!(
+            Exit::CancelledBeforeStart
+                .advice()
+                .contains("nothing is pending")
+        );
+    }
+
+    #[test]
+    fn nothing_to_do_exits_0_so_a_fleet_script_can_run_again() {
+        assert_eq!(code(Outcome::NothingToDo), Exit::Ok);
+    }
+
+    #[test]
+    fn status_exits_0_when_nothing_is_pending_4_unfinished_6_in_progress_1_unknown() {
+        assert_eq!(code(Outcome::Status(Pending::Nothing)), Exit::Ok);
+        assert_eq!(
+            code(Outcome::Status(Pending::Unfinished)),
+            Exit::NeedsResume
+        );
+        assert_eq!(code(Outcome::Status(Pending::InProgress)), Exit::Busy);
+        assert_eq!(code(Outcome::Status(Pending::Unknown)), Exit::Failure);
+    }
+
+    #[test]
+    fn an_unfinished_run_found_by_plan_or_check_exits_4_saying_where_it_stopped() {
+        let cause = Cause::Unfinished {
+            run: Box::new(unfinished()),
+            hint: " --config hub.toml".into(),
+        };
+        let text = cause.to_string();
+        assert!(
+            text.contains("step 4.3 -> 4.4 interrupted at op 17/120"),
+            "{text}"
+        );
+        assert!(text.contains("hubup resume --config hub.toml"), "{text}");
+        assert!(text.contains("hubup rollback --config hub.toml"), "{text}");
+        assert_eq!(failed(cause), Exit::NeedsResume);
+    }
+
+    #[test]
+    fn every_code_has_advice_for_a_script() {
+        for exit in [
+            Exit::Ok,
+            Exit::Failure,
+            Exit::BadInput,
+            Exit::RolledBack,
+            Exit::NeedsResume,
+            Exit::JournalCorrupt,
+            Exit::Busy,
+            Exit::AwaitingDba,
+            Exit::CancelledBeforeStart,
+        ] {
+            assert!(!exit.advice().is_empty(), "{exit:?}");
+        }
     }
 }

@@ -48,7 +48,7 @@ pub(crate) fn run(command: FixtureCommand) -> CommandResult {
             let root = out.join("Blue Prism");
             let apphost = out.join("inetsrv").join("applicationHost.config");
             let written = generate_install(version, size, &root, &apphost, &iis_location)?;
-            println!(
+            outln!(
                 "wrote a {size} {version} install: {} files, {} bytes in {} ({:.1} s); IIS config {}",
                 written.files,
                 written.bytes,
@@ -61,9 +61,9 @@ pub(crate) fn run(command: FixtureCommand) -> CommandResult {
             let paths = generate_packages(size, &out)?;
             for path in paths {
                 let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                println!("{} ({bytes} bytes)", path.display());
+                outln!("{} ({bytes} bytes)", path.display());
             }
-            println!("({:.1} s)", started.elapsed().as_secs_f64());
+            outln!("({:.1} s)", started.elapsed().as_secs_f64());
         }
     }
     Ok(Exit::Ok)

@@ -44,7 +44,7 @@ pub(crate) struct Location {
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     journal: Option<PathBuf>,
     /// Take the journal's path from this config file (`[journal] path`; a relative path is
-    /// relative to the config file's folder).
+    /// relative to the config file's folder). Without either flag, `HUBUP_CONFIG` names it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -183,12 +183,17 @@ fn open(location: Location) -> Result<Journal, Failure> {
     let path = match (location.journal, location.config) {
         (Some(path), _) => path,
         (None, Some(config)) => journal_path_from_config(&config)?,
-        (None, None) => default_journal_path(),
+        // Like every other command: HUBUP_CONFIG names the config when no flag does (read
+        // here, not by clap, so that `--journal` still wins over the variable).
+        (None, None) => match std::env::var_os("HUBUP_CONFIG").filter(|v| !v.is_empty()) {
+            Some(config) => journal_path_from_config(std::path::Path::new(&config))?,
+            None => default_journal_path(),
+        },
     };
     let folder = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
     super::access::warn_about(&[("journal", path.clone()), ("journal folder", folder)]);
-    Ok(Journal::open(&path)?)
+    Ok(Journal::open_read_only(&path)?)
 }

@@ -72,7 +72,7 @@ fn open_log(journal: &Path, command: &str) -> Option<(PathBuf, File)> {
     match opened {
         Ok(file) => Some((path, file)),
         Err(e) => {
-            eprintln!(
+            errln!(
                 "hubup: warning: cannot write the log {} ({e}); going on without it",
                 path.display()
             );

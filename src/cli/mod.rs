@@ -8,14 +8,38 @@ use clap::{Parser, Subcommand};
 
 pub(crate) use exit::{Cause, Exit, Failure, Outcome};
 
+/// `outln!` that a closed pipe cannot turn into a panic (`output.rs`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` that a closed pipe cannot turn into a panic (`output.rs`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::out(format_args!($($arg)*))
+    };
+}
+
+/// `errln!` that a closed pipe cannot turn into a panic (`output.rs`).
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::err(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod access;
 mod demo;
 mod exit;
 mod fixture;
 mod journal;
 mod log;
+mod output;
 mod package;
+mod progress;
 mod run;
+mod saved_plan;
 mod status;
 
 pub(crate) type CommandResult = Result<Exit, Failure>;
@@ -35,12 +59,12 @@ enum Command {
     /// show the audit: hubup at work with nothing external running.
     Demo(demo::DemoArgs),
     /// Show what an upgrade would do, step by step and op by op. Changes nothing.
-    Plan(run::PlanArgs),
+    Plan(run::PlanCommandArgs),
     /// Check every prerequisite of an upgrade (packages, disk, runtimes, certificates, SQL
     /// Server, leftover backups). Changes nothing.
     Check(run::PlanArgs),
     /// Upgrade the install to a later version, one journaled, reversible step at a time.
-    Upgrade(run::PlanArgs),
+    Upgrade(run::UpgradeArgs),
     /// Finish an interrupted (crashed or cancelled) run from its journal.
     Resume(run::ResumeArgs),
     /// Undo the interrupted step, or with --to, go back across the committed steps of the
@@ -64,7 +88,20 @@ enum Command {
 
 /// Parses the command line, runs the command and returns its exit code.
 pub(crate) fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if wants_json() && error.use_stderr() => {
+            let failure = Failure {
+                code: Exit::BadInput,
+                message: error.to_string().trim_end().to_string(),
+                json_printed: false,
+            };
+            errln!("{}", failure.message);
+            outln!("{}", failure.json());
+            return ExitCode::from(Exit::BadInput as u8);
+        }
+        Err(error) => error.exit(),
+    };
     let result: CommandResult = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Plan(args) => run::plan(args),
@@ -78,11 +115,31 @@ pub(crate) fn main() -> ExitCode {
         Command::Fixture(command) => fixture::run(command),
         Command::Package(command) => package::run(command),
     };
+    // Output cut short by anything but a closed pipe: the command did not do all it was
+    // asked (its answer is missing), whatever else it did.
+    let result = match (result, output::stdout_failure()) {
+        (Ok(Exit::Ok), Some(error)) => Err(Failure::of(Cause::Output(format!(
+            "cannot write to standard output: {error}"
+        )))),
+        (result, _) => result,
+    };
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(failure) => {
-            eprintln!("hubup: {}", failure.message);
+            errln!("hubup: {}", failure.message);
+            if wants_json() && !failure.json_printed {
+                outln!("{}", failure.json());
+            }
             ExitCode::from(failure.code as u8)
         }
     }
+}
+
+/// True if the command line asks for JSON: then every outcome, failures included, is one
+/// JSON object on standard output.
+fn wants_json() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }

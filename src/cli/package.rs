@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use hubup::{Config, Package, PackageError, SigningKey, Step, Version};
 
-use super::{Cause, CommandResult, Exit};
+use super::{Cause, CommandResult, Exit, Failure};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum PackageCommand {
@@ -76,14 +76,14 @@ fn sign(args: &SignArgs) -> CommandResult {
                 error,
             }
         })?;
-    println!("signed {} with {signer}", args.file.display());
+    outln!("signed {} with {signer}", args.file.display());
     Ok(Exit::Ok)
 }
 
 fn keygen(args: &KeygenArgs) -> CommandResult {
     let key = SigningKey::generate().map_err(Cause::KeyGeneration)?;
     key.write_new(&args.out)?;
-    println!(
+    outln!(
         "wrote the signing key {} (keep it secret).\npublic key: {}\n\nA config trusts packages signed with it by:\n[packages]\ntrusted_keys = [\"{}\"]",
         args.out.display(),
         key.public(),
@@ -115,17 +115,26 @@ fn verify(args: &VerifyArgs) -> CommandResult {
         Ok(package) => {
             let trusted = trust.as_ref().map(|_| package.signer().is_some());
             if args.json {
-                println!("{}", success_json(&package, trusted));
+                outln!("{}", success_json(&package, trusted));
             } else {
                 print_success(&package, trusted);
             }
             Ok(Exit::Ok)
         }
         Err(err) => {
-            if args.json {
-                println!("{}", failure_json(&args.file, &err));
+            let json = args.json.then(|| failure_json(&args.file, &err));
+            let mut failure = Failure::from(err);
+            if let Some(mut json) = json {
+                // One object: the common error fields and the package's own.
+                if let (Some(own), serde_json::Value::Object(common)) =
+                    (json.as_object_mut(), failure.json())
+                {
+                    own.extend(common.into_iter().filter(|(k, _)| k != "ok"));
+                }
+                outln!("{json}");
+                failure.json_printed = true;
             }
-            Err(err.into())
+            Err(failure)
         }
     }
 }
@@ -133,25 +142,25 @@ fn verify(args: &VerifyArgs) -> CommandResult {
 fn print_success(package: &Package, trusted: Option<bool>) {
     let manifest = package.manifest();
     let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
-    println!(
+    outln!(
         "ok: {} is a sound package for {} -> {}",
         package.path().display(),
         manifest.from,
         manifest.to
     );
-    println!(
+    outln!(
         "  files:          {} ({}), every size and blake3 verified",
         manifest.files.len(),
         human_bytes(bytes)
     );
-    println!("  deletions:      {}", manifest.deletions.len());
+    outln!("  deletions:      {}", manifest.deletions.len());
     for rename in &manifest.renames {
-        println!("  rename:         {} -> {}", rename.from, rename.to);
+        outln!("  rename:         {} -> {}", rename.from, rename.to);
     }
     if !manifest.new_components.is_empty() {
-        println!("  new components: {}", manifest.new_components.join(", "));
+        outln!("  new components: {}", manifest.new_components.join(", "));
     }
-    println!("  package blake3: {}", package.digest());
+    outln!("  package blake3: {}", package.digest());
     let signature = match (package.signer(), trusted) {
         (Some(signer), Some(true)) => format!("signed by {signer}, trusted by the config"),
         (Some(signer), _) => format!("signed by {signer} (signature verified over the manifest)"),
@@ -160,7 +169,7 @@ fn print_success(package: &Package, trusted: Option<bool>) {
         }
         (None, None) => "unsigned".to_string(),
     };
-    println!("  signature:      {signature}");
+    outln!("  signature:      {signature}");
 }
 
 fn success_json(package: &Package, trusted: Option<bool>) -> serde_json::Value {

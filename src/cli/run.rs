@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use hubup::{
-    Config, DatabaseBackups, Engine, Event, Faults, InstallLock, Journal, LocalChangePolicy, Op,
-    PreparedRun, PrerequisiteReport, RunEnd, SqlError, SqlTarget, UpgradeRequest, Verdict, Version,
+    Config, DatabaseBackups, Engine, EngineError, Event, Faults, InstallLock, Journal,
+    LocalChangePolicy, Op, PrepareError, PreparedRun, PrerequisiteReport, RangeError, RunEnd,
+    SqlError, SqlTarget, UpgradeRequest, Verdict, Version,
 };
 use serde_json::json;
 
@@ -55,6 +56,35 @@ pub(crate) struct PlanArgs {
     /// The version to upgrade to (4.1 ... 4.5).
     #[arg(long, value_name = "VERSION")]
     pub to: Version,
+    #[command(flatten)]
+    pub local: LocalChangeArgs,
+    #[command(flatten)]
+    pub backup: BackupArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `hubup plan`: the plan options, and where to save the plan.
+#[derive(Args, Debug)]
+pub(crate) struct PlanCommandArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Also save the plan, with the digests of the config, install and packages it was made
+    /// from, to FILE (`-`: standard output), for `hubup upgrade --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `hubup upgrade`: to a version, or exactly the plan `hubup plan --out` saved.
+#[derive(Args, Debug)]
+pub(crate) struct UpgradeArgs {
+    /// The version to upgrade to (4.1 ... 4.5).
+    #[arg(long, value_name = "VERSION", required_unless_present = "plan")]
+    pub to: Option<Version>,
+    /// Apply the plan saved by `hubup plan --out FILE` (its version and options); refused,
+    /// with nothing changed, if the config, install or packages changed since.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["keep_local_changes", "overwrite_local_changes", "backup_databases"])]
+    pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub local: LocalChangeArgs,
     #[command(flatten)]
@@ -125,6 +155,24 @@ pub(crate) struct RollbackArgs {
 /// Set when Ctrl-C is pressed; the engine stops at its next safe point.
 static CANCEL: AtomicBool = AtomicBool::new(false);
 
+/// Set while a rollback runs: the engine does not stop one halfway (that would leave a step
+/// half undone), so Ctrl-C says so instead of promising a stop.
+static ROLLING_BACK: AtomicBool = AtomicBool::new(false);
+
+/// What Ctrl-C makes hubup do, in the operator's words.
+fn ctrl_c_message(again: bool) -> &'static str {
+    match (ROLLING_BACK.load(Ordering::SeqCst), again) {
+        (true, _) => {
+            "hubup: Ctrl-C: a rollback is never stopped halfway (that would leave the install \
+             between versions): hubup finishes undoing, then exits"
+        }
+        (false, false) => "hubup: Ctrl-C: stopping at the next safe point...",
+        (false, true) => {
+            "hubup: stopping at the next safe point (pressing Ctrl-C again has no further effect)"
+        }
+    }
+}
+
 /// The config file to use: the flag, `HUBUP_CONFIG`, or the platform default.
 pub(crate) fn config_path(given: &Option<PathBuf>) -> PathBuf {
     given
@@ -145,15 +193,18 @@ pub(crate) fn load_config(given: &Option<PathBuf>) -> Result<Config, Failure> {
 }
 
 /// Opens (creating it if `create`) the config's journal, recording the config's machine name.
-/// Without `create` and without a journal on disk, a scratch journal in a temp folder stands in
-/// (planning and checking write nothing to the machine).
+/// Without `create`, the journal is opened read-only, and without a journal on disk a scratch
+/// journal in a temp folder stands in (planning and checking write nothing to the machine).
 fn open_journal(
     config: &Config,
     create: bool,
 ) -> Result<(Journal, Option<tempfile::TempDir>), Failure> {
     let path = config.journal_path();
-    let (mut journal, scratch) = if create || path.exists() {
+    let (mut journal, scratch) = if create {
         (Journal::create(&path)?, None)
+    } else if path.exists() {
+        // Planning and checking only read the journal: its file stays as it was.
+        (Journal::open_read_only(&path)?, None)
     } else {
         let dir = tempfile::tempdir()
             .map_err(|e| Cause::Output(format!("cannot make a temp folder: {e}")))?;
@@ -209,11 +260,23 @@ fn with_engine<T>(
     if changes {
         journal.refuse_if_copied()?;
     }
+    ROLLING_BACK.store(command == "rollback", Ordering::SeqCst);
+    let mut progress =
+        changes.then(|| super::progress::Writer::start(&config.journal_path(), command));
     let identity = machine_identity(&journal);
     let mut sql: Box<dyn SqlTarget> =
         hubup::sql_target(&config.sql, &config.output_dir(), &identity)?;
     let json = common.json;
     let events = move |event: Event| {
+        if let Some(progress) = progress.as_mut() {
+            progress.observe(&event);
+        }
+        match &event {
+            Event::RollbackStarted { .. } => ROLLING_BACK.store(true, Ordering::SeqCst),
+            Event::StepRolledBack { .. } => ROLLING_BACK.store(false, Ordering::SeqCst),
+            Event::Progress { .. } => return,
+            _ => {}
+        }
         let (text, warning) = event_text(&event);
         if warning {
             tracing::warn!("{text}");
@@ -221,17 +284,12 @@ fn with_engine<T>(
             tracing::info!("{text}");
         }
         if !json {
-            eprintln!("{text}");
+            errln!("{text}");
         }
     };
     let _ = ctrlc::set_handler(|| {
-        if CANCEL.swap(true, Ordering::SeqCst) {
-            eprintln!(
-                "hubup: stopping at the next safe point (press Ctrl-C again has no further effect)"
-            );
-        } else {
-            eprintln!("hubup: Ctrl-C: stopping at the next safe point...");
-        }
+        let again = CANCEL.swap(true, Ordering::SeqCst);
+        errln!("{}", ctrl_c_message(again));
     });
     let mut engine = Engine::new(&config, &mut journal, sql.as_mut())
         .with_cancel(&CANCEL)
@@ -241,6 +299,12 @@ fn with_engine<T>(
         .with_accept_changed_commands(journaled.is_some_and(|j| j.accept_changed_commands));
     if let Some(lock) = &lock {
         engine = engine.with_install_lock(lock);
+    }
+    // Planning or starting on top of a run that waits for resume or rollback would describe
+    // an install that is between versions: every command answers it the same way. A run
+    // that only lacks its end is no such run: `upgrade` closes it itself.
+    if matches!(command, "plan" | "check" | "upgrade" | "sql-script") {
+        refuse_if_unfinished(&engine, common)?;
     }
     body(&mut engine)
 }
@@ -266,22 +330,112 @@ fn event_text(event: &Event) -> (String, bool) {
             !*verified,
         ),
         Event::Note { text } => (format!("note: {text}"), false),
+        Event::Progress {
+            step, done, total, ..
+        } => (format!("step {step}: op {done}/{total}"), false),
         Event::Warning { text } => (format!("warning: {text}"), true),
     }
 }
 
-pub(crate) fn plan(args: PlanArgs) -> CommandResult {
+/// Refuses with where the unfinished run stopped, if one waits for resume or rollback
+/// (exit 4).
+fn refuse_if_unfinished(engine: &Engine<'_>, common: &CommonArgs) -> Result<(), Failure> {
+    match engine.run_needing_choice()? {
+        Some(run) => Err(Failure::of(Cause::Unfinished {
+            run: Box::new(run),
+            hint: config_hint(common),
+        })),
+        None => Ok(()),
+    }
+}
+
+/// Why there is nothing to do, when a refusal means exactly that: the install is already at
+/// the version asked for, or there is no unfinished run to resume or roll back.
+fn nothing_to_do(error: &EngineError) -> Option<String> {
+    match error {
+        EngineError::Prepare(PrepareError::Range(RangeError::AlreadyAt { installed, .. })) => {
+            Some(format!("the install is already at {installed}"))
+        }
+        EngineError::NothingToDo { action } => {
+            Some(format!("there is no unfinished run to {action}"))
+        }
+        _ => None,
+    }
+}
+
+/// Prints "nothing to do" (text or JSON) and returns its exit code (0).
+fn report_nothing_to_do(reason: &str, json: bool) -> Exit {
+    tracing::info!("nothing to do: {reason}");
+    if json {
+        outln!(
+            "{}",
+            json!({ "outcome": "nothing_to_do", "ok": true, "changed": false, "reason": reason })
+        );
+    } else {
+        outln!("nothing to do: {reason}");
+    }
+    super::exit::code(Outcome::NothingToDo)
+}
+
+/// The engine's result, with "nothing to do" refusals turned into that outcome.
+fn or_nothing_to_do<T>(
+    result: Result<T, EngineError>,
+    json: bool,
+    done: impl FnOnce(T) -> Exit,
+) -> CommandResult {
+    match result {
+        Ok(value) => Ok(done(value)),
+        Err(error) => match nothing_to_do(&error) {
+            Some(reason) => Ok(report_nothing_to_do(&reason, json)),
+            None => Err(Failure::from(error)),
+        },
+    }
+}
+
+pub(crate) fn plan(command: PlanCommandArgs) -> CommandResult {
+    let args = command.plan;
+    let out = command.out;
+    let config_file = config_path(&args.common.config);
     with_engine(&args.common, "plan", false, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
             backups: args.backup.backups(engine.config())?,
         };
-        let prepared = engine.prepare(&request)?;
-        if args.common.json {
-            println!("{}", plan_json(&prepared));
+        let json = args.common.json;
+        let prepared = match engine.prepare(&request) {
+            Ok(prepared) => prepared,
+            Err(error) => return or_nothing_to_do(Err(error), json, |()| Exit::Ok),
+        };
+        if let Some(out) = &out {
+            let inputs = super::saved_plan::inputs_now(
+                &config_file,
+                engine.config(),
+                prepared.from,
+                prepared.to,
+            )?;
+            let backups = request.backups.as_ref().map(|b| b.folder.clone());
+            let saved = super::saved_plan::SavedPlan::new(
+                &prepared,
+                inputs,
+                request.local_changes,
+                backups,
+                plan_json(&prepared),
+            );
+            super::saved_plan::write(out, &saved)?;
+            if out.as_os_str() == "-" {
+                return Ok(Exit::Ok);
+            }
+            errln!(
+                "saved the plan to {}; apply exactly it with `hubup upgrade --plan {}`",
+                out.display(),
+                out.display()
+            );
+        }
+        if json {
+            outln!("{}", plan_json(&prepared));
         } else {
-            print!("{}", plan_text(&prepared));
+            out!("{}", plan_text(&prepared));
         }
         Ok(Exit::Ok)
     })
@@ -294,36 +448,46 @@ pub(crate) fn check(args: PlanArgs) -> CommandResult {
             local_changes: args.local.policy(),
             backups: args.backup.backups(engine.config())?,
         };
-        let prepared = engine.prepare(&request)?;
+        let prepared = match engine.prepare(&request) {
+            Ok(prepared) => prepared,
+            Err(error) => return or_nothing_to_do(Err(error), args.common.json, |()| Exit::Ok),
+        };
         let report = engine.check_prerequisites(&prepared);
         if args.common.json {
-            println!(
+            outln!(
                 "{}",
-                json!({ "from": prepared.from, "to": prepared.to, "ok": report.all_ok(), "findings": report.findings })
+                json!({ "from": prepared.from, "to": prepared.to, "ok": report.all_ok(),
+                        "changed": false, "findings": report.findings })
             );
         } else {
-            print!("{}", report_text(&report));
+            out!("{}", report_text(&report));
         }
         Ok(super::exit::code(Outcome::Checked(&report)))
     })
 }
 
-pub(crate) fn upgrade(args: PlanArgs) -> CommandResult {
+pub(crate) fn upgrade(args: UpgradeArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
+    let config_file = config_path(&args.common.config);
+    let saved = args
+        .plan
+        .as_ref()
+        .map(|path| super::saved_plan::SavedPlan::read(path).map(|plan| (path, plan)))
+        .transpose()?;
     with_engine(&args.common, "upgrade", true, None, |engine| {
-        let request = UpgradeRequest {
-            to: args.to,
-            local_changes: args.local.policy(),
-            backups: args.backup.backups(engine.config())?,
+        let request = match &saved {
+            Some((path, plan)) => saved_request(engine, &config_file, path, plan, args.to)?,
+            None => UpgradeRequest {
+                to: args.to.expect("clap requires --to without --plan"),
+                local_changes: args.local.policy(),
+                backups: args.backup.backups(engine.config())?,
+            },
         };
         let journal_path = engine.journal().path().display().to_string();
-        let end = engine.upgrade(&request)?;
-        Ok(report_end(
-            &end,
-            args.common.json,
-            &journal_path,
-            &config_hint,
-        ))
+        let json = args.common.json;
+        or_nothing_to_do(engine.upgrade(&request), json, |end| {
+            report_end(&end, json, &journal_path, &config_hint)
+        })
     })
 }
 
@@ -336,18 +500,15 @@ pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
         Some(&args.commands),
         |engine| {
             let journal_path = engine.journal().path().display().to_string();
+            let json = args.common.json;
             let dba = if args.dba_confirmed {
                 hubup::DbaWork::Confirmed
             } else {
                 hubup::DbaWork::Check
             };
-            let end = engine.resume(args.local.policy(), dba)?;
-            Ok(report_end(
-                &end,
-                args.common.json,
-                &journal_path,
-                &config_hint,
-            ))
+            or_nothing_to_do(engine.resume(args.local.policy(), dba), json, |end| {
+                report_end(&end, json, &journal_path, &config_hint)
+            })
         },
     )
 }
@@ -361,15 +522,73 @@ pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
         Some(&args.commands),
         |engine| {
             let journal_path = engine.journal().path().display().to_string();
-            let end = engine.rollback(args.to)?;
-            Ok(report_end(
-                &end,
-                args.common.json,
-                &journal_path,
-                &config_hint,
-            ))
+            let json = args.common.json;
+            if let Some(reason) = already_at_target(engine, args.to)? {
+                return Ok(report_nothing_to_do(&reason, json));
+            }
+            or_nothing_to_do(engine.rollback(args.to), json, |end| {
+                report_end(&end, json, &journal_path, &config_hint)
+            })
         },
     )
+}
+
+/// The request of a saved plan, if everything it was made from is unchanged (otherwise
+/// refused, nothing changed).
+fn saved_request(
+    engine: &Engine<'_>,
+    config_file: &std::path::Path,
+    path: &std::path::Path,
+    plan: &super::saved_plan::SavedPlan,
+    to: Option<Version>,
+) -> Result<UpgradeRequest, Failure> {
+    let refuse = |problem: String| {
+        Failure::of(Cause::Argument(format!(
+            "refusing the plan {}: {problem}; nothing was changed. Make a new one with \
+             `hubup plan --to {} --out {}`",
+            path.display(),
+            plan.to,
+            path.display()
+        )))
+    };
+    if let Some(to) = to.filter(|to| *to != plan.to) {
+        return Err(refuse(format!("it goes to {}, not {to}", plan.to)));
+    }
+    let now = super::saved_plan::inputs_now(config_file, engine.config(), plan.from, plan.to)?;
+    let installed = hubup::detect(&engine.config().install.root).map(|found| found.version);
+    if installed.as_ref().ok() != Some(&plan.from) {
+        return Err(refuse(format!(
+            "it starts at {}, and the install is not at {} now",
+            plan.from, plan.from
+        )));
+    }
+    let changed = super::saved_plan::differences(&plan.inputs, &now);
+    if !changed.is_empty() {
+        return Err(refuse(format!("since it was made, {}", changed.join(", "))));
+    }
+    let backups = match &plan.backup_databases {
+        Some(folder) => Some(DatabaseBackups::new(folder, hubup::now_ms())?),
+        None => None,
+    };
+    Ok(UpgradeRequest {
+        to: plan.to,
+        local_changes: plan.policy()?,
+        backups,
+    })
+}
+
+/// `rollback --to` the version the install is at, with no run unfinished: nothing to undo.
+fn already_at_target(engine: &Engine<'_>, to: Option<Version>) -> Result<Option<String>, Failure> {
+    let Some(target) = to else {
+        return Ok(None);
+    };
+    if engine.journal().unfinished_run()?.is_some() {
+        return Ok(None);
+    }
+    Ok(match hubup::detect(&engine.config().install.root) {
+        Ok(found) if found.version == target => Some(format!("the install is already at {target}")),
+        _ => None,
+    })
 }
 
 fn config_hint(common: &CommonArgs) -> String {
@@ -385,7 +604,8 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
     let (text, value) = match end {
         RunEnd::Completed { run, version } => (
             format!("upgraded to {version} (run {run}); journal: {journal}"),
-            json!({ "outcome": "completed", "run": run.to_string(), "version": version }),
+            json!({ "outcome": "completed", "ok": true, "changed": true,
+                    "run": run.to_string(), "version": version }),
         ),
         RunEnd::RolledBack {
             run,
@@ -398,12 +618,14 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
                  (earlier steps stay committed).\n  cause: {error}\n  journal: {journal} (run {run}): \
                  `hubup journal show --run {run}{config_hint}`"
             ),
-            json!({ "outcome": "rolled_back", "run": run.to_string(), "version": version,
+            json!({ "outcome": "rolled_back", "ok": false, "changed": true,
+                    "run": run.to_string(), "version": version,
                     "failed_step": step.to_string(), "error": error }),
         ),
         RunEnd::RolledBackOnRequest { run, version } => (
             format!("rolled back to {version} (run {run}); journal: {journal}"),
-            json!({ "outcome": "rolled_back_on_request", "run": run.to_string(), "version": version }),
+            json!({ "outcome": "rolled_back_on_request", "ok": true, "changed": true,
+                    "run": run.to_string(), "version": version }),
         ),
         RunEnd::AwaitingDba { run, step, script } => (
             format!(
@@ -424,10 +646,20 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
                 step.map(|s| format!(" during step {s}"))
                     .unwrap_or_default()
             ),
-            json!({ "outcome": "cancelled", "run": run.to_string(),
+            json!({ "outcome": "cancelled", "ok": false, "changed": true, "run": run.to_string(),
                     "step": step.map(|s| s.to_string()) }),
         ),
+        RunEnd::CancelledBeforeStart { version } => (
+            format!(
+                "cancelled before the first change: nothing was changed and nothing is pending \
+                 (the install is at {version})"
+            ),
+            json!({ "outcome": "cancelled_before_start", "ok": false, "changed": false,
+                    "version": version }),
+        ),
     };
+    let mut value = value;
+    value["message"] = json!(text);
     let (text, value) = match super::log::path() {
         Some(log) => {
             let mut value = value;
@@ -442,11 +674,11 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
         tracing::warn!("{text}");
     }
     if json {
-        println!("{value}");
+        outln!("{value}");
     } else if code == Exit::Ok {
-        println!("{text}");
+        outln!("{text}");
     } else {
-        eprintln!("hubup: {text}");
+        errln!("hubup: {text}");
     }
     code
 }
@@ -458,6 +690,7 @@ fn plan_text(prepared: &PreparedRun) -> String {
         prepared.to,
         prepared.steps.len()
     );
+    out.push_str(&plan_summary(prepared));
     for planned in &prepared.steps {
         let plan = &planned.plan;
         out.push_str(&format!(
@@ -484,6 +717,21 @@ fn plan_text(prepared: &PreparedRun) -> String {
         }
     }
     out
+}
+
+/// The plan's totals by op kind, over every step ("Summary: 1200 ops: 800 replace_file, ...").
+fn plan_summary(prepared: &PreparedRun) -> String {
+    let mut totals: std::collections::BTreeMap<String, usize> = Default::default();
+    for planned in &prepared.steps {
+        for op in &planned.plan.ops {
+            *totals.entry(op.kind().to_string()).or_default() += 1;
+        }
+    }
+    let all: usize = totals.values().sum();
+    let mut by_count: Vec<(String, usize)> = totals.into_iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let kinds: Vec<String> = by_count.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!("Summary: {all} ops: {}\n", kinds.join(", "))
 }
 
 fn plan_json(prepared: &PreparedRun) -> serde_json::Value {
@@ -544,7 +792,7 @@ pub(crate) struct SqlScriptArgs {
     /// The version to upgrade to (4.1 ... 4.5).
     #[arg(long, value_name = "VERSION")]
     pub to: Version,
-    /// Write the script here instead of to standard output.
+    /// Write the script here instead of to standard output (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
@@ -579,14 +827,42 @@ pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
             })
             .collect();
         let script = hubup::render_script(&machine_identity(engine.journal()), &steps);
-        match &args.out {
-            Some(path) => {
-                std::fs::write(path, script)
-                    .map_err(|e| Cause::Output(format!("cannot write {}: {e}", path.display())))?;
-                println!("wrote {}", path.display());
+        let to_file = args.out.as_ref().filter(|path| path.as_os_str() != "-");
+        if let Some(path) = to_file {
+            std::fs::write(path, &script)
+                .map_err(|e| Cause::Output(format!("cannot write {}: {e}", path.display())))?;
+        }
+        match (args.common.json, to_file) {
+            (true, Some(path)) => outln!(
+                "{}",
+                json!({ "ok": true, "changed": false, "written": path.display().to_string() })
+            ),
+            (true, None) => {
+                outln!(
+                    "{}",
+                    json!({ "ok": true, "changed": false, "script": script })
+                )
             }
-            None => print!("{script}"),
+            (false, Some(path)) => outln!("wrote {}", path.display()),
+            (false, None) => out!("{script}"),
         }
         Ok(Exit::Ok)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctrl_c_during_a_rollback_says_it_finishes_instead_of_promising_a_stop() {
+        ROLLING_BACK.store(false, Ordering::SeqCst);
+        assert!(ctrl_c_message(false).contains("stopping at the next safe point"));
+        ROLLING_BACK.store(true, Ordering::SeqCst);
+        let text = ctrl_c_message(false);
+        assert!(text.contains("never stopped halfway"), "{text}");
+        assert!(text.contains("finishes undoing"), "{text}");
+        assert!(!text.contains("stopping at the next safe point"), "{text}");
+        ROLLING_BACK.store(false, Ordering::SeqCst);
+    }
 }

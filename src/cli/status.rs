@@ -1,17 +1,23 @@
 //! `hubup status`: renders the library's [`InstallStatus`] (version, components, IIS sites,
 //! backups, digests, drift, an unfinished run) as text or JSON. Reads only; changes nothing.
+//!
+//! While another hubup holds the install lock or the journal, status reads that hubup's progress record (pid,
+//! step, op i/n) instead of the install, whose files are being replaced. Its exit code says
+//! what is pending: 0 nothing, 4 an unfinished run, 6 a run in progress (`exit.rs`).
 
 use std::path::PathBuf;
 
 use clap::Args;
 use hubup::{
-    Drift, InstallStatus, RelPath, RunStatus, StatusSources, UnfinishedRun, format_utc,
-    install_status,
+    Config, Drift, InstallStatus, LOCK_FILE, RelPath, RunStatus, StatusSources, UnfinishedRun,
+    format_utc, install_lock_holder, install_status, journal_run_status,
 };
 use serde_json::{Value, json};
 
+use super::exit::Pending;
+use super::progress;
 use super::run::load_config;
-use super::{CommandResult, Exit};
+use super::{CommandResult, Outcome};
 
 #[derive(Args, Debug)]
 pub(crate) struct StatusArgs {
@@ -45,6 +51,9 @@ pub(crate) fn run(args: StatusArgs) -> CommandResult {
         None => {
             config = load_config(&args.config)?;
             super::access::guard(&config, "status", false, false)?;
+            if let Some(detail) = in_progress(&config) {
+                return Ok(report_in_progress(&config, &detail, args.json));
+            }
             StatusSources {
                 root: &config.install.root,
                 apphost: Some(&config.install.apphost),
@@ -54,11 +63,82 @@ pub(crate) fn run(args: StatusArgs) -> CommandResult {
     };
     let status = install_status(sources)?;
     if args.json {
-        println!("{}", json(&status));
+        outln!("{}", json(&status));
     } else {
-        print!("{}", text(&status));
+        out!("{}", text(&status));
     }
-    Ok(Exit::Ok)
+    Ok(super::exit::code(Outcome::Status(pending(&status.run))))
+}
+
+/// Why a run is in progress, if one is: another hubup holds the install lock (whatever
+/// journal it writes to) or this config's journal. `status` then reads neither the install
+/// nor the journal, only the running hubup's progress record.
+fn in_progress(config: &Config) -> Option<String> {
+    let root = &config.install.root;
+    if let Ok(Some(holder)) = install_lock_holder(root) {
+        return Some(format!(
+            "the install is being changed by another hubup ({holder}; from {})",
+            root.join(LOCK_FILE).display()
+        ));
+    }
+    match journal_run_status(&config.journal_path()) {
+        RunStatus::InProgress { detail } => Some(detail),
+        _ => None,
+    }
+}
+
+fn pending(run: &Option<RunStatus>) -> Pending {
+    match run {
+        None | Some(RunStatus::NoneUnfinished) => Pending::Nothing,
+        Some(RunStatus::Unfinished(_)) => Pending::Unfinished,
+        Some(RunStatus::InProgress { .. }) => Pending::InProgress,
+        Some(RunStatus::Unreadable { .. }) => Pending::Unknown,
+    }
+}
+
+fn pending_name(pending: Pending) -> &'static str {
+    match pending {
+        Pending::Nothing => "nothing",
+        Pending::Unfinished => "unfinished_run",
+        Pending::InProgress => "run_in_progress",
+        Pending::Unknown => "unknown",
+    }
+}
+
+/// `status` while another hubup holds the journal: what its progress record says, and
+/// nothing read from the install it is changing (exit 6).
+fn report_in_progress(config: &Config, detail: &str, json: bool) -> super::Exit {
+    let record = progress::read(&config.journal_path());
+    let root = config.install.root.display().to_string();
+    if json {
+        outln!(
+            "{}",
+            json!({
+                "root": root,
+                "pending": pending_name(Pending::InProgress),
+                "in_progress": record.as_ref().map_or(Value::Null, to_json),
+                "detail": detail,
+                "version": Value::Null,
+                "tree_digest": Value::Null,
+                // The shape `unfinished_run` has whenever a run is in progress.
+                "unfinished_run": run_json(&RunStatus::InProgress { detail: detail.to_string() }),
+            })
+        );
+    } else {
+        let what = record.map_or_else(
+            || format!("another hubup holds the journal ({detail})"),
+            |p| p.describe(),
+        );
+        out!(
+            "install:   {root}
+A RUN IS IN PROGRESS: {what}
+  the install is being changed: \
+             its version, digests and drift are shown once the run ends (run `hubup status` \
+             again)
+"
+        );
+    }
+    super::exit::code(Outcome::Status(Pending::InProgress))
 }
 
 /// The JSON object of `status --json`.
@@ -87,6 +167,7 @@ fn json(status: &InstallStatus) -> Value {
         "backups": status.backups.as_ref().map_or(Value::Null, to_json),
         "drift": drift_json(&status.drift),
         "unfinished_run": status.run.as_ref().map_or(Value::Null, run_json),
+        "pending": pending_name(pending(&status.run)),
     })
 }
 
@@ -134,6 +215,9 @@ fn unfinished_json(run: &UnfinishedRun) -> Value {
         "last_committed": run.last_committed.map(|s| s.to_string()),
         "rolling_back": run.rolling_back.map(|s| s.to_string()),
         "cancelled": run.cancelled,
+        "planned_ops": run.planned_ops,
+        "done_ops": run.done_ops,
+        "where": run.where_it_stopped(),
     })
 }
 
@@ -143,7 +227,16 @@ fn text(status: &InstallStatus) -> String {
     out.push_str(&format!("install:   {}\n", status.root.display()));
     match &status.detected {
         Ok(found) => {
-            out.push_str(&format!("version:   {}\n", found.version));
+            out.push_str(&format!("version:   {}", found.version));
+            if let Some(RunStatus::Unfinished(run)) = &status.run {
+                out.push_str(&format!(
+                    " (as its files say; but run {} -> {} is unfinished: {})",
+                    run.from,
+                    run.to,
+                    run.where_it_stopped()
+                ));
+            }
+            out.push('\n');
             let names: Vec<&str> = found.components.iter().map(|c| c.folder.as_str()).collect();
             out.push_str(&format!("components: {}\n", names.join(", ")));
         }
@@ -188,11 +281,13 @@ fn text(status: &InstallStatus) -> String {
             format!("cannot tell whether a run is unfinished: {error}\n")
         }
         Some(RunStatus::Unfinished(run)) => format!(
-            "UNFINISHED RUN {} ({} -> {}, started {}): run `hubup resume` or `hubup rollback`\n",
+            "UNFINISHED RUN {} ({} -> {}, started {}): {}; run `hubup resume` or `hubup \
+             rollback`\n",
             run.run,
             run.from,
             run.to,
-            format_utc(run.started_ms)
+            format_utc(run.started_ms),
+            run.where_it_stopped()
         ),
     });
     out

@@ -39,7 +39,7 @@ use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
 use crate::install_lock::InstallLock;
-use crate::journal::{Journal, JournalError, Payload, RunId, RunOutcome};
+use crate::journal::{Journal, JournalError, Payload, RunId, RunOutcome, UnfinishedRun};
 use crate::plan::{LocalChangePolicy, StepPlan};
 use crate::sql::{DatabaseBackups, DatabasePlanning, SqlTarget};
 use crate::version::{Step, Version};
@@ -71,6 +71,14 @@ pub enum Event {
     Note {
         text: String,
     },
+    /// `done` of the step's `total` ops are applied (or, `undoing`, undone): where a run
+    /// stands, for `status` while it runs. Sent after each batch of ops.
+    Progress {
+        step: Step,
+        done: usize,
+        total: usize,
+        undoing: bool,
+    },
     /// Something the operator should act on, though the command goes on (a backup folder
     /// that could not be removed, files repaired after a lost write).
     Warning {
@@ -94,6 +102,10 @@ pub enum RunEnd {
     RolledBackOnRequest { run: RunId, version: Version },
     /// Ctrl-C: stopped at a safe point; resume or roll back.
     Cancelled { run: RunId, step: Option<Step> },
+    /// Ctrl-C before the first change (while packages were verified or prerequisites
+    /// checked): nothing was journaled or changed, nothing is pending; the install is at
+    /// `version`.
+    CancelledBeforeStart { version: Version },
     /// Script mode: `step` stopped before starting its sites; a DBA must run `script`, then
     /// `hubup resume` checks the work and goes on.
     AwaitingDba {
@@ -245,6 +257,18 @@ impl Engine<'_> {
         }
     }
 
+    /// The unfinished run that needs the operator's choice (`resume` or `rollback`), if one
+    /// does. A run that only lacks its end (nothing left to do or undo) does not: the next
+    /// `upgrade` closes it after checking its files, so planning on top of it is planning
+    /// from a settled install.
+    pub fn run_needing_choice(&self) -> Result<Option<UnfinishedRun>, EngineError> {
+        let Some(summary) = self.journal.unfinished_run()? else {
+            return Ok(None);
+        };
+        let state = self.load_run(summary.run)?;
+        Ok(state.settled_outcome().is_none().then_some(summary))
+    }
+
     /// Before a new run: an unfinished run that only lacks its end (a crash right before
     /// `RunFinished`, or while its verified rollback removed the backup) is closed, after
     /// its committed files are checked (and repaired) against the journal; any other
@@ -308,6 +332,13 @@ impl Engine<'_> {
         let report = self.check_prerequisites(&prepared);
         if !report.all_ok() {
             return Err(EngineError::Prerequisites(report.findings));
+        }
+        // The last safe point before the first journal entry: a Ctrl-C during verification
+        // or checks leaves nothing pending.
+        if self.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(RunEnd::CancelledBeforeStart {
+                version: prepared.from,
+            });
         }
         let run = RunId::random();
         let mut config = crate::journal::ConfigRecord::from_pairs(self.config.journal_view());

@@ -221,6 +221,12 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
             return Ok(OpsEnd::Failed { index, error });
         }
         bar.set_position(end as u64);
+        (engine.events)(Event::Progress {
+            step: x.step,
+            done: end,
+            total: x.ops.len(),
+            undoing: false,
+        });
         i = end;
     }
     rec.flush()?;
@@ -648,6 +654,12 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
             settle(&mut dirty, &mut rec, &mut undone, index)?;
         }
         bar.set_position(n as u64 + 1);
+        (engine.events)(Event::Progress {
+            step,
+            done: n + 1,
+            total: to_undo.len(),
+            undoing: true,
+        });
     }
     settle(&mut dirty, &mut rec, &mut undone, 0)?;
     bar.finish_and_clear();

@@ -74,6 +74,14 @@ impl Journal {
         Journal::with_store(Store::open(path.as_ref(), false)?)
     }
 
+    /// Opens the existing journal at `path` for reading only: every command that only reads
+    /// (`journal verify|show|export`, `status`, `plan`, `check`) uses it. Leaves every byte of
+    /// the file as it was and works on a write-protected file. Fails as [`Journal::open`]
+    /// does; appending to it is refused with [`JournalError::Storage`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Journal, JournalError> {
+        Journal::with_store(Store::open_read_only(path.as_ref())?)
+    }
+
     /// Opens the journal at `path`, creating it (and its folder) if it does not exist: how a
     /// run starts. Fails as [`Journal::open`] does, and if the folder cannot be created.
     pub fn create(path: impl AsRef<Path>) -> Result<Journal, JournalError> {

@@ -15,6 +15,13 @@
 //! Every open runs redb's integrity check (page checksums, structure) first: a file changed
 //! outside redb is reported as damaged instead of trusted, which a plain redb open does not
 //! promise. It reads the whole file once; a journal of a million entries takes about a second.
+//!
+//! A writable open may rewrite redb's own bookkeeping (the check and a repair commit). A
+//! reader ([`Store::open_read_only`]) must leave every byte as it was, and must work on a
+//! write-protected file (evidence on read-only media): it takes redb's shared lock on the
+//! file (refused while a writer holds it, and keeping writers out meanwhile), copies the file
+//! into a private temp folder and opens the copy, so the check, and a repair after a crash,
+//! happen on the copy. Errors still name the original file.
 
 use std::fs;
 use std::io;
@@ -107,8 +114,11 @@ pub(crate) struct Store {
     // Field order is drop order: close the database before removing the pid file.
     db: Database,
     path: PathBuf,
-    _pid_file: PidFile,
+    /// Only a writer records itself as the holder (a reader may be on read-only media).
+    _pid_file: Option<PidFile>,
     poisoned: bool,
+    /// The private copy a reader opened (`None` for a writer), removed after the database.
+    scratch: Option<tempfile::TempDir>,
 }
 
 impl Store {
@@ -131,13 +141,59 @@ impl Store {
         let store = Store {
             db,
             path: path.to_path_buf(),
-            _pid_file: PidFile::write(path),
+            _pid_file: Some(PidFile::write(path)),
             poisoned: false,
+            scratch: None,
         };
         store.ensure_tables()?;
         if create {
             store.ensure_machine()?;
         }
+        Ok(store)
+    }
+
+    /// Opens the journal at `path` for reading, leaving every byte of the file as it was (see
+    /// the module doc); works on a file this process may not write. Fails as [`Store::open`]
+    /// does. Appending to the store it returns is refused.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Store, JournalError> {
+        // An emptied journal is refused by every command, reading ones too (exit 5).
+        refuse_if_emptied(path)?;
+        let unreadable = |source: io::Error| JournalError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        };
+        let shared = match builder().open_read_only(path) {
+            Ok(db) => Some(db),
+            // Not shut down cleanly (a crash): redb repairs such a file only when it may write
+            // it, so the copy is repaired instead. No writer holds it: a writer's lock would
+            // have refused the open above.
+            Err(DatabaseError::RepairAborted) => None,
+            Err(e) => return Err(open_error(path, e)),
+        };
+        let scratch = tempfile::Builder::new()
+            .prefix("hubup-journal-read-")
+            .tempdir()
+            .map_err(unreadable)?;
+        let copy = scratch.path().join("journal.redb");
+        fs::copy(path, &copy).map_err(unreadable)?;
+        drop(shared);
+        let db = builder()
+            .open(&copy)
+            .map_err(|e| match open_error(path, e) {
+                // The copy is ours alone: a lock conflict on it cannot be another hubup.
+                JournalError::Busy { .. } => {
+                    storage_error(path, "opening a copy", redb::Error::DatabaseAlreadyOpen)
+                }
+                other => other,
+            })?;
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+            _pid_file: None,
+            poisoned: false,
+            scratch: Some(scratch),
+        };
+        store.ensure_tables()?;
         Ok(store)
     }
 
@@ -236,6 +292,13 @@ impl Store {
         if self.poisoned {
             return Err(JournalError::Poisoned {
                 path: self.path.clone(),
+            });
+        }
+        if self.scratch.is_some() {
+            return Err(JournalError::Storage {
+                path: self.path.clone(),
+                action: "appending",
+                detail: "the journal was opened read-only (a bug: readers never append)".into(),
             });
         }
         let fail = |e: redb::Error| self.storage("appending a batch", e);

@@ -19,6 +19,11 @@ pub struct UnfinishedRun {
     pub started_seq: u64,
     /// The step of its last `StepPlanned`, if any.
     pub last_planned: Option<Step>,
+    /// How many ops that step's plan holds (0 before any `StepPlanned`).
+    pub planned_ops: usize,
+    /// How many of them are recorded done (`OpDone`): where the step stands ("op 17/120").
+    /// A resume records only the ops not yet done, so each op counts once.
+    pub done_ops: usize,
     /// The step of its last `StepCommitted`, if any.
     pub last_committed: Option<Step>,
     /// A step whose rollback started and has not completed.
@@ -28,6 +33,36 @@ pub struct UnfinishedRun {
     pub cancelled: bool,
     /// Its last entry.
     pub last_seq: u64,
+}
+
+impl UnfinishedRun {
+    /// Where the run stopped, in the operator's words, as `status`, `check`, `plan` and
+    /// `upgrade` all say it: "step 4.3 -> 4.4 interrupted at op 17/120", "the rollback of
+    /// step ... was interrupted", "cancelled after step ... committed".
+    pub fn where_it_stopped(&self) -> String {
+        let how = if self.cancelled {
+            "cancelled"
+        } else {
+            "interrupted"
+        };
+        if let Some(step) = self.rolling_back {
+            return format!("the rollback of step {step} was {how}");
+        }
+        match (self.last_planned, self.last_committed) {
+            (Some(open), committed) if committed != Some(open) => format!(
+                "step {open} {how} at op {}/{}",
+                self.done_ops, self.planned_ops
+            ),
+            (_, Some(committed)) => format!(
+                "{how} after step {committed} committed (the install is at {})",
+                committed.to
+            ),
+            _ => format!(
+                "{how} before its first step (the install is at {})",
+                self.from
+            ),
+        }
+    }
 }
 
 /// Folds entries, in journal order, into the unfinished runs.
@@ -49,6 +84,8 @@ impl RunTracker {
                 started_ms: entry.timestamp_ms,
                 started_seq: entry.seq,
                 last_planned: None,
+                planned_ops: 0,
+                done_ops: 0,
                 last_committed: None,
                 rolling_back: None,
                 cancelled: false,
@@ -77,7 +114,14 @@ impl RunTracker {
         };
         run.last_seq = entry.seq;
         match &entry.payload {
-            Payload::StepPlanned { step, .. } => run.last_planned = Some(*step),
+            Payload::StepPlanned { step, ops, .. } => {
+                run.last_planned = Some(*step);
+                run.planned_ops = ops.len();
+                run.done_ops = 0;
+            }
+            Payload::OpDone { step, .. } if run.last_planned == Some(*step) => {
+                run.done_ops += 1;
+            }
             Payload::StepCommitted { step, .. } => run.last_committed = Some(*step),
             Payload::RollbackStarted { step, .. } => run.rolling_back = Some(*step),
             Payload::StepRolledBack { step, .. } if run.rolling_back == Some(*step) => {

@@ -244,7 +244,11 @@ fn a_new_journal_appears_whole_and_an_emptied_one_is_refused_not_made_again() {
     // runs are gone; neither a reader nor a writer may start over in its place.
     for content in [Vec::new(), vec![0u8; 4096]] {
         std::fs::write(&path, &content).unwrap();
-        for result in [Journal::create(&path), Journal::open(&path)] {
+        for result in [
+            Journal::create(&path),
+            Journal::open(&path),
+            Journal::open_read_only(&path),
+        ] {
             match result {
                 Err(JournalError::Empty { size, .. }) => assert_eq!(size, content.len() as u64),
                 Err(other) => panic!("expected Empty, got {other}"),

@@ -263,7 +263,12 @@ fn finish_after_second_crash(
     let run = run_faulty_playing_dba(scenario, &[command], &second.fault());
     if crashed(&run) {
         let again = scenario.run_playing_dba(&[command]);
-        if again.code == 2 && again.stderr.contains("there is no unfinished run") {
+        // Nothing left to do is exit 0 with "nothing to do" (issue 16: re-running is safe).
+        if again.code == 0
+            && again
+                .stdout
+                .contains("nothing to do: there is no unfinished run")
+        {
             tally.count(&format!("{command} crashed after its last append"));
         } else if again.code == 0 {
             tally.count(&format!("{command} crashed a second time"));

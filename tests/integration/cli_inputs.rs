@@ -210,13 +210,18 @@ fn mixed_component_versions_are_refused_naming_them() {
 fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
     use std::process::Stdio;
     let scenario = Scenario::new();
-    // Slow a command down so the interrupt lands mid-run.
+    // Slow a command down so the interrupt lands mid-run (after the first change: before
+    // it, Ctrl-C ends with nothing pending, exit 130), and say when it runs.
+    let started = scenario.path().join("restart-started");
     let text = fs::read_to_string(scenario.config()).unwrap();
     let text: Vec<String> = text
         .lines()
         .map(|l| {
             if l.starts_with("iis_restart =") {
-                "iis_restart = [\"sh\", \"-c\", \"sleep 2\"]".to_string()
+                format!(
+                    "iis_restart = [\"sh\", \"-c\", \"touch '{}'; sleep 2\"]",
+                    started.display()
+                )
             } else {
                 l.to_string()
             }
@@ -230,7 +235,14 @@ fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run reached its IIS restart"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

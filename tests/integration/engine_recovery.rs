@@ -417,9 +417,12 @@ fn a_second_hubup_with_another_journal_is_refused_while_the_first_holds_the_inst
         !scenario.path().join("journal2").exists(),
         "the refused hubup created nothing, not even its journal"
     );
+    // A run in progress: status exits 6 (README's exit table) and reads the holder's
+    // progress record, not the install whose files it is replacing.
     let status = run_with_config(&other, &["status", "--json"])
-        .expect(0)
+        .expect(6)
         .json();
+    assert_eq!(status["pending"], "run_in_progress", "{status}");
     assert_eq!(status["unfinished_run"]["in_progress"], true, "{status}");
     assert!(
         status["unfinished_run"]["detail"]
@@ -428,8 +431,22 @@ fn a_second_hubup_with_another_journal_is_refused_while_the_first_holds_the_inst
             .contains(&pid),
         "{status}"
     );
+    assert!(
+        status["tree_digest"].is_null(),
+        "the install is not read while another hubup changes it: {status}"
+    );
+    // Pointed at the install alone (`--root`), status reads its files, and still exits 6.
+    let by_root = Run::from_output(
+        hubup()
+            .args(["status", "--json", "--root"])
+            .arg(scenario.root())
+            .output()
+            .expect("run hubup status --root"),
+    )
+    .expect(6)
+    .json();
     assert_eq!(
-        status["tree_digest"].as_str().unwrap(),
+        by_root["tree_digest"].as_str().unwrap(),
         pristine.1,
         "the holder has not started yet"
     );
@@ -799,7 +816,8 @@ fn an_emptied_journal_is_refused_by_every_command_and_left_as_it_is() {
                 run.stderr
             );
         }
-        let status = scenario.run(&["status"]).expect(0);
+        // Exit 1: whether a run is pending is unknown (never 0, "nothing pending").
+        let status = scenario.run(&["status"]).expect(1);
         let run_line = status.stdout.lines().last().unwrap_or_default().to_string();
         assert!(
             run_line.contains("cannot tell") && run_line.contains("is empty"),
@@ -811,7 +829,7 @@ fn an_emptied_journal_is_refused_by_every_command_and_left_as_it_is() {
             "{}",
             status.stdout
         );
-        let json = scenario.run(&["status", "--json"]).expect(0).json();
+        let json = scenario.run(&["status", "--json"]).expect(1).json();
         assert!(
             json["unfinished_run"]["error"]
                 .as_str()
@@ -855,7 +873,8 @@ fn status_says_why_it_cannot_tell_when_the_journal_cannot_be_opened() {
     let scenario = Scenario::new();
     fs::create_dir_all(journal_file(&scenario).parent().unwrap()).unwrap();
     fs::write(journal_file(&scenario), b"this is no database at all").unwrap();
-    let status = scenario.run(&["status"]).expect(0);
+    // Exit 1: whether a run is pending is unknown (never 0, "nothing pending").
+    let status = scenario.run(&["status"]).expect(1);
     let run_line = status.stdout.lines().last().unwrap_or_default();
     assert!(
         run_line.starts_with("cannot tell whether a run is unfinished")
@@ -868,6 +887,6 @@ fn status_says_why_it_cannot_tell_when_the_journal_cannot_be_opened() {
         "{}",
         status.stdout
     );
-    let json: Value = scenario.run(&["status", "--json"]).expect(0).json();
+    let json: Value = scenario.run(&["status", "--json"]).expect(1).json();
     assert!(json["unfinished_run"]["error"].is_string(), "{json}");
 }

@@ -165,11 +165,12 @@ fn partial_chain_4_2_to_4_4() {
 }
 
 #[test]
-fn refuses_nothing_to_do_downgrades_and_unknown_versions() {
+fn nothing_to_do_exits_0_and_downgrades_and_unknown_versions_are_refused() {
     let scenario = Scenario::at_version("4.5");
     let before = scenario.digests();
-    let run = scenario.run(&["upgrade", "--to", "4.5"]).expect(2);
-    assert!(run.stderr.contains("already at 4.5"), "{}", run.stderr);
+    let run = scenario.run(&["upgrade", "--to", "4.5"]).expect(0);
+    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    assert!(run.stdout.contains("already at 4.5"), "{}", run.stdout);
     let run = scenario.run(&["upgrade", "--to", "4.3"]).expect(2);
     assert!(run.stderr.contains("newer"), "{}", run.stderr);
     let run = scenario.run(&["upgrade", "--to", "4.7"]).expect(2);

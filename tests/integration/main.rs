@@ -26,6 +26,7 @@ mod journal_property;
 mod journal_secrets;
 mod journal_tamper;
 mod local_changes;
+mod operator_cli;
 mod package_cli;
 mod package_fuzz;
 mod package_interop;

@@ -162,9 +162,17 @@ impl Scenario {
         run
     }
 
-    /// `hubup status --json` of this scenario.
+    /// `hubup status --json` of this scenario (exit 0: nothing pending, 4: a run is
+    /// unfinished, or 1: the journal cannot be read, so whether one is pending is unknown;
+    /// each is a status of the install read in full).
     pub fn status(&self) -> Value {
-        self.run(&["status", "--json"]).expect(0).json()
+        let run = self.run(&["status", "--json"]);
+        let code = match run.code {
+            4 => 4,
+            1 if run.stdout.contains(r#""pending":"unknown""#) => 1,
+            _ => 0,
+        };
+        run.expect(code).json()
     }
 
     /// (version, install-tree digest, applicationHost.config digest).

@@ -1,0 +1,68 @@
+//! Standard output and standard error for readers that may leave early (`hubup plan | head`,
+//! a closed terminal or ssh session). A closed pipe ends that stream's output quietly and the
+//! command goes on to its own end and exit code: never a panic, and never a run stopped
+//! halfway because nobody reads its messages any more. Any other failure to write standard
+//! output (a full disk under `> file`) is remembered, so a command that otherwise did what
+//! was asked exits 1 naming it instead of 0 with its output cut short.
+//!
+//! Every command prints through `outln!`/`out!`/`errln!` (defined in `cli/mod.rs`), never
+//! `println!`, which panics on a closed pipe.
+
+use std::fmt::Arguments;
+use std::io::{self, Write};
+use std::sync::OnceLock;
+
+/// The first error standard output gave, other than a closed pipe.
+static STDOUT_FAILED: OnceLock<String> = OnceLock::new();
+
+/// Writes to standard output (see the module doc).
+pub(crate) fn out(args: Arguments<'_>) {
+    if let Err(error) = write_all(io::stdout().lock(), args) {
+        let _ = STDOUT_FAILED.set(error.to_string());
+    }
+}
+
+/// Writes to standard error; nowhere to report its own failure, so none is reported.
+pub(crate) fn err(args: Arguments<'_>) {
+    let _ = write_all(io::stderr().lock(), args);
+}
+
+/// Writes and flushes `args`; a closed pipe is no error (the reader left on purpose).
+fn write_all(mut stream: impl Write, args: Arguments<'_>) -> io::Result<()> {
+    match stream.write_fmt(args).and_then(|()| stream.flush()) {
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Why standard output could not be written, if it could not (a closed pipe aside).
+pub(crate) fn stdout_failure() -> Option<&'static str> {
+    STDOUT_FAILED.get().map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that fails every write with `kind`.
+    struct Failing(io::ErrorKind);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(self.0))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_is_no_error_and_other_failures_are() {
+        assert!(write_all(Failing(io::ErrorKind::BrokenPipe), format_args!("x")).is_ok());
+        let full = write_all(Failing(io::ErrorKind::StorageFull), format_args!("x"));
+        assert_eq!(full.unwrap_err().kind(), io::ErrorKind::StorageFull);
+        let mut fine = Vec::new();
+        write_all(&mut fine, format_args!("a{}", 1)).unwrap();
+        assert_eq!(fine, b"a1");
+    }
+}
