@@ -75,6 +75,12 @@ pub enum OpError {
     #[error(transparent)]
     Sql(#[from] SqlError),
     #[error(transparent)]
+    Host(#[from] crate::host::HostError),
+    /// A host op reached the file-op functions: the executor runs host ops itself
+    /// (`exec::host`), since each journals what it observes before its change.
+    #[error("op {0} is a host op, run by the executor with its observation")]
+    HostOpElsewhere(String),
+    #[error(transparent)]
     Injected(#[from] crate::exec::faults::InjectedFault),
     /// A resumed backup finds another backup's copy in the step's backup folder.
     #[error(
@@ -220,6 +226,7 @@ pub fn apply(ctx: &mut OpContext<'_>, op: &Op) -> Result<OpOutcome, OpError> {
             Ok(OpOutcome::Applied)
         }
         Op::Sql(s) => Ok(ctx.sql.apply(s)?),
+        Op::Host(h) => Err(OpError::HostOpElsewhere(h.describe())),
     }
 }
 
@@ -243,6 +250,7 @@ pub fn check(ctx: &mut OpContext<'_>, op: &Op) -> Result<bool, OpError> {
             None => Ok(false),
         },
         Op::Sql(s) => Ok(ctx.sql.check(s)?),
+        Op::Host(h) => Err(OpError::HostOpElsewhere(h.describe())),
     }
 }
 
@@ -284,6 +292,7 @@ pub fn undo(ctx: &mut OpContext<'_>, op: &Op, outcome: Option<&OpOutcome>) -> Re
             None => Ok(()),
         },
         Op::Sql(s) => Ok(ctx.sql.undo(s, outcome)?),
+        Op::Host(h) => Err(OpError::HostOpElsewhere(h.describe())),
     }
 }
 

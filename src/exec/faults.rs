@@ -8,7 +8,9 @@
 //!   rollback fails (an I/O failure after the step changed the install);
 //! - `free-space=N`: the install's disk reports N bytes free (to test the disk check);
 //! - `crash-after=N`: the process aborts (no destructors, like a power cut as far as hubup's
-//!   files are concerned) right after the N-th op effect of this process (1-based).
+//!   files are concerned) right after the N-th op effect of this process (1-based);
+//! - `crash-observed=N`: the process aborts right after the N-th host op's observation is
+//!   journaled, before its change.
 //!
 //! Unset in production; a malformed value is refused at start-up rather than ignored.
 
@@ -25,8 +27,10 @@ pub struct Faults {
     fail_undo: Option<(Version, u32)>,
     fail_backup_removal: Option<Version>,
     crash_after: Option<u64>,
+    crash_observed: Option<u64>,
     free_space: Option<u64>,
     effects: Cell<u64>,
+    observations: Cell<u64>,
 }
 
 /// An injected failure, reported like any op failure.
@@ -58,6 +62,7 @@ impl Faults {
                     faults.fail_backup_removal = Some(value.parse().map_err(|_| bad())?)
                 }
                 "crash-after" => faults.crash_after = Some(value.parse().map_err(|_| bad())?),
+                "crash-observed" => faults.crash_observed = Some(value.parse().map_err(|_| bad())?),
                 "free-space" => faults.free_space = Some(value.parse().map_err(|_| bad())?),
                 _ => return Err(bad()),
             }
@@ -94,6 +99,16 @@ impl Faults {
     /// The free space the disk check should see instead of the real one.
     pub fn free_space(&self) -> Option<u64> {
         self.free_space
+    }
+
+    /// Called right after a host op's observation is journaled, before its change.
+    pub fn after_observed(&self) {
+        let count = self.observations.get() + 1;
+        self.observations.set(count);
+        if self.crash_observed == Some(count) {
+            eprintln!("hubup: {FAULTS_VAR}: simulated crash after host observation {count}");
+            std::process::abort();
+        }
     }
 
     /// Called right after an op's effect, before its "done" is journaled.

@@ -18,6 +18,7 @@ pub mod apply;
 pub mod commands;
 mod error;
 pub mod faults;
+mod host;
 mod prepare;
 mod recorder;
 mod sql_lock;
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
+use crate::host::HostAdapter;
 use crate::journal::{Journal, Payload, RunId, RunOutcome};
 use crate::plan::{LocalChangePolicy, StepPlan};
 use crate::sql::{DatabaseBackups, DatabasePlanning, SqlTarget};
@@ -93,10 +95,23 @@ pub struct Engine<'a> {
     /// Run journaled command lines that the config no longer renders the same way (the
     /// administrator changed a template on purpose); each is noted in the journal.
     accept_changed_commands: bool,
+    /// The machine outside the install tree (the config's `[host]` adapter).
+    host: Box<dyn HostAdapter + 'a>,
 }
 
 /// The cancel flag of an engine nobody can cancel: never set.
 static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
+
+/// What the host adapter needs of the config.
+pub fn host_setup(config: &Config) -> crate::host::HostSetup<'_> {
+    crate::host::HostSetup {
+        host: &config.host,
+        commands: &config.commands,
+        apphost: &config.install.apphost,
+        root: &config.install.root,
+        iis_location: config.iis_location(),
+    }
+}
 
 impl<'a> Engine<'a> {
     /// An engine that works on the install `config` describes, journals into `journal` and
@@ -113,7 +128,14 @@ impl<'a> Engine<'a> {
             events: Box::new(|_| {}),
             faults: faults::Faults::default(),
             accept_changed_commands: false,
+            host: crate::host::host_adapter(&host_setup(config)),
         }
+    }
+
+    /// Work on the machine through `host` instead of the config's `[host]` adapter.
+    pub fn with_host(mut self, host: Box<dyn HostAdapter + 'a>) -> Self {
+        self.host = host;
+        self
     }
 
     /// Stop at the next safe point once `cancel` is set (the Ctrl-C handler sets it).

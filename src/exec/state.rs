@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::digest::Digest;
 use crate::journal::{Entry, Payload, RunId, RunOutcome};
-use crate::op::{Op, OpOutcome};
+use crate::op::{HostState, Op, OpOutcome};
 use crate::sql::DatabaseBackups;
 use crate::version::{Step, Version};
 
@@ -21,6 +21,8 @@ pub struct StepState {
     pub apphost_before: Digest,
     pub intents: BTreeSet<u32>,
     pub done: BTreeMap<u32, OpOutcome>,
+    /// What each host op found before its change (what its undo puts back).
+    pub observed: BTreeMap<u32, HostState>,
     pub undone: BTreeSet<u32>,
     pub failed: Option<(u32, String)>,
     pub rollback_started: bool,
@@ -142,6 +144,7 @@ impl RunState {
                 apphost_before: *apphost_before,
                 intents: BTreeSet::new(),
                 done: BTreeMap::new(),
+                observed: BTreeMap::new(),
                 undone: BTreeSet::new(),
                 failed: None,
                 rollback_started: false,
@@ -195,6 +198,11 @@ impl RunState {
                 self.rollback_target = None;
             }
             Payload::Note { .. } => {}
+            Payload::HostObserved { step, index, state } => {
+                let s = self.step_mut(seq, *step)?;
+                check_index(seq, s, *index)?;
+                s.observed.insert(*index, state.clone());
+            }
         }
         Ok(())
     }

@@ -40,7 +40,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
-use crate::op::{Op, OpOutcome};
+use crate::op::{HostState, Op, OpOutcome};
 use crate::version::{Step, Version};
 
 /// Format version of the entries this build writes (see the module documentation).
@@ -337,6 +337,14 @@ pub enum Payload {
     RunFinished { outcome: RunOutcome },
     /// Free text for the audit, about the run or one of its steps.
     Note { step: Option<Step>, text: String },
+    /// Host op `index` observed its object before changing it: the state undo puts back.
+    /// Durable before the change starts (after the op's intent). (Appended last: bodies store
+    /// the variant index.)
+    HostObserved {
+        step: Step,
+        index: u32,
+        state: HostState,
+    },
 }
 
 impl Payload {
@@ -354,6 +362,7 @@ impl Payload {
             Payload::StepRolledBack { .. } => "step_rolled_back",
             Payload::RunResumed {} => "run_resumed",
             Payload::RunCancelled { .. } => "run_cancelled",
+            Payload::HostObserved { .. } => "host_observed",
             Payload::RunFinished { .. } => "run_finished",
             Payload::Note { .. } => "note",
         }
@@ -369,7 +378,8 @@ impl Payload {
             | Payload::OpUndone { step, .. }
             | Payload::StepCommitted { step, .. }
             | Payload::RollbackStarted { step, .. }
-            | Payload::StepRolledBack { step, .. } => Some(*step),
+            | Payload::StepRolledBack { step, .. }
+            | Payload::HostObserved { step, .. } => Some(*step),
             Payload::RunCancelled { step } | Payload::Note { step, .. } => *step,
             Payload::RunStarted { .. } | Payload::RunResumed {} | Payload::RunFinished { .. } => {
                 None

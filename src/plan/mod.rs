@@ -55,6 +55,10 @@ pub struct PlanInputs<'a> {
     pub local_changes: LocalChangePolicy,
     /// Back up the existing databases in this step (set for a run's first step only).
     pub backups: Option<&'a sql::DatabaseBackups>,
+    /// The certificates of the machine's LocalMachine\My (from the host adapter), that the
+    /// config's certificate names resolve to; and the time their expiry is checked at.
+    pub certificates: &'a [crate::host::Certificate],
+    pub now_ms: u64,
 }
 
 /// The content of the settings files a package ships whole (a new component's first
@@ -97,6 +101,14 @@ pub enum PlanError {
         step: Step,
         site: String,
         key: &'static str,
+    },
+    /// A configured certificate cannot be used (missing, ambiguous, expired, no private key,
+    /// not for the host name); `problem` says what to do. Nothing was changed.
+    #[error("step {step}: {key} in the config: {problem}")]
+    Certificate {
+        step: Step,
+        key: String,
+        problem: String,
     },
     #[error("step {step}: applicationHost.config: {source}")]
     AppHost {
