@@ -53,14 +53,19 @@ pub fn apply(
             _ => OpOutcome::AlreadyPresent,
         });
     }
-    let wanted_now = |host: &mut dyn HostAdapter| -> Result<bool, HostError> {
-        Ok(verifiable(&op.change) && satisfies(&op.change, &host.observe(&op.object)?))
-    };
+    let now = host.observe(&op.object)?;
     // An earlier process may have made the change before it stopped.
-    if before != &host.observe(&op.object)? && wanted_now(host)? {
+    if &now != before && verifiable(&op.change) && satisfies(&op.change, &now) {
         return Ok(OpOutcome::Applied);
     }
-    host.change(&op.object, &op.change)?;
+    match (&op.change, &now) {
+        // http.sys keeps one binding per host name and port (netsh's error 183 for a second
+        // one): another certificate's binding is replaced, and undo puts it back.
+        (HostChange::Bind(wanted), HostState::Binding(Some(_))) => {
+            host.restore(&op.object, &HostState::Binding(Some(wanted.clone())))?
+        }
+        _ => host.change(&op.object, &op.change)?,
+    }
     if op.change == HostChange::RestartIis
         && let HostState::Sites(_) = before
     {
