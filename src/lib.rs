@@ -79,9 +79,9 @@ pub use journal::{
 };
 pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{
-    BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp, EditAppHostOp,
-    EditSettingsOp, ExternalFile, HostChange, HostObject, HostOp, HostState, Op, OpOutcome,
-    Principal, RenameFolderOp, SqlOp, SslBinding, WriteFileOp,
+    AclEntry, BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp,
+    EditAppHostOp, EditSettingsOp, ExternalFile, HostChange, HostObject, HostOp, HostState, Op,
+    OpOutcome, Principal, RenameFolderOp, SqlOp, SslBinding, WriteFileOp,
 };
 pub use package::{
     Acceptance, BadKey, FIXTURE_SIGNER, KeyFileError, MAX_SIGNATURE_BYTES, PackageTrust, PublicKey,

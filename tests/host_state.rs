@@ -233,3 +233,200 @@ fn a_sql_certificate_without_its_private_key_is_refused_before_any_change() {
     assert_eq!(machine(&s), original);
     assert_eq!(s.digests(), digests);
 }
+
+// ---------------------------------------------------------------------------------------
+// Golden journal of the host kinds: `tests/golden/journal-v1-host.redb`, written by the
+// build that added `Op::Host` and `Payload::HostObserved` (appended variants of format 1).
+// Every later build must read it as written. Regenerate only to change what it holds:
+// `HUBUP_REGENERATE_GOLDEN=1 cargo test --test host_state golden`.
+
+mod golden {
+    use std::path::{Path, PathBuf};
+
+    use hubup::{
+        Digest, HostChange, HostObject, HostOp, HostState, JOURNAL_FORMAT, Journal, Op, OpOutcome,
+        Payload, RelPath, RunId, SslBinding, Step, Version,
+    };
+
+    const MACHINE: &str = "HUB01";
+    const FIRST_MS: u64 = 1_796_000_000_000;
+    const RUN: RunId = RunId(*b"golden-host-run1");
+
+    fn file() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/journal-v1-host.redb")
+    }
+
+    fn step() -> Step {
+        Step::from_version(Version::V4_1).unwrap()
+    }
+
+    /// One op of every host object and change kind.
+    fn every_host_op() -> Vec<Op> {
+        let binding = SslBinding {
+            thumbprint: "5A0C8E4E0B1B1B8B0E3E5F6A7B8C9D0E1F2A3B4C".into(),
+            app_id: "{4dc3e181-e14b-4a21-b022-59fc669b0914}".into(),
+            store: "MY".into(),
+        };
+        let host = |object, change| Op::Host(HostOp { object, change });
+        vec![
+            host(
+                HostObject::Site {
+                    name: "Blue Prism - Hub".into(),
+                },
+                HostChange::Stop,
+            ),
+            host(
+                HostObject::AppPool {
+                    name: "Blue Prism - Hub".into(),
+                },
+                HostChange::Restart,
+            ),
+            host(
+                HostObject::Service {
+                    name: "Blue Prism - Log Service".into(),
+                },
+                HostChange::Start { stop_op: 0 },
+            ),
+            host(
+                HostObject::SslBinding {
+                    host: "licensemanager.local".into(),
+                    port: 443,
+                },
+                HostChange::Bind(binding.clone()),
+            ),
+            host(
+                HostObject::CertificateKey {
+                    thumbprint: binding.thumbprint.clone(),
+                    certificate: "BPC_SQL_CERTIFICATE".into(),
+                    principal: r"CORP\svc-hub".into(),
+                },
+                HostChange::Grant { rights: "F".into() },
+            ),
+            host(
+                HostObject::FolderAcl {
+                    folder: RelPath::new("License Manager").unwrap(),
+                    principal: r"IIS APPPOOL\Blue Prism - License Manager".into(),
+                },
+                HostChange::Grant {
+                    rights: "(OI)(CI)F".into(),
+                },
+            ),
+            host(
+                HostObject::RegistryValue {
+                    key: r"HKLM\SOFTWARE\Blue Prism Limited\Hub and Interact".into(),
+                    name: "Version".into(),
+                },
+                HostChange::SetValue {
+                    value: "4.2".into(),
+                },
+            ),
+            host(HostObject::Iis, HostChange::RestartIis),
+        ]
+    }
+
+    /// A state of every kind, in the order of the ops above.
+    fn every_state() -> Vec<HostState> {
+        vec![
+            HostState::Running(false),
+            HostState::Running(true),
+            HostState::Service {
+                running: true,
+                start_mode: "Auto".into(),
+            },
+            HostState::Binding(Some(SslBinding {
+                thumbprint: "1111111111111111111111111111111111111111".into(),
+                app_id: "{00000000-1111-2222-3333-444444444444}".into(),
+                store: "WebHosting".into(),
+            })),
+            HostState::Acl(vec![hubup::AclEntry {
+                rights: "(R)".into(),
+                deny: false,
+            }]),
+            HostState::Acl(Vec::new()),
+            HostState::Value(Some("4.1".into())),
+            HostState::Sites(vec![
+                ("Default Web Site".into(), false),
+                ("Blue Prism - Hub".into(), true),
+            ]),
+        ]
+    }
+
+    fn batches() -> Vec<Vec<Payload>> {
+        let s = step();
+        let ops = every_host_op();
+        let mut out = vec![vec![Payload::StepPlanned {
+            step: s,
+            ops: ops.clone(),
+            package: Digest::of(b"package 4.2"),
+            tree_before: Digest::of(b"tree 4.1"),
+            apphost_before: Digest::of(b"apphost 4.1"),
+        }]];
+        for (index, state) in every_state().into_iter().enumerate() {
+            let index = index as u32;
+            out.push(vec![Payload::OpIntent { step: s, index }]);
+            out.push(vec![Payload::HostObserved {
+                step: s,
+                index,
+                state,
+            }]);
+            out.push(vec![Payload::OpDone {
+                step: s,
+                index,
+                outcome: OpOutcome::Applied,
+            }]);
+        }
+        out
+    }
+
+    fn write(path: &Path) {
+        let mut journal = Journal::create(path).unwrap();
+        journal.set_machine(MACHINE);
+        for (n, payloads) in batches().into_iter().enumerate() {
+            let now = FIRST_MS + 1000 * n as u64;
+            journal.set_clock(move || now);
+            journal.append(RUN, &payloads).unwrap();
+        }
+    }
+
+    fn copy(dir: &Path) -> PathBuf {
+        let golden = file();
+        if std::env::var_os("HUBUP_REGENERATE_GOLDEN").is_some() {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                let _ = std::fs::remove_file(&golden);
+                write(&golden);
+                let mut db = redb::Database::open(&golden).unwrap();
+                while db.compact().unwrap() {}
+            });
+        }
+        let copy = dir.join("journal-v1-host.redb");
+        std::fs::copy(&golden, &copy).unwrap();
+        copy
+    }
+
+    #[test]
+    fn golden_host_journal_decodes_to_every_host_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(copy(dir.path())).unwrap();
+        journal.verify().unwrap();
+        let expected: Vec<Payload> = batches().into_iter().flatten().collect();
+        let entries = journal.entries().unwrap();
+        assert_eq!(entries.len(), expected.len());
+        for (entry, payload) in entries.iter().zip(expected) {
+            assert_eq!(entry.payload, payload, "entry {}", entry.seq);
+            assert_eq!(entry.format, 1);
+        }
+    }
+
+    #[test]
+    fn this_build_writes_the_host_kinds_byte_for_byte() {
+        if JOURNAL_FORMAT != 1 {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let golden = Journal::open(copy(dir.path())).unwrap().head();
+        let fresh = dir.path().join("fresh.redb");
+        write(&fresh);
+        assert_eq!(Journal::open(&fresh).unwrap().head(), golden);
+    }
+}

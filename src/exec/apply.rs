@@ -51,6 +51,12 @@ impl OpContext<'_> {
     }
 }
 
+impl From<crate::host::HostError> for OpError {
+    fn from(e: crate::host::HostError) -> Self {
+        OpError::Host(Box::new(e))
+    }
+}
+
 /// Why an op could not be applied, checked or undone.
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
@@ -74,8 +80,9 @@ pub enum OpError {
     Command(#[from] CommandError),
     #[error(transparent)]
     Sql(#[from] SqlError),
+    /// Boxed: a tool's answer can be long, and this enum is returned everywhere.
     #[error(transparent)]
-    Host(#[from] crate::host::HostError),
+    Host(Box<crate::host::HostError>),
     /// A host op reached the file-op functions: the executor runs host ops itself
     /// (`exec::host`), since each journals what it observes before its change.
     #[error("op {0} is a host op, run by the executor with its observation")]
@@ -161,8 +168,8 @@ pub enum OpError {
         path: PathBuf,
         expected: Digest,
         found: Option<Digest>,
-        /// The saved "before" copy to restore by hand.
-        blob: PathBuf,
+        /// The saved "before" copy to restore by hand (boxed: keeps the error small).
+        blob: Box<Path>,
     },
     /// The saved "before" copy of an edited file does not match its digest.
     #[error("the saved copy {} is damaged", blob.display())]
@@ -495,7 +502,7 @@ fn restore_blob(
             path: path.to_path_buf(),
             expected: after,
             found,
-            blob,
+            blob: blob.into_boxed_path(),
         });
     }
     let bytes = fs::read(&blob).map_err(io_err(&blob))?;

@@ -318,15 +318,17 @@ fn grant(list: &mut Vec<SandboxAce>, on: &str, principal: &str, rights: &str) {
 
 /// `icacls /remove:g`: every explicit allow entry of the principal goes; inherited ones stay.
 fn remove_grants(list: &mut Vec<SandboxAce>, on: &str, principal: &str) {
-    list.retain(|a| {
-        !(a.on.eq_ignore_ascii_case(on)
+    let removed = |a: &SandboxAce| {
+        let explicit = !super::acl::is_inherited(&AclEntry {
+            rights: a.rights.clone(),
+            deny: false,
+        });
+        a.on.eq_ignore_ascii_case(on)
             && a.principal.eq_ignore_ascii_case(principal)
             && !a.deny
-            && !super::acl::is_inherited(&AclEntry {
-                rights: a.rights.clone(),
-                deny: false,
-            }))
-    });
+            && explicit
+    };
+    list.retain(|a| !removed(a));
 }
 
 fn binding_key(host: &str, port: u16) -> impl Fn(&SandboxBinding) -> bool + '_ {
