@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 setup=../shared/wine/setup.sh
 [ -f "$setup" ] || { echo "missing $setup (the shared folder beside this checkout)" >&2; exit 2; }
+# A Wine prefix of this checkout's own (made under target/ on first use), so that nothing else
+# using Wine on the machine (another checkout's tests, a wineboot updating ~/.wine) changes the
+# prefix while these tests start processes in it.
+export WINEPREFIX="${WINEPREFIX:-$PWD/target/wine-prefix}"
 bash "$setup"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=/usr/lib/wine/wine64 WINEDEBUG=-all
 cargo test --locked --target x86_64-pc-windows-gnu "$@"

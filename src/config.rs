@@ -240,6 +240,9 @@ impl Config {
         if let Some(p) = self.host.state.as_mut() {
             resolve(p);
         }
+        if let Some(p) = self.sql.ca_file.as_mut() {
+            resolve(p);
+        }
     }
 
     fn validate(&self, origin: &Path) -> Result<(), ConfigError> {

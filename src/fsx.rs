@@ -149,14 +149,23 @@ fn fill_temp(
     Ok(written)
 }
 
-/// Many file writes made durable together: each file is written to its temp file, then one
-/// flush covers them all, then each is renamed over its target. On Linux the flush is one
-/// `syncfs` per file system instead of one `fsync` per file (tens of thousands of fsyncs are
-/// what make a durable upgrade slow); elsewhere each temp file is flushed as it is written.
-/// The folders of the renames go to [`DirtyDirs`] for the caller's folder flush.
+/// Many file writes made durable together: each file is written to its temp file, then the
+/// batch is made durable, then each is renamed over its target. Where the file system is
+/// known to honour `syncfs` ([`FlushMode::SyncFs`]), one `syncfs` per file system covers the
+/// whole batch instead of one `fsync` per file (tens of thousands of fsyncs are what make a
+/// durable upgrade slow); elsewhere ([`FlushMode::PerFile`]) each temp file is flushed as it
+/// is written. The folders of the renames go to [`DirtyDirs`] for the caller's folder flush.
 #[derive(Default, Debug)]
 pub(crate) struct Staging {
-    staged: Vec<(PathBuf, PathBuf)>,
+    staged: Vec<Staged>,
+}
+
+#[derive(Debug)]
+struct Staged {
+    temp: PathBuf,
+    target: PathBuf,
+    /// Flushed when written (per-file mode); otherwise the commit's `syncfs` flushes it.
+    flushed: bool,
 }
 
 impl Staging {
@@ -167,48 +176,156 @@ impl Staging {
         produce: Producer<'_>,
         expected: Option<(u64, Digest)>,
     ) -> Result<Written, WriteError> {
-        let (temp, written) = write_temp(target, produce, expected, !BATCH_FLUSH)?;
-        self.staged.push((temp, target.to_path_buf()));
+        let flush_now = flush_mode(target) == FlushMode::PerFile;
+        let (temp, written) = write_temp(target, produce, expected, flush_now)?;
+        self.staged.push(Staged {
+            temp,
+            target: target.to_path_buf(),
+            flushed: flush_now,
+        });
         Ok(written)
     }
 
     /// Makes every staged file durable and renames it over its target. On error, what was
     /// not yet renamed stays staged (for [`Staging::abandon`]).
     pub(crate) fn commit(&mut self, dirty: &mut DirtyDirs) -> Result<(), WriteError> {
-        if BATCH_FLUSH {
-            let temps: Vec<&Path> = self.staged.iter().map(|(t, _)| t.as_path()).collect();
-            flush_file_systems(&temps).map_err(|source| WriteError::Io {
-                path: self
-                    .staged
-                    .first()
-                    .map(|(t, _)| t.clone())
-                    .unwrap_or_default(),
+        let unflushed: Vec<&Path> = self
+            .staged
+            .iter()
+            .filter(|s| !s.flushed)
+            .map(|s| s.temp.as_path())
+            .collect();
+        if let Some(first) = unflushed.first() {
+            let first = first.to_path_buf();
+            flush_file_systems(&unflushed).map_err(|source| WriteError::Io {
+                path: first,
                 source,
             })?;
+            for staged in &mut self.staged {
+                staged.flushed = true;
+            }
         }
-        while let Some((temp, target)) = self.staged.pop() {
-            if let Err(source) = fs::rename(&temp, &target) {
-                self.staged.push((temp, target.clone()));
+        while let Some(staged) = self.staged.pop() {
+            if let Err(source) = fs::rename(&staged.temp, &staged.target) {
+                let target = staged.target.clone();
+                self.staged.push(staged);
                 return Err(WriteError::Io {
                     path: target,
                     source,
                 });
             }
-            dirty.touch(&target);
+            dirty.touch(&staged.target);
         }
         Ok(())
     }
 
     /// Removes the temp files of everything still staged.
     pub(crate) fn abandon(&mut self) {
-        for (temp, _) in self.staged.drain(..) {
-            let _ = fs::remove_file(temp);
+        for staged in self.staged.drain(..) {
+            let _ = fs::remove_file(staged.temp);
         }
     }
 }
 
-/// Whether flushes are batched per file system (`syncfs`) rather than made per file.
-const BATCH_FLUSH: bool = cfg!(target_os = "linux");
+/// How written files and changed folders are made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FlushMode {
+    /// One `syncfs` per file system for a whole batch (Linux, where the file system is known
+    /// to honour it).
+    SyncFs,
+    /// `fsync` (`FlushFileBuffers` on Windows) of each file and each folder: correct on every
+    /// file system, including those where `syncfs` flushes nothing (FUSE, NFS, CIFS).
+    PerFile,
+}
+
+/// The environment variable that overrides how files are flushed: `auto` (the default: by
+/// file system), `per-file`, or `syncfs` (on Linux, even where the file system is not known
+/// to honour it; elsewhere it means `per-file`). For tests and for measuring both ways.
+pub const FLUSH_VAR: &str = "HUBUP_FLUSH";
+
+/// The override `HUBUP_FLUSH` asks for (`None`: choose by file system), or why its value
+/// is refused.
+fn flush_override() -> Result<Option<FlushMode>, String> {
+    static CHOSEN: std::sync::OnceLock<Result<Option<FlushMode>, String>> =
+        std::sync::OnceLock::new();
+    CHOSEN
+        .get_or_init(|| parse_flush_override(std::env::var(FLUSH_VAR).ok().as_deref()))
+        .clone()
+}
+
+fn parse_flush_override(value: Option<&str>) -> Result<Option<FlushMode>, String> {
+    match value.map(str::trim) {
+        None | Some("") | Some("auto") => Ok(None),
+        Some("per-file") => Ok(Some(FlushMode::PerFile)),
+        Some("syncfs") if cfg!(target_os = "linux") => Ok(Some(FlushMode::SyncFs)),
+        Some("syncfs") => Ok(Some(FlushMode::PerFile)),
+        Some(other) => Err(format!(
+            "{FLUSH_VAR}={other:?} is not a flush mode: use auto, per-file or syncfs"
+        )),
+    }
+}
+
+/// Refuses an unknown `HUBUP_FLUSH` value (a command checks it before it changes anything).
+pub fn check_flush_setting() -> Result<(), String> {
+    flush_override().map(|_| ())
+}
+
+/// How to flush what is written at `path` (a file or folder that exists, or whose folder
+/// does): the override if one is set, else by the file system holding it.
+pub(crate) fn flush_mode(path: &Path) -> FlushMode {
+    match flush_override() {
+        Ok(Some(mode)) => mode,
+        // An unknown value is refused at start-up; should it get here, be safe.
+        Err(_) => FlushMode::PerFile,
+        Ok(None) => file_system_mode(path),
+    }
+}
+
+/// `syncfs` where the file system is one known to honour it (it flushes the data and
+/// metadata of every file of that file system); per file everywhere else, and when the file
+/// system cannot be asked.
+#[cfg(target_os = "linux")]
+fn file_system_mode(path: &Path) -> FlushMode {
+    use std::os::unix::ffi::OsStrExt;
+    let existing = std::iter::successors(Some(path), |p| p.parent())
+        .find(|p| p.exists())
+        .unwrap_or(path);
+    let Ok(c_path) = std::ffi::CString::new(existing.as_os_str().as_bytes()) else {
+        return FlushMode::PerFile;
+    };
+    // SAFETY: `c_path` is a NUL-terminated string and `stats` a properly sized, writable
+    // buffer, both alive for the call.
+    let mut stats: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut stats) } != 0 {
+        return FlushMode::PerFile;
+    }
+    mode_for_file_system_type(stats.f_type as u64 & 0xFFFF_FFFF)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn file_system_mode(_path: &Path) -> FlushMode {
+    FlushMode::PerFile
+}
+
+/// The flush mode for a Linux file system type (statfs's `f_type` magic number).
+#[cfg(any(target_os = "linux", test))]
+fn mode_for_file_system_type(f_type: u64) -> FlushMode {
+    /// File systems whose `syncfs` writes back every dirty page and inode and flushes the
+    /// device: ext2/3/4, XFS, Btrfs, F2FS, and tmpfs (memory: nothing to lose to a flush).
+    /// Everything else (FUSE, NFS, CIFS/SMB, overlayfs, unknown) is flushed file by file.
+    const HONOUR_SYNCFS: [u64; 5] = [
+        0xEF53,      // EXT2/3/4_SUPER_MAGIC
+        0x5846_5342, // XFS_SUPER_MAGIC
+        0x9123_683E, // BTRFS_SUPER_MAGIC
+        0xF2F5_2010, // F2FS_SUPER_MAGIC
+        0x0102_1994, // TMPFS_MAGIC
+    ];
+    if HONOUR_SYNCFS.contains(&f_type) {
+        FlushMode::SyncFs
+    } else {
+        FlushMode::PerFile
+    }
+}
 
 /// Flushes everything pending on the file systems holding `paths` (one `syncfs` each).
 #[cfg(target_os = "linux")]
@@ -229,6 +346,8 @@ fn flush_file_systems(paths: &[&Path]) -> io::Result<()> {
     Ok(())
 }
 
+/// Without `syncfs`: flushes each file (never reached while every mode is per file here, but
+/// correct if it is).
 #[cfg(not(target_os = "linux"))]
 fn flush_file_systems(paths: &[&Path]) -> io::Result<()> {
     for path in paths {
@@ -364,15 +483,24 @@ impl DirtyDirs {
         }
     }
 
-    /// Flushes every noted folder (on Linux with one `syncfs` per file system); on error, the
-    /// ones not yet flushed stay noted.
+    /// Flushes every noted folder: with one `syncfs` per file system where that is honoured
+    /// and more than one folder is noted, else each folder on its own. On error, the ones not
+    /// yet flushed stay noted.
     pub(crate) fn sync_all(&mut self) -> io::Result<()> {
-        if BATCH_FLUSH && self.0.len() > 1 {
-            let dirs: Vec<&Path> = self.0.iter().map(PathBuf::as_path).collect();
-            flush_file_systems(&dirs)?;
-            self.0.clear();
-            return Ok(());
+        let (batched, single): (Vec<PathBuf>, Vec<PathBuf>) = std::mem::take(&mut self.0)
+            .into_iter()
+            .partition(|dir| flush_mode(dir) == FlushMode::SyncFs);
+        if batched.len() > 1 {
+            let dirs: Vec<&Path> = batched.iter().map(PathBuf::as_path).collect();
+            if let Err(e) = flush_file_systems(&dirs) {
+                self.0.extend(batched);
+                self.0.extend(single);
+                return Err(e);
+            }
+        } else {
+            self.0.extend(batched);
         }
+        self.0.extend(single);
         while let Some(dir) = self.0.pop_first() {
             if let Err(e) = sync_dir(&dir) {
                 self.0.insert(dir);
@@ -424,6 +552,73 @@ mod tests {
         write_bytes(&installed, b"version 4.1").unwrap();
         assert_eq!(fs::read(&backup).unwrap(), b"version 4.0");
         assert_eq!(fs::read(&installed).unwrap(), b"version 4.1");
+    }
+
+    #[test]
+    fn syncfs_only_where_the_file_system_is_known_to_honour_it() {
+        for f_type in [0xEF53, 0x5846_5342, 0x9123_683E, 0x0102_1994] {
+            assert_eq!(
+                mode_for_file_system_type(f_type),
+                FlushMode::SyncFs,
+                "{f_type:#x}"
+            );
+        }
+        // FUSE, NFS, CIFS, SMB2, overlayfs, ZFS, something unknown: file by file.
+        for f_type in [
+            0x6573_5546,
+            0x6969,
+            0xFF53_4D42,
+            0xFE53_4D42,
+            0x794C_7630,
+            0x2FC1_2FC1,
+            0x1234,
+        ] {
+            assert_eq!(
+                mode_for_file_system_type(f_type),
+                FlushMode::PerFile,
+                "{f_type:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_flush_override_is_parsed_and_nonsense_refused() {
+        assert_eq!(parse_flush_override(None), Ok(None));
+        assert_eq!(parse_flush_override(Some("auto")), Ok(None));
+        assert_eq!(
+            parse_flush_override(Some("per-file")),
+            Ok(Some(FlushMode::PerFile))
+        );
+        let syncfs = if cfg!(target_os = "linux") {
+            FlushMode::SyncFs
+        } else {
+            FlushMode::PerFile
+        };
+        assert_eq!(parse_flush_override(Some("syncfs")), Ok(Some(syncfs)));
+        let refused = parse_flush_override(Some("fast")).unwrap_err();
+        assert!(
+            refused.contains(FLUSH_VAR) && refused.contains("per-file"),
+            "{refused}"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_temp_folder_on_this_machine_gets_a_mode_and_staging_works_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = file_system_mode(dir.path());
+        // The mode of a path that does not exist yet is that of its nearest existing folder.
+        assert_eq!(file_system_mode(&dir.path().join("new/deeper")), mode);
+        let mut staging = Staging::default();
+        let mut dirty = DirtyDirs::default();
+        let target = dir.path().join("a.dll");
+        staging
+            .stage(&target, &mut |out| out.write_all(b"staged"), None)
+            .unwrap();
+        assert!(!target.exists(), "nothing visible before the commit");
+        staging.commit(&mut dirty).unwrap();
+        dirty.sync_all().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"staged");
     }
 
     #[test]

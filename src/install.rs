@@ -5,6 +5,8 @@
 //!
 //! Every regular file under the install root, except:
 //! - top-level folders named `backup_*` (hubup's and the vendor's backups);
+//! - the top-level file `hubup.lock` (`install_lock::LOCK_FILE`: the install lock, which
+//!   holds the pid and journal of the hubup changing the install, never product content);
 //! - live data, written by the running applications and never touched by hubup: the
 //!   top-level `Files` and `DataProtectionKeys` folders, and every folder named `Logs_*` at any
 //!   depth.
@@ -30,6 +32,7 @@ use serde::Serialize;
 
 use crate::components::{LIVE_DATA_FOLDERS, LIVE_DATA_PREFIX};
 use crate::digest::Digest;
+use crate::install_lock::LOCK_FILE;
 use crate::relpath::RelPath;
 use crate::version::Version;
 
@@ -88,6 +91,9 @@ fn list_product_files(root: &Path) -> Result<Vec<(RelPath, PathBuf)>, ScanError>
             if kind.is_dir()
                 && ((rel.is_none() && skipped_top_level(&name)) || is_log_folder(&name))
             {
+                continue;
+            }
+            if rel.is_none() && !kind.is_dir() && name == LOCK_FILE {
                 continue;
             }
             let child = match &rel {
@@ -381,7 +387,26 @@ mod tests {
         write(root, "Hub/Logs_Hub/today.log", b"more log");
         write(root, "DataProtectionKeys/key.xml", b"key");
         write(root, "backup_4.0/Hub/BluePrism.Hub.dll", b"old");
+        write(root, LOCK_FILE, b"pid 1\n");
         assert_eq!(tree_digest(root).unwrap(), before);
+        assert!(
+            scan_product_files(root)
+                .unwrap()
+                .iter()
+                .all(|f| f.path.as_str() != LOCK_FILE),
+            "the lock file is no product file (drift, the planner's extra files)"
+        );
+        write(
+            root,
+            &format!("Hub/{LOCK_FILE}"),
+            b"a product file of that name",
+        );
+        assert_ne!(
+            tree_digest(root).unwrap(),
+            before,
+            "only the top-level one is skipped"
+        );
+        fs::remove_file(root.join("Hub").join(LOCK_FILE)).unwrap();
         write(root, "Hub/BluePrism.Hub.dll", b"dlL");
         assert_ne!(tree_digest(root).unwrap(), before);
     }

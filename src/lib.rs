@@ -16,6 +16,7 @@ mod fixture;
 mod fsx;
 mod host;
 mod install;
+mod install_lock;
 mod journal;
 mod model;
 mod op;
@@ -49,7 +50,7 @@ pub use config::{
 };
 pub use digest::{BadDigest, Digest};
 pub use exec::{
-    Engine, EngineError, Event, Finding, PlannedStep, PrepareError, PreparedRun,
+    DbaWork, Engine, EngineError, Event, Finding, PlannedStep, PrepareError, PreparedRun,
     PrerequisiteReport, RunEnd, UpgradeRequest, Verdict,
     apply::BACKUP_MANIFEST,
     commands::CommandMismatch,
@@ -61,6 +62,7 @@ pub use fixture::{
     all_component_hosts, application_host_config, expected_files, generate_install,
     generate_package, generate_packages, sandbox_machine, sandbox_thumbprint,
 };
+pub use fsx::{FLUSH_VAR, check_flush_setting};
 pub use host::{
     AdapterKind, Certificate, CertificateProblem, HostAdapter, HostConfig, HostError, HostScope,
     HostSetup, SANDBOX_FORMAT, SandboxAce, SandboxBinding, SandboxHost, SandboxMachine,
@@ -71,17 +73,21 @@ pub use install::{
     BackupFolder, DetectError, DetectedInstall, FoundComponent, ScanError, ScannedFile,
     backup_folders, detect, digest_of_entries, scan_product_files, tree_digest,
 };
+pub use install_lock::{
+    InstallLock, InstallLockError, LOCK_FILE, LockHolder, install_lock_holder, refuse_if_held,
+};
 pub use journal::{
     BadRunId, ChainFault, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT, Journal, JournalError,
-    MAX_ENTRY_BYTES, Payload, PlanIndex, REDACTED, RunId, RunOutcome, UnfinishedRun, VerifyReport,
-    compact_utc, default_journal_path, export_json, format_utc, local_machine_name, names_a_secret,
-    now_ms, show_line,
+    MAX_ENTRY_BYTES, MachineId, PAYLOAD_KINDS, Payload, PlanIndex, REDACTED, RunId, RunOutcome,
+    UnfinishedRun, VerifyReport, compact_utc, default_journal_path, export_json, format_utc,
+    local_machine_name, names_a_secret, now_ms, show_line,
 };
 pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{
     AclEntry, BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp,
-    EditAppHostOp, EditSettingsOp, ExternalFile, HostChange, HostObject, HostOp, HostState, Op,
-    OpOutcome, Principal, RenameFolderOp, SqlOp, SslBinding, WriteFileOp,
+    EditAppHostOp, EditSettingsOp, ExternalFile, FileRepair, FoundFile, HostChange, HostObject,
+    HostOp, HostState, Op, OpOutcome, Principal, RenameFolderOp, SqlBefore, SqlOp, SslBinding,
+    WriteFileOp,
 };
 pub use package::{
     Acceptance, BadKey, FIXTURE_SIGNER, KeyFileError, MAX_SIGNATURE_BYTES, PackageTrust, PublicKey,
@@ -108,9 +114,10 @@ pub use settings::{
 pub use sql::{
     BackupFolderError, DATABASE_KEYS, DatabaseBackups, DatabasePlanning, DatabaseUsers,
     ExecuteTarget, Found, LicenseManagerChoice, LicenseManagerPermission, MIGRATIONS, Migration,
-    Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget, ServerAddress, Session,
-    SqlAuth, SqlConfig, SqlConfigError, SqlError, SqlMode, SqlTarget, migrations_for, quote_ident,
-    quote_literal, render_script, script_for, split_batches, sql_target, undo_script_for,
+    PREVIOUS_DIR, Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptHeader,
+    ScriptTarget, ServerAddress, Session, SqlAuth, SqlConfig, SqlConfigError, SqlError, SqlMode,
+    SqlTarget, migrations_for, quote_ident, quote_literal, render_script, script_for,
+    split_batches, sql_target, undo_script_for,
 };
 pub use status::{
     AppHostStatus, Drift, InstallStatus, RunStatus, StatusError, StatusSources, install_status,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::relpath::RelPath;
-use crate::version::Version;
+use crate::version::{Step, Version};
 
 /// One op of a plan. Every op is idempotent: `apply` on an already-applied op changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +105,31 @@ pub struct EditSettingsOp {
     pub changes: Vec<crate::settings::SettingsChange>,
     pub before: Digest,
     pub after: Digest,
+}
+
+/// One product file a repair rewrites from a package (`Payload::RepairPlanned`). Not an op of
+/// a plan: a repair restores what a committed step's `WriteFile` op already recorded, after a
+/// lost write (a power cut on a disk or file system that did not keep flushed data). It has
+/// no undo of its own: what it replaces is damage, and a later rollback of the step undoes
+/// the step's write from the backup whatever the file holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRepair {
+    /// The committed step whose op wrote the file; its package holds the content.
+    pub step: Step,
+    pub path: RelPath,
+    /// Name of the payload entry in that package.
+    pub entry: String,
+    pub size: u64,
+    pub digest: Digest,
+    /// What the file held instead, or `None` if it was missing.
+    pub found: Option<FoundFile>,
+}
+
+/// A file's size and content digest as found on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoundFile {
+    pub size: u64,
+    pub digest: Digest,
 }
 
 /// What a command op is for: lets the audit and the plan say it in words.
@@ -209,6 +234,21 @@ pub enum SqlOp {
         /// The backup file, as SQL Server sees it (`D:\SQLBackups\HubDB_4.0_<stamp>.bak`).
         file: String,
     },
+}
+
+/// What a database op found on the server just before it changed it, journaled (entry
+/// `SqlBefore`) after the op's intent and before its change, so that a check or an undo after
+/// a crash knows what was there before and what is the op's own doing. (Journaled: grows at
+/// the end only, like the ops.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SqlBefore {
+    /// `CREATE DATABASE`: the database did not exist when the server's clock read
+    /// `server_time` (its local time, `yyyy-mm-dd hh:mi:ss.mmm`). The mark this attempt writes
+    /// carries `token`. A database found later without a mark, owned by hubup's login and
+    /// created at or after `server_time`, is this attempt's, cut off before its mark.
+    DatabaseAbsent { server_time: String, token: String },
+    /// `CREATE LOGIN`: whether the login existed before the op.
+    Login { existed: bool },
 }
 
 /// What applying an op found and did, recorded in its `OpDone` entry. Undo reads it: for

@@ -17,6 +17,7 @@ use crate::digest::Digest;
 use crate::install::{
     self, BackupFolder, DetectError, DetectedInstall, ScanError, ScannedFile, digest_of_entries,
 };
+use crate::install_lock::{LOCK_FILE, install_lock_holder};
 use crate::journal::{Journal, UnfinishedRun};
 use crate::model::is_settings_file;
 use crate::package::{InventoryEntry, Package};
@@ -46,7 +47,8 @@ pub struct InstallStatus {
     /// The `backup_*` folders; `None` if they could not be listed.
     pub backups: Option<Vec<BackupFolder>>,
     pub drift: Drift,
-    /// Whether a run is unfinished; `None` without a config (no journal to look in).
+    /// Whether a run is in progress (the install lock is held) or unfinished; `None` without
+    /// a config when no hubup holds the install (no journal to look in).
     pub run: Option<RunStatus>,
 }
 
@@ -128,7 +130,16 @@ pub fn install_status(sources: StatusSources<'_>) -> Result<InstallStatus, Statu
         apphost,
         backups: install::backup_folders(root).ok(),
         drift,
-        run: sources.config.map(|c| run_status(&c.journal_path())),
+        run: match install_lock_holder(root) {
+            // Another hubup is changing the install, whatever journal it writes to.
+            Ok(Some(holder)) => Some(RunStatus::InProgress {
+                detail: format!(
+                    "the install is being changed by another hubup ({holder}; from {})",
+                    root.join(LOCK_FILE).display()
+                ),
+            }),
+            Ok(None) | Err(_) => sources.config.map(|c| run_status(&c.journal_path())),
+        },
     })
 }
 

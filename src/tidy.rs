@@ -22,7 +22,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("vocabulary", &["version", "digest", "relpath", "secret"]),
     (
         "facts and formats",
-        &["components", "fsx", "apphost", "settings", "rabbitmq"],
+        &[
+            "components",
+            "fsx",
+            "install_lock",
+            "apphost",
+            "settings",
+            "rabbitmq",
+        ],
     ),
     ("access control", &["access"]),
     ("descriptions", &["catalog", "op", "install", "package"]),

@@ -13,7 +13,9 @@ use hubup::{
     generate_install, generate_packages,
 };
 
-use super::run::{BackupArgs, CommonArgs, LocalChangeArgs, PlanArgs};
+use super::run::{
+    BackupArgs, CommonArgs, JournaledCommandArgs, LocalChangeArgs, PlanArgs, ResumeArgs,
+};
 use super::{Cause, CommandResult, Exit, Failure};
 
 #[derive(Args, Debug)]
@@ -63,24 +65,49 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
         config.display()
     );
     if args.setup_only {
-        println!("\nNext: hubup plan --to 4.5 --config {}", config.display());
+        println!(
+            "\nNext: hubup plan --to 4.5 --config {c}\n  hubup upgrade --to 4.5 --config {c} \
+             stops (exit 7) at each step with database work, for a DBA to run its script; with \
+             no SQL Server here, go on with hubup resume --dba-confirmed --config {c}",
+            c = config.display()
+        );
         return Ok(Exit::Ok);
     }
     println!("\nUpgrading {} -> 4.5 ...", args.from);
-    let code = super::run::upgrade(PlanArgs {
+    let local = || LocalChangeArgs {
+        keep_local_changes: false,
+        overwrite_local_changes: false,
+    };
+    let common = || CommonArgs {
+        config: Some(config.clone()),
+        json: false,
+    };
+    let mut code = super::run::upgrade(PlanArgs {
         to: Version::LATEST,
-        local: LocalChangeArgs {
-            keep_local_changes: false,
-            overwrite_local_changes: false,
-        },
+        local: local(),
         backup: BackupArgs {
             backup_databases: None,
         },
-        common: CommonArgs {
-            config: Some(config.clone()),
-            json: false,
-        },
+        common: common(),
     })?;
+    // Script mode stops each step with database work before its sites start, for a DBA to
+    // run the script. The sandbox has no SQL Server: the demo plays the DBA, saying so, with
+    // the documented command for a DBA's word (journaled as not checked on a server).
+    while code == Exit::AwaitingDba {
+        println!(
+            "\nDemo: playing the DBA. There is no SQL Server in this sandbox, so nobody runs the \
+             script; the demo confirms it as run with `hubup resume --dba-confirmed` (the journal \
+             records that it was not checked on a server)."
+        );
+        code = super::run::resume(ResumeArgs {
+            local: local(),
+            dba_confirmed: true,
+            commands: JournaledCommandArgs {
+                accept_changed_commands: false,
+            },
+            common: common(),
+        })?;
+    }
     print!("{}", audit(&dir, &config)?);
     Ok(code)
 }
@@ -135,8 +162,9 @@ fn audit(dir: &Path, config: &Path) -> Result<String, Failure> {
     );
     let _ = writeln!(
         out,
-        "  Database work (script mode, for a DBA): {}",
-        dir.join("output").join(SCRIPT_FILE).display()
+        "  Database work (script mode, for a DBA): the last step's in {}, earlier ones in {}",
+        dir.join("output").join(SCRIPT_FILE).display(),
+        dir.join("output").join(hubup::PREVIOUS_DIR).display()
     );
     let c = config.display();
     let _ = writeln!(
@@ -201,9 +229,12 @@ path = "journal/hubup.redb"
 [output]
 dir = "output"
 
+# Script mode: the T-SQL goes to output/ for a DBA, and each step with database work stops
+# before its sites start (exit 7) until `hubup resume` hears the work is done. There is no
+# SQL Server here: set server (a login that may read is enough) to have resume check it.
 [sql]
 mode = "script"
-server = "SQL01"
+server = ""
 auth = "windows"
 license_manager_permission = "grant_execute"
 

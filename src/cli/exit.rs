@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use hubup::{
     AccessReport, BackupFolderError, ConfigError, ConfigPathError, EngineError, FixtureError,
-    JournalError, KeyFileError, PackageError, PrerequisiteReport, RunEnd, SignError, SqlError,
-    StatusError,
+    InstallLockError, JournalError, KeyFileError, PackageError, PrerequisiteReport, RunEnd,
+    SignError, SqlError, StatusError,
 };
 
 /// Exit codes, stable and documented in README.md.
@@ -28,10 +28,14 @@ pub(crate) enum Exit {
     /// A run is unfinished (interrupted, cancelled, or its rollback could not complete):
     /// run `hubup resume` or `hubup rollback`.
     NeedsResume = 4,
-    /// The journal failed verification: an entry was changed, dropped or reordered.
+    /// The journal failed verification (an entry was changed, dropped or reordered), or its
+    /// file is damaged or emptied.
     JournalCorrupt = 5,
-    /// Another hubup process holds the journal.
+    /// Another hubup process holds the journal or the install (a run is in progress).
     Busy = 6,
+    /// Script mode: a step stopped before starting its sites; give the script it names to a
+    /// DBA, then run `hubup resume`. Nothing is wrong; the run is unfinished on purpose.
+    AwaitingDba = 7,
 }
 
 /// How a command ended, as far as its exit code goes.
@@ -53,6 +57,9 @@ pub(crate) enum Cause {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The install lock is held by another hubup, or cannot be taken.
+    #[error(transparent)]
+    InstallLock(#[from] InstallLockError),
     #[error(transparent)]
     Package(#[from] PackageError),
     /// The config file cannot be loaded; `hint` says how to name one when none was given.
@@ -115,6 +122,8 @@ pub(crate) fn code(outcome: Outcome<'_>) -> Exit {
             RunEnd::RolledBack { .. } => Exit::RolledBack,
             // Stopped at a safe point: the run waits for resume or rollback.
             RunEnd::Cancelled { .. } => Exit::NeedsResume,
+            // Script mode: unfinished on purpose, until the DBA ran the step's script.
+            RunEnd::AwaitingDba { .. } => Exit::AwaitingDba,
         },
         Outcome::Checked(report) if report.all_ok() => Exit::Ok,
         // `upgrade` would refuse to start: a failed prerequisite.
@@ -127,6 +136,11 @@ fn cause_code(cause: &Cause) -> Exit {
     match cause {
         Cause::Engine(e) => engine_code(e),
         Cause::Journal(e) => journal_code(e),
+        // Another hubup is changing the install: the same answer as a journal in use.
+        Cause::InstallLock(InstallLockError::Held { .. }) => Exit::Busy,
+        // install.root names no folder: the config is wrong; nothing was changed.
+        Cause::InstallLock(InstallLockError::NoInstall { .. }) => Exit::BadInput,
+        Cause::InstallLock(InstallLockError::Io { .. }) => Exit::Failure,
         Cause::Package(e) => package_code(e),
         Cause::Config { .. }
         | Cause::ConfigPath(_)
@@ -179,7 +193,9 @@ fn engine_code(error: &EngineError) -> Exit {
         EngineError::Prepare(_)
         | EngineError::Prerequisites(_)
         | EngineError::NothingToDo { .. }
-        | EngineError::RollbackTarget { .. } => Exit::BadInput,
+        | EngineError::RollbackTarget { .. }
+        // Lost files that cannot be rewritten are refused before anything is written.
+        | EngineError::LostFiles { .. } => Exit::BadInput,
         // A journaled command line the config does not render for its purpose: refused
         // before any of the run's lines ran (`--accept-changed-commands` runs them).
         EngineError::ChangedCommands(_) => Exit::BadInput,
@@ -197,6 +213,14 @@ fn engine_code(error: &EngineError) -> Exit {
         // The journal makes no sense as a run, or the restored install differs from before
         // the step: neither resume nor rollback is known to help; a person must look.
         EngineError::State(_) | EngineError::RollbackUnverified { .. } => Exit::Failure,
+        // Resume found the waiting step's database work not done: nothing changed, and the
+        // run still waits for its DBA, as when it stopped.
+        EngineError::DbaWorkMissing { .. } => Exit::AwaitingDba,
+        // The journal could not take the run's first entry: an I/O failure, and no run
+        // exists to resume (not 4); nothing was changed.
+        EngineError::NotStarted { .. } => Exit::Failure,
+        // A caller forgot the install lock: a bug; nothing was changed.
+        EngineError::InstallNotLocked { .. } => Exit::Failure,
     }
 }
 
@@ -206,8 +230,12 @@ fn journal_code(error: &JournalError) -> Exit {
         JournalError::NotFound { .. }
         | JournalError::Unreadable { .. }
         | JournalError::NotAJournal { .. } => Exit::BadInput,
+        // Another computer's journal: give this machine its own (nothing was changed).
+        JournalError::Copied { .. } => Exit::BadInput,
         JournalError::Busy { .. } => Exit::Busy,
-        JournalError::Damaged { .. } | JournalError::Corrupt { .. } => Exit::JournalCorrupt,
+        JournalError::Damaged { .. }
+        | JournalError::Corrupt { .. }
+        | JournalError::Empty { .. } => Exit::JournalCorrupt,
         JournalError::EntryTooLarge { .. }
         | JournalError::Encode { .. }
         | JournalError::Poisoned { .. }
@@ -325,6 +353,21 @@ mod tests {
     }
 
     #[test]
+    fn a_step_waiting_for_its_dba_and_a_resume_that_finds_the_work_missing_exit_7() {
+        let end = RunEnd::AwaitingDba {
+            run: run(),
+            step: step(),
+            script: PathBuf::from("output/hubup-sql.sql"),
+        };
+        assert_eq!(code(Outcome::Run(&end)), Exit::AwaitingDba);
+        let missing = EngineError::DbaWorkMissing {
+            step: step(),
+            error: "database HubDb is not there".into(),
+        };
+        assert_eq!(failed(missing), Exit::AwaitingDba);
+    }
+
+    #[test]
     fn a_check_exits_0_with_warnings_and_2_with_a_failed_prerequisite() {
         let warned = report(vec![
             Finding::ok("disk", "plenty"),
@@ -434,6 +477,13 @@ mod tests {
             detail: "zip".into(),
         };
         assert_eq!(failed(foreign), Exit::BadInput);
+        let copied = JournalError::Copied {
+            path: file(),
+            made_on: "HUB01".into(),
+            here: "HUB02".into(),
+            id: "00ff".into(),
+        };
+        assert_eq!(failed(copied), Exit::BadInput);
     }
 
     #[test]
@@ -465,6 +515,63 @@ mod tests {
             }),
         };
         assert_eq!(failed(mismatch), Exit::JournalCorrupt);
+    }
+
+    #[test]
+    fn an_emptied_journal_exits_5_whichever_command_opens_it() {
+        let empty = JournalError::Empty {
+            path: file(),
+            size: 0,
+        };
+        assert!(empty.is_untrusted());
+        assert_eq!(failed(empty), Exit::JournalCorrupt);
+    }
+
+    #[test]
+    fn an_install_held_by_another_hubup_exits_6_and_no_install_2() {
+        let held = InstallLockError::Held {
+            root: file(),
+            lock: file(),
+            holder: hubup::LockHolder {
+                pid: Some(7),
+                journal: Some("other.redb".into()),
+            },
+        };
+        assert_eq!(failed(held), Exit::Busy);
+        let none = InstallLockError::NoInstall {
+            root: file(),
+            source: io(),
+        };
+        assert_eq!(failed(none), Exit::BadInput);
+        let io = InstallLockError::Io {
+            path: file(),
+            source: io(),
+        };
+        assert_eq!(failed(io), Exit::Failure);
+    }
+
+    #[test]
+    fn a_run_that_could_not_start_exits_1_not_4() {
+        let full = JournalError::Storage {
+            path: file(),
+            action: "appending a batch",
+            detail: "no space left on device".into(),
+        };
+        let error = EngineError::NotStarted { source: full };
+        assert!(!error.to_string().contains("hubup resume"), "{error}");
+        assert_eq!(failed(error), Exit::Failure);
+        let unlocked = EngineError::InstallNotLocked { root: file() };
+        assert_eq!(failed(unlocked), Exit::Failure);
+    }
+
+    #[test]
+    fn lost_files_that_cannot_be_rewritten_exit_2() {
+        let lost = EngineError::LostFiles {
+            run: run(),
+            files: vec!["Hub/a.dll (written by step 4.0 -> 4.1, missing): package gone".into()],
+        };
+        assert!(lost.to_string().contains("Hub/a.dll"), "{lost}");
+        assert_eq!(failed(lost), Exit::BadInput);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use hubup::{
-    Config, DatabaseBackups, Engine, Event, Faults, Journal, LocalChangePolicy, Op, PreparedRun,
-    PrerequisiteReport, RunEnd, SqlError, SqlTarget, UpgradeRequest, Verdict, Version,
+    Config, DatabaseBackups, Engine, Event, Faults, InstallLock, Journal, LocalChangePolicy, Op,
+    PreparedRun, PrerequisiteReport, RunEnd, SqlError, SqlTarget, UpgradeRequest, Verdict, Version,
 };
 use serde_json::json;
 
@@ -100,6 +100,10 @@ pub(crate) struct JournaledCommandArgs {
 pub(crate) struct ResumeArgs {
     #[command(flatten)]
     pub local: LocalChangeArgs,
+    /// Script mode: the DBA ran the step's script without errors, and hubup cannot check it
+    /// on the server (no sql.server, or no login for it). Journaled as not checked.
+    #[arg(long)]
+    pub dba_confirmed: bool,
     #[command(flatten)]
     pub commands: JournaledCommandArgs,
     #[command(flatten)]
@@ -162,11 +166,14 @@ fn open_journal(
     Ok((journal, scratch))
 }
 
-/// Who this machine is on SQL Server (the mark on databases it creates): its name and its
-/// journal, so two installs on one host (tests, side-by-side environments) stay apart.
-fn machine_identity(machine: &str, journal: &std::path::Path) -> String {
-    let journal = hubup::Digest::of(journal.to_string_lossy().as_bytes());
-    format!("{machine}/{}", journal.short())
+/// Who this machine is on SQL Server (the mark on databases it creates): the random id made
+/// with its journal, never the config's display name or a path (configs get copied between
+/// servers; two installs on one host have two journals).
+fn machine_identity(journal: &Journal) -> String {
+    journal
+        .machine_id()
+        .map(|m| m.to_hex())
+        .unwrap_or_else(|| hubup::RunId::random().to_hex())
 }
 
 /// Runs `body` with an engine set up from the config. `command` names the log file of
@@ -182,15 +189,29 @@ fn with_engine<T>(
     let config = load_config(&common.config)?;
     // Before anything is created or run: only administrators may steer hubup.
     super::access::guard(&config, command, changes, command == "check")?;
+    let faults = Faults::from_env().map_err(Cause::Faults)?;
+    hubup::check_flush_setting().map_err(Cause::Argument)?;
+    // Before anything else: one hubup at a time changes an install, whatever its journal;
+    // the reading commands do not read an install while another hubup changes it.
+    let lock = if changes {
+        let lock = InstallLock::acquire(&config.install.root, &config.journal_path())?;
+        faults.while_holding_lock();
+        Some(lock)
+    } else {
+        hubup::refuse_if_held(&config.install.root)?;
+        None
+    };
     super::log::start(&config.journal_path(), command, changes);
     if changes {
         config.sql.password().map_err(SqlError::from)?;
     }
     let (mut journal, _scratch) = open_journal(&config, changes)?;
-    let identity = machine_identity(journal.machine(), &config.journal_path());
+    if changes {
+        journal.refuse_if_copied()?;
+    }
+    let identity = machine_identity(&journal);
     let mut sql: Box<dyn SqlTarget> =
         hubup::sql_target(&config.sql, &config.output_dir(), &identity)?;
-    let faults = Faults::from_env().map_err(Cause::Faults)?;
     let json = common.json;
     let events = move |event: Event| {
         let (text, warning) = event_text(&event);
@@ -218,6 +239,9 @@ fn with_engine<T>(
         .with_events(events)
         .with_faults(faults)
         .with_accept_changed_commands(journaled.is_some_and(|j| j.accept_changed_commands));
+    if let Some(lock) = &lock {
+        engine = engine.with_install_lock(lock);
+    }
     body(&mut engine)
 }
 
@@ -242,6 +266,7 @@ fn event_text(event: &Event) -> (String, bool) {
             !*verified,
         ),
         Event::Note { text } => (format!("note: {text}"), false),
+        Event::Warning { text } => (format!("warning: {text}"), true),
     }
 }
 
@@ -311,7 +336,12 @@ pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
         Some(&args.commands),
         |engine| {
             let journal_path = engine.journal().path().display().to_string();
-            let end = engine.resume(args.local.policy())?;
+            let dba = if args.dba_confirmed {
+                hubup::DbaWork::Confirmed
+            } else {
+                hubup::DbaWork::Check
+            };
+            let end = engine.resume(args.local.policy(), dba)?;
             Ok(report_end(
                 &end,
                 args.common.json,
@@ -374,6 +404,18 @@ fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exi
         RunEnd::RolledBackOnRequest { run, version } => (
             format!("rolled back to {version} (run {run}); journal: {journal}"),
             json!({ "outcome": "rolled_back_on_request", "run": run.to_string(), "version": version }),
+        ),
+        RunEnd::AwaitingDba { run, step, script } => (
+            format!(
+                "step {step} is waiting for its database work (sql.mode = \"script\"): its files \
+                 are in place and its sites are not started yet.\n  give {} (run {run}, step \
+                 {step}) to your DBA, to run with `sqlcmd -b -i`,\n  then run `hubup \
+                 resume{config_hint}`: it checks, reading only, that the work is done, starts the \
+                 sites and goes on.",
+                script.display()
+            ),
+            json!({ "outcome": "awaiting_dba", "run": run.to_string(),
+                    "step": step.to_string(), "script": script.display().to_string() }),
         ),
         RunEnd::Cancelled { run, step } => (
             format!(
@@ -536,7 +578,7 @@ pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
                 (planned.plan.step, ops)
             })
             .collect();
-        let script = hubup::render_script(&steps);
+        let script = hubup::render_script(&machine_identity(engine.journal()), &steps);
         match &args.out {
             Some(path) => {
                 std::fs::write(path, script)

@@ -36,6 +36,9 @@ pub struct OpContext<'a> {
     pub package: Option<&'a Package>,
     pub package_files: &'a BTreeMap<String, PackageFile>,
     pub sql: &'a mut dyn SqlTarget,
+    /// For the database op at hand: what it found on the server before its change (its
+    /// journaled `SqlBefore` entry), if it recorded one.
+    pub sql_before: Option<SqlBefore>,
     pub dirty: &'a mut DirtyDirs,
     /// File writes wait here until the executor commits the batch (one flush for all).
     pub staging: &'a mut Staging,
@@ -155,22 +158,11 @@ pub enum OpError {
         path.display()
     )]
     EditMismatch { path: PathBuf },
-    /// Undoing an edit finds the file neither as hubup left it nor as it was before.
-    #[error(
-        "{} changed after hubup edited it (expected {}, found {}); restore it by hand from \
-         {}, then run the rollback again",
-        path.display(),
-        expected.short(),
-        found.map(|d| d.short()).unwrap_or_else(|| "no file".into()),
-        blob.display()
-    )]
-    ChangedSinceEdit {
-        path: PathBuf,
-        expected: Digest,
-        found: Option<Digest>,
-        /// The saved "before" copy to restore by hand (boxed: keeps the error small).
-        blob: Box<Path>,
-    },
+    /// Undoing an edit finds the file neither as hubup left it nor as it was before. Boxed:
+    /// its two paths and digests (129 bytes with Windows paths) would make every
+    /// `Result<_, OpError>` that large.
+    #[error(transparent)]
+    ChangedSinceEdit(Box<ChangedSinceEdit>),
     /// The saved "before" copy of an edited file does not match its digest.
     #[error("the saved copy {} is damaged", blob.display())]
     DamagedBlob { blob: PathBuf },
@@ -181,6 +173,26 @@ pub enum OpError {
         target.display()
     )]
     BackupCopyMissing { copy: PathBuf, target: PathBuf },
+}
+
+/// An edited file that undo finds neither as hubup left it nor as it was before: someone
+/// changed it since, so undo leaves it alone and names the saved copy to restore by hand.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} changed after hubup edited it (expected {}, found {}); restore it by hand from {}, \
+     then run the rollback again",
+    path.display(),
+    expected.short(),
+    found.map(|d| d.short()).unwrap_or_else(|| "no file".into()),
+    blob.display()
+)]
+pub struct ChangedSinceEdit {
+    pub path: PathBuf,
+    /// What hubup's edit left.
+    pub expected: Digest,
+    pub found: Option<Digest>,
+    /// The saved "before" copy to restore by hand.
+    pub blob: PathBuf,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OpError + '_ {
@@ -232,7 +244,7 @@ pub fn apply(ctx: &mut OpContext<'_>, op: &Op) -> Result<OpOutcome, OpError> {
             commands::run(&c.apply)?;
             Ok(OpOutcome::Applied)
         }
-        Op::Sql(s) => Ok(ctx.sql.apply(s)?),
+        Op::Sql(s) => Ok(ctx.sql.apply(s, ctx.sql_before.as_ref())?),
         Op::Host(h) => Err(OpError::HostOpElsewhere(h.describe())),
     }
 }
@@ -256,7 +268,7 @@ pub fn check(ctx: &mut OpContext<'_>, op: &Op) -> Result<bool, OpError> {
             Some(line) => Ok(commands::check(line)?),
             None => Ok(false),
         },
-        Op::Sql(s) => Ok(ctx.sql.check(s)?),
+        Op::Sql(s) => Ok(ctx.sql.check(s, ctx.sql_before.as_ref())?),
         Op::Host(h) => Err(OpError::HostOpElsewhere(h.describe())),
     }
 }
@@ -298,7 +310,7 @@ pub fn undo(ctx: &mut OpContext<'_>, op: &Op, outcome: Option<&OpOutcome>) -> Re
             Some(line) => Ok(commands::run(line)?),
             None => Ok(()),
         },
-        Op::Sql(s) => Ok(ctx.sql.undo(s, outcome)?),
+        Op::Sql(s) => Ok(ctx.sql.undo(s, outcome, ctx.sql_before.as_ref())?),
         Op::Host(h) => Err(OpError::HostOpElsewhere(h.describe())),
     }
 }
@@ -498,12 +510,12 @@ fn restore_blob(
     }
     let blob = ctx.blob_path(&before);
     if found != Some(after) {
-        return Err(OpError::ChangedSinceEdit {
+        return Err(OpError::ChangedSinceEdit(Box::new(ChangedSinceEdit {
             path: path.to_path_buf(),
             expected: after,
             found,
-            blob: blob.into_boxed_path(),
-        });
+            blob,
+        })));
     }
     let bytes = fs::read(&blob).map_err(io_err(&blob))?;
     if Digest::of(&bytes) != before {

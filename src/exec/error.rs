@@ -44,6 +44,26 @@ pub enum EngineError {
     /// says what to do; nothing is added to it.
     #[error(transparent)]
     JournalUntrusted(JournalError),
+    /// The journal could not take a new run's first entry (a full disk, say): no run exists
+    /// and nothing has changed.
+    #[error(
+        "the run could not start: {source}. Nothing was changed and no run was recorded: fix \
+         the cause (free space on the journal's disk), then run `hubup upgrade` again"
+    )]
+    NotStarted { source: JournalError },
+    /// After an unclean end, product files that committed steps wrote are missing or
+    /// damaged and cannot be rewritten from their packages. Nothing has changed; the run stays
+    /// unfinished.
+    #[error("{}", lost_files_message(*.run, .files))]
+    LostFiles { run: RunId, files: Vec<String> },
+    /// A changing command was started without the install lock (a caller's bug). Nothing has
+    /// changed.
+    #[error(
+        "refusing to change the install at {} without holding its lock (hubup.lock); this is \
+         a bug in the caller",
+        root.display()
+    )]
+    InstallNotLocked { root: PathBuf },
     #[error("the journal does not describe a run hubup can continue: {0}")]
     State(#[from] StateError),
     /// The step's rollback stopped at an op; the run stays unfinished.
@@ -102,6 +122,9 @@ pub enum EngineError {
     /// renders for their purpose. Nothing has changed.
     #[error("{}", changed_commands_message(.0))]
     ChangedCommands(Vec<CommandMismatch>),
+    /// Script mode: the DBA's work of the waiting step is not there yet; nothing changed.
+    #[error("step {step} still waits for its database work: {error}")]
+    DbaWorkMissing { step: Step, error: String },
 }
 
 /// A journal failure inside the executor: a verification failure keeps the journal's own
@@ -132,6 +155,19 @@ fn changed_commands_message(mismatches: &[CommandMismatch]) -> String {
          run, run the command again with --accept-changed-commands (each line is noted in the \
          journal).",
     );
+    text
+}
+
+fn lost_files_message(run: RunId, files: &[String]) -> String {
+    let mut text = format!(
+        "run {run} ended uncleanly, and {} product file(s) its committed steps wrote are \
+         missing or damaged (lost writes: the disk or file system did not keep what was \
+         flushed) and cannot be rewritten; nothing was changed:",
+        files.len()
+    );
+    for file in files {
+        text.push_str(&format!("\n  - {file}"));
+    }
     text
 }
 

@@ -9,10 +9,19 @@
 //! (`StepRolledBack`). Resume and rollback rebuild the run from the journal alone
 //! ([`state::RunState`]) and continue from there.
 //!
+//! In script mode a step with database work stops before its first site start
+//! ([`RunEnd::AwaitingDba`]) until a DBA ran its script; resume goes on once the work is
+//! checked on the server, or on the operator's word ([`DbaWork`]), as the journal records.
+//!
+//! Before any of that, a changing command finishes what an unclean end left behind
+//! (`recovery.rs`): pending backup removals, a run that only lacks its end, and product files
+//! whose content a power cut lost.
+//!
 //! Files: `prepare.rs` (detection, packages, planning, prerequisites: everything before the
 //! first change), `step.rs` (running and rolling back one step), `apply.rs` (each op kind),
-//! `recorder.rs` (group commit), `state.rs` (a run from its entries), `commands.rs`,
-//! `faults.rs` (test-only fault injection).
+//! `recorder.rs` (every journal append, group commit), `recovery.rs` (after an unclean end),
+//! `state.rs` (a run from its entries), `commands.rs`, `faults.rs` (test-only fault
+//! injection).
 
 pub mod apply;
 pub mod commands;
@@ -21,6 +30,7 @@ pub mod faults;
 mod host;
 mod prepare;
 mod recorder;
+mod recovery;
 mod sql_lock;
 pub mod state;
 mod step;
@@ -30,7 +40,8 @@ use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
 use crate::host::HostAdapter;
-use crate::journal::{Journal, Payload, RunId, RunOutcome};
+use crate::install_lock::InstallLock;
+use crate::journal::{Journal, JournalError, Payload, RunId, RunOutcome};
 use crate::plan::{LocalChangePolicy, StepPlan};
 use crate::sql::{DatabaseBackups, DatabasePlanning, SqlTarget};
 use crate::version::{Step, Version};
@@ -44,11 +55,29 @@ use step::StepEnd;
 /// Something the executor tells the operator while it works.
 #[derive(Clone, Debug)]
 pub enum Event {
-    StepStarted { step: Step, ops: usize },
-    StepCommitted { step: Step },
-    RollbackStarted { step: Step, reason: String },
-    StepRolledBack { step: Step, verified: bool },
-    Note { text: String },
+    StepStarted {
+        step: Step,
+        ops: usize,
+    },
+    StepCommitted {
+        step: Step,
+    },
+    RollbackStarted {
+        step: Step,
+        reason: String,
+    },
+    StepRolledBack {
+        step: Step,
+        verified: bool,
+    },
+    Note {
+        text: String,
+    },
+    /// Something the operator should act on, though the command goes on (a backup folder
+    /// that could not be removed, files repaired after a lost write).
+    Warning {
+        text: String,
+    },
 }
 
 /// How a run (or a resume or rollback) ended.
@@ -67,6 +96,29 @@ pub enum RunEnd {
     RolledBackOnRequest { run: RunId, version: Version },
     /// Ctrl-C: stopped at a safe point; resume or roll back.
     Cancelled { run: RunId, step: Option<Step> },
+    /// Script mode: `step` stopped before starting its sites; a DBA must run `script`, then
+    /// `hubup resume` checks the work and goes on.
+    AwaitingDba {
+        run: RunId,
+        step: Step,
+        script: PathBuf,
+    },
+}
+
+/// True if the step stopped for its DBA and has not heard back (nor failed since).
+fn waits_for_dba(open: &state::StepState) -> bool {
+    open.awaiting_dba.is_some() && !open.dba_done && open.failed.is_none() && !open.rollback_started
+}
+
+/// How `resume` learns that the DBA's work of a step waiting for it is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DbaWork {
+    /// Check it on the server, reading only (the `[sql]` server and login).
+    #[default]
+    Check,
+    /// The operator confirms the script ran without errors (`--dba-confirmed`): journaled as
+    /// not checked.
+    Confirmed,
 }
 
 /// What an upgrade is asked to do.
@@ -97,6 +149,8 @@ pub struct Engine<'a> {
     accept_changed_commands: bool,
     /// The machine outside the install tree (the config's `[host]` adapter).
     host: Box<dyn HostAdapter + 'a>,
+    /// The install lock; upgrade, resume and rollback refuse to run without it.
+    lock: Option<&'a InstallLock>,
 }
 
 /// The cancel flag of an engine nobody can cancel: never set.
@@ -129,12 +183,21 @@ impl<'a> Engine<'a> {
             faults: faults::Faults::default(),
             accept_changed_commands: false,
             host: crate::host::host_adapter(&host_setup(config)),
+            lock: None,
         }
     }
 
     /// Work on the machine through `host` instead of the config's `[host]` adapter.
     pub fn with_host(mut self, host: Box<dyn HostAdapter + 'a>) -> Self {
         self.host = host;
+        self
+    }
+
+    /// The install lock this process holds ([`InstallLock::acquire`] on the config's install
+    /// root, taken before the journal is opened): upgrade, resume and rollback change the
+    /// install only while it is held.
+    pub fn with_install_lock(mut self, lock: &'a InstallLock) -> Self {
+        self.lock = Some(lock);
         self
     }
 
@@ -186,14 +249,53 @@ impl Engine<'_> {
         self.config.install.root.clone()
     }
 
-    fn refuse_if_unfinished(&self) -> Result<(), EngineError> {
-        if let Some(run) = self.journal.unfinished_run()? {
-            return Err(EngineError::Unfinished {
-                run: run.run,
-                from: run.from,
-                to: run.to,
-            });
+    /// Appends `payloads` to `run` in one durable commit (every executor append comes here or
+    /// through a `Recorder`, where the test faults hook in).
+    fn record(&mut self, run: RunId, payloads: &[Payload]) -> Result<(), JournalError> {
+        recorder::append(self.journal, &self.faults, run, payloads)
+    }
+
+    /// Refuses to change an install whose lock this process does not hold.
+    fn require_lock(&self) -> Result<(), EngineError> {
+        let root = &self.config.install.root;
+        match self.lock {
+            Some(lock) if lock.root() == root.as_path() => Ok(()),
+            _ => Err(EngineError::InstallNotLocked { root: root.clone() }),
         }
+    }
+
+    /// Before a new run: an unfinished run that only lacks its end (a crash right before
+    /// `RunFinished`, or while its verified rollback removed the backup) is closed, after
+    /// its committed files are checked (and repaired) against the journal; any other
+    /// unfinished run refuses the upgrade.
+    fn close_settled_run(&mut self) -> Result<(), EngineError> {
+        let Some(summary) = self.journal.unfinished_run()? else {
+            return Ok(());
+        };
+        let state = self.load_run(summary.run)?;
+        let Some(outcome) = state.settled_outcome() else {
+            return Err(EngineError::Unfinished {
+                run: summary.run,
+                from: summary.from,
+                to: summary.to,
+            });
+        };
+        recovery::repair_lost_writes(self, &state, recovery::Scope::Resume)?;
+        let text = format!(
+            "run {} ended without recording its end (an unclean end) with nothing left to do;              its committed files were checked against the journal, and it is closed",
+            state.run
+        );
+        self.record(
+            state.run,
+            &[
+                Payload::Note {
+                    step: None,
+                    text: text.clone(),
+                },
+                Payload::RunFinished { outcome },
+            ],
+        )?;
+        (self.events)(Event::Note { text });
         Ok(())
     }
 
@@ -211,13 +313,16 @@ impl Engine<'_> {
 
     /// Upgrades the install to `request.to`, step by step.
     ///
-    /// Before the first change: refuses if a run is unfinished, detects the version, verifies
-    /// every package, plans every step and checks every prerequisite; any failure there leaves
-    /// everything unchanged. Afterwards, a failing step is rolled back (earlier steps stay
-    /// committed) and the run ends with [`RunEnd::RolledBack`]; Ctrl-C ends it at a safe point
-    /// with [`RunEnd::Cancelled`].
+    /// Before the first change: refuses if a run is unfinished (one that only lacks its end
+    /// is closed instead, after its files are checked and repaired), finishes pending backup
+    /// removals, detects the version, verifies every package, plans every step and checks
+    /// every prerequisite; any failure there leaves the install unchanged. Afterwards, a
+    /// failing step is rolled back (earlier steps stay committed) and the run ends with
+    /// [`RunEnd::RolledBack`]; Ctrl-C ends it at a safe point with [`RunEnd::Cancelled`].
     pub fn upgrade(&mut self, request: &UpgradeRequest) -> Result<RunEnd, EngineError> {
-        self.refuse_if_unfinished()?;
+        self.require_lock()?;
+        self.close_settled_run()?;
+        recovery::finish_pending_removals(self)?;
         let prepared = self.prepare(request)?;
         let report = self.check_prerequisites(&prepared);
         if !report.all_ok() {
@@ -225,6 +330,10 @@ impl Engine<'_> {
         }
         let run = RunId::random();
         let mut config = crate::journal::ConfigRecord::from_pairs(self.config.journal_view());
+        // Which machine id marks the databases this run creates (the audit's link to them).
+        if let Some(machine) = self.journal.machine_id() {
+            config.push(state::MACHINE_ID_KEY, machine.to_hex());
+        }
         // Resume reads the backups back from here if the run stops before its first step.
         if let Some(backups) = &request.backups {
             config.push(state::BACKUP_FOLDER_KEY, backups.folder.clone());
@@ -247,7 +356,14 @@ impl Engine<'_> {
                 e.to_string(),
             )])
         })?;
-        locked.journal.append(run, &[started])?;
+        // Nothing is journaled yet: a journal that cannot take the run's first entry (a full
+        // disk) means no run exists, not an unfinished one.
+        locked
+            .record(run, &[started])
+            .map_err(|source| match EngineError::from(source) {
+                EngineError::Journal(source) => EngineError::NotStarted { source },
+                other => other,
+            })?;
         locked.run_prepared(run, prepared)
     }
 
@@ -274,6 +390,9 @@ impl Engine<'_> {
                         step: Some(step),
                     });
                 }
+                StepEnd::AwaitingDba { script } => {
+                    return Ok(RunEnd::AwaitingDba { run, step, script });
+                }
             }
         }
         self.finish(run, RunOutcome::Completed { version: target })?;
@@ -284,8 +403,7 @@ impl Engine<'_> {
     }
 
     fn finish(&mut self, run: RunId, outcome: RunOutcome) -> Result<(), EngineError> {
-        self.journal
-            .append(run, &[Payload::RunFinished { outcome }])?;
+        self.record(run, &[Payload::RunFinished { outcome }])?;
         Ok(())
     }
 
@@ -297,15 +415,49 @@ impl Engine<'_> {
     /// Finishes the unfinished run: completes its interrupted step (ops with an intent and no
     /// done record are checked, and applied again if their effect is not there), or finishes
     /// an interrupted rollback, then runs the remaining steps to the run's target.
-    pub fn resume(&mut self, local_changes: LocalChangePolicy) -> Result<RunEnd, EngineError> {
+    ///
+    /// A step that waits for its DBA (script mode) goes on only once `dba` says the work is
+    /// done: checked on the server, or confirmed by the operator.
+    ///
+    /// Before it continues, the files the run's committed steps (and the interrupted step's
+    /// done ops) wrote are checked against the journal and lost or damaged ones rewritten
+    /// from their packages; one that cannot be rewritten refuses the resume, naming it, with
+    /// nothing changed ([`EngineError::LostFiles`]).
+    pub fn resume(
+        &mut self,
+        local_changes: LocalChangePolicy,
+        dba: DbaWork,
+    ) -> Result<RunEnd, EngineError> {
+        self.require_lock()?;
+        recovery::finish_pending_removals(self)?;
         let summary = self
             .journal
             .unfinished_run()?
             .ok_or(EngineError::NothingToDo { action: "resume" })?;
-        let state = self.load_run(summary.run)?;
+        let mut state = self.load_run(summary.run)?;
         let run = state.run;
         self.check_journaled_commands(run, &lines_a_resume_runs(&state))?;
-        self.journal.append(run, &[Payload::RunResumed {}])?;
+        // Checked before anything is journaled or repaired: a refusal changes nothing.
+        let dba_done = match state.open_step() {
+            Some(open) if waits_for_dba(open) => Some(self.dba_work_done(open, dba)?),
+            _ => None,
+        };
+        let rolls_back = state.rollback_target.is_some()
+            || state
+                .open_step()
+                .is_some_and(|open| open.failed.is_some() || open.rollback_started);
+        let scope = if rolls_back {
+            recovery::Scope::Rollback
+        } else {
+            recovery::Scope::Resume
+        };
+        recovery::repair_lost_writes(self, &state, scope)?;
+        if let Some(done) = dba_done {
+            self.record(run, &[Payload::RunResumed {}, done])?;
+            state = self.load_run(run)?;
+        } else {
+            self.record(run, &[Payload::RunResumed {}])?;
+        }
         if let Some(target) = state.rollback_target {
             return self.roll_back_run(&state, target);
         }
@@ -346,6 +498,13 @@ impl Engine<'_> {
                         step: Some(open.step),
                     });
                 }
+                StepEnd::AwaitingDba { script } => {
+                    return Ok(RunEnd::AwaitingDba {
+                        run,
+                        step: open.step,
+                        script,
+                    });
+                }
             }
         }
         let current = self.load_run(run)?.current_version();
@@ -375,11 +534,59 @@ impl Engine<'_> {
         self.run_prepared(run, prepared)
     }
 
+    /// The entry saying a waiting step's database work is done, after checking it (or on the
+    /// operator's word).
+    fn dba_work_done(
+        &mut self,
+        open: &state::StepState,
+        dba: DbaWork,
+    ) -> Result<Payload, EngineError> {
+        let step = open.step;
+        if dba == DbaWork::Confirmed {
+            return Ok(Payload::DbaWorkDone {
+                step,
+                verified: false,
+                how: "confirmed by the operator (hubup resume --dba-confirmed); not checked on \
+                      the server"
+                    .to_string(),
+            });
+        }
+        let ops: Vec<crate::op::SqlOp> = open
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                crate::op::Op::Sql(sql) => Some(sql.clone()),
+                _ => None,
+            })
+            .collect();
+        self.sql
+            .verify_dba_work(&ops)
+            .map_err(|e| EngineError::DbaWorkMissing {
+                step,
+                error: e.to_string(),
+            })?;
+        Ok(Payload::DbaWorkDone {
+            step,
+            verified: true,
+            how: format!(
+                "checked on SQL Server {} (read only): {} database op(s) done",
+                self.config.sql.server,
+                ops.len()
+            ),
+        })
+    }
+
     /// Rolls back: without `to`, the interrupted step of the unfinished run; with `to`, every
     /// step back to version `to`, newest first, across as many runs as that takes (using
     /// their backups and the journal). Every backup copy needed is checked before anything is
     /// undone.
+    ///
+    /// Without `to`, the files of the run's committed steps are first checked and repaired as
+    /// [`Engine::resume`] does (except those the interrupted step changed: its undo restores
+    /// them).
     pub fn rollback(&mut self, to: Option<Version>) -> Result<RunEnd, EngineError> {
+        self.require_lock()?;
+        recovery::finish_pending_removals(self)?;
         let Some(target) = to else {
             let summary = self
                 .journal
@@ -394,7 +601,8 @@ impl Engine<'_> {
                 .unwrap_or_else(|| state.current_version());
             let undone = undo_lines(to_undo(&state, target));
             self.check_journaled_commands(state.run, &undone)?;
-            self.journal.append(state.run, &[Payload::RunResumed {}])?;
+            recovery::repair_lost_writes(self, &state, recovery::Scope::Rollback)?;
+            self.record(state.run, &[Payload::RunResumed {}])?;
             return self.roll_back_run(&state, target);
         };
         let runs = self.runs_to_roll_back(target)?;
@@ -409,7 +617,7 @@ impl Engine<'_> {
         }
         let mut end = None;
         for state in &runs {
-            self.journal.append(state.run, &[Payload::RunResumed {}])?;
+            self.record(state.run, &[Payload::RunResumed {}])?;
             end = Some(self.roll_back_run(state, target.max(state.from))?);
         }
         Ok(match end {
@@ -504,7 +712,7 @@ impl Engine<'_> {
                 text: format!("accepted a changed command: {m}"),
             });
         }
-        self.journal.append(run, &notes)?;
+        self.record(run, &notes)?;
         Ok(())
     }
 }

@@ -78,7 +78,7 @@ impl<E: HoldsSql> Drop for SqlLocked<'_, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::{OpOutcome, SqlOp};
+    use crate::op::{OpOutcome, SqlBefore, SqlOp};
 
     /// Counts lock depth like the execution target; its lock can be made to fail.
     #[derive(Default)]
@@ -104,13 +104,21 @@ mod tests {
             self.depth -= 1;
             Ok(())
         }
-        fn apply(&mut self, _: &SqlOp) -> Result<OpOutcome, SqlError> {
+        fn verify_dba_work(&mut self, _: &[SqlOp]) -> Result<(), SqlError> {
+            Ok(())
+        }
+        fn apply(&mut self, _: &SqlOp, _: Option<&SqlBefore>) -> Result<OpOutcome, SqlError> {
             Ok(OpOutcome::Applied)
         }
-        fn check(&mut self, _: &SqlOp) -> Result<bool, SqlError> {
+        fn check(&mut self, _: &SqlOp, _: Option<&SqlBefore>) -> Result<bool, SqlError> {
             Ok(true)
         }
-        fn undo(&mut self, _: &SqlOp, _: Option<&OpOutcome>) -> Result<(), SqlError> {
+        fn undo(
+            &mut self,
+            _: &SqlOp,
+            _: Option<&OpOutcome>,
+            _: Option<&SqlBefore>,
+        ) -> Result<(), SqlError> {
             Ok(())
         }
     }

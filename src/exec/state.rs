@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::digest::Digest;
 use crate::journal::{Entry, Payload, RunId, RunOutcome};
-use crate::op::{HostState, Op, OpOutcome};
+use crate::op::{HostState, Op, OpOutcome, SqlBefore};
 use crate::sql::DatabaseBackups;
 use crate::version::{Step, Version};
 
@@ -21,13 +21,23 @@ pub struct StepState {
     pub apphost_before: Digest,
     pub intents: BTreeSet<u32>,
     pub done: BTreeMap<u32, OpOutcome>,
+    /// What database ops found on the server before their change.
+    pub sql_before: BTreeMap<u32, SqlBefore>,
     /// What each host op found before its change (what its undo puts back).
     pub observed: BTreeMap<u32, HostState>,
     pub undone: BTreeSet<u32>,
     pub failed: Option<(u32, String)>,
+    /// Script mode: the script a DBA must run before the step goes on.
+    pub awaiting_dba: Option<String>,
+    /// The DBA's work for the step is done (checked, or confirmed by the operator).
+    pub dba_done: bool,
     pub rollback_started: bool,
     pub committed: bool,
     pub rolled_back: bool,
+    /// Its rollback's restored state matched the digests recorded before the step.
+    pub rollback_verified: bool,
+    /// Its backup folder's removal after a verified rollback is journaled as done.
+    pub backup_removed: bool,
 }
 
 impl StepState {
@@ -66,6 +76,8 @@ pub struct RunState {
 /// Keys of `RunStarted`'s config record under which a run keeps its database backups.
 pub const BACKUP_FOLDER_KEY: &str = "sql.backup_databases";
 pub const BACKUP_STAMP_KEY: &str = "sql.backup_stamp";
+/// Key of `RunStarted`'s config record naming the journal's machine id.
+pub const MACHINE_ID_KEY: &str = "machine.id";
 
 /// The entries do not describe a run hubup can continue (a damaged or foreign journal).
 #[derive(Debug, thiserror::Error)]
@@ -144,12 +156,17 @@ impl RunState {
                 apphost_before: *apphost_before,
                 intents: BTreeSet::new(),
                 done: BTreeMap::new(),
+                sql_before: BTreeMap::new(),
                 observed: BTreeMap::new(),
                 undone: BTreeSet::new(),
                 failed: None,
+                awaiting_dba: None,
+                dba_done: false,
                 rollback_started: false,
                 committed: false,
                 rolled_back: false,
+                rollback_verified: false,
+                backup_removed: false,
             }),
             Payload::OpIntent { step, index } => {
                 let s = self.step_mut(seq, *step)?;
@@ -183,11 +200,13 @@ impl RunState {
                 let s = self.step_mut(seq, *step)?;
                 s.rollback_started = true;
             }
-            Payload::StepRolledBack { step, .. } => {
+            Payload::StepRolledBack { step, verified, .. } => {
                 let s = self.step_mut(seq, *step)?;
                 s.rolled_back = true;
                 s.committed = false;
+                s.rollback_verified = *verified;
             }
+            Payload::BackupRemoved { step } => self.step_mut(seq, *step)?.backup_removed = true,
             Payload::RunResumed {} => {
                 self.cancelled = false;
                 self.finished = None;
@@ -197,7 +216,20 @@ impl RunState {
                 self.finished = Some(outcome.clone());
                 self.rollback_target = None;
             }
-            Payload::Note { .. } => {}
+            Payload::Note { .. } | Payload::RepairPlanned { .. } | Payload::RepairDone { .. } => {}
+            Payload::SqlBefore {
+                step,
+                index,
+                before,
+            } => {
+                let s = self.step_mut(seq, *step)?;
+                check_index(seq, s, *index)?;
+                s.sql_before.insert(*index, before.clone());
+            }
+            Payload::AwaitingDba { step, script } => {
+                self.step_mut(seq, *step)?.awaiting_dba = Some(script.clone());
+            }
+            Payload::DbaWorkDone { step, .. } => self.step_mut(seq, *step)?.dba_done = true,
             Payload::HostObserved { step, index, state } => {
                 let s = self.step_mut(seq, *step)?;
                 check_index(seq, s, *index)?;
@@ -210,6 +242,30 @@ impl RunState {
     /// The step that is neither committed nor rolled back, if any (at most one).
     pub fn open_step(&self) -> Option<&StepState> {
         self.steps.iter().rev().find(|s| s.is_open())
+    }
+
+    /// How the run ends if nothing is left to do but record its end: no step is open, and
+    /// either its rollback has undone every step it was to undo, or every step to its target
+    /// is committed. `None` while work remains (an open step, steps still to run or to undo).
+    /// A run in this state ended without `RunFinished` (a crash right before it, or during
+    /// the removal of a backup after a verified rollback).
+    pub fn settled_outcome(&self) -> Option<RunOutcome> {
+        if self.open_step().is_some() {
+            return None;
+        }
+        match self.rollback_target {
+            Some(target) => {
+                let undone = !self
+                    .steps
+                    .iter()
+                    .any(|s| s.committed && s.step.from >= target);
+                undone.then_some(RunOutcome::RolledBack {
+                    version: self.current_version(),
+                })
+            }
+            None => (self.current_version() == self.to)
+                .then_some(RunOutcome::Completed { version: self.to }),
+        }
     }
 
     /// The version the install is at according to the journal.

@@ -11,6 +11,7 @@ use crate::exec::apply::{self, OpContext, OpError};
 use crate::exec::host;
 use crate::exec::prepare::PrepareError;
 use crate::exec::recorder::Recorder;
+use crate::exec::recovery::{self, Scope};
 use crate::exec::sql_lock::SqlLocked;
 use crate::exec::state::{RunState, StepState};
 use crate::exec::{Engine, EngineError, Event, Finding, PlannedStep};
@@ -18,15 +19,21 @@ use crate::fsx::{DirtyDirs, Staging};
 use crate::install;
 use crate::journal::{Payload, RunId};
 use crate::model::InstallModel;
-use crate::op::{HostState, Op, OpOutcome};
+use crate::op::{HostState, Op, OpOutcome, SqlBefore};
 use crate::package::{Package, PackageFile};
 use crate::version::{Step, Version};
 
 /// How a step ended.
 pub(super) enum StepEnd {
     Committed,
-    RolledBack { error: String },
+    RolledBack {
+        error: String,
+    },
     Cancelled,
+    /// Script mode: stopped before the step's sites start, until a DBA runs the script.
+    AwaitingDba {
+        script: std::path::PathBuf,
+    },
 }
 
 /// File ops run in batches: one commit for the batch's intents, one folder flush per folder,
@@ -49,7 +56,7 @@ pub(super) fn has_sql(ops: &[Op]) -> bool {
     ops.iter().any(|op| matches!(op, Op::Sql(_)))
 }
 
-fn files_by_entry(package: &Package) -> BTreeMap<String, PackageFile> {
+pub(super) fn files_by_entry(package: &Package) -> BTreeMap<String, PackageFile> {
     package
         .manifest()
         .files
@@ -76,6 +83,7 @@ enum OpsEnd {
     Completed,
     Cancelled,
     Failed { index: u32, error: String },
+    AwaitingDba { script: std::path::PathBuf },
 }
 
 /// What [`run_ops`] needs besides the engine.
@@ -89,6 +97,10 @@ struct OpsRun<'x> {
     prior_intents: &'x BTreeSet<u32>,
     /// What host ops found before their change, journaled by an earlier process (resume).
     observed: &'x BTreeMap<u32, HostState>,
+    /// What database ops recorded about the server before their change (resume).
+    sql_before: &'x BTreeMap<u32, SqlBefore>,
+    /// The DBA's work of the step is done (script mode): its sites may start.
+    dba_done: bool,
     package: &'x Package,
 }
 
@@ -97,7 +109,7 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
     let files = files_by_entry(x.package);
     let bar = progress_bar(engine, x.step, x.ops.len(), "upgrading");
     bar.set_position(x.done.len() as u64);
-    let mut rec = Recorder::new(&mut *engine.journal, x.run);
+    let mut rec = Recorder::new(&mut *engine.journal, &engine.faults, x.run);
     let mut dirty = DirtyDirs::default();
     let mut staging = Staging::default();
     let mut observed = x.observed.clone();
@@ -112,6 +124,14 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
         if x.done.contains_key(&index) {
             i += 1;
             continue;
+        }
+        if let Some(script) = dba_stop(&*engine.sql, &x, i) {
+            rec.now([Payload::AwaitingDba {
+                step: x.step,
+                script: script.display().to_string(),
+            }])?;
+            bar.abandon();
+            return Ok(OpsEnd::AwaitingDba { script });
         }
         let end = batch_end(x.ops, i, x.done);
         rec.now((i..end).map(|j| Payload::OpIntent {
@@ -152,6 +172,7 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
             package: Some(x.package),
             package_files: &files,
             sql: &mut *engine.sql,
+            sql_before: None,
             dirty: &mut dirty,
             staging: &mut staging,
         };
@@ -161,22 +182,27 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
             }
             let index = j as u32;
             let op = &x.ops[j];
-            let result = engine
+            let mut ready = engine
                 .faults
                 .before_apply(x.step, index)
-                .map_err(OpError::from)
-                .and_then(|()| {
-                    if let Op::Host(h) = op {
-                        let before = observed.get(&index).ok_or_else(|| {
-                            OpError::HostOpElsewhere(format!("{} (not observed)", h.describe()))
-                        })?;
-                        Ok(host::apply(engine.host.as_mut(), h, before, &observed)?)
-                    } else if x.prior_intents.contains(&index) && apply::check(&mut ctx, op)? {
-                        Ok(OpOutcome::AlreadyPresent)
-                    } else {
-                        apply::apply(&mut ctx, op)
-                    }
-                });
+                .map_err(OpError::from);
+            if ready.is_ok()
+                && let Op::Sql(sql) = op
+            {
+                ready = record_sql_before(&mut ctx, &mut rec, &x, index, sql)?;
+            }
+            let result = ready.and_then(|()| {
+                if let Op::Host(h) = op {
+                    let before = observed.get(&index).ok_or_else(|| {
+                        OpError::HostOpElsewhere(format!("{} (not observed)", h.describe()))
+                    })?;
+                    Ok(host::apply(engine.host.as_mut(), h, before, &observed)?)
+                } else if x.prior_intents.contains(&index) && apply::check(&mut ctx, op)? {
+                    Ok(OpOutcome::AlreadyPresent)
+                } else {
+                    apply::apply(&mut ctx, op)
+                }
+            });
             match result {
                 Ok(outcome) => {
                     engine.faults.after_effect();
@@ -238,6 +264,53 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
     Ok(OpsEnd::Completed)
 }
 
+/// Script mode: the step stops before its first site start until a DBA has run the script
+/// of its database work (the sites would start against databases that do not exist yet).
+fn dba_stop(
+    sql: &dyn crate::sql::SqlTarget,
+    x: &OpsRun<'_>,
+    index: usize,
+) -> Option<std::path::PathBuf> {
+    let starts_a_site = matches!(
+        &x.ops[index],
+        Op::Command(c) if matches!(c.purpose, crate::op::CommandPurpose::StartSite { .. })
+    );
+    if x.dba_done || !starts_a_site || !has_sql(x.ops) {
+        return None;
+    }
+    sql.dba_script()
+}
+
+/// Before a database op changes the server: what it finds there, journaled (durable) before
+/// the change, or what an earlier attempt journaled (resume). The outer error is the journal's
+/// (the run stops); the inner one is the op's (it fails, and the step rolls back).
+fn record_sql_before(
+    ctx: &mut OpContext<'_>,
+    rec: &mut Recorder<'_>,
+    x: &OpsRun<'_>,
+    index: u32,
+    op: &crate::op::SqlOp,
+) -> Result<Result<(), OpError>, EngineError> {
+    if let Some(before) = x.sql_before.get(&index) {
+        ctx.sql_before = Some(before.clone());
+        return Ok(Ok(()));
+    }
+    match ctx.sql.prepare(op) {
+        Ok(before) => {
+            if let Some(before) = &before {
+                rec.now([Payload::SqlBefore {
+                    step: x.step,
+                    index,
+                    before: before.clone(),
+                }])?;
+            }
+            ctx.sql_before = before;
+            Ok(Ok(()))
+        }
+        Err(e) => Ok(Err(e.into())),
+    }
+}
+
 /// The end (exclusive) of the batch starting at `start`.
 fn batch_end(ops: &[Op], start: usize, done: &BTreeMap<u32, OpOutcome>) -> usize {
     if !is_file_op(&ops[start]) {
@@ -296,7 +369,8 @@ pub(super) fn execute(
             ),
         });
     }
-    engine.journal.append(run, &head)?;
+    engine.record(run, &head)?;
+    engine.sql.start_step(&run.to_hex(), step);
     let mut engine = lock_for(engine, step, &plan.ops)?;
     let end = run_ops(
         &mut engine,
@@ -307,6 +381,8 @@ pub(super) fn execute(
             done: &BTreeMap::new(),
             prior_intents: &BTreeSet::new(),
             observed: &BTreeMap::new(),
+            sql_before: &BTreeMap::new(),
+            dba_done: false,
             package: &planned.package,
         },
     )?;
@@ -346,7 +422,7 @@ fn finish_ops(
 ) -> Result<StepEnd, EngineError> {
     match end {
         OpsEnd::Completed => {
-            engine.journal.append(
+            engine.record(
                 run,
                 &[Payload::StepCommitted {
                     step,
@@ -358,6 +434,7 @@ fn finish_ops(
             Ok(StepEnd::Committed)
         }
         OpsEnd::Cancelled => Ok(StepEnd::Cancelled),
+        OpsEnd::AwaitingDba { script } => Ok(StepEnd::AwaitingDba { script }),
         OpsEnd::Failed { index, error } => {
             let state = RunState::from_entries(&engine.journal.run_entries(run)?)?;
             let open = state
@@ -399,6 +476,7 @@ pub(super) fn resume(
         step,
         ops: open.ops.len(),
     });
+    engine.sql.start_step(&run.to_hex(), step);
     let mut engine = lock_for(engine, step, &open.ops)?;
     let end = run_ops(
         &mut engine,
@@ -409,6 +487,8 @@ pub(super) fn resume(
             done: &open.done,
             prior_intents: &open.intents,
             observed: &open.observed,
+            sql_before: &open.sql_before,
+            dba_done: open.dba_done,
             package: &package,
         },
     )?;
@@ -444,7 +524,9 @@ fn digests_after_change(engine: &Engine<'_>, step: Step) -> Result<(Digest, Dige
     Ok((tree, apphost_digest))
 }
 
-/// Before rolling back committed steps: every backup copy they need must be there.
+/// Before rolling back: every backup copy the steps' remaining undos need must be there (or
+/// its file must already hold what the copy would restore). A step whose ops are all undone
+/// needs nothing, whatever its backup folder still holds (a removal cut short by a crash).
 pub(super) fn check_backups(
     engine: &Engine<'_>,
     steps: &[&StepState],
@@ -461,20 +543,30 @@ pub(super) fn check_backups(
             continue;
         }
         let folder = root.join(state.step.from.backup_folder_name());
-        for op in &state.ops {
-            let Op::Backup(backup) = op else { continue };
-            for file in &backup.files {
-                let path = file.path.under(&folder);
-                let size = std::fs::metadata(&path).map(|m| m.len()).ok();
-                if size != Some(file.size) {
-                    return Err(EngineError::RollbackTarget {
-                        target,
-                        reason: format!(
-                            "the backup copy {} is missing or damaged; nothing was changed",
-                            path.display()
-                        ),
-                    });
-                }
+        for index in state.to_undo() {
+            let (target_path, old) = match &state.ops[index as usize] {
+                Op::WriteFile(w) => match &w.replaces {
+                    Some(old) => (&w.path, old),
+                    None => continue,
+                },
+                Op::DeleteFile(d) => (&d.path, &d.old),
+                _ => continue,
+            };
+            let copy = old.path.under(&folder);
+            let size = std::fs::metadata(&copy).map(|m| m.len()).ok();
+            if size == Some(old.size) {
+                continue;
+            }
+            let restored = Digest::of_file(&target_path.under(root))
+                .is_ok_and(|(digest, _)| digest == old.digest);
+            if !restored {
+                return Err(EngineError::RollbackTarget {
+                    target,
+                    reason: format!(
+                        "the backup copy {} is missing or damaged; nothing was changed",
+                        copy.display()
+                    ),
+                });
             }
         }
     }
@@ -482,7 +574,8 @@ pub(super) fn check_backups(
 }
 
 /// Undoes every op of `state` that has an intent and no undo record, newest first; then checks
-/// the install against the digests recorded before the step and removes the backup folder.
+/// the install against the digests recorded before the step, journals the step as rolled back,
+/// and then removes the backup folder.
 pub(super) fn roll_back(
     engine: &mut Engine<'_>,
     run: RunId,
@@ -496,7 +589,7 @@ pub(super) fn roll_back(
         reason: reason.to_string(),
     });
     if !state.rollback_started {
-        engine.journal.append(
+        engine.record(
             run,
             &[Payload::RollbackStarted {
                 step,
@@ -505,6 +598,7 @@ pub(super) fn roll_back(
             }],
         )?;
     }
+    engine.sql.start_step(&run.to_hex(), step);
     {
         let mut engine = lock_for(engine, step, &state.ops)?;
         undo_ops(&mut engine, run, state)?;
@@ -518,7 +612,7 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
     let to_undo = state.to_undo();
     let bar = progress_bar(engine, step, to_undo.len(), "rolling back");
     let empty = BTreeMap::new();
-    let mut rec = Recorder::new(&mut *engine.journal, run);
+    let mut rec = Recorder::new(&mut *engine.journal, &engine.faults, run);
     let mut dirty = DirtyDirs::default();
     let mut staging = Staging::default();
     let mut undone = Vec::new();
@@ -552,6 +646,7 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
             package: None,
             package_files: &empty,
             sql: &mut *engine.sql,
+            sql_before: state.sql_before.get(&index).cloned(),
             dirty: &mut dirty,
             staging: &mut staging,
         };
@@ -628,14 +723,27 @@ fn remove_created_folders(root: &Path, state: &StepState) {
     }
 }
 
+/// Compares the restored install with the digests recorded before the step (repairing lost
+/// writes of the steps before it first, if it differs), journals `StepRolledBack` and only
+/// then, if it matched, removes the backup folder as its own phase
+/// ([`recovery::remove_backup`]): a crash between the two leaves a rolled-back step whose
+/// backup removal is pending, never a step that cannot be rolled back for want of its backup.
 fn verify_rollback(
     engine: &mut Engine<'_>,
     run: RunId,
     state: &StepState,
 ) -> Result<(), EngineError> {
     let step = state.step;
-    let root = engine.config.install.root.clone();
-    let (tree, apphost) = digests_after_change(engine, step)?;
+    let (mut tree, mut apphost) = digests_after_change(engine, step)?;
+    let mut unrepairable = Vec::new();
+    if tree != state.tree_before {
+        let run_state = RunState::from_entries(&engine.journal.run_entries(run)?)?;
+        let report = recovery::repair_lost_writes(engine, &run_state, Scope::AfterUndo(step))?;
+        if report.repaired > 0 {
+            (tree, apphost) = digests_after_change(engine, step)?;
+        }
+        unrepairable = report.unrepairable;
+    }
     let host_before = host::states_before(&state.ops, &state.observed);
     // The machine outside the tree: each object the step's host ops observed, as first found.
     let host_problems: Vec<String> = match host::differences(engine.host.as_mut(), &host_before) {
@@ -660,27 +768,19 @@ fn verify_rollback(
         apphost_after: apphost,
         verified,
     }];
-    let backup = root.join(step.from.backup_folder_name());
-    if verified && backup.exists() {
-        let faults = &engine.faults;
-        faults
-            .before_backup_removal(step)
-            .and_then(|()| std::fs::remove_dir_all(&backup))
-            .map_err(|source| EngineError::AfterChange {
-                step,
-                action: "removing the backup folder",
-                path: backup.clone(),
-                source: Box::new(source),
-            })?;
+    if !unrepairable.is_empty() {
         entries.push(Payload::Note {
             step: Some(step),
-            text: format!("removed {} after a verified rollback", backup.display()),
+            text: format!(
+                "lost or damaged file(s) of earlier steps that could not be repaired: {}",
+                unrepairable.join("; ")
+            ),
         });
     }
-    engine.journal.append(run, &entries)?;
+    engine.record(run, &entries)?;
     (engine.events)(Event::StepRolledBack { step, verified });
     if verified {
-        return Ok(());
+        return recovery::remove_backup(engine, run, step);
     }
     let mut what = Vec::new();
     if tree != state.tree_before {
@@ -698,6 +798,7 @@ fn verify_rollback(
         ));
     }
     what.extend(host_problems);
+    what.extend(unrepairable);
     Err(EngineError::RollbackUnverified {
         step,
         what: what.join(", "),

@@ -40,7 +40,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
-use crate::op::{HostState, Op, OpOutcome};
+use crate::op::{FileRepair, HostState, Op, OpOutcome, SqlBefore};
 use crate::version::{Step, Version};
 
 /// Format version of the entries this build writes (see the module documentation).
@@ -337,6 +337,34 @@ pub enum Payload {
     RunFinished { outcome: RunOutcome },
     /// Free text for the audit, about the run or one of its steps.
     Note { step: Option<Step>, text: String },
+    /// What database op `index` found on the server before changing it (after its intent,
+    /// before its change): what lets check and undo tell the op's own change from what was
+    /// there (see [`SqlBefore`]).
+    SqlBefore {
+        step: Step,
+        index: u32,
+        before: SqlBefore,
+    },
+    /// Script mode: the step stopped before starting its sites, until a DBA runs `script`
+    /// (the database work of the step) and `hubup resume` finds it done.
+    AwaitingDba { step: Step, script: String },
+    /// The DBA's work for the step is done: `verified` if hubup checked it on the server
+    /// (`how` says where), otherwise the operator's word (`hubup resume --dba-confirmed`).
+    DbaWorkDone {
+        step: Step,
+        verified: bool,
+        how: String,
+    },
+    /// The backup folder of `step`, whose rollback was verified, is gone (removed, or found
+    /// already gone). Until this entry the removal is pending, and the next hubup that holds
+    /// the install finishes it (removing a backup is idempotent).
+    BackupRemoved { step: Step },
+    /// Product files that committed steps wrote were found missing or damaged after an
+    /// unclean end; each is rewritten from the package of the step that wrote it. Journaled,
+    /// with what was found, before the first of them is written.
+    RepairPlanned { files: Vec<FileRepair> },
+    /// The files of the run's last `RepairPlanned` are rewritten and durable.
+    RepairDone { files: u32 },
     /// Host op `index` observed its object before changing it: the state undo puts back.
     /// Durable before the change starts (after the op's intent). (Appended last: bodies store
     /// the variant index.)
@@ -346,6 +374,30 @@ pub enum Payload {
         state: HostState,
     },
 }
+
+/// Every entry kind's name ([`Payload::kind`]), in variant order.
+pub const PAYLOAD_KINDS: [&str; 20] = [
+    "run_started",
+    "step_planned",
+    "op_intent",
+    "op_done",
+    "op_failed",
+    "op_undone",
+    "step_committed",
+    "rollback_started",
+    "step_rolled_back",
+    "run_resumed",
+    "run_cancelled",
+    "run_finished",
+    "note",
+    "sql_before",
+    "awaiting_dba",
+    "dba_work_done",
+    "backup_removed",
+    "repair_planned",
+    "repair_done",
+    "host_observed",
+];
 
 impl Payload {
     /// The kind's stable name, as `journal show` and `journal export` write it.
@@ -362,9 +414,15 @@ impl Payload {
             Payload::StepRolledBack { .. } => "step_rolled_back",
             Payload::RunResumed {} => "run_resumed",
             Payload::RunCancelled { .. } => "run_cancelled",
-            Payload::HostObserved { .. } => "host_observed",
             Payload::RunFinished { .. } => "run_finished",
             Payload::Note { .. } => "note",
+            Payload::SqlBefore { .. } => "sql_before",
+            Payload::AwaitingDba { .. } => "awaiting_dba",
+            Payload::DbaWorkDone { .. } => "dba_work_done",
+            Payload::BackupRemoved { .. } => "backup_removed",
+            Payload::RepairPlanned { .. } => "repair_planned",
+            Payload::RepairDone { .. } => "repair_done",
+            Payload::HostObserved { .. } => "host_observed",
         }
     }
 
@@ -379,11 +437,17 @@ impl Payload {
             | Payload::StepCommitted { step, .. }
             | Payload::RollbackStarted { step, .. }
             | Payload::StepRolledBack { step, .. }
+            | Payload::SqlBefore { step, .. }
+            | Payload::AwaitingDba { step, .. }
+            | Payload::DbaWorkDone { step, .. }
+            | Payload::BackupRemoved { step }
             | Payload::HostObserved { step, .. } => Some(*step),
             Payload::RunCancelled { step } | Payload::Note { step, .. } => *step,
-            Payload::RunStarted { .. } | Payload::RunResumed {} | Payload::RunFinished { .. } => {
-                None
-            }
+            Payload::RunStarted { .. }
+            | Payload::RunResumed {}
+            | Payload::RunFinished { .. }
+            | Payload::RepairPlanned { .. }
+            | Payload::RepairDone { .. } => None,
         }
     }
 }

@@ -50,6 +50,19 @@ pub enum JournalError {
     )]
     Damaged { path: PathBuf, detail: String },
 
+    /// The file holds no bytes, or only zero bytes: whatever it held is gone (a disk or file
+    /// system fault), or its creation was cut short by an older hubup. It is never made again
+    /// in place: a run it recorded would be forgotten.
+    #[error(
+        "journal {} is empty ({size} bytes, all zero): its content is lost (a disk or file \
+         system fault) or it was never written. hubup will not start a new journal in its \
+         place. If no hubup run was in progress on this machine, move the file aside and run \
+         the command again; otherwise keep it for investigation and compare the install with \
+         `hubup status`",
+        path.display()
+    )]
+    Empty { path: PathBuf, size: u64 },
+
     /// The hash chain does not hold: an entry was changed, removed, reordered or cannot be
     /// decoded, or the recorded head does not match the last entry.
     #[error(
@@ -95,6 +108,21 @@ pub enum JournalError {
     )]
     Poisoned { path: PathBuf },
 
+    /// The journal was made on another computer (copied with a config, or a restored image).
+    #[error(
+        "journal {} belongs to the computer {made_on} (machine id {id}), but this computer is \
+         {here}: a copied journal would make hubup treat the other machine's databases as its \
+         own. Give this machine its own journal ([journal] path in the config, or move the \
+         copy away); keep the copy only to read it (`hubup journal show --journal FILE`)",
+        path.display()
+    )]
+    Copied {
+        path: PathBuf,
+        made_on: String,
+        here: String,
+        id: String,
+    },
+
     /// Any other I/O or storage failure, with what was being done.
     #[error("journal {}: {action} failed: {detail}", path.display())]
     Storage {
@@ -110,16 +138,20 @@ impl JournalError {
         matches!(self, JournalError::Busy { .. })
     }
 
-    /// True if the journal cannot be trusted: it failed verification ([`Corrupt`]) or its
-    /// file is damaged ([`Damaged`]). Nothing may resume or roll back from such a journal;
-    /// every command answers it the same way (exit 5, this error's own advice).
+    /// True if the journal cannot be trusted: it failed verification ([`Corrupt`]), its
+    /// file is damaged ([`Damaged`]) or its content is gone ([`Empty`]). Nothing may resume or
+    /// roll back from such a journal; every command answers it the same way (exit 5, this
+    /// error's own advice).
     ///
     /// [`Corrupt`]: JournalError::Corrupt
     /// [`Damaged`]: JournalError::Damaged
+    /// [`Empty`]: JournalError::Empty
     pub fn is_untrusted(&self) -> bool {
         matches!(
             self,
-            JournalError::Corrupt { .. } | JournalError::Damaged { .. }
+            JournalError::Corrupt { .. }
+                | JournalError::Damaged { .. }
+                | JournalError::Empty { .. }
         )
     }
 

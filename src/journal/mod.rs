@@ -30,14 +30,14 @@ use std::ops::Range;
 use std::path::Path;
 
 pub use entry::{
-    BadRunId, ConfigRecord, Entry, JOURNAL_FORMAT, MAX_ENTRY_BYTES, Payload, REDACTED, RunId,
-    RunOutcome, names_a_secret, now_ms,
+    BadRunId, ConfigRecord, Entry, JOURNAL_FORMAT, MAX_ENTRY_BYTES, PAYLOAD_KINDS, Payload,
+    REDACTED, RunId, RunOutcome, names_a_secret, now_ms,
 };
 pub use error::JournalError;
 pub use holder::Holder;
 pub use location::default_journal_path;
 pub use render::{PlanIndex, compact_utc, export_json, format_utc, show_line};
-pub use store::Head;
+pub use store::{Head, MachineId};
 pub use summary::UnfinishedRun;
 pub use verify::{ChainFault, VerifyReport};
 
@@ -53,6 +53,8 @@ type Clock = Box<dyn Fn() -> u64 + Send>;
 pub struct Journal {
     store: Store,
     head: Option<Head>,
+    /// The identity recorded with the journal (`None` only for an old journal opened to read).
+    machine_id: Option<MachineId>,
     machine: String,
     clock: Clock,
     /// Reused between batches: the encoded records and where each one is in it.
@@ -80,9 +82,11 @@ impl Journal {
 
     fn with_store(store: Store) -> Result<Journal, JournalError> {
         let head = store.read_head(&store.begin_read()?)?;
+        let machine_id = store.read_machine()?;
         Ok(Journal {
             store,
             head,
+            machine_id,
             machine: local_machine_name(),
             clock: Box::new(entry::now_ms),
             buffer: Vec::new(),
@@ -98,6 +102,32 @@ impl Journal {
     /// The last entry, as of the last commit; `None` for an empty journal.
     pub fn head(&self) -> Option<Head> {
         self.head
+    }
+
+    /// The machine's identity: a random id made with the journal (unique without the
+    /// administrator's help, unlike the config's display name) and the computer it was made
+    /// on. `None` only for a journal of an older hubup opened with [`Journal::open`].
+    pub fn machine_id(&self) -> Option<&MachineId> {
+        self.machine_id.as_ref()
+    }
+
+    /// Refuses a journal made on another computer: a copied journal carries the other
+    /// machine's id, so this machine would take that machine's databases for its own (and
+    /// roll them back). Readers (`journal show`, an auditor's copy) do not call this.
+    pub fn refuse_if_copied(&self) -> Result<(), JournalError> {
+        let Some(machine) = &self.machine_id else {
+            return Ok(());
+        };
+        let here = local_machine_name();
+        if machine.computer.eq_ignore_ascii_case(&here) {
+            return Ok(());
+        }
+        Err(JournalError::Copied {
+            path: self.path().to_path_buf(),
+            made_on: machine.computer.clone(),
+            here,
+            id: machine.to_hex(),
+        })
     }
 
     /// The machine name new entries record (by default [`local_machine_name`]).

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use serde_json::{Map, Value, json};
 
 use super::entry::{Entry, Payload, RunId, RunOutcome};
-use crate::op::{Op, OpOutcome};
+use crate::op::{FileRepair, Op, OpOutcome};
 use crate::version::Step;
 
 /// The ops of every step plan in a set of entries, so that op entries can say what their op
@@ -134,7 +134,61 @@ fn facts(entry: &Entry, plans: &PlanIndex<'_>) -> String {
             Some(step) => format!("{step}  {}", one_line(text)),
             None => one_line(text),
         },
+        Payload::SqlBefore {
+            step,
+            index,
+            before,
+        } => format!("{}  before: {}", op(step, index), describe_before(before)),
+        Payload::AwaitingDba { step, script } => format!("{step}  waits for a DBA to run {script}"),
+        Payload::DbaWorkDone {
+            step,
+            verified,
+            how,
+        } => format!(
+            "{step}  database work {}: {}",
+            if *verified { "checked" } else { "NOT CHECKED" },
+            one_line(how)
+        ),
+        Payload::BackupRemoved { step } => {
+            format!("{step}  {} removed", step.from.backup_folder_name())
+        }
+        Payload::RepairPlanned { files } => repair_facts(files),
+        Payload::RepairDone { files } => format!("{files} file(s) rewritten and flushed"),
     }
+}
+
+fn describe_before(before: &crate::op::SqlBefore) -> String {
+    match before {
+        crate::op::SqlBefore::DatabaseAbsent { server_time, token } => {
+            format!("no such database at {server_time} (server clock); creation {token}")
+        }
+        crate::op::SqlBefore::Login { existed: true } => "the login existed".to_string(),
+        crate::op::SqlBefore::Login { existed: false } => "no such login".to_string(),
+    }
+}
+
+/// `3 file(s) to rewrite: Hub/a.dll (4.1 -> 4.2: 0 bytes -> 1234 bytes 9f2b7272fb45), ...`
+fn repair_facts(files: &[FileRepair]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = format!("{} file(s) to rewrite:", files.len());
+    for (n, file) in files.iter().take(SHOWN).enumerate() {
+        let found = file.found.map_or_else(
+            || "missing".to_string(),
+            |f| format!("{} bytes {}", f.size, f.digest.short()),
+        );
+        text.push_str(&format!(
+            "{} {} ({}: {found} -> {} bytes {})",
+            if n == 0 { "" } else { "," },
+            file.path,
+            file.step,
+            file.size,
+            file.digest.short()
+        ));
+    }
+    if files.len() > SHOWN {
+        text.push_str(&format!(", and {} more", files.len() - SHOWN));
+    }
+    text
 }
 
 /// Text on one line: line breaks shown as `\n`, so one entry stays one line.

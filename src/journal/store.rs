@@ -7,6 +7,10 @@
 //! - `meta`: `&str` -> `&[u8]`; key `head` holds the last entry's sequence number (u64
 //!   little-endian) followed by its hash (32 bytes). It is written in the same transaction as
 //!   the entries, so a journal whose last entries were removed no longer matches its head.
+//!   Key `machine` holds the machine's identity ([`MachineId`]): 16 random bytes, then the
+//!   computer's name as it was when the journal was made (UTF-8). It is written with the
+//!   tables when the journal is created (or, for a journal made by an older hubup, at its
+//!   first open for writing) and never changed afterwards.
 //!
 //! Every open runs redb's integrity check (page checksums, structure) first: a file changed
 //! outside redb is reported as damaged instead of trusted, which a plain redb open does not
@@ -31,6 +35,46 @@ pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("en
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HEAD_KEY: &str = "head";
 const HEAD_LEN: usize = 8 + 32;
+const MACHINE_KEY: &str = "machine";
+
+/// Who this journal belongs to: a machine id that is unique without anyone's help (random,
+/// made with the journal: the journal is per machine), and the computer it was made on, so a
+/// journal copied to another computer (same id, other name) is recognised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachineId {
+    pub id: [u8; 16],
+    /// The computer's name when the journal was made ([`super::local_machine_name`]).
+    pub computer: String,
+}
+
+impl MachineId {
+    /// A fresh id for this computer.
+    pub(crate) fn new_here() -> MachineId {
+        MachineId {
+            id: super::entry::RunId::random().0,
+            computer: super::local_machine_name(),
+        }
+    }
+
+    /// The id as 32 lowercase hex characters (how SQL Server marks carry it).
+    pub fn to_hex(&self) -> String {
+        super::entry::hex(&self.id)
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.id.to_vec();
+        out.extend_from_slice(self.computer.as_bytes());
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<MachineId> {
+        let (id, computer) = bytes.split_first_chunk::<16>()?;
+        Some(MachineId {
+            id: *id,
+            computer: String::from_utf8(computer.to_vec()).ok()?,
+        })
+    }
+}
 
 /// The last entry of a journal: its sequence number and hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +123,7 @@ impl Store {
                 }
             })?;
         }
+        refuse_if_emptied(path)?;
         if create {
             create_whole(path)?;
         }
@@ -90,7 +135,40 @@ impl Store {
             poisoned: false,
         };
         store.ensure_tables()?;
+        if create {
+            store.ensure_machine()?;
+        }
         Ok(store)
+    }
+
+    /// The machine identity recorded in `meta`, if the journal has one (a journal made by an
+    /// older hubup and only ever opened for reading has none).
+    pub(crate) fn read_machine(&self) -> Result<Option<MachineId>, JournalError> {
+        let txn = self.begin_read()?;
+        let meta = txn
+            .open_table(META)
+            .map_err(|e| self.storage("opening the meta table", e.into()))?;
+        let Some(stored) = meta
+            .get(MACHINE_KEY)
+            .map_err(|e| self.storage("reading the machine id", e.into()))?
+        else {
+            return Ok(None);
+        };
+        MachineId::from_bytes(stored.value())
+            .map(Some)
+            .ok_or_else(|| JournalError::Damaged {
+                path: self.path.clone(),
+                detail: "the machine id in the meta table is malformed".to_string(),
+            })
+    }
+
+    /// Gives a journal made by an older hubup its machine identity (this computer's).
+    fn ensure_machine(&self) -> Result<(), JournalError> {
+        if self.read_machine()?.is_some() {
+            return Ok(());
+        }
+        write_machine(&self.db, &MachineId::new_here())
+            .map_err(|e| self.storage("recording the machine id", e))
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -246,22 +324,55 @@ fn create_tables(db: &Database) -> Result<(), redb::Error> {
     Ok(())
 }
 
+/// Records `machine` in `meta`, unless a machine id is there already (never replaced).
+fn write_machine(db: &Database, machine: &MachineId) -> Result<(), redb::Error> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    {
+        let mut meta = txn.open_table(META)?;
+        if meta.get(MACHINE_KEY)?.is_none() {
+            meta.insert(MACHINE_KEY, machine.to_bytes().as_slice())?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Refuses a journal file that holds nothing but zero bytes ([`JournalError::Empty`]), for
+/// readers and writers alike: its entries are gone, and making a fresh journal in its place
+/// would forget a run it may have recorded (resume would then find nothing to finish).
+fn refuse_if_emptied(path: &Path) -> Result<(), JournalError> {
+    let Ok(meta) = fs::metadata(path) else {
+        return Ok(());
+    };
+    if !meta.is_file() {
+        return Ok(());
+    }
+    match only_zeros(path) {
+        Ok(true) => Err(JournalError::Empty {
+            path: path.to_path_buf(),
+            size: meta.len(),
+        }),
+        Ok(false) => Ok(()),
+        Err(source) => Err(JournalError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// Makes the journal at `path` if there is none, so that it appears whole or not at all: a
 /// crash while redb writes a new file's header would otherwise leave a file that is no
 /// database, and every later run would stop at it. The journal is built with its tables
 /// under a temporary name, then hard-linked into place (which, unlike a rename, never
-/// replaces a journal another hubup made meanwhile). A file at `path` that holds only zero
-/// bytes is such a cut-off creation by an older hubup and is made again.
+/// replaces a journal another hubup made meanwhile).
 fn create_whole(path: &Path) -> Result<(), JournalError> {
     let unreadable = |source: io::Error| JournalError::Unreadable {
         path: path.to_path_buf(),
         source,
     };
     if path.exists() {
-        if !only_zeros(path).map_err(unreadable)? {
-            return Ok(());
-        }
-        fs::remove_file(path).map_err(unreadable)?;
+        return Ok(());
     }
     let mut temp = path.as_os_str().to_owned();
     temp.push(".creating");
@@ -271,11 +382,13 @@ fn create_whole(path: &Path) -> Result<(), JournalError> {
     let _ = fs::remove_file(&temp);
     {
         let db = builder().create(&temp).map_err(|e| open_error(&temp, e))?;
-        create_tables(&db).map_err(|e| JournalError::Storage {
-            path: path.to_path_buf(),
-            action: "creating the tables",
-            detail: e.to_string(),
-        })?;
+        create_tables(&db)
+            .and_then(|()| write_machine(&db, &MachineId::new_here()))
+            .map_err(|e| JournalError::Storage {
+                path: path.to_path_buf(),
+                action: "creating the tables",
+                detail: e.to_string(),
+            })?;
     }
     crate::access::make_private_file(&temp).map_err(unreadable)?;
     let linked = match fs::hard_link(&temp, path) {

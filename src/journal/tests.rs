@@ -237,11 +237,23 @@ fn an_empty_journal_verifies_and_has_no_unfinished_run() {
 }
 
 #[test]
-fn a_new_journal_appears_whole_and_a_cut_off_creation_is_made_again() {
+fn a_new_journal_appears_whole_and_an_emptied_one_is_refused_not_made_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.redb");
-    // What a crash while redb wrote a new file's header leaves: zero bytes.
-    std::fs::write(&path, vec![0u8; 4096]).unwrap();
+    // What a lost write (or a creation cut short by an older hubup) leaves: zero bytes. Its
+    // runs are gone; neither a reader nor a writer may start over in its place.
+    for content in [Vec::new(), vec![0u8; 4096]] {
+        std::fs::write(&path, &content).unwrap();
+        for result in [Journal::create(&path), Journal::open(&path)] {
+            match result {
+                Err(JournalError::Empty { size, .. }) => assert_eq!(size, content.len() as u64),
+                Err(other) => panic!("expected Empty, got {other}"),
+                Ok(_) => panic!("an emptied journal was opened"),
+            }
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), content, "left as it was");
+    }
+    std::fs::remove_file(&path).unwrap();
     std::fs::write(dir.path().join("journal.redb.creating"), b"leftover").unwrap();
     let mut journal = Journal::create(&path).unwrap();
     journal

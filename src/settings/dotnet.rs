@@ -49,6 +49,15 @@ impl Leaf {
     pub fn is_marker(&self) -> bool {
         matches!(self, Leaf::EmptyObject | Leaf::EmptyArray)
     }
+
+    /// The leaf as the application reads it: .NET records `{}` and `[]` alike, as a key with
+    /// a null value, so the two marks are one (shown as the empty object).
+    pub fn as_read(&self) -> Leaf {
+        match self {
+            Leaf::EmptyArray => Leaf::EmptyObject,
+            other => other.clone(),
+        }
+    }
 }
 
 /// One key of the view: its path as first spelled in the file, and its leaf.
@@ -269,7 +278,8 @@ impl View {
 
     /// The view as the application can tell it apart: an empty-object or empty-array mark at
     /// a key that also has keys below it adds nothing (the section has children either way),
-    /// so it is left out. Keys are folded; values kept exactly.
+    /// so it is left out, and the two marks are one ([`Leaf::as_read`]). Keys are folded;
+    /// values kept exactly.
     pub fn normalized(&self) -> BTreeMap<String, Leaf> {
         self.entries
             .iter()
@@ -282,7 +292,7 @@ impl View {
                         .is_some_and(|(k, _)| k.starts_with(&below))
                 })
             })
-            .map(|(key, entry)| (key.clone(), entry.leaf.clone()))
+            .map(|(key, entry)| (key.clone(), entry.leaf.as_read()))
             .collect()
     }
 }
@@ -415,7 +425,7 @@ mod tests {
             v.normalized().into_iter().collect::<Vec<_>>(),
             vec![
                 ("A:X".to_string(), text("1")),
-                ("B".to_string(), Leaf::EmptyArray)
+                ("B".to_string(), Leaf::EmptyObject)
             ]
         );
     }

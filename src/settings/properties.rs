@@ -411,7 +411,7 @@ fn normalize(map: &Map) -> BTreeMap<String, Leaf> {
             !(matches!(leaf, Leaf::EmptyObject | Leaf::EmptyArray)
                 && map.keys().any(|other| other.starts_with(&format!("{k}:"))))
         })
-        .map(|(k, (_, leaf))| (k.clone(), leaf.clone()))
+        .map(|(k, (_, leaf))| (k.clone(), leaf.as_read()))
         .collect()
 }
 

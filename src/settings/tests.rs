@@ -160,6 +160,21 @@ fn remove_middle_last_and_only_members() {
     assert_eq!(missing, REAL);
 }
 
+/// Found by the property test: the object a removal empties lies where another member of the
+/// same name left an empty array. .NET records both as the same null key, so the merge is
+/// right; the check once told `{}` from `[]` and called it a bug in hubup.
+#[test]
+fn remove_that_empties_an_object_where_an_empty_array_was() {
+    let text = "{\n  \"CacheDb\":[{ \"Legacy\":{  }, \"a:Url\":-1.50e3, }, []],\n  \"CacheDb\":[5672, { \"a:Url\":[\"HubDB\", null,], }],\n}\n";
+    let out = apply(
+        text,
+        &[SettingsChange::Remove {
+            key: key(&["CacheDb:1:a:Url"]),
+        }],
+    );
+    assert_eq!(out, text.replace("{ \"a:Url\":[\"HubDB\", null,], }", "{}"));
+}
+
 #[test]
 fn rename_in_place_and_across_objects() {
     let out = apply(

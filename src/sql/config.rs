@@ -62,11 +62,18 @@ pub struct SqlConfig {
     /// SQL authentication: the login the applications use; defaults to `user`.
     #[serde(default)]
     pub app_login: Option<String>,
-    /// Encrypt the connection (`off`, `on`, `required`).
+    /// Encrypt the connection (`off`, `on`, `required`). `off` still encrypts the login (the
+    /// password), as every SQL Server client does with Encrypt=False; only the statements
+    /// after it travel in clear.
     #[serde(default = "default_encrypt")]
     pub encrypt: String,
+    /// Accept the server's certificate without checking it (only on a network you trust).
     #[serde(default)]
     pub trust_server_certificate: bool,
+    /// A PEM file with the certificate of the CA that issued the server's certificate (or the
+    /// server's own, self-signed, certificate), trusted besides the system's store.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
     /// 0: no limit (creating databases and BACKUP can take long).
@@ -112,6 +119,7 @@ impl Default for SqlConfig {
             app_login: None,
             encrypt: default_encrypt(),
             trust_server_certificate: false,
+            ca_file: None,
             connect_timeout_secs: default_connect_timeout(),
             command_timeout_secs: 0,
             lock_timeout_secs: default_lock_timeout(),
@@ -163,6 +171,13 @@ impl SqlConfig {
         }
         if !matches!(self.encrypt.as_str(), "off" | "on" | "required") {
             return invalid("encrypt", "must be off, on or required");
+        }
+        if self.ca_file.is_some() && self.trust_server_certificate {
+            return invalid(
+                "ca_file",
+                "trust_server_certificate = true accepts any certificate, so a CA file means \
+                 nothing with it: set one or the other",
+            );
         }
         if let Some(folder) = &self.backup_databases {
             // The same check `--backup-databases` gets; its message names both.

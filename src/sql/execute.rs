@@ -4,9 +4,14 @@
 //! example a database another machine of the installation created).
 //!
 //! Undo reverses only what this machine did: a database is dropped if the op's done record
-//! says `Applied` or the database carries this machine's `hubup_created_by` mark (set right
-//! after `CREATE DATABASE`, so a crash that lost the done record still finds its owner);
-//! logins, users, role memberships and grants are removed only if their op says `Applied`.
+//! says `Applied` or the database carries this machine's `hubup_created_by` mark (its journal's
+//! machine id, set right after `CREATE DATABASE`, so a crash that lost the done record still
+//! finds its owner). `CREATE DATABASE` commits on its own, so before it the op journals its
+//! intent with the server's clock and a creation token ([`SqlBefore`]): a database found
+//! without a mark, owned by hubup's login and created since that time, is the op's own, cut
+//! off before its mark (resume marks it, undo drops it). A login is dropped if its op says
+//! `Applied` or its journaled pre-state says it did not exist; users, role memberships and
+//! grants only if their op says `Applied`.
 //! Migrations are not undone one by one: they live in databases this machine created, which
 //! rollback drops. Database backups (`--backup-databases`) are never undone: the file stays.
 //!
@@ -17,7 +22,7 @@
 
 use std::time::Duration;
 
-use crate::op::{OpOutcome, Principal, SqlOp};
+use crate::op::{OpOutcome, Principal, SqlBefore, SqlOp};
 use crate::sql::config::SqlConfig;
 use crate::sql::migrations;
 use crate::sql::session::{Param, Session};
@@ -34,7 +39,8 @@ const LOGIN_EXISTS: u32 = 15025;
 
 pub struct ExecuteTarget {
     session: Session,
-    /// Who this machine is, as stored in `hubup_created_by` on the databases it creates.
+    /// Who this machine is (its journal's machine id), as stored in the `hubup_created_by`
+    /// mark on the databases it creates.
     identity: String,
     lock_wait: Duration,
 }
@@ -92,7 +98,49 @@ impl ExecuteTarget {
     }
 
     fn created_here(&mut self, database: &str) -> Result<bool, SqlError> {
-        Ok(self.creator_of(database)?.as_deref() == Some(self.identity.as_str()))
+        Ok(self
+            .creator_of(database)?
+            .is_some_and(|mark| mark_machine(&mark) == Some(self.identity.as_str())))
+    }
+
+    /// The mark this machine writes on a database it creates.
+    fn mark_text(&self, token: &str) -> String {
+        format!("machine={};creation={token}", self.identity)
+    }
+
+    /// True if `database` (which exists) has no mark but is the op's own creation, cut off
+    /// before its mark: hubup's login owns it and it was created since the op's intent.
+    fn created_unmarked_by(
+        &mut self,
+        database: &str,
+        before: Option<&SqlBefore>,
+    ) -> Result<bool, SqlError> {
+        let Some(SqlBefore::DatabaseAbsent { server_time, .. }) = before else {
+            return Ok(false);
+        };
+        if self.creator_of(database)?.is_some() {
+            return Ok(false);
+        }
+        Ok(self
+            .session
+            .query_int(
+                st::CREATED_SINCE,
+                &[Param::Text(database), Param::Text(server_time)],
+            )?
+            .unwrap_or(0)
+            > 0)
+    }
+
+    fn mark(&mut self, database: &str, before: Option<&SqlBefore>) -> Result<(), SqlError> {
+        let token = match before {
+            Some(SqlBefore::DatabaseAbsent { token, .. }) => token.clone(),
+            _ => crate::journal::RunId::random().to_hex(),
+        };
+        let mark = self.mark_text(&token);
+        self.session.use_database("master")?;
+        self.session
+            .execute(&st::mark_database(database), &[Param::Text(&mark)])?;
+        Ok(())
     }
 
     /// Enters `database` if it exists; `false` if it does not.
@@ -107,11 +155,20 @@ impl ExecuteTarget {
 
     /// What the server holds for `op` (no changes).
     pub fn find(&mut self, op: &SqlOp) -> Result<Found, SqlError> {
+        self.find_with(op, None)
+    }
+
+    /// What the server holds for `op`, knowing what the op journaled before its change: a
+    /// database the op created but did not mark yet is not done (resume marks it).
+    fn find_with(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<Found, SqlError> {
         let present = |yes: bool| if yes { Found::Done } else { Found::Missing };
         match op {
             SqlOp::CreateDatabase { database } => {
                 self.session.use_database("master")?;
-                Ok(present(self.database_exists(database)?))
+                Ok(present(
+                    self.database_exists(database)?
+                        && !self.created_unmarked_by(database, before)?,
+                ))
             }
             SqlOp::CreateLogin { login } => Ok(present(self.login_exists(login)?)),
             SqlOp::ApplyMigration {
@@ -128,20 +185,28 @@ impl ExecuteTarget {
                 database,
                 principal,
             } => Ok(present(
-                self.enter(database)? && self.user_exists(principal_name(principal))?,
+                self.enter(database)? && self.user_of(principal_name(principal))?.is_some(),
             )),
             SqlOp::AddRoleMember {
                 database,
                 role,
                 principal,
             } => Ok(present(
-                self.enter(database)? && self.is_member(role, principal_name(principal))?,
+                self.enter(database)?
+                    && match self.user_of(principal_name(principal))? {
+                        Some(user) => is_owner(&user) || self.is_member(role, &user)?,
+                        None => false,
+                    },
             )),
             SqlOp::GrantExecute {
                 database,
                 principal,
             } => Ok(present(
-                self.enter(database)? && self.has_execute(principal_name(principal))?,
+                self.enter(database)?
+                    && match self.user_of(principal_name(principal))? {
+                        Some(user) => is_owner(&user) || self.has_execute(&user)?,
+                        None => false,
+                    },
             )),
             SqlOp::BackupDatabase { database, file } => {
                 self.session.use_database("master")?;
@@ -208,11 +273,21 @@ impl ExecuteTarget {
             .is_some())
     }
 
-    fn user_exists(&mut self, user: &str) -> Result<bool, SqlError> {
-        Ok(self
+    /// The user `login` maps to in the current database, found by the login's SID (so a
+    /// user a DBA created under another name counts); `dbo` when the login owns the database
+    /// (hubup's own login, in the databases it creates).
+    fn user_of(&mut self, login: &str) -> Result<Option<String>, SqlError> {
+        let row = self
             .session
-            .query_int(st::USER_ID, &[Param::Text(user)])?
-            .is_some())
+            .query_texts(st::USER_FOR_LOGIN, &[Param::Text(login)])?;
+        Ok(row.and_then(|r| r.into_iter().next().flatten()))
+    }
+
+    /// The user `login` maps to in the current database, or an error saying it has none.
+    fn user_or_fail(&mut self, database: &str, login: &str) -> Result<String, SqlError> {
+        self.user_of(login)?.ok_or_else(|| SqlError::Migration {
+            problem: format!("the login [{login}] has no user in database [{database}]"),
+        })
     }
 
     fn is_member(&mut self, role: &str, user: &str) -> Result<bool, SqlError> {
@@ -273,26 +348,47 @@ impl ExecuteTarget {
         Ok(Found::Done)
     }
 
-    fn create_database(&mut self, database: &str) -> Result<OpOutcome, SqlError> {
+    /// `CREATE DATABASE`, then its mark. A database already there is this machine's if it
+    /// carries its mark or is the op's own creation cut off before the mark (marked now).
+    fn create_database(
+        &mut self,
+        database: &str,
+        before: Option<&SqlBefore>,
+    ) -> Result<OpOutcome, SqlError> {
         self.session.use_database("master")?;
         if self.database_exists(database)? {
+            if self.created_unmarked_by(database, before)? {
+                self.mark(database, before)?;
+                return Ok(OpOutcome::Applied);
+            }
             return Ok(if self.created_here(database)? {
                 OpOutcome::Applied
             } else {
                 OpOutcome::AlreadyPresent
             });
         }
-        let create = st::create_database(database);
-        match self
-            .session
-            .execute(&create, &[Param::Text(&self.identity)])
-        {
-            Ok(_) => Ok(OpOutcome::Applied),
+        match self.session.batch(&st::create_database(database)) {
+            Ok(()) => {}
             Err(SqlError::Server { number, .. }) if number == DATABASE_EXISTS => {
-                Ok(OpOutcome::AlreadyPresent)
+                return Ok(OpOutcome::AlreadyPresent);
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
         }
+        self.mark(database, before)?;
+        Ok(OpOutcome::Applied)
+    }
+
+    /// The server's clock now (its local time, as `sys.databases` records creation times).
+    fn server_time(&mut self) -> Result<String, SqlError> {
+        self.session.use_database("master")?;
+        let row = self.session.query_texts(st::SERVER_TIME, &[])?;
+        row.and_then(|r| r.into_iter().next().flatten())
+            .ok_or_else(|| SqlError::Server {
+                server: self.session.server().to_string(),
+                statement: st::SERVER_TIME.to_string(),
+                number: 0,
+                message: "no time in the answer".to_string(),
+            })
     }
 
     fn apply_migration(
@@ -382,12 +478,12 @@ impl ExecuteTarget {
         database: &str,
         principal: &Principal,
     ) -> Result<OpOutcome, SqlError> {
-        let user = principal_name(principal);
+        let login = principal_name(principal);
         self.enter_or_fail(database)?;
-        if self.user_exists(user)? {
+        if self.user_of(login)?.is_some() {
             return Ok(OpOutcome::AlreadyPresent);
         }
-        self.session.batch(&st::create_user(user))?;
+        self.session.batch(&st::create_user(login))?;
         Ok(OpOutcome::Applied)
     }
 
@@ -403,7 +499,7 @@ impl ExecuteTarget {
 
     /// `CREATE LOGIN` needs `securityadmin` (ALTER ANY LOGIN), which `dbcreator` does not
     /// give: checked only if some Windows login the chain needs is not there yet.
-    fn check_login_permission(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+    fn login_permission_problem(&mut self, ops: &[SqlOp]) -> Result<Option<String>, SqlError> {
         let mut missing = Vec::new();
         for op in ops {
             if let SqlOp::CreateLogin { login } = op
@@ -413,42 +509,51 @@ impl ExecuteTarget {
             }
         }
         if missing.is_empty() || self.session.query_int(st::LOGIN_PERMISSION, &[])? == Some(1) {
-            return Ok(());
+            return Ok(None);
         }
-        Err(SqlError::Permission {
-            server: self.session.server().to_string(),
-            login: self.session.login_name(),
-            need: format!(
-                "securityadmin (ALTER ANY LOGIN) to create the logins {}",
-                missing.join(", ")
-            ),
-        })
+        Ok(Some(self.lacks(&format!(
+            "securityadmin (ALTER ANY LOGIN) to create the logins {}",
+            missing.join(", ")
+        ))))
     }
 
-    /// Checks the server before any change: the connection and login, `dbcreator` (or
-    /// `sysadmin`) where databases are created, the application login where one is used, and
-    /// migrations already applied with another checksum.
-    fn check_before_changes(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
-        self.session.connect()?;
-        if ops
+    /// The problem of a missing server permission, in words for the administrator.
+    fn lacks(&self, need: &str) -> String {
+        SqlError::Permission {
+            server: self.session.server().to_string(),
+            login: self.session.login_name(),
+            need: need.to_string(),
+        }
+        .to_string()
+    }
+
+    /// `dbcreator` (or `sysadmin`) where the chain creates databases.
+    fn creator_problem(&mut self, ops: &[SqlOp]) -> Result<Option<String>, SqlError> {
+        if !ops
             .iter()
             .any(|op| matches!(op, SqlOp::CreateDatabase { .. }))
         {
-            let roles = self
-                .session
-                .query_texts(st::SERVER_ROLES, &[])?
-                .unwrap_or_default();
-            let has = |i: usize| roles.get(i).cloned().flatten().as_deref() == Some("1");
-            if !has(0) && !has(1) {
-                return Err(SqlError::Permission {
-                    server: self.session.server().to_string(),
-                    login: self.session.login_name(),
-                    need: "dbcreator (or sysadmin) to create the new databases".into(),
-                });
-            }
+            return Ok(None);
         }
-        self.check_login_permission(ops)?;
+        let roles = self
+            .session
+            .query_texts(st::SERVER_ROLES, &[])?
+            .unwrap_or_default();
+        let has = |i: usize| roles.get(i).cloned().flatten().as_deref() == Some("1");
+        Ok((!has(0) && !has(1))
+            .then(|| self.lacks("dbcreator (or sysadmin) to create the new databases")))
+    }
+
+    /// Checks the server before any change: the connection and login (everything else
+    /// depends on them), then, each reported whatever the others find, `dbcreator` (or
+    /// `sysadmin`) where databases are created, `securityadmin` where logins are, the
+    /// application login and its users, migrations already applied with another checksum,
+    /// and the backups.
+    fn check_before_changes(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+        self.session.connect()?;
         let mut problems = Vec::new();
+        problems.extend(self.creator_problem(ops)?);
+        problems.extend(self.login_permission_problem(ops)?);
         for op in ops {
             match op {
                 SqlOp::CreateUser {
@@ -458,6 +563,10 @@ impl ExecuteTarget {
                     "the SQL login [{login}] the applications use does not exist on the server \
                      (create it, or set sql.app_login)"
                 )),
+                SqlOp::CreateUser {
+                    database,
+                    principal,
+                } => problems.extend(self.user_problem(database, principal_name(principal))?),
                 SqlOp::ApplyMigration { database, .. } => match self.find(op)? {
                     Found::Conflict(problem) => problems.push(problem),
                     Found::Interrupted(problem) if !self.created_here(database)? => {
@@ -481,15 +590,60 @@ impl ExecuteTarget {
     }
 }
 
-/// The statement that reverses a login, user, role or grant op.
-fn reversing_statement(op: &SqlOp) -> String {
+impl ExecuteTarget {
+    /// What would make `CREATE USER` for `login` fail in `database`, if it exists already
+    /// (a database hubup creates is its own, where it may do anything): a user of the
+    /// login's name that belongs to someone else, or a login that may not create users.
+    fn user_problem(&mut self, database: &str, login: &str) -> Result<Option<String>, SqlError> {
+        if !self.login_exists(login)? || !self.enter(database)? || self.user_of(login)?.is_some() {
+            return Ok(None);
+        }
+        if self
+            .session
+            .query_int(st::USER_ID, &[Param::Text(login)])?
+            .is_some()
+        {
+            return Ok(Some(format!(
+                "database [{database}] has a user [{login}] that is not the login [{login}]'s \
+                 (CREATE USER would fail): map it (ALTER USER [{login}] WITH LOGIN = \
+                 [{login}]) or drop it"
+            )));
+        }
+        self.session.use_database("master")?;
+        if self
+            .session
+            .query_int(st::USER_PERMISSION, &[Param::Text(database)])?
+            != Some(1)
+        {
+            return Ok(Some(format!(
+                "the login {} may not create users in database [{database}] (it needs db_owner \
+                 or db_accessadmin there) to give the login [{login}] access",
+                self.session.login_name()
+            )));
+        }
+        Ok(None)
+    }
+}
+
+/// The machine id in a `hubup_created_by` mark (`machine=<id>;creation=<token>`).
+fn mark_machine(mark: &str) -> Option<&str> {
+    mark.split(';')
+        .find_map(|part| part.trim().strip_prefix("machine="))
+}
+
+/// True for the database owner's user, which every login that owns a database maps to.
+fn is_owner(user: &str) -> bool {
+    user.eq_ignore_ascii_case("dbo")
+}
+
+/// The statement that reverses a login, user, role or grant op; `user` is the user the op's
+/// principal maps to in its database (the one its role membership or grant went to).
+fn reversing_statement(op: &SqlOp, user: &str) -> String {
     match op {
         SqlOp::CreateLogin { login } => st::drop_login(login),
-        SqlOp::CreateUser { principal, .. } => st::drop_user(principal_name(principal)),
-        SqlOp::AddRoleMember {
-            role, principal, ..
-        } => st::drop_role_member(role, principal_name(principal)),
-        SqlOp::GrantExecute { principal, .. } => st::revoke_execute(principal_name(principal)),
+        SqlOp::CreateUser { .. } => st::drop_user(user),
+        SqlOp::AddRoleMember { role, .. } => st::drop_role_member(role, user),
+        SqlOp::GrantExecute { .. } => st::revoke_execute(user),
         SqlOp::CreateDatabase { database } => st::drop_database(database),
         SqlOp::ApplyMigration { .. } | SqlOp::BackupDatabase { .. } => String::new(),
     }
@@ -512,9 +666,28 @@ impl SqlTarget for ExecuteTarget {
         self.session.unlock()
     }
 
-    fn apply(&mut self, op: &SqlOp) -> Result<OpOutcome, SqlError> {
+    fn prepare(&mut self, op: &SqlOp) -> Result<Option<SqlBefore>, SqlError> {
         match op {
-            SqlOp::CreateDatabase { database } => self.create_database(database),
+            SqlOp::CreateDatabase { database } => {
+                self.session.use_database("master")?;
+                if self.database_exists(database)? {
+                    return Ok(None);
+                }
+                Ok(Some(SqlBefore::DatabaseAbsent {
+                    server_time: self.server_time()?,
+                    token: crate::journal::RunId::random().to_hex(),
+                }))
+            }
+            SqlOp::CreateLogin { login } => Ok(Some(SqlBefore::Login {
+                existed: self.login_exists(login)?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    fn apply(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<OpOutcome, SqlError> {
+        match op {
+            SqlOp::CreateDatabase { database } => self.create_database(database, before),
             SqlOp::ApplyMigration {
                 database,
                 id,
@@ -530,41 +703,65 @@ impl SqlTarget for ExecuteTarget {
                 role,
                 principal,
             } => {
-                let user = principal_name(principal);
                 self.enter_or_fail(database)?;
-                if self.is_member(role, user)? {
+                let user = self.user_or_fail(database, principal_name(principal))?;
+                // The owner (`dbo`) holds every permission of the database already.
+                if is_owner(&user) || self.is_member(role, &user)? {
                     return Ok(OpOutcome::AlreadyPresent);
                 }
-                self.session.batch(&st::add_role_member(role, user))?;
+                self.session.batch(&st::add_role_member(role, &user))?;
                 Ok(OpOutcome::Applied)
             }
             SqlOp::GrantExecute {
                 database,
                 principal,
             } => {
-                let user = principal_name(principal);
                 self.enter_or_fail(database)?;
-                if self.has_execute(user)? {
+                let user = self.user_or_fail(database, principal_name(principal))?;
+                if is_owner(&user) || self.has_execute(&user)? {
                     return Ok(OpOutcome::AlreadyPresent);
                 }
-                self.session.batch(&st::grant_execute(user))?;
+                self.session.batch(&st::grant_execute(&user))?;
                 Ok(OpOutcome::Applied)
             }
             SqlOp::BackupDatabase { database, file } => self.backup_database(database, file),
         }
     }
 
-    fn check(&mut self, op: &SqlOp) -> Result<bool, SqlError> {
-        Ok(self.find(op)? == Found::Done)
+    fn verify_dba_work(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+        let script = std::path::PathBuf::from(crate::sql::SCRIPT_FILE);
+        crate::sql::script::verify_with(ops, &script, |op| self.find(op))
     }
 
-    fn undo(&mut self, op: &SqlOp, outcome: Option<&OpOutcome>) -> Result<(), SqlError> {
+    fn check(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<bool, SqlError> {
+        Ok(self.find_with(op, before)? == Found::Done)
+    }
+
+    fn undo(
+        &mut self,
+        op: &SqlOp,
+        outcome: Option<&OpOutcome>,
+        before: Option<&SqlBefore>,
+    ) -> Result<(), SqlError> {
         let applied = outcome == Some(&OpOutcome::Applied);
         match op {
             SqlOp::CreateDatabase { database } => {
                 self.session.use_database("master")?;
-                if self.database_exists(database)? && (applied || self.created_here(database)?) {
+                if self.database_exists(database)?
+                    && (applied
+                        || self.created_here(database)?
+                        || self.created_unmarked_by(database, before)?)
+                {
+                    self.session.use_database("master")?;
                     self.session.batch(&st::drop_database(database))?;
+                }
+                Ok(())
+            }
+            // A login that did not exist before the op is the op's, done record or not.
+            SqlOp::CreateLogin { login } => {
+                let created = applied || before == Some(&SqlBefore::Login { existed: false });
+                if created && self.login_exists(login)? {
+                    self.session.batch(&st::drop_login(login))?;
                 }
                 Ok(())
             }
@@ -573,10 +770,20 @@ impl SqlTarget for ExecuteTarget {
             // The backup file is the administrator's safety net: a rollback keeps it.
             SqlOp::BackupDatabase { .. } => Ok(()),
             // The rest: reversed only if this run did it and it is still there. `find` leaves
-            // the connection in the op's database, where the reversing statement runs.
+            // the connection in the op's database, where the reversing statement runs. An op
+            // this run applied never went to the owner (`dbo`), which is found done at once.
             other => {
                 if applied && self.find(other)? == Found::Done {
-                    self.session.batch(&reversing_statement(other))?;
+                    let login = match other {
+                        SqlOp::CreateUser { principal, .. }
+                        | SqlOp::AddRoleMember { principal, .. }
+                        | SqlOp::GrantExecute { principal, .. } => principal_name(principal),
+                        _ => "",
+                    };
+                    let user = self.user_of(login)?.unwrap_or_else(|| login.to_string());
+                    if !is_owner(&user) {
+                        self.session.batch(&reversing_statement(other, &user))?;
+                    }
                 }
                 Ok(())
             }

@@ -6,7 +6,10 @@
 //! database backups `--backup-databases` takes.
 //!
 //! The executor never builds SQL itself; it hands `SqlOp`s to a target. Identifiers are always
-//! quoted and values are literals or parameters, never spliced text.
+//! quoted and values are literals or parameters, never spliced text. An op whose change a
+//! crash could orphan (`CREATE DATABASE`, `CREATE LOGIN`) first says what it finds
+//! ([`SqlTarget::prepare`]); the executor journals that before the change and hands it back to
+//! `apply`, `check` and `undo`. Which machine created a database is the journal's machine id.
 
 mod backup;
 mod config;
@@ -20,7 +23,7 @@ mod tsql;
 
 use std::path::{Path, PathBuf};
 
-use crate::op::{OpOutcome, SqlOp};
+use crate::op::{OpOutcome, SqlBefore, SqlOp};
 use crate::version::Step;
 
 pub use backup::{BackupFolderError, DatabaseBackups};
@@ -31,9 +34,9 @@ pub use config::{
 pub use execute::{ExecuteTarget, Found};
 pub use migrations::{MIGRATIONS, Migration, migrations_for, split_batches};
 pub use preprovisioned::PreprovisionedTarget;
-pub use script::{ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget};
+pub use script::{PREVIOUS_DIR, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget};
 pub use session::{Param, ServerAddress, Session};
-pub use tsql::{quote_ident, quote_literal, script_for, undo_script_for};
+pub use tsql::{ScriptHeader, quote_ident, quote_literal, script_for, undo_script_for};
 
 /// Database work failed. Messages never contain a password (values travel as parameters and
 /// errors quote statements, not parameters).
@@ -47,6 +50,14 @@ pub enum SqlError {
     Config { key: &'static str, problem: String },
     #[error("cannot connect to SQL Server {server}: {problem}")]
     Connect { server: String, problem: String },
+    #[error(
+        "the encrypted connection to SQL Server {server} failed: {problem}. hubup checks the \
+         server's certificate (the login is encrypted even with sql.encrypt = \"off\"): set \
+         sql.ca_file to a PEM file with the certificate of the CA that issued the server's \
+         certificate (or the server's own certificate, if it is self-signed), or, only on a \
+         network you trust, sql.trust_server_certificate = true"
+    )]
+    Tls { server: String, problem: String },
     #[error("SQL Server {server} refused the login {login}: {message}; {hint}")]
     LoginRefused {
         server: String,
@@ -92,6 +103,21 @@ pub enum SqlError {
     },
     #[error("sql.mode = \"preprovisioned\", but the database work is not done yet (a DBA can run `hubup sql-script`):\n  - {}", problems.join("\n  - "))]
     NotProvisioned { problems: Vec<String> },
+    #[error(
+        "the database work in {} is not done on the server yet:\n  - {}\nGive the script to your DBA (sqlcmd -b -i FILE), then run `hubup resume` again",
+        script.display(), problems.join("\n  - ")
+    )]
+    DbaWorkMissing {
+        script: PathBuf,
+        problems: Vec<String>,
+    },
+    #[error(
+        "hubup cannot check that the DBA ran {}: sql.server is not set. Set sql.server (and a \
+         login: hubup only reads) so `hubup resume` can check, or, once the DBA confirms the \
+         script ran without errors, run `hubup resume --dba-confirmed` (journaled as not checked)",
+        script.display()
+    )]
+    NotVerifiable { script: PathBuf },
 }
 
 /// The database side of an upgrade, as the executor drives it.
@@ -112,16 +138,41 @@ pub trait SqlTarget {
     /// Gives back one [`lock`](SqlTarget::lock); the lock is released when the last one is
     /// given back. Without a lock held, does nothing.
     fn unlock(&mut self) -> Result<(), SqlError>;
+    /// The run (id, hex) and step whose ops follow: script mode heads its scripts with them.
+    fn start_step(&mut self, _run: &str, _step: Step) {}
+    /// Script mode: the script a DBA must run before the step's sites start (the executor
+    /// stops the step there). `None` for the modes that do or verify the work themselves.
+    fn dba_script(&self) -> Option<PathBuf> {
+        None
+    }
+    /// On resume of a step that waited for its DBA: checks (reading only) that the work of
+    /// `ops` is on the server; the error lists what is not there. (Every mode checks: the
+    /// config may have left script mode since the step stopped.)
+    fn verify_dba_work(&mut self, ops: &[SqlOp]) -> Result<(), SqlError>;
+    /// Reads (changes nothing) what the server holds that applying `op` would change, for
+    /// the executor to journal after the op's intent and before its change; `None` when
+    /// nothing needs recording. What it returns is handed back to `apply`, `check` and
+    /// `undo` (also after a crash, from the journal).
+    fn prepare(&mut self, _op: &SqlOp) -> Result<Option<SqlBefore>, SqlError> {
+        Ok(None)
+    }
     /// Does the op; says whether it changed something or found it done.
-    fn apply(&mut self, op: &SqlOp) -> Result<OpOutcome, SqlError>;
+    fn apply(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<OpOutcome, SqlError>;
     /// True if the op's post-state already holds.
-    fn check(&mut self, op: &SqlOp) -> Result<bool, SqlError>;
-    /// Reverses the op if this machine's run did it (`outcome` is what its done record said).
-    fn undo(&mut self, op: &SqlOp, outcome: Option<&OpOutcome>) -> Result<(), SqlError>;
+    fn check(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<bool, SqlError>;
+    /// Reverses the op if this machine's run did it (`outcome` is what its done record said,
+    /// `before` what it found before its change).
+    fn undo(
+        &mut self,
+        op: &SqlOp,
+        outcome: Option<&OpOutcome>,
+        before: Option<&SqlBefore>,
+    ) -> Result<(), SqlError>;
 }
 
 /// The target the `[sql]` table asks for, writing into `output_dir` where it writes files.
-/// `identity` names this machine on the server (it marks the databases it creates).
+/// `identity` names this machine on the server (the machine id of its journal: it marks the
+/// databases it creates).
 pub fn sql_target(
     sql: &SqlConfig,
     output_dir: &Path,
@@ -129,7 +180,15 @@ pub fn sql_target(
 ) -> Result<Box<dyn SqlTarget>, SqlError> {
     sql.validate()?;
     Ok(match sql.mode {
-        SqlMode::Script => Box::new(ScriptTarget::new(output_dir)),
+        SqlMode::Script => {
+            let target = ScriptTarget::new(output_dir, identity);
+            if sql.server.trim().is_empty() {
+                Box::new(target)
+            } else {
+                let server = ExecuteTarget::new(sql, identity)?;
+                Box::new(target.with_verifier(PreprovisionedTarget::new(server)))
+            }
+        }
         SqlMode::Execute => Box::new(ExecuteTarget::new(sql, identity)?),
         SqlMode::Preprovisioned => Box::new(PreprovisionedTarget::new(ExecuteTarget::new(
             sql, identity,
@@ -137,12 +196,21 @@ pub fn sql_target(
     })
 }
 
-/// The whole chain's database work as one script, step by step (`hubup sql-script`).
-pub fn render_script(steps: &[(Step, Vec<SqlOp>)]) -> String {
-    let mut out = String::from(
-        "-- Database work of a hubup upgrade, for a DBA to run (sqlcmd -i or SSMS in SQLCMD\n\
-         -- mode). Every block is guarded and can safely run twice.\n",
-    );
+/// The whole chain's database work as one script, step by step (`hubup sql-script`), for
+/// the machine `machine` (its id marks the databases the script creates).
+pub fn render_script(machine: &str, steps: &[(Step, Vec<SqlOp>)]) -> String {
+    let header = ScriptHeader {
+        title: "the database work of an upgrade (hubup sql-script)".to_string(),
+        machine: machine.to_string(),
+        run: None,
+        steps: steps
+            .iter()
+            .map(|(s, _)| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        written: crate::journal::format_utc(crate::journal::now_ms()),
+    };
+    let mut out = header.render();
     for (step, ops) in steps {
         out.push_str(&format!("\n-- ===== Step {step} =====\n"));
         if ops.is_empty() {
@@ -153,7 +221,7 @@ pub fn render_script(steps: &[(Step, Vec<SqlOp>)]) -> String {
                 "\n-- {}\n",
                 crate::op::Op::Sql(op.clone()).describe()
             ));
-            out.push_str(&script_for(op));
+            out.push_str(&script_for(op, &header));
         }
     }
     out

@@ -6,7 +6,7 @@
 //! The one exception is what the administrator asks for explicitly: `--backup-databases`
 //! backups are taken as in execution mode (a backup changes no database).
 
-use crate::op::{Op, OpOutcome, SqlOp};
+use crate::op::{Op, OpOutcome, SqlBefore, SqlOp};
 use crate::sql::execute::{ExecuteTarget, Found};
 use crate::sql::{SqlError, SqlTarget};
 
@@ -18,6 +18,11 @@ pub struct PreprovisionedTarget {
 impl PreprovisionedTarget {
     pub fn new(server: ExecuteTarget) -> PreprovisionedTarget {
         PreprovisionedTarget { server }
+    }
+
+    /// What the server holds for `op` (reads only).
+    pub(crate) fn find(&mut self, op: &SqlOp) -> Result<Found, SqlError> {
+        self.server.find(op)
     }
 
     /// What is missing for `op`, if anything.
@@ -53,9 +58,9 @@ impl SqlTarget for PreprovisionedTarget {
         Ok(())
     }
 
-    fn apply(&mut self, op: &SqlOp) -> Result<OpOutcome, SqlError> {
+    fn apply(&mut self, op: &SqlOp, before: Option<&SqlBefore>) -> Result<OpOutcome, SqlError> {
         if is_backup(op) {
-            return self.server.apply(op);
+            return self.server.apply(op, before);
         }
         match self.missing(op)? {
             None => Ok(OpOutcome::AlreadyPresent),
@@ -65,12 +70,21 @@ impl SqlTarget for PreprovisionedTarget {
         }
     }
 
-    fn check(&mut self, op: &SqlOp) -> Result<bool, SqlError> {
+    fn verify_dba_work(&mut self, ops: &[SqlOp]) -> Result<(), SqlError> {
+        self.server.verify_dba_work(ops)
+    }
+
+    fn check(&mut self, op: &SqlOp, _before: Option<&SqlBefore>) -> Result<bool, SqlError> {
         Ok(self.missing(op)?.is_none())
     }
 
     /// The DBA's objects stay: hubup did not create them (and backup files are kept).
-    fn undo(&mut self, _op: &SqlOp, _outcome: Option<&OpOutcome>) -> Result<(), SqlError> {
+    fn undo(
+        &mut self,
+        _op: &SqlOp,
+        _outcome: Option<&OpOutcome>,
+        _before: Option<&SqlBefore>,
+    ) -> Result<(), SqlError> {
         Ok(())
     }
 }

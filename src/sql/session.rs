@@ -141,13 +141,22 @@ impl Session {
             config.instance_name(instance);
         }
         config.application_name("hubup");
-        config.encryption(match self.sql.encrypt.as_str() {
-            "off" => EncryptionLevel::NotSupported,
-            "required" => EncryptionLevel::Required,
-            _ => EncryptionLevel::On,
-        });
+        config.encryption(encryption_level(&self.sql.encrypt));
         if self.sql.trust_server_certificate {
             config.trust_cert();
+        }
+        if let Some(ca) = &self.sql.ca_file {
+            if !ca.is_file() {
+                return Err(SqlError::Config {
+                    key: "ca_file",
+                    problem: format!(
+                        "{} is not a file: give the PEM file with the certificate of the CA \
+                         that issued SQL Server's certificate",
+                        ca.display()
+                    ),
+                });
+            }
+            config.trust_cert_ca(ca.display());
         }
         config.command_timeout(match self.sql.command_timeout_secs {
             0 => None,
@@ -236,6 +245,10 @@ impl Session {
                         "run hubup as a Windows account that has a login on the server".into()
                     }
                 },
+            },
+            OpenError::Tls(problem) => SqlError::Tls {
+                server,
+                problem: administrator_words(&problem),
             },
             OpenError::Other(problem) => SqlError::Connect { server, problem },
         }
@@ -407,8 +420,39 @@ fn statement_summary(sql: &str) -> String {
 
 enum OpenError {
     Unreachable(String),
-    Refused { code: u32, message: String },
+    Refused {
+        code: u32,
+        message: String,
+    },
+    /// The TLS handshake failed (most often: the server's certificate is not trusted).
+    Tls(String),
     Other(String),
+}
+
+/// `sql.encrypt` as tiberius's level. `off` is `Off`, which encrypts the login packet and
+/// nothing after it (what every SQL Server client does with Encrypt=False), never
+/// `NotSupported`, which would send the password in clear.
+fn encryption_level(encrypt: &str) -> EncryptionLevel {
+    match encrypt {
+        "off" => EncryptionLevel::Off,
+        "required" => EncryptionLevel::Required,
+        _ => EncryptionLevel::On,
+    }
+}
+
+/// A TLS failure as tiberius words it, without its advice to programmers (its `Config::`
+/// calls); hubup's error says what to set instead.
+fn administrator_words(problem: &str) -> String {
+    let problem = problem
+        .split(" To connect anyway")
+        .next()
+        .unwrap_or(problem)
+        .trim()
+        .trim_end_matches('.');
+    problem
+        .strip_prefix("the server's certificate was rejected during the TLS handshake: ")
+        .map(|rest| format!("SQL Server's certificate was not accepted ({rest})"))
+        .unwrap_or_else(|| problem.to_string())
 }
 
 async fn open(config: Config, named: bool) -> Result<Connection, OpenError> {
@@ -430,9 +474,21 @@ async fn open(config: Config, named: bool) -> Result<Connection, OpenError> {
                 code: token.code(),
                 message: token.message().to_string(),
             },
+            tiberius::error::Error::Tls(message) => OpenError::Tls(message),
+            tiberius::error::Error::Io { .. } if is_tls_failure(&e) => {
+                OpenError::Tls(e.to_string())
+            }
             tiberius::error::Error::Io { .. } => OpenError::Unreachable(e.to_string()),
             other => OpenError::Other(other.to_string()),
         })
+}
+
+/// An I/O error that is a TLS handshake's failure (rustls reports them as I/O errors).
+fn is_tls_failure(error: &tiberius::error::Error) -> bool {
+    let text = error.to_string().to_lowercase();
+    ["certificate", "tls", "handshake"]
+        .iter()
+        .any(|word| text.contains(word))
 }
 
 #[cfg(windows)]
@@ -542,6 +598,26 @@ mod tests {
         assert_eq!((a.host.as_str(), a.port), ("127.0.0.1", Some(14330)));
         assert!(ServerAddress::parse("SQL01,notaport").is_err());
         assert!(ServerAddress::parse(r"\HUB").is_err());
+    }
+
+    #[test]
+    fn encrypt_off_still_encrypts_the_login() {
+        assert_eq!(encryption_level("off"), EncryptionLevel::Off);
+        assert_eq!(encryption_level("on"), EncryptionLevel::On);
+        assert_eq!(encryption_level("required"), EncryptionLevel::Required);
+    }
+
+    #[test]
+    fn tls_failures_are_told_without_developer_advice() {
+        let text = administrator_words(
+            "the server's certificate was rejected during the TLS handshake: invalid peer \
+             certificate: UnknownIssuer. To connect anyway you can: (1) trust a specific CA \
+             certificate with `Config::trust_cert_ca(path)`",
+        );
+        assert_eq!(
+            text,
+            "SQL Server's certificate was not accepted (invalid peer certificate: UnknownIssuer)"
+        );
     }
 
     #[test]

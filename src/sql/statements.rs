@@ -18,8 +18,16 @@ pub const LOGIN_PERMISSION: &str = "SELECT HAS_PERMS_BY_NAME(NULL, NULL, N'ALTER
 pub const DATABASE_ID: &str = "SELECT DB_ID(@P1)";
 /// `@P1` login name -> its id or NULL.
 pub const LOGIN_ID: &str = "SELECT SUSER_ID(@P1)";
-/// `@P1` user name -> its id in the current database or NULL.
+/// `@P1` login -> the name of the user it maps to in the current database (found by the
+/// login's SID, whatever the user's name: `dbo` for the database's owner), or no row.
+pub const USER_FOR_LOGIN: &str =
+    "SELECT [name] FROM sys.database_principals WHERE [sid] = SUSER_SID(@P1)";
+/// `@P1` name -> the id of the database principal of that name in the current database, or
+/// NULL (a user of that name that is not the login's would make CREATE USER fail).
 pub const USER_ID: &str = "SELECT DATABASE_PRINCIPAL_ID(@P1)";
+/// `@P1` database -> 1 if the connected login may create users there, 0 if not, NULL if
+/// there is no such database.
+pub const USER_PERMISSION: &str = "SELECT HAS_PERMS_BY_NAME(@P1, N'DATABASE', N'ALTER ANY USER')";
 /// `@P1` role, `@P2` user -> 1, 0, or NULL when either is unknown (current database).
 pub const IS_ROLE_MEMBER: &str = "SELECT IS_ROLEMEMBER(@P1, @P2)";
 /// `@P1` user -> 1 if EXECUTE is granted to it on the current database, else 0.
@@ -45,11 +53,21 @@ pub const BEGIN: &str = "BEGIN TRANSACTION";
 pub const COMMIT: &str = "COMMIT TRANSACTION";
 pub const ROLLBACK: &str = "ROLLBACK TRANSACTION";
 
-/// Which machine created a database: a database-level extended property, set in the same
-/// request as `CREATE DATABASE` ([`create_database`]), so a rollback drops only databases this
-/// machine created even when its journal lost the op's done record (a crash between the two).
+/// Which machine created a database: a database-level extended property
+/// (`machine=<id>;creation=<token>`, [`mark_database`]), so a rollback drops only databases
+/// this machine created even when its journal lost the op's done record. `CREATE DATABASE`
+/// commits on its own, so the mark comes in a second statement; a database cut off between
+/// the two is recognised by its journaled intent ([`SERVER_TIME`], [`CREATED_SINCE`]).
 /// The current database's creator, or no row.
 pub const CREATED_BY: &str = "SELECT CAST([value] AS NVARCHAR(200)) FROM sys.extended_properties WHERE [class] = 0 AND [name] = N'hubup_created_by'";
+
+/// The server's clock (its local time, as `sys.databases.create_date` records it), read
+/// before `CREATE DATABASE` and journaled with the op's intent.
+pub const SERVER_TIME: &str = "SELECT CONVERT(NVARCHAR(23), GETDATE(), 121)";
+/// `@P1` database, `@P2` a time from [`SERVER_TIME`] -> 1 if the database is owned by the
+/// connected login and was created at or after that time, else 0: how a database cut off
+/// before its mark is told apart from one that was there (or someone else's).
+pub const CREATED_SINCE: &str = "SELECT COUNT(*) FROM sys.databases WHERE [name] = @P1 AND [owner_sid] = SUSER_SID() AND [create_date] >= CONVERT(DATETIME, @P2, 121)";
 
 /// The installation-wide lock (`@P1` resource, `@P2` timeout in ms) -> 0 or 1 granted,
 /// negative refused. Session-owned: SQL Server releases it if the connection dies. Taken in
@@ -71,12 +89,17 @@ pub fn use_database(name: &str) -> String {
     format!("USE {}", quote_ident(name))
 }
 
-/// Creates the database and marks it with its creator (`@P1`) in one request, so there is no
-/// moment at which the database exists without its mark.
+/// Creates the database. It commits on its own (SQL Server refuses it in a transaction), so
+/// its mark ([`mark_database`]) follows as a second statement.
 pub fn create_database(name: &str) -> String {
-    let id = quote_ident(name);
+    format!("CREATE DATABASE {}", quote_ident(name))
+}
+
+/// Marks the database with its creator (`@P1`: `machine=<id>;creation=<token>`).
+pub fn mark_database(name: &str) -> String {
     format!(
-        "CREATE DATABASE {id}; EXEC {id}.sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1"
+        "EXEC {}.sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1",
+        quote_ident(name)
     )
 }
 
@@ -149,10 +172,11 @@ mod tests {
 
     #[test]
     fn identifiers_are_quoted_so_names_cannot_become_statements() {
-        assert!(
-            create_database("x]; DROP DATABASE master; --'")
-                .starts_with("CREATE DATABASE [x]]; DROP DATABASE master; --']; EXEC [x]]; DROP")
+        assert_eq!(
+            create_database("x]; DROP DATABASE master; --'"),
+            "CREATE DATABASE [x]]; DROP DATABASE master; --']"
         );
+        assert!(mark_database("a]b").starts_with("EXEC [a]]b].sys.sp_addextendedproperty"));
         assert_eq!(create_user("a]b"), "CREATE USER [a]]b] FOR LOGIN [a]]b]");
     }
 }

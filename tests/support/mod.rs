@@ -1,15 +1,43 @@
-//! Test support shared by the integration tests that drive the real `hubup` binary: one helper
-//! builds a scenario (a sandbox install, its packages, config and journal, via
-//! `hubup demo --setup-only`), others run commands and read results.
-#![allow(dead_code)]
+//! Test support shared by every module of the integration test binary
+//! (`tests/integration/main.rs`). This file builds a scenario (a sandbox install, its
+//! packages, config and journal, via `hubup demo --setup-only`) and runs the real `hubup`
+//! binary on it; the submodules hold the rest:
+//!
+//! - `journal`: realistic journal payloads (every op and payload kind), sample journals and
+//!   direct access to the redb tables for tampering; `variants`: the variants of every
+//!   journaled enum, named by exhaustive matches and by the types themselves;
+//! - `package`: update packages built from a few files, and zip header patching;
+//! - `tds`: a SQL Server stand-in speaking TDS on 127.0.0.1;
+//! - `rabbit`: a private RabbitMQ broker (Unix only);
+//! - `rng`: the one seeded random-number generator of the tests;
+//! - `alloc`: the counting global allocator, and `alone`: running one test in a process of
+//!   its own (for measurements that other tests running in parallel would disturb);
+//! - `snapshot`: comparing output with committed snapshot files;
+//! - `sqlcmd`: a DBA's `sqlcmd -i FILE` (batches at `GO`, `:on error exit`, `$(NAME)`), for
+//!   the real-server tests.
 
+pub mod alloc;
+pub mod alone;
+pub mod journal;
+pub mod package;
+// The broker is a Linux package; the Windows test run (Wine) has none, and its tests are Unix only.
+#[cfg(unix)]
 pub mod rabbit;
+pub mod rng;
+pub mod snapshot;
+pub mod sqlcmd;
 pub mod tds;
+pub mod variants;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+#[cfg(unix)]
+use std::time::Duration;
 
 use serde_json::Value;
+
+/// The exit code of a step that waits for its DBA (script mode).
+pub const AWAITING_DBA: i32 = 7;
 
 /// The binary under test.
 pub fn hubup() -> Command {
@@ -116,6 +144,24 @@ impl Scenario {
         Run::from(command.output().expect("run hubup"))
     }
 
+    /// Runs `hubup <args>`, then, while a step waits for its DBA (script mode, exit 7), plays
+    /// the DBA as the demo does: `hubup resume --dba-confirmed` (the sandbox has no SQL
+    /// Server). Returns the last command's result.
+    pub fn run_playing_dba(&self, args: &[&str]) -> Run {
+        self.run_with_env_playing_dba(args, &[])
+    }
+
+    pub fn run_with_env_playing_dba(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut run = self.run_with_env(args, env);
+        let mut rounds = 0;
+        while run.code == AWAITING_DBA {
+            rounds += 1;
+            assert!(rounds <= 5, "more DBA stops than steps: {}", run.stderr);
+            run = self.run_with_env(&["resume", "--dba-confirmed"], env);
+        }
+        run
+    }
+
     /// `hubup status --json` of this scenario.
     pub fn status(&self) -> Value {
         self.run(&["status", "--json"]).expect(0).json()
@@ -123,18 +169,7 @@ impl Scenario {
 
     /// (version, install-tree digest, applicationHost.config digest).
     pub fn digests(&self) -> (String, String, String) {
-        let status = self.status();
-        (
-            status["version"].as_str().unwrap_or_default().to_string(),
-            status["tree_digest"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            status["apphost_digest"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        )
+        digests_in(&self.status())
     }
 
     /// (version, install-tree digest, applicationHost.config digest), read without the config
@@ -146,26 +181,39 @@ impl Scenario {
             .arg(self.root())
             .arg("--apphost")
             .arg(self.apphost());
-        let status = Run::from(command.output().expect("run hubup status"))
-            .expect(0)
-            .json();
-        (
-            status["version"].as_str().unwrap_or_default().to_string(),
-            status["tree_digest"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            status["apphost_digest"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+        digests_in(
+            &Run::from(command.output().expect("run hubup status"))
+                .expect(0)
+                .json(),
         )
+    }
+
+    /// Starts `hubup <args> --config <scenario config>` with `env` added, kills it (SIGKILL on
+    /// Unix) after `delay`, and waits until it is gone and the journal is free. Returns whether
+    /// it had already finished with exit code 0. (The kill tests are Unix only.)
+    #[cfg(unix)]
+    pub fn run_killed_after(&self, args: &[&str], env: &[(&str, &str)], delay: Duration) -> bool {
+        let mut command = hubup();
+        command.args(args).arg("--config").arg(self.config());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn hubup");
+        std::thread::sleep(delay);
+        // It may have exited already; then there is nothing to kill and the status says how.
+        let _ = child.kill();
+        let status = child.wait().expect("wait for hubup");
+        self.wait_for_journal();
+        status.success()
     }
 
     /// Waits (up to 10 s) until no process holds the journal. After hubup is SIGKILLed, a
     /// command it was starting can still share the journal's open file (and so its lock)
     /// between fork and exec; that ends by itself within moments.
-    #[allow(dead_code)]
     pub fn wait_for_journal(&self) {
         let journal = self.path().join("journal").join("hubup.redb");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -190,6 +238,16 @@ impl Scenario {
             .map(|l| serde_json::from_str(l).expect("export line is JSON"))
             .collect()
     }
+}
+
+/// (version, install-tree digest, applicationHost.config digest) of a `status --json` output.
+fn digests_in(status: &Value) -> (String, String, String) {
+    let field = |name: &str| status[name].as_str().unwrap_or_default().to_string();
+    (
+        field("version"),
+        field("tree_digest"),
+        field("apphost_digest"),
+    )
 }
 
 /// The install-tree digest of the generator's expected install of `version`.

@@ -4,16 +4,20 @@
 //! tests can read and set up, rejects everything else loudly (error 50000, `rejected`,
 //! stderr), and can inject faults (refused logins, dropped connections, errors, delays).
 //!
-//! Plain TCP on 127.0.0.1 with an OS-chosen port; one accept thread and one thread per
+//! TCP on 127.0.0.1 with an OS-chosen port; a client that asks for `ENCRYPT_OFF` gets the
+//! login inside TLS and the rest in clear (`tls.rs`), one that asks for `ENCRYPT_NOT_SUP`
+//! everything in clear; every byte received is kept ([`StandIn::received_bytes`]); one accept thread and one thread per
 //! connection. This file owns the public API and the accept loop; `session` serves a
 //! connection, `wire` the bytes, `sql` statement recognition, `state` the effects,
 //! `locks` the applocks, `reply` answers and the error catalogue.
 
 mod locks;
 mod reply;
+mod script;
 mod session;
 mod sql;
 mod state;
+mod tls;
 mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,15 +27,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-// Each test binary that includes `support` uses only part of the API.
-#[allow(unused_imports)]
-pub use state::{Backup, Database, Faults, Login, SYSTEM_DATABASES, ServerState};
+pub use state::{Database, Faults, Login, ServerState};
 
 /// A running stand-in. Dropping it stops accepting and closes every connection.
 pub struct StandIn {
     shared: Arc<Shared>,
     port: u16,
     accept: Option<JoinHandle<()>>,
+    /// Holds [`StandIn::ca_file`].
+    ca_dir: tempfile::TempDir,
 }
 
 /// What the accept thread, the connections and the handle share.
@@ -45,6 +49,12 @@ struct Shared {
     sessions: Mutex<BTreeMap<u64, SessionEntry>>,
     /// Every batch of every migration, trimmed as hubup sends them.
     batches: BTreeSet<String>,
+    /// Also accept the batches of hubup's DBA scripts ([`StandIn::accept_scripts`]).
+    scripts: AtomicBool,
+    /// TLS for the login (clients that ask for `ENCRYPT_OFF`).
+    tls: tls::Tls,
+    /// Every byte every client sent, as it crossed the wire.
+    received: Mutex<Vec<u8>>,
 }
 
 struct SessionEntry {
@@ -105,15 +115,21 @@ impl StandIn {
             stop: AtomicBool::new(false),
             sessions: Mutex::default(),
             batches: migration_batches(),
+            scripts: AtomicBool::new(false),
+            tls: tls::Tls::new(),
+            received: Mutex::default(),
         });
         let accept = thread::spawn({
             let shared = shared.clone();
             move || accept_loop(listener, shared)
         });
+        let ca_dir = tempfile::tempdir().expect("a folder for the CA certificate");
+        std::fs::write(ca_dir.path().join("ca.pem"), &shared.tls.ca_pem).expect("CA file");
         StandIn {
             shared,
             port,
             accept: Some(accept),
+            ca_dir,
         }
     }
 
@@ -143,6 +159,23 @@ impl StandIn {
         let result = f(&mut state);
         state.assign_ids();
         result
+    }
+
+    /// A PEM file holding the certificate of the CA that issued the stand-in's TLS
+    /// certificate, for a client's `sql.ca_file` (lives as long as the stand-in).
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.ca_dir.path().join("ca.pem")
+    }
+
+    /// Every byte the clients sent so far, as it crossed the wire (encrypted where it was).
+    pub fn received_bytes(&self) -> Vec<u8> {
+        lock(&self.shared.received).clone()
+    }
+
+    /// From now on, also accept the batches of hubup's DBA scripts (a DBA running
+    /// `hubup-database.sql` with sqlcmd), besides execution mode's statements.
+    pub fn accept_scripts(&self) {
+        self.shared.scripts.store(true, Ordering::SeqCst);
     }
 
     /// How many client connections are open (accepted and not yet ended).

@@ -129,6 +129,9 @@ const CATALOGUE: &[(u32, u8, &str)] = &[
     (15247, 16, "User does not have permission to perform this action."),
     (3201, 16, "Cannot open backup device '{}'. Operating system error 3(The system cannot find the path specified.)."),
     (3021, 16, "Cannot perform a backup or restore operation within a transaction."),
+    (15063, 16, "The login already has an account under a different user name."),
+    (102, 15, "Incorrect syntax near '{}'."),
+    (241, 16, "Conversion failed when converting date and/or time from character string."),
     (1038, 15, "An object or column name is missing or empty. For SELECT INTO statements, verify each column has a name. For other statements, look for empty alias names. Aliases defined as \"\" or [] are not allowed. Change the alias to a valid name."),
 ];
 

@@ -3,12 +3,13 @@
 //! injected faults. When the connection ends, its open transaction is undone and its applocks
 //! released before the socket closes.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::thread;
 
 use super::reply::{Reply, SqlError, Value, int_col, known, not_understood};
+use super::script::{self, ScriptBatch};
 use super::sql::{self, Statement};
 use super::state::{self, Ctx, Undo, find_key, system_database};
 use super::wire::{self, Message, Request, Tokens};
@@ -29,6 +30,10 @@ struct Session {
     trancount: u32,
     transactions: u64,
     undo: Option<Undo>,
+    /// `SET NOEXEC ON` (DBA scripts): batches are compiled, not run, until it is off.
+    noexec: bool,
+    /// `SET XACT_ABORT ON` (DBA scripts): an error rolls the open transaction back.
+    xact_abort: bool,
 }
 
 /// Serves one connection until it ends; protocol problems are printed, not hidden.
@@ -43,6 +48,8 @@ pub fn serve(shared: Arc<Shared>, stream: TcpStream, id: u64) {
         trancount: 0,
         transactions: 0,
         undo: None,
+        noexec: false,
+        xact_abort: false,
     };
     if let Err(problem) = session.run() {
         eprintln!("TDS stand-in: connection {id} closed: {problem}");
@@ -62,7 +69,10 @@ fn is_disconnect(error: &io::Error) -> bool {
 impl Session {
     /// The whole conversation. `Ok` for an ordinary end (client gone, login refused, fault).
     fn run(&mut self) -> Result<(), String> {
-        if !self.prelogin()? || !self.login()? {
+        let Some(over_tls) = self.prelogin()? else {
+            return Ok(());
+        };
+        if !self.login(over_tls)? {
             return Ok(());
         }
         while let Some(message) = self.read()? {
@@ -77,7 +87,7 @@ impl Session {
         if !self.wait_for_data()? {
             return Ok(None);
         }
-        match wire::read_message(&mut self.stream) {
+        match wire::read_message(&mut self.recorded()) {
             Ok(message) => Ok(message),
             Err(e) if is_disconnect(&e) || self.stopping() => Ok(None),
             Err(e) => Err(format!("read: {e}")),
@@ -114,6 +124,14 @@ impl Session {
         Ok(ready)
     }
 
+    /// The connection's stream as a reader that keeps every byte received.
+    fn recorded(&self) -> Recorded<'_> {
+        Recorded {
+            stream: &self.stream,
+            log: &self.shared.received,
+        }
+    }
+
     fn killed(&self) -> bool {
         lock(&self.shared.sessions)
             .get(&self.id)
@@ -143,27 +161,111 @@ impl Session {
         }
     }
 
-    /// PRELOGIN: only an unencrypted conversation is possible (no TLS here).
-    fn prelogin(&mut self) -> Result<bool, String> {
+    /// PRELOGIN: the login inside TLS (`ENCRYPT_OFF`, what SQL Server does with a client's
+    /// Encrypt=False) or no encryption at all (`ENCRYPT_NOT_SUP`); full encryption is not
+    /// offered here. `Some(true)`: the login comes inside TLS.
+    fn prelogin(&mut self) -> Result<Option<bool>, String> {
         let Some(message) = self.expect(wire::PT_PRELOGIN, "PRELOGIN")? else {
-            return Ok(false);
+            return Ok(None);
         };
         let encryption = wire::prelogin_encryption(&message.payload)?;
-        if encryption != Some(wire::ENCRYPT_NOT_SUP) {
-            return Err(format!(
-                "the client asked for encryption {encryption:?}; the stand-in has no TLS and \
-                 only answers ENCRYPT_NOT_SUP (0x02): use EncryptionLevel::NotSupported"
-            ));
+        let login_over_tls = match encryption {
+            Some(wire::ENCRYPT_OFF) => true,
+            Some(wire::ENCRYPT_NOT_SUP) => false,
+            other => {
+                return Err(format!(
+                    "the client asked for encryption {other:?}; the stand-in encrypts the login \
+                     only: use EncryptionLevel::Off (or NotSupported)"
+                ));
+            }
+        };
+        let answer = if login_over_tls {
+            wire::ENCRYPT_OFF
+        } else {
+            wire::ENCRYPT_NOT_SUP
+        };
+        self.send(wire::PT_REPLY, &wire::prelogin_reply(answer))?;
+        Ok(Some(login_over_tls))
+    }
+
+    /// The TLS handshake (inside PRELOGIN packets), then the LOGIN7 message read out of TLS
+    /// records; TLS ends with it (the client turns it off after sending its login).
+    fn login_over_tls(&mut self) -> Result<Option<Message>, String> {
+        let mut tls = rustls::ServerConnection::new(self.shared.tls.config.clone())
+            .map_err(|e| format!("TLS: {e}"))?;
+        while tls.is_handshaking() {
+            self.send_tls(&mut tls)?;
+            if !tls.is_handshaking() {
+                break;
+            }
+            let Some(message) = self.expect(wire::PT_PRELOGIN, "TLS handshake")? else {
+                return Ok(None);
+            };
+            let mut records = &message.payload[..];
+            while !records.is_empty() {
+                tls.read_tls(&mut records)
+                    .map_err(|e| format!("TLS: {e}"))?;
+                tls.process_new_packets()
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+            }
         }
-        self.send(wire::PT_REPLY, &wire::prelogin_reply())?;
-        Ok(true)
+        self.send_tls(&mut tls)?;
+        let mut plain = Vec::new();
+        loop {
+            if let Some(message) = wire::whole_message(&plain) {
+                return Ok(Some(message));
+            }
+            if !self.wait_for_data()? {
+                return Ok(None);
+            }
+            if tls
+                .read_tls(&mut self.recorded())
+                .map_err(|e| e.to_string())?
+                == 0
+            {
+                return Ok(None);
+            }
+            tls.process_new_packets().map_err(|e| format!("TLS: {e}"))?;
+            let mut chunk = [0u8; 4096];
+            loop {
+                match tls.reader().read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => plain.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(format!("TLS: {e}")),
+                }
+            }
+        }
+    }
+
+    /// Sends what TLS has to say, inside PRELOGIN packets (the handshake's framing).
+    fn send_tls(&mut self, tls: &mut rustls::ServerConnection) -> Result<(), String> {
+        let mut out = Vec::new();
+        while tls.wants_write() {
+            tls.write_tls(&mut out).map_err(|e| format!("TLS: {e}"))?;
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        self.send(wire::PT_PRELOGIN, &out)
     }
 
     /// LOGIN7: LOGINACK and the database and packet size, or error 18456 and the end.
-    fn login(&mut self) -> Result<bool, String> {
-        let Some(message) = self.expect(wire::PT_LOGIN7, "LOGIN7")? else {
+    fn login(&mut self, over_tls: bool) -> Result<bool, String> {
+        let message = if over_tls {
+            self.login_over_tls()?
+        } else {
+            self.expect(wire::PT_LOGIN7, "LOGIN7")?
+        };
+        let Some(message) = message else {
             return Ok(false);
         };
+        if message.kind != wire::PT_LOGIN7 {
+            return Err(format!(
+                "expected LOGIN7, got packet type 0x{:02X}",
+                message.kind
+            ));
+        }
         let login = wire::parse_login7(&message.payload)?;
         match self.admit(&login) {
             Ok((key, database)) => self.welcome(key, database, login.packet_size),
@@ -259,13 +361,29 @@ impl Session {
         if faults.drop_at_statement == Some(number) {
             return Ok(false);
         }
+        if let Some(prefix) = &faults.drop_matching
+            && request.text.starts_with(prefix.as_str())
+        {
+            let faults = &mut lock(&self.shared.faults).0;
+            faults.drop_matching = None;
+            faults.refuse_logins |= faults.refuse_logins_after_drop;
+            return Ok(false);
+        }
         if let Some(delay) = faults.delay {
             thread::sleep(delay);
         }
-        let reply = match faults.fail_at_statement {
-            Some((at, code)) if at == number => known(code, &name_in(&request)).into(),
+        let matching = faults
+            .fail_matching
+            .as_ref()
+            .filter(|(prefix, _)| request.text.starts_with(prefix.as_str()));
+        let reply = match (faults.fail_at_statement, matching) {
+            (Some((at, code)), _) if at == number => known(code, &name_in(&request)).into(),
+            (_, Some((_, code))) => known(*code, &name_in(&request)).into(),
             _ => self.execute(&request),
         };
+        if matches!(reply, Reply::Error(_)) && self.xact_abort && self.trancount > 0 {
+            self.abort_transaction();
+        }
         self.reply(&reply)
     }
 
@@ -277,6 +395,7 @@ impl Session {
 
     fn record(&self, request: &Request) {
         let mut state = lock(&self.shared.state);
+        state.clock_ms += 10;
         state.statements.push(request.text.clone());
         for arg in &request.args {
             if let Value::Str(s) = arg {
@@ -295,8 +414,35 @@ impl Session {
         not_understood(text).into()
     }
 
+    fn scripts(&self) -> bool {
+        self.shared
+            .scripts
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn execute(&mut self, request: &Request) -> Reply {
+        if self.noexec {
+            // Compiled only; `SET NOEXEC OFF` is the one statement that still acts, and an
+            // unreplaced sqlcmd variable is a syntax error even so.
+            if request.text.contains("$(") {
+                return known(102, "$").into();
+            }
+            let text = script::without_leading_comments(&request.text);
+            if script::recognize(text) == Some(ScriptBatch::NoexecOff) {
+                self.noexec = false;
+            }
+            return Reply::Done(0);
+        }
         let Some(statement) = sql::recognize(&request.text, &self.shared.batches) else {
+            if self.scripts() && !request.rpc {
+                let text = script::without_leading_comments(&request.text);
+                if text.is_empty() {
+                    return Reply::Done(0);
+                }
+                if let Some(batch) = script::recognize(text) {
+                    return self.script_batch(text, batch);
+                }
+            }
             return self.reject(&request.text, "not a statement hubup sends");
         };
         if let Err(problem) = sql::check_args(statement.params(), &request.args) {
@@ -325,6 +471,143 @@ impl Session {
             Statement::GetAppLock => self.get_applock(&request.args),
             Statement::ReleaseAppLock => self.release_applock(&request.args),
             _ => self.run_on_state(request, &statement),
+        }
+    }
+
+    /// A statement run on the state for a script batch, with these arguments.
+    fn on_state(&mut self, text: &str, statement: Statement, args: &[&str]) -> Reply {
+        let request = Request {
+            text: text.to_string(),
+            args: args.iter().map(|a| Value::Str(a.to_string())).collect(),
+            rpc: false,
+        };
+        self.run_on_state(&request, &statement)
+    }
+
+    /// The first cell of a query's answer, if any.
+    fn cell(&mut self, text: &str, statement: Statement, args: &[&str]) -> Option<Value> {
+        match self.on_state(text, statement, args) {
+            Reply::Rows { rows, .. } => rows.into_iter().next()?.into_iter().next(),
+            _ => None,
+        }
+    }
+
+    /// A batch of a DBA script: its guards evaluated, its statements run as execution mode's.
+    fn script_batch(&mut self, text: &str, batch: ScriptBatch) -> Reply {
+        let owner = |user: &Option<Value>| matches!(user, Some(Value::Str(u)) if u == "dbo");
+        match batch {
+            ScriptBatch::SqlcmdGuard { value } => {
+                if value == "OFF" {
+                    return Reply::Done(0);
+                }
+                self.noexec = true;
+                known(50000, "").into()
+            }
+            ScriptBatch::Use(name) => self.use_database(&name, false),
+            ScriptBatch::HistoryCreate => self.on_state(text, Statement::HistoryCreate, &[]),
+            ScriptBatch::SkipIfApplied(id) => {
+                let reply = self.on_state(text, Statement::HistorySelect, &[&id]);
+                if let Reply::Rows { rows, .. } = &reply
+                    && rows
+                        .iter()
+                        .any(|r| r.get(1) == Some(&Value::Str("applied".into())))
+                {
+                    self.noexec = true;
+                }
+                match reply {
+                    Reply::Error(e) => e.into(),
+                    _ => Reply::Done(0),
+                }
+            }
+            ScriptBatch::BeginMigration => {
+                self.xact_abort = true;
+                self.begin()
+            }
+            ScriptBatch::RecordApplied { id, checksum } => {
+                for (statement, args) in [
+                    (
+                        Statement::HistoryInsert,
+                        vec![id.as_str(), checksum.as_str()],
+                    ),
+                    (Statement::HistoryUpdate, vec![id.as_str()]),
+                ] {
+                    if let Reply::Error(e) = self.on_state(text, statement, &args) {
+                        return e.into();
+                    }
+                }
+                self.commit()
+            }
+            ScriptBatch::NoexecOff => {
+                self.noexec = false;
+                Reply::Done(0)
+            }
+            ScriptBatch::CreateDatabase { name, mark } => {
+                if self.cell(text, Statement::DbId, &[&name]) != Some(Value::Null) {
+                    return Reply::Done(0);
+                }
+                match self.on_state(text, Statement::CreateDatabase(name.clone()), &[]) {
+                    Reply::Error(e) => e.into(),
+                    _ => self.on_state(text, Statement::MarkDatabase(name), &[&mark]),
+                }
+            }
+            ScriptBatch::CreateLogin(login) => {
+                if self.cell(text, Statement::SuserId, &[&login]) != Some(Value::Null) {
+                    return Reply::Done(0);
+                }
+                self.on_state(text, Statement::CreateWindowsLogin(login), &[])
+            }
+            ScriptBatch::CreateUser(login) => {
+                if self
+                    .cell(text, Statement::UserForLogin, &[&login])
+                    .is_some()
+                {
+                    return Reply::Done(0);
+                }
+                let statement = Statement::CreateUser {
+                    user: login.clone(),
+                    login,
+                };
+                self.on_state(text, statement, &[])
+            }
+            ScriptBatch::AddRoleMember { role, login } => {
+                let member = self.cell(text, Statement::IsRoleMember, &[&role, &login]);
+                let user = self.cell(text, Statement::UserForLogin, &[&login]);
+                if member == Some(Value::Int(1)) || owner(&user) {
+                    return Reply::Done(0);
+                }
+                let statement = Statement::AlterRole {
+                    role,
+                    user: login,
+                    add: true,
+                };
+                self.on_state(text, statement, &[])
+            }
+            ScriptBatch::GrantExecute(login) => {
+                if owner(&self.cell(text, Statement::UserForLogin, &[&login])) {
+                    return Reply::Done(0);
+                }
+                let statement = Statement::Execute {
+                    user: login,
+                    grant: true,
+                };
+                self.on_state(text, statement, &[])
+            }
+            ScriptBatch::Backup { name, file } => {
+                self.on_state(text, Statement::BackupDatabase(name), &[&file])
+            }
+            ScriptBatch::DropIfMarked { name, pattern } => {
+                let marked = {
+                    let state = lock(&self.shared.state);
+                    find_key(&state.databases, &name)
+                        .and_then(|k| state.databases[k].properties.get("hubup_created_by"))
+                        .is_some_and(|mark| script::like(mark, &pattern))
+                };
+                if !marked {
+                    return Reply::Done(0);
+                }
+                self.close_others_in(&name);
+                self.on_state(text, Statement::DropDatabaseSingleUser(name), &[])
+            }
         }
     }
 
@@ -487,6 +770,20 @@ impl Session {
         self.shared.locks.release_all(self.id);
         lock(&self.shared.sessions).remove(&self.id);
         let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// A connection's stream as a reader that appends what it reads to the stand-in's log.
+struct Recorded<'a> {
+    stream: &'a TcpStream,
+    log: &'a std::sync::Mutex<Vec<u8>>,
+}
+
+impl Read for Recorded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        lock(self.log).extend_from_slice(&buf[..n]);
+        Ok(n)
     }
 }
 

@@ -24,12 +24,23 @@ pub const HISTORY_CREATE: &str = "IF OBJECT_ID(N'dbo.__hubup_migrations', N'U') 
      TABLE [dbo].[__hubup_migrations] ([id] NVARCHAR(400) NOT NULL PRIMARY KEY, [checksum] \
      CHAR(64) NOT NULL, [state] NVARCHAR(16) NOT NULL, [applied_at] DATETIME2 NOT NULL DEFAULT \
      (SYSUTCDATETIME()))";
+/// The history table's creation as a DBA script writes it (with its `;`).
+pub const CREATE_HISTORY_SCRIPT: &str = "IF OBJECT_ID(N'dbo.__hubup_migrations', N'U') IS NULL \
+     CREATE TABLE [dbo].[__hubup_migrations] ([id] NVARCHAR(400) NOT NULL PRIMARY KEY, [checksum] \
+     CHAR(64) NOT NULL, [state] NVARCHAR(16) NOT NULL, [applied_at] DATETIME2 NOT NULL DEFAULT \
+     (SYSUTCDATETIME()));";
 pub const HISTORY_INSERT: &str = "INSERT INTO [dbo].[__hubup_migrations] ([id], [checksum], \
      [state]) VALUES (@P1, @P2, N'applying')";
 pub const HISTORY_UPDATE: &str =
     "UPDATE [dbo].[__hubup_migrations] SET [state] = N'applied' WHERE [id] = @P1";
 pub const ADD_PROPERTY: &str =
     "EXEC sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1";
+pub const USER_FOR_LOGIN: &str =
+    "SELECT [name] FROM sys.database_principals WHERE [sid] = SUSER_SID(@P1)";
+pub const USER_PERMISSION: &str = "SELECT HAS_PERMS_BY_NAME(@P1, N'DATABASE', N'ALTER ANY USER')";
+pub const SERVER_TIME: &str = "SELECT CONVERT(NVARCHAR(23), GETDATE(), 121)";
+pub const CREATED_SINCE: &str = "SELECT COUNT(*) FROM sys.databases WHERE [name] = @P1 AND \
+     [owner_sid] = SUSER_SID() AND [create_date] >= CONVERT(DATETIME, @P2, 121)";
 pub const HISTORY_DELETE: &str =
     "DELETE FROM [dbo].[__hubup_migrations] WHERE [id] = @P1 AND [state] = N'applying'";
 pub const RELEASE_APPLOCK: &str = "EXEC sp_releaseapplock @Resource = @P1, @LockOwner = N'Session'";
@@ -58,9 +69,17 @@ pub enum Statement {
     /// `BACKUP DATABASE [x] TO DISK = @P1 WITH COPY_ONLY, INIT, CHECKSUM`.
     BackupDatabase(String),
     CreateDatabase(String),
-    /// `CREATE DATABASE [x]; EXEC [x].sys.sp_addextendedproperty ... @value = @P1`: created
-    /// and marked with its creator in one request.
-    CreateDatabaseMarked(String),
+    /// `EXEC [x].sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1`: the
+    /// creator's mark on database `x` (from any current database).
+    MarkDatabase(String),
+    /// The server's clock (`yyyy-mm-dd hh:mi:ss.mmm`).
+    ServerTime,
+    /// `@P1` login -> the name of its user in the current database (`dbo` for the owner).
+    UserForLogin,
+    /// `@P1` database -> whether the login may create users there.
+    UserPermission,
+    /// `@P1` database, `@P2` time: owned by the login and created since then (1 or 0).
+    CreatedSince,
     DropDatabase(String),
     /// `ALTER DATABASE [x] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [x]`: the
     /// other connections in it are closed (their transactions rolled back), then it is dropped.
@@ -121,13 +140,14 @@ const FIXED: &[(&str, Statement)] = &[
     (LOGIN_PERMISSION, Statement::LoginPermission),
     (BACKUP_PERMISSION, Statement::BackupPermission),
     (BACKUP_RECORDED, Statement::BackupRecorded),
+    (SERVER_TIME, Statement::ServerTime),
+    (USER_FOR_LOGIN, Statement::UserForLogin),
+    (USER_PERMISSION, Statement::UserPermission),
+    (CREATED_SINCE, Statement::CreatedSince),
     ("BEGIN TRANSACTION", Statement::Begin),
     ("COMMIT TRANSACTION", Statement::Commit),
     ("ROLLBACK TRANSACTION", Statement::Rollback),
 ];
-
-/// hubup's CREATE DATABASE: the database and its creator mark in one request.
-pub const CREATE_MARKED: &str = "CREATE DATABASE {}; EXEC {}.sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1";
 
 /// hubup's DROP DATABASE: other connections closed first, in the same batch.
 pub const DROP_SINGLE_USER: &str =
@@ -137,6 +157,10 @@ pub const DROP_SINGLE_USER: &str =
 type Build = fn(Vec<String>) -> Statement;
 const TEMPLATES: &[(&str, Build)] = &[
     ("CREATE DATABASE {}", |n| Statement::CreateDatabase(one(n))),
+    (
+        "EXEC {}.sys.sp_addextendedproperty @name = N'hubup_created_by', @value = @P1",
+        |n| Statement::MarkDatabase(one(n)),
+    ),
     ("DROP DATABASE {}", |n| Statement::DropDatabase(one(n))),
     (
         "BACKUP DATABASE {} TO DISK = @P1 WITH COPY_ONLY, INIT, CHECKSUM",
@@ -186,12 +210,6 @@ pub fn recognize(text: &str, batches: &BTreeSet<String>) -> Option<Statement> {
     if let Some((_, statement)) = FIXED.iter().find(|(fixed, _)| *fixed == text) {
         return Some(statement.clone());
     }
-    if let Some(names) = match_template(text, CREATE_MARKED) {
-        // Both names must be the same database; otherwise it is not hubup's statement.
-        let [created, marked] = two(names);
-        return (created.eq_ignore_ascii_case(&marked))
-            .then_some(Statement::CreateDatabaseMarked(created));
-    }
     if let Some(names) = match_template(text, DROP_SINGLE_USER) {
         let [altered, dropped] = two(names);
         return (altered.eq_ignore_ascii_case(&dropped))
@@ -221,7 +239,7 @@ fn match_template(text: &str, pattern: &str) -> Option<Vec<String>> {
 }
 
 /// `[name]` at the start of `text`, with `]]` standing for `]`; the name and what follows.
-fn parse_ident(text: &str) -> Option<(String, &str)> {
+pub(super) fn parse_ident(text: &str) -> Option<(String, &str)> {
     let body = text.strip_prefix('[')?;
     let mut name = String::new();
     let mut chars = body.char_indices();
@@ -243,19 +261,12 @@ impl Statement {
     pub fn params(&self) -> &'static [Param] {
         use Statement::*;
         match self {
-            DbId
-            | SuserId
-            | PrincipalId
-            | ExecuteGranted
-            | HistorySelect
-            | HistoryUpdate
-            | HistoryDelete
-            | AddProperty
-            | ReleaseAppLock
-            | BackupPermission
-            | BackupDatabase(_)
-            | CreateDatabaseMarked(_) => &[Param::Str],
-            IsRoleMember | HistoryInsert | BackupRecorded => &[Param::Str, Param::Str],
+            DbId | SuserId | PrincipalId | ExecuteGranted | HistorySelect | HistoryUpdate
+            | HistoryDelete | AddProperty | ReleaseAppLock | BackupPermission
+            | BackupDatabase(_) | MarkDatabase(_) | UserForLogin | UserPermission => &[Param::Str],
+            IsRoleMember | HistoryInsert | BackupRecorded | CreatedSince => {
+                &[Param::Str, Param::Str]
+            }
             GetAppLock => &[Param::Str, Param::Int],
             _ => &[],
         }
@@ -266,7 +277,7 @@ impl Statement {
         use Statement::*;
         match self {
             CreateDatabase(n)
-            | CreateDatabaseMarked(n)
+            | MarkDatabase(n)
             | BackupDatabase(n)
             | DropDatabase(n)
             | DropDatabaseSingleUser(n)

@@ -24,6 +24,33 @@ pub struct ServerState {
     pub backups: Vec<Backup>,
     /// Folders that exist on the server's disk; a backup anywhere else fails with 3201.
     pub backup_folders: BTreeSet<String>,
+    /// The server's clock: milliseconds since midnight of [`CLOCK_DATE`], 10 ms further with
+    /// every statement received (so each statement has its own time).
+    pub clock_ms: u64,
+}
+
+/// The date the stand-in's clock shows (its time of day comes from `clock_ms`).
+pub const CLOCK_DATE: &str = "2026-12-01";
+
+/// `clock_ms` as `CONVERT(NVARCHAR(23), GETDATE(), 121)` writes a time.
+pub fn clock_text(ms: u64) -> String {
+    let ms = ms % 86_400_000;
+    format!(
+        "{CLOCK_DATE} {:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// The inverse of [`clock_text`]; `None` for a time in another form.
+fn parse_clock(text: &str) -> Option<u64> {
+    let time = text.strip_prefix(CLOCK_DATE)?.strip_prefix(' ')?;
+    let (hms, millis) = time.split_once('.')?;
+    let mut parts = hms.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+    Some(((h * 60 + m) * 60 + s) * 1000 + millis.parse::<u64>().ok()?)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +66,8 @@ pub struct Database {
     pub id: i32,
     /// The login that created it (its `dbo`); empty for databases set up by a test.
     pub owner: String,
+    /// `create_date`, on the server's clock (`ServerState::clock_ms`).
+    pub created_ms: u64,
     /// user -> login
     pub users: BTreeMap<String, String>,
     /// (role, user)
@@ -75,6 +104,13 @@ pub struct Faults {
     /// Answer the Nth statement with this error number (use the real message for known numbers,
     /// else a generic one) instead of running it.
     pub fail_at_statement: Option<(u64, u32)>,
+    /// Answer every statement whose text starts with this with that error number.
+    pub fail_matching: Option<(String, u32)>,
+    /// Close the connection, without replying, at the first statement whose text starts with
+    /// this (then the fault is spent).
+    pub drop_matching: Option<String>,
+    /// After `drop_matching` dropped a connection, refuse every login (a server gone away).
+    pub refuse_logins_after_drop: bool,
     /// Wait this long before answering every statement.
     pub delay: Option<Duration>,
 }
@@ -84,8 +120,9 @@ pub const SYSTEM_DATABASES: [(&str, i32); 4] =
     [("master", 1), ("tempdb", 2), ("model", 3), ("msdb", 4)];
 
 /// Database roles that always exist, with their principal ids.
-const FIXED_ROLES: [(&str, i32); 4] = [
+const FIXED_ROLES: [(&str, i32); 5] = [
     ("db_owner", 16384),
+    ("db_accessadmin", 16385),
     ("db_backupoperator", 16389),
     ("db_datareader", 16390),
     ("db_datawriter", 16391),
@@ -230,6 +267,22 @@ fn query(
         Statement::ExecuteGranted => execute_granted(state, ctx, name),
         Statement::HistorySelect => return Some(history_select(state, ctx, name)),
         Statement::PropertySelect => property_select(state, ctx),
+        Statement::ServerTime => {
+            Reply::scalar(text_col(""), Value::Str(clock_text(state.clock_ms)))
+        }
+        Statement::CreatedSince => created_since(state, ctx, args),
+        Statement::UserForLogin => Reply::Rows {
+            columns: vec![text_col("name")],
+            rows: name
+                .and_then(|login| user_for_login(state, ctx, login))
+                .map(|user| vec![Value::Str(user)])
+                .into_iter()
+                .collect(),
+        },
+        Statement::UserPermission => {
+            let allowed = name.and_then(|db| may_alter_users(state, ctx, db));
+            Reply::scalar(int_col(""), Value::int(allowed.map(i32::from)))
+        }
         Statement::LoginPermission => {
             let allowed = has_server_role(state, ctx, "sysadmin")
                 || has_server_role(state, ctx, "securityadmin");
@@ -262,17 +315,7 @@ fn change(
 ) -> Result<Reply, SqlError> {
     match statement {
         Statement::CreateDatabase(name) => create_database(state, ctx, name),
-        Statement::CreateDatabaseMarked(name) => {
-            create_database(state, ctx, name)?;
-            let creator = str_arg(args, 0).unwrap_or_default().to_string();
-            let key = find_key(&state.databases, name)
-                .cloned()
-                .unwrap_or_default();
-            if let Some(database) = state.databases.get_mut(&key) {
-                database.properties.insert(PROPERTY.to_string(), creator);
-            }
-            Ok(Reply::Done(0))
-        }
+        Statement::MarkDatabase(name) => mark_database(state, name, args),
         Statement::DropDatabase(name) | Statement::DropDatabaseSingleUser(name) => {
             drop_database(state, ctx, name)
         }
@@ -378,6 +421,37 @@ fn principal_id(state: &ServerState, ctx: &Ctx, name: Option<&str>) -> Reply {
     Reply::scalar(int_col(""), Value::int(id))
 }
 
+/// The user `login` maps to in the current database (by its SID: `dbo` for the owner).
+fn user_for_login(state: &ServerState, ctx: &Ctx, login: &str) -> Option<String> {
+    let database = current(state, ctx)?;
+    if same_name(&database.owner, login) {
+        return Some("dbo".to_string());
+    }
+    database
+        .users
+        .iter()
+        .find(|(_, mapped)| same_name(mapped, login))
+        .map(|(user, _)| user.clone())
+}
+
+/// HAS_PERMS_BY_NAME(db, 'DATABASE', 'ALTER ANY USER'): sysadmin, the owner, or a user in
+/// db_owner or db_accessadmin; `None` if there is no such database.
+fn may_alter_users(state: &ServerState, ctx: &Ctx, name: &str) -> Option<bool> {
+    let database = &state.databases[find_key(&state.databases, name)?];
+    let as_user = database
+        .users
+        .iter()
+        .filter(|(_, login)| same_name(login, ctx.login))
+        .any(|(user, _)| {
+            database.role_members.iter().any(|(role, member)| {
+                member == user && (role == "db_owner" || role == "db_accessadmin")
+            })
+        });
+    Some(
+        has_server_role(state, ctx, "sysadmin") || same_name(&database.owner, ctx.login) || as_user,
+    )
+}
+
 /// The stored name of a user of the current database (`dbo` included).
 fn user_key(state: &ServerState, ctx: &Ctx, name: &str) -> Option<String> {
     if same_name(name, "dbo") {
@@ -460,6 +534,7 @@ fn create_database(state: &mut ServerState, ctx: &Ctx, name: &str) -> Result<Rep
     }
     let database = Database {
         owner: ctx.login.to_string(),
+        created_ms: state.clock_ms,
         ..Database::default()
     };
     state.databases.insert(name.to_string(), database);
@@ -583,6 +658,10 @@ fn create_user(
     let login = find_key(&state.logins, login)
         .cloned()
         .ok_or_else(|| known(15007, login))?;
+    // A login maps to one user per database: the owner is `dbo` already.
+    if user_for_login(state, ctx, &login).is_some() {
+        return Err(known(15063, ""));
+    }
     current_mut(state, ctx)?
         .users
         .insert(user.to_string(), login);
@@ -695,6 +774,34 @@ fn history_delete(
     }
     current_mut(state, ctx)?.history.remove(&key);
     Ok(Reply::Done(1))
+}
+
+/// `EXEC [x].sys.sp_addextendedproperty`: the mark on a named database, set once (15233).
+/// Marks are not transactional here (hubup never marks inside a transaction).
+fn mark_database(state: &mut ServerState, name: &str, args: &[Value]) -> Result<Reply, SqlError> {
+    let key = find_key(&state.databases, name)
+        .cloned()
+        .ok_or_else(|| known(911, name))?;
+    let database = state.databases.get_mut(&key).expect("found above");
+    if database.properties.contains_key(PROPERTY) {
+        return Err(known(15233, PROPERTY));
+    }
+    let value = str_arg(args, 0).unwrap_or_default().to_string();
+    database.properties.insert(PROPERTY.to_string(), value);
+    Ok(Reply::Done(0))
+}
+
+/// 1 if the database exists, the connected login owns it and it was created at or after the
+/// given time, else 0. A time in another form than the clock's is an error (241).
+fn created_since(state: &ServerState, ctx: &Ctx, args: &[Value]) -> Reply {
+    let Some(since) = str_arg(args, 1).and_then(parse_clock) else {
+        return Reply::Error(known(241, ""));
+    };
+    let found = str_arg(args, 0)
+        .and_then(|name| find_key(&state.databases, name))
+        .map(|key| &state.databases[key])
+        .is_some_and(|d| same_name(&d.owner, ctx.login) && d.created_ms >= since);
+    Reply::scalar(int_col(""), Value::Int(i64::from(found)))
 }
 
 fn add_property(state: &mut ServerState, ctx: &mut Ctx, args: &[Value]) -> Result<Reply, SqlError> {

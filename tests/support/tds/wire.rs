@@ -14,7 +14,8 @@ pub const PT_TRANSACTION_MANAGER: u8 = 0x0E;
 pub const PT_LOGIN7: u8 = 0x10;
 pub const PT_PRELOGIN: u8 = 0x12;
 
-/// PRELOGIN ENCRYPTION value for "not supported".
+/// PRELOGIN ENCRYPTION values: TLS for the login only, and none at all.
+pub const ENCRYPT_OFF: u8 = 0x00;
 pub const ENCRYPT_NOT_SUP: u8 = 0x02;
 
 /// The TDS version we acknowledge (7.4); tiberius then reads 8-byte DONE row counts.
@@ -82,6 +83,11 @@ pub fn write_message(
     }
     stream.write_all(&out)?;
     stream.flush()
+}
+
+/// The first whole message in `buf` (packets up to one marked EOM), if it holds one.
+pub fn whole_message(buf: &[u8]) -> Option<Message> {
+    read_message(&mut std::io::Cursor::new(buf)).ok().flatten()
 }
 
 /// A bounds-checked little-endian reader over a message payload.
@@ -165,12 +171,12 @@ pub fn prelogin_encryption(payload: &[u8]) -> Result<Option<u8>, String> {
     Err("PRELOGIN option table has no terminator".to_string())
 }
 
-/// The PRELOGIN answer: VERSION, ENCRYPTION = NOT_SUP, INSTOPT (valid), an empty THREADID
-/// (tiberius debug-asserts it is 0) and MARS off.
-pub fn prelogin_reply() -> Vec<u8> {
+/// The PRELOGIN answer: VERSION, ENCRYPTION (`encryption`), INSTOPT (valid), an empty
+/// THREADID (tiberius debug-asserts it is 0) and MARS off.
+pub fn prelogin_reply(encryption: u8) -> Vec<u8> {
     let options: [(u8, &[u8]); 5] = [
         (0x00, &[16, 0, 0x07, 0xD0, 0, 0]),
-        (0x01, &[ENCRYPT_NOT_SUP]),
+        (0x01, &[encryption]),
         (0x02, &[0]),
         (0x03, &[]),
         (0x04, &[0]),

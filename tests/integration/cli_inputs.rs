@@ -1,0 +1,251 @@
+//! Bad input and prerequisites through the real binary: each gets a clear message naming the
+//! problem and what to do, exits non-zero, and changes nothing. Also Ctrl-C, and `check`.
+
+use std::fs;
+
+use crate::support::Scenario;
+
+/// Replaces `from` with `to` in the scenario's config.
+fn edit_config(scenario: &Scenario, from: &str, to: &str) {
+    let text = fs::read_to_string(scenario.config()).unwrap();
+    assert!(text.contains(from), "config holds {from:?}");
+    fs::write(scenario.config(), text.replacen(from, to, 1)).unwrap();
+}
+
+/// Runs `args`, expects `code`, a message holding every needle, and no change at all.
+#[track_caller]
+fn refused(
+    scenario: &Scenario,
+    args: &[&str],
+    env: &[(&str, &str)],
+    code: i32,
+    needles: &[&str],
+) -> String {
+    let before = scenario.digests_without_config();
+    let run = scenario.run_with_env(args, env).expect(code);
+    for needle in needles {
+        assert!(
+            run.stderr.contains(needle),
+            "{needle:?} in:\n{}",
+            run.stderr
+        );
+    }
+    assert_eq!(scenario.digests_without_config(), before, "nothing changed");
+    assert!(!scenario.root().join("backup_4.0").exists());
+    run.stderr
+}
+
+#[test]
+fn check_reports_every_prerequisite() {
+    let scenario = Scenario::new();
+    let run = scenario.run(&["check", "--to", "4.5"]).expect(0);
+    for needle in [
+        "disk space",
+        "backup folder",
+        ".NET Core 3.1.11",
+        "certificate of Blue Prism - License Manager",
+        "SQL Server",
+        "All prerequisites are met",
+    ] {
+        assert!(
+            run.stdout.contains(needle),
+            "{needle:?} in:\n{}",
+            run.stdout
+        );
+    }
+    let json = scenario
+        .run(&["check", "--to", "4.5", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(json["ok"], true);
+}
+
+#[test]
+fn an_uppercase_host_name_is_refused_with_the_lowercase_one() {
+    let scenario = Scenario::new();
+    edit_config(
+        &scenario,
+        "[sites.license_manager]\n",
+        "[sites.license_manager]\nhost = \"LicenseManager.local\"\n",
+    );
+    refused(
+        &scenario,
+        &["upgrade", "--to", "4.5"],
+        &[],
+        2,
+        &["uppercase", "licensemanager.local"],
+    );
+}
+
+#[test]
+fn a_missing_certificate_is_refused_naming_the_setting() {
+    let scenario = Scenario::new();
+    edit_config(&scenario, "certificate = \"DemoLicenseManagerCert\"\n", "");
+    refused(
+        &scenario,
+        &["upgrade", "--to", "4.5"],
+        &[],
+        2,
+        &[
+            "Blue Prism - License Manager",
+            "sites.license_manager.certificate",
+        ],
+    );
+}
+
+// The demo's command templates are `sh` on Unix and PowerShell on Windows; these two tests
+// edit the `sh` ones.
+#[cfg(unix)]
+#[test]
+fn a_certificate_not_in_the_store_fails_the_check() {
+    let scenario = Scenario::new();
+    edit_config(
+        &scenario,
+        "certificate_check = [\"sh\", \"-c\", \"exit 0\"]",
+        "certificate_check = [\"sh\", \"-c\", \"exit 1\"]",
+    );
+    refused(
+        &scenario,
+        &["upgrade", "--to", "4.5"],
+        &[],
+        2,
+        &[
+            "DemoLicenseManagerCert",
+            "not in the machine's Personal store",
+        ],
+    );
+}
+
+#[test]
+fn a_full_disk_is_refused_before_anything_changes() {
+    let scenario = Scenario::new();
+    refused(
+        &scenario,
+        &["upgrade", "--to", "4.5"],
+        &[("HUBUP_TEST_FAULTS", "free-space=1000")],
+        2,
+        &["disk space", "free at least"],
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_missing_runtime_is_refused_with_the_guides_instructions() {
+    let scenario = Scenario::new();
+    edit_config(
+        &scenario,
+        "runtime_check = [\"sh\", \"-c\", \"exit 0\"]",
+        "runtime_check = [\"sh\", \"-c\", \"exit 1\"]",
+    );
+    refused(
+        &scenario,
+        &["upgrade", "--to", "4.5"],
+        &[],
+        2,
+        &[".NET Core 3.1.11", "dotnet-hosting-3.1.11-win.exe"],
+    );
+}
+
+#[test]
+fn a_tampered_package_is_refused_before_anything_changes() {
+    let scenario = Scenario::new();
+    let package = scenario
+        .path()
+        .join("packages/BluePrismHubAndInteractUpdate4.3.bin");
+    let mut bytes = fs::read(&package).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    fs::write(&package, bytes).unwrap();
+    refused(
+        &scenario,
+        &["upgrade", "--to", "4.5"],
+        &[],
+        2,
+        &["BluePrismHubAndInteractUpdate4.3.bin"],
+    );
+}
+
+#[test]
+fn a_password_with_a_forbidden_character_is_refused_and_never_shown() {
+    let scenario = Scenario::new();
+    edit_config(
+        &scenario,
+        "auth = \"windows\"",
+        "auth = \"sql\"\nuser = \"sqladmin\"\npassword_env = \"HUBUP_SQL_PW\"",
+    );
+    let stderr = refused(
+        &scenario,
+        &["upgrade", "--to", "4.5"],
+        &[("HUBUP_SQL_PW", "Secret=Value;42")],
+        2,
+        &["HUBUP_SQL_PW", "'='"],
+    );
+    assert!(!stderr.contains("Secret=Value;42"));
+}
+
+#[test]
+fn a_wrong_version_is_refused() {
+    let scenario = Scenario::new();
+    let run = scenario.run(&["upgrade", "--to", "5.0"]).expect(2);
+    assert!(run.stderr.contains("4.0, 4.1"), "{}", run.stderr);
+}
+
+#[test]
+fn mixed_component_versions_are_refused_naming_them() {
+    let scenario = Scenario::new();
+    let deps = scenario.root().join("IADA/BluePrism.Iada.deps.json");
+    let text = fs::read_to_string(&deps).unwrap().replace("4.0.0", "4.1.0");
+    fs::write(&deps, text).unwrap();
+    refused(
+        &scenario,
+        &["upgrade", "--to", "4.5"],
+        &[],
+        2,
+        &["IADA 4.1", "Hub 4.0"],
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
+    use std::process::Stdio;
+    let scenario = Scenario::new();
+    // Slow a command down so the interrupt lands mid-run.
+    let text = fs::read_to_string(scenario.config()).unwrap();
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("iis_restart =") {
+                "iis_restart = [\"sh\", \"-c\", \"sleep 2\"]".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    fs::write(scenario.config(), text.join("\n")).unwrap();
+    let child = crate::support::hubup()
+        .args(["upgrade", "--to", "4.5", "--config"])
+        .arg(scenario.config())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("cancelled at a safe point"), "{stderr}");
+    assert!(
+        stderr.contains("hubup resume") && stderr.contains("hubup rollback"),
+        "{stderr}"
+    );
+    scenario.run(&["journal", "verify"]).expect(0);
+    assert!(!scenario.status()["unfinished_run"].is_null());
+    scenario.run_playing_dba(&["resume"]).expect(0);
+    assert_eq!(scenario.digests().0, "4.5");
+}
