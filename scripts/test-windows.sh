@@ -13,6 +13,9 @@ setup=../shared/wine/setup.sh
 # using Wine on the machine (another checkout's tests, a wineboot updating ~/.wine) changes the
 # prefix while these tests start processes in it.
 export WINEPREFIX="${WINEPREFIX:-$PWD/target/wine-prefix}"
+# wineboot makes the prefix but not the folder above it (target/ does not exist in a fresh
+# checkout before the first build).
+mkdir -p "$(dirname "$WINEPREFIX")"
 bash "$setup"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=/usr/lib/wine/wine64 WINEDEBUG=-all
 cargo test --locked --target x86_64-pc-windows-gnu "$@"

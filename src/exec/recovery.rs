@@ -602,26 +602,11 @@ mod tests {
     }
 
     fn step_state(s: Step, ops: Vec<Op>, done: &[u32], intents: &[u32]) -> StepState {
-        StepState {
-            step: s,
-            ops,
-            package: Digest::of(b"package"),
-            tree_before: Digest::ZERO,
-            apphost_before: Digest::ZERO,
-            intents: intents.iter().copied().collect(),
-            done: done.iter().map(|i| (*i, OpOutcome::Applied)).collect(),
-            sql_before: BTreeMap::new(),
-            observed: BTreeMap::new(),
-            undone: BTreeSet::new(),
-            failed: None,
-            awaiting_dba: None,
-            dba_done: false,
-            rollback_started: false,
-            committed: false,
-            rolled_back: false,
-            rollback_verified: false,
-            backup_removed: false,
-        }
+        let mut state =
+            StepState::planned(s, ops, Digest::of(b"package"), Digest::ZERO, Digest::ZERO);
+        state.intents = intents.iter().copied().collect();
+        state.done = done.iter().map(|i| (*i, OpOutcome::Applied)).collect();
+        state
     }
 
     fn run_state(steps: Vec<StepState>) -> RunState {

@@ -41,6 +41,36 @@ pub struct StepState {
 }
 
 impl StepState {
+    /// A step as its `StepPlanned` entry leaves it: planned, nothing done yet.
+    pub fn planned(
+        step: Step,
+        ops: Vec<Op>,
+        package: Digest,
+        tree_before: Digest,
+        apphost_before: Digest,
+    ) -> StepState {
+        StepState {
+            step,
+            ops,
+            package,
+            tree_before,
+            apphost_before,
+            intents: BTreeSet::new(),
+            done: BTreeMap::new(),
+            sql_before: BTreeMap::new(),
+            observed: BTreeMap::new(),
+            undone: BTreeSet::new(),
+            failed: None,
+            awaiting_dba: None,
+            dba_done: false,
+            rollback_started: false,
+            committed: false,
+            rolled_back: false,
+            rollback_verified: false,
+            backup_removed: false,
+        }
+    }
+
     /// Neither committed nor rolled back.
     pub fn is_open(&self) -> bool {
         !self.committed && !self.rolled_back
@@ -148,26 +178,13 @@ impl RunState {
                 package,
                 tree_before,
                 apphost_before,
-            } => self.steps.push(StepState {
-                step: *step,
-                ops: ops.clone(),
-                package: *package,
-                tree_before: *tree_before,
-                apphost_before: *apphost_before,
-                intents: BTreeSet::new(),
-                done: BTreeMap::new(),
-                sql_before: BTreeMap::new(),
-                observed: BTreeMap::new(),
-                undone: BTreeSet::new(),
-                failed: None,
-                awaiting_dba: None,
-                dba_done: false,
-                rollback_started: false,
-                committed: false,
-                rolled_back: false,
-                rollback_verified: false,
-                backup_removed: false,
-            }),
+            } => self.steps.push(StepState::planned(
+                *step,
+                ops.clone(),
+                *package,
+                *tree_before,
+                *apphost_before,
+            )),
             Payload::OpIntent { step, index } => {
                 let s = self.step_mut(seq, *step)?;
                 check_index(seq, s, *index)?;
