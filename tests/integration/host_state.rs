@@ -4,6 +4,10 @@
 //! before a step (an SSL binding, a key ACL entry) is exactly what a rollback leaves, including
 //! after a kill between the journaled observation and the change. The golden journal of the
 //! host kinds (`journal-v1-host.redb`) is read by `journal_golden_variants`.
+//!
+//! The demo runs its database work in script mode: a step with migrations stops (exit 7) before
+//! its first site start, after its host ops, so the tests play the DBA
+//! (`Scenario::run_playing_dba`) wherever a step should run to its end.
 
 use serde_json::{Value, json};
 
@@ -59,7 +63,7 @@ fn a_friendly_name_becomes_the_thumbprint_netsh_gets() {
         "the plan shows the thumbprint:\n{}",
         plan.stdout
     );
-    s.run(&["upgrade", "--to", "4.2"]).expect(0);
+    s.run_playing_dba(&["upgrade", "--to", "4.2"]).expect(0);
     let binding = lm_binding(&machine(&s)).expect("a binding for the new site");
     assert_eq!(binding["thumbprint"], thumbprint.as_str());
     let log = std::fs::read_to_string(s.path().join("commands.log")).unwrap();
@@ -121,7 +125,7 @@ fn an_existing_correct_binding_and_key_access_survive_upgrade_and_rollback() {
     save_machine(&s, &m);
     let before = std::fs::read(machine_path(&s)).unwrap();
 
-    s.run(&["upgrade", "--to", "4.2"]).expect(0);
+    s.run_playing_dba(&["upgrade", "--to", "4.2"]).expect(0);
     let after = machine(&s);
     let acls = after["key_acls"].as_array().unwrap();
     assert!(
@@ -161,7 +165,7 @@ fn another_certificates_binding_is_replaced_and_put_back_by_rollback() {
     }]);
     save_machine(&s, &m);
     let original = machine(&s);
-    s.run(&["upgrade", "--to", "4.2"]).expect(0);
+    s.run_playing_dba(&["upgrade", "--to", "4.2"]).expect(0);
     let lm = thumbprint_of(&m, "DemoLicenseManagerCert");
     assert_eq!(lm_binding(&machine(&s)).unwrap()["thumbprint"], lm.as_str());
     s.run(&["rollback", "--to", "4.1"]).expect(0);
@@ -201,7 +205,7 @@ fn a_kill_between_the_observation_and_the_change_rolls_back_and_resumes_cleanly(
                 assert_eq!(s.digests(), digests);
             }
             _ => {
-                s.run(&["resume"]).expect(0);
+                s.run_playing_dba(&["resume"]).expect(0);
                 let lm = thumbprint_of(&original, "DemoLicenseManagerCert");
                 assert_eq!(lm_binding(&machine(&s)).unwrap()["thumbprint"], lm.as_str());
                 s.run(&["rollback", "--to", "4.1"]).expect(0);
