@@ -34,24 +34,72 @@ fn declared_modules(file: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn there_is_one_test_binary() {
-    let stray = rust_files(&tests_dir());
-    assert!(
-        stray.is_empty(),
-        "test files directly under tests/ make binaries of their own: {stray:?}; move them to \
-         tests/integration/ and name them in its main.rs"
-    );
-    for entry in std::fs::read_dir(tests_dir()).unwrap() {
+/// The one test binary besides this one: the crash lab. It needs a harness of its own
+/// (libtest-mimic reports its power-loss trials as ignored where FUSE cannot be mounted, which
+/// libtest cannot) and its trials run for minutes, apart from the suite. Cargo.toml names it.
+const CRASH_LAB: &str = "crash_lab";
+
+/// What is wrong with the shape of the test folder `tests`: files directly under it, and
+/// folders with a `main.rs` other than `integration` and the crash lab.
+fn stray_binaries(tests: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let stray = rust_files(tests);
+    if !stray.is_empty() {
+        problems.push(format!(
+            "test files directly under tests/ make binaries of their own: {stray:?}; move them \
+             to tests/integration/ and name them in its main.rs"
+        ));
+    }
+    for entry in std::fs::read_dir(tests).unwrap() {
         let dir = entry.unwrap().path();
-        if dir.is_dir() && dir.file_name().is_some_and(|n| n != "integration") {
-            assert!(
-                !dir.join("main.rs").exists(),
+        let allowed = dir
+            .file_name()
+            .is_some_and(|n| n == "integration" || n == CRASH_LAB);
+        if dir.is_dir() && !allowed && dir.join("main.rs").exists() {
+            problems.push(format!(
                 "{} is a test binary of its own; its tests belong in tests/integration/",
                 dir.display()
-            );
+            ));
         }
     }
+    problems
+}
+
+#[test]
+fn there_is_one_test_binary() {
+    let problems = stray_binaries(&tests_dir());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_crash_lab_is_the_only_other_binary_and_cargo_names_it() {
+    assert!(tests_dir().join(CRASH_LAB).join("main.rs").exists());
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .expect("Cargo.toml");
+    assert!(
+        manifest.contains("path = \"tests/crash_lab/main.rs\""),
+        "Cargo.toml names the crash lab's binary (harness = false)"
+    );
+}
+
+#[test]
+fn a_stray_binary_beside_the_crash_lab_is_found() {
+    let tests = tempfile::tempdir().expect("temp dir");
+    for dir in ["integration", CRASH_LAB, "support", "other"] {
+        std::fs::create_dir(tests.path().join(dir)).unwrap();
+    }
+    for file in ["integration/main.rs", "crash_lab/main.rs", "support/mod.rs"] {
+        std::fs::write(tests.path().join(file), "").unwrap();
+    }
+    assert_eq!(stray_binaries(tests.path()), Vec::<String>::new());
+
+    std::fs::write(tests.path().join("other/main.rs"), "").unwrap();
+    std::fs::write(tests.path().join("loose.rs"), "").unwrap();
+    let problems = stray_binaries(tests.path());
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("\"loose\""), "{problems:?}");
+    assert!(problems[1].contains("other"), "{problems:?}");
 }
 
 #[test]

@@ -1,0 +1,397 @@
+//! Sandboxes for the lab: one 4.0 template built with `hubup demo --setup-only`, copied for
+//! each trial into a RAM-backed folder where there is one (the lab tests the order of hubup's
+//! writes and flushes, not the disk's speed), and the reference facts every trial is checked
+//! against: the digests an uninterrupted run reaches, where each step started, and where the
+//! journal boundaries of each step lie.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::lab::boundaries::Boundary;
+use crate::support::{AWAITING_DBA, Run, Scenario};
+
+/// The variable the executor's fault injection reads.
+pub const FAULTS: &str = "HUBUP_TEST_FAULTS";
+
+/// Where the runs back up the databases (script mode: the BACKUP statements go into the DBA's
+/// script), so the backup op joins the crashes.
+pub const BACKUPS: &str = r"D:\SQLBackups";
+
+/// The full run every trial starts.
+pub const UPGRADE: [&str; 5] = ["upgrade", "--to", "4.5", "--backup-databases", BACKUPS];
+
+/// What a DBA runs after a step stopped for its script (exit 7): the sandbox has no SQL
+/// Server, so the lab plays the DBA as the demo does.
+pub const DBA_CONFIRMED: [&str; 2] = ["resume", "--dba-confirmed"];
+
+/// (version, install-tree digest, applicationHost.config digest).
+pub type Digests = (String, String, String);
+
+/// An empty folder for one sandbox: under `/dev/shm` where it can be written, else the
+/// default temp folder.
+pub fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::Builder::new()
+            .prefix("hubup-lab-")
+            .tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::Builder::new()
+        .prefix("hubup-lab-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// A copy of `from` in a new scratch folder. The demo config's command templates append to a
+/// log by absolute path; the copy's point at its own log.
+pub fn copy_of(from: &Scenario) -> Scenario {
+    let copy = Scenario { dir: scratch() };
+    copy_into(from.path(), copy.path());
+    copy
+}
+
+/// Copies the sandbox at `from` into `to` (which exists), repointing the config's absolute
+/// paths.
+pub fn copy_into(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
+    repoint_config(from, to);
+}
+
+/// Replaces `from`'s path by `to`'s in `to/hubup.toml`, except in the command templates: the
+/// journal of a run begun in `from` holds its commands as rendered there, and hubup refuses to
+/// run journaled commands that the config no longer renders, so every copy's commands keep appending to the template's log.
+pub fn repoint_config(from: &Path, to: &Path) {
+    let config = to.join("hubup.toml");
+    let text = std::fs::read_to_string(&config).expect("hubup.toml");
+    let log = format!("{}/commands.log", from.display());
+    const KEPT: &str = "\u{0}commands-log\u{0}";
+    let text = text
+        .replace(&log, KEPT)
+        .replace(&from.display().to_string(), &to.display().to_string())
+        .replace(KEPT, &log);
+    std::fs::write(&config, text).expect("write hubup.toml");
+}
+
+/// Runs `hubup args` in `scenario` with the test faults `faults` (none if empty).
+pub fn run_faulty(scenario: &Scenario, args: &[&str], faults: &str) -> Run {
+    if faults.is_empty() {
+        scenario.run(args)
+    } else {
+        scenario.run_with_env(args, &[(FAULTS, faults)])
+    }
+}
+
+/// Runs `args`, then, while a step waits for its DBA (exit 7), `resume --dba-confirmed`: the
+/// processes of one full run. `boundary` counts journal appends across all of them (`chain`:
+/// the appends each process of an uninterrupted run makes) and crashes the process it falls
+/// in; the processes before it run as they would uninterrupted.
+pub fn run_chain(scenario: &Scenario, args: &[&str], boundary: Boundary, chain: &[u64]) -> Run {
+    let mut args = args.to_vec();
+    let mut offset = 0;
+    for (index, &appends) in chain.iter().enumerate() {
+        let last = index + 1 == chain.len();
+        let inside = boundary.append > offset && (last || boundary.append <= offset + appends);
+        let fault = if inside {
+            boundary.shifted(offset).fault()
+        } else {
+            String::new()
+        };
+        let run = run_faulty(scenario, &args, &fault);
+        if run.code != AWAITING_DBA || last {
+            return run;
+        }
+        offset += appends;
+        args = DBA_CONFIRMED.to_vec();
+    }
+    unreachable!("a full run has at least one process")
+}
+
+/// Runs `args` with `faults` in the first process only, then plays the DBA (no faults) while
+/// a step waits for one.
+pub fn run_faulty_playing_dba(scenario: &Scenario, args: &[&str], faults: &str) -> Run {
+    let run = run_faulty(scenario, args, faults);
+    if run.code == AWAITING_DBA && !crashed(&run) {
+        scenario.run_playing_dba(&DBA_CONFIRMED)
+    } else {
+        run
+    }
+}
+
+/// True if the run ended at an injected crash.
+pub fn crashed(run: &Run) -> bool {
+    run.code != 0 && run.stderr.contains("simulated crash")
+}
+
+/// A step as the export writes it (`{"from": "4.2", "to": "4.3"}`), as text: `4.2 -> 4.3`.
+pub fn step_text(step: &Value) -> Option<String> {
+    Some(format!(
+        "{} -> {}",
+        step["from"].as_str()?,
+        step["to"].as_str()?
+    ))
+}
+
+/// The kinds of the journal's entries, in order.
+pub fn kinds(journal: &[Value]) -> Vec<String> {
+    journal
+        .iter()
+        .map(|e| {
+            e["payload"]["kind"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+/// The step the journal's last run left open: planned, neither committed nor rolled back.
+pub fn open_step(journal: &[Value]) -> Option<String> {
+    let mut open = None;
+    for entry in journal {
+        let payload = &entry["payload"];
+        match payload["kind"].as_str() {
+            Some("step_planned") => open = step_text(&payload["step"]),
+            Some("step_committed") | Some("step_rolled_back") => open = None,
+            Some("run_started") => open = None,
+            _ => {}
+        }
+    }
+    open
+}
+
+/// The steps the journal records as committed, in order.
+pub fn committed_steps(journal: &[Value]) -> Vec<String> {
+    journal
+        .iter()
+        .filter(|e| e["payload"]["kind"] == "step_committed")
+        .filter_map(|e| step_text(&e["payload"]["step"]))
+        .collect()
+}
+
+/// Everything a trial is checked against, computed once from uninterrupted and probing runs
+/// on copies of one template.
+pub struct World {
+    /// The sandbox `hubup demo` built: kept, since every copy's commands append to its log.
+    pub _built: Scenario,
+    pub template: Scenario,
+    /// The digests of the 4.0 template.
+    pub pristine: Digests,
+    /// The digests an uninterrupted 4.0 -> 4.5 run reaches.
+    pub finished: Digests,
+    /// Per step (`4.2 -> 4.3`): the tree and applicationHost.config digests it started from.
+    pub step_starts: BTreeMap<String, (String, String)>,
+    /// Per step: the op kinds of its plan.
+    pub step_kinds: BTreeMap<String, Vec<String>>,
+    /// The step whose plan holds the most op kinds.
+    pub widest: String,
+    /// The journal appends of a full run (1-based, counted as the fault injection counts them)
+    /// from the one holding the widest step's `step_planned` to the one holding its
+    /// `step_committed`.
+    pub widest_appends: (u64, u64),
+    /// How many journal appends an uninterrupted run makes, in all its processes.
+    pub total_appends: u64,
+    /// The appends of each process of an uninterrupted run (`upgrade`, then `resume
+    /// --dba-confirmed` at each step that waits for its DBA).
+    pub chain: Vec<u64>,
+}
+
+/// The number in a crash message's "(journal append N)".
+fn append_number(run: &Run) -> Option<u64> {
+    run.stderr
+        .split("(journal append ")
+        .nth(1)?
+        .split(')')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The journal appends each process of an uninterrupted full run makes: `upgrade`, then one
+/// `resume --dba-confirmed` per step that waits for its DBA. Each count is the append holding
+/// the process's last entry (`awaiting_dba`, or `run_finished` for the last process), and the
+/// process must not make one more.
+fn chain_appends(template: &Scenario) -> Vec<u64> {
+    let reference = copy_of(template);
+    let mut args = UPGRADE.to_vec();
+    let mut chain = Vec::new();
+    loop {
+        let probe = copy_of(&reference);
+        let mut run = run_faulty(&probe, &args, "crash-after-entry=awaiting_dba:1");
+        if !crashed(&run) {
+            let probe = copy_of(&reference);
+            run = run_faulty(&probe, &args, "crash-after-entry=run_finished:1");
+        }
+        let appends = append_number(&run).unwrap_or_else(|| {
+            panic!(
+                "process {} of a full run ends with awaiting_dba or run_finished: exit {}\n{}",
+                chain.len() + 1,
+                run.code,
+                run.stderr
+            )
+        });
+        let beyond = run_faulty(
+            &copy_of(&reference),
+            &args,
+            &format!("crash-after-append={}", appends + 1),
+        );
+        assert!(
+            !crashed(&beyond),
+            "process {} of a full run appends after its last entry",
+            chain.len() + 1
+        );
+        chain.push(appends);
+        let run = reference.run(&args);
+        match run.code {
+            0 => return chain,
+            AWAITING_DBA if chain.len() < 6 => args = DBA_CONFIRMED.to_vec(),
+            code => panic!("a full run: exit {code}\n{}", run.stderr),
+        }
+    }
+}
+
+/// The append (counted across the processes of a full run, `chain`) at which the `nth` entry
+/// of `kind` is journaled.
+fn probe(template: &Scenario, chain: &[u64], kind: &str, nth: usize) -> u64 {
+    let copy = copy_of(template);
+    let mut args = UPGRADE.to_vec();
+    let mut offset = 0;
+    for &appends in chain {
+        let seen = kinds(&copy.journal()).iter().filter(|k| *k == kind).count();
+        let run = if nth > seen {
+            run_faulty(
+                &copy,
+                &args,
+                &format!("crash-after-entry={kind}:{}", nth - seen),
+            )
+        } else {
+            copy.run(&args)
+        };
+        if crashed(&run) {
+            return offset + append_number(&run).expect("the crash names its append");
+        }
+        offset += appends;
+        args = DBA_CONFIRMED.to_vec();
+    }
+    panic!("a full run journals {kind} #{nth}")
+}
+
+/// The op kinds of each step of the 4.0 -> 4.5 plan.
+fn plan_kinds(scenario: &Scenario) -> BTreeMap<String, Vec<String>> {
+    let plan = scenario
+        .run(&[
+            "plan",
+            "--to",
+            "4.5",
+            "--backup-databases",
+            BACKUPS,
+            "--json",
+        ])
+        .expect(0)
+        .json();
+    let mut out = BTreeMap::new();
+    for step in plan["steps"].as_array().expect("plan has steps") {
+        let mut kinds: Vec<String> = step["ops"]
+            .as_array()
+            .expect("step has ops")
+            .iter()
+            .filter_map(|op| op["kind"].as_str().map(str::to_string))
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        out.insert(step["step"].as_str().expect("step name").to_string(), kinds);
+    }
+    out
+}
+
+impl World {
+    /// The lab's shared reference facts (built once, by whichever section asks first).
+    pub fn get() -> &'static World {
+        static WORLD: OnceLock<World> = OnceLock::new();
+        WORLD.get_or_init(World::build)
+    }
+
+    fn build() -> World {
+        let built = Scenario::new();
+        let template = copy_of(&built);
+        let pristine = template.digests();
+        let reference = copy_of(&template);
+        reference.run_playing_dba(&UPGRADE).expect(0);
+        let finished = reference.digests();
+        let journal = reference.journal();
+        let mut step_starts = BTreeMap::new();
+        for entry in &journal {
+            let payload = &entry["payload"];
+            if payload["kind"] == "step_planned" {
+                step_starts.insert(
+                    step_text(&payload["step"]).expect("step"),
+                    (
+                        payload["tree_before"].as_str().unwrap_or_default().into(),
+                        payload["apphost_before"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .into(),
+                    ),
+                );
+            }
+        }
+        assert_eq!(step_starts.len(), 5, "a full run plans five steps");
+        let step_kinds = plan_kinds(&template);
+        let widest = widest(&step_kinds).to_string();
+        let index = committed_steps(&journal)
+            .iter()
+            .position(|s| *s == widest)
+            .expect("the run commits the widest step")
+            + 1;
+        let chain = chain_appends(&template);
+        let widest_appends = (
+            probe(&template, &chain, "step_planned", index),
+            probe(&template, &chain, "step_committed", index),
+        );
+        let total_appends = chain.iter().sum();
+        World {
+            _built: built,
+            template,
+            pristine,
+            finished,
+            step_starts,
+            step_kinds,
+            widest,
+            widest_appends,
+            total_appends,
+            chain,
+        }
+    }
+
+    /// The step whose plan holds the most op kinds, and those kinds.
+    pub fn widest_step(&self) -> (&str, &[String]) {
+        (&self.widest, &self.step_kinds[&self.widest])
+    }
+}
+
+/// The step whose plan holds the most op kinds (the first such, in run order).
+fn widest(step_kinds: &BTreeMap<String, Vec<String>>) -> &str {
+    let mut best: Option<(&str, usize)> = None;
+    for (step, kinds) in step_kinds {
+        if best.is_none_or(|(_, n)| kinds.len() > n) {
+            best = Some((step, kinds.len()));
+        }
+    }
+    best.expect("the plan has steps").0
+}
