@@ -19,7 +19,8 @@
 //!   package of the step that wrote them: journaled first (`RepairPlanned`, with what was
 //!   found), then written and flushed, then `RepairDone`. A file that cannot be rewritten (its
 //!   package gone or changed, a merged settings file) refuses the command by name, before
-//!   anything is written. IIS's `applicationHost.config` is not covered: commands (appcmd)
+//!   anything is written, and so does a file a done delete removed that is there again (a
+//!   lost unlink, or a file put back: the administrator decides). IIS's `applicationHost.config` is not covered: commands (appcmd)
 //!   change it too, so the journal holds no digest for it to be checked against.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -172,9 +173,19 @@ pub(super) enum Scope {
     AfterUndo(Step),
 }
 
-/// What a product file must hold according to the journal, and where its content comes from.
+/// What a product file must hold according to the journal.
 #[derive(Clone, Debug)]
-struct Expected {
+enum Expected {
+    /// This content, from `source`.
+    Holds(Content),
+    /// Nothing: a done `DeleteFile` op of `step` removed it. A file there again is a delete
+    /// the disk lost (or one put back since); the backup holds what was deleted.
+    Absent { step: Step },
+}
+
+/// A file's content as the journal recorded it, and where it comes from.
+#[derive(Clone, Debug)]
+struct Content {
     size: Option<u64>,
     digest: Digest,
     source: Source,
@@ -251,15 +262,15 @@ fn fold_done_ops(files: &mut BTreeMap<RelPath, Expected>, step: &StepState) {
                 };
                 files.insert(
                     w.path.clone(),
-                    Expected {
+                    Expected::Holds(Content {
                         size: Some(w.size),
                         digest: w.digest,
                         source,
-                    },
+                    }),
                 );
             }
             Op::DeleteFile(d) => {
-                files.remove(&d.path);
+                files.insert(d.path.clone(), Expected::Absent { step: step.step });
             }
             Op::RenameFolder(r) => {
                 let moved: Vec<RelPath> = files
@@ -278,11 +289,11 @@ fn fold_done_ops(files: &mut BTreeMap<RelPath, Expected>, step: &StepState) {
             Op::EditSettings(e) => {
                 files.insert(
                     e.path.clone(),
-                    Expected {
+                    Expected::Holds(Content {
                         size: None,
                         digest: e.after,
                         source: Source::Merge { step: step.step },
-                    },
+                    }),
                 );
             }
             // Host ops change the machine outside the tree, never a product file.
@@ -351,9 +362,12 @@ fn damaged_in(
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err((on_disk, e)),
         };
-        let intact = found.is_some_and(|f| {
-            f.digest == expected.digest && expected.size.is_none_or(|size| size == f.size)
-        });
+        let intact = match expected {
+            Expected::Holds(content) => found.is_some_and(|f| {
+                f.digest == content.digest && content.size.is_none_or(|size| size == f.size)
+            }),
+            Expected::Absent { .. } => found.is_none(),
+        };
         if !intact {
             out.push(Damaged {
                 path: (*path).clone(),
@@ -440,7 +454,21 @@ fn plan_repairs(
             || "missing".to_string(),
             |f| format!("found {} bytes, {}", f.size, f.digest.short()),
         );
-        match &file.expected.source {
+        let content = match &file.expected {
+            Expected::Holds(content) => content,
+            Expected::Absent { step } => {
+                // Deleting is not a repair hubup journals: the file may be one the
+                // administrator put back, so they decide.
+                unrepairable.push(format!(
+                    "{} (deleted by step {step}, {found}): the delete was lost or the file \
+                     was put back since; if it is the old version's file, delete it (the \
+                     step's backup holds a copy), then run the command again",
+                    file.path
+                ));
+                continue;
+            }
+        };
+        match &content.source {
             Source::Merge { step } => unrepairable.push(format!(
                 "{} (merged by step {step}, {found}): a merged settings file has no copy in \
                  a package; restore it by hand (the step's changes are in `hubup journal \
@@ -460,8 +488,8 @@ fn plan_repairs(
                         step: *step,
                         path: file.path.clone(),
                         entry: entry.clone(),
-                        size: file.expected.size.unwrap_or_default(),
-                        digest: file.expected.digest,
+                        size: content.size.unwrap_or_default(),
+                        digest: content.digest,
                         found: file.found,
                     }),
                     Err(why) => unrepairable.push(format!(
@@ -658,8 +686,38 @@ mod tests {
         second.committed = true;
         let files = expected_files(&run_state(vec![first, second]), Scope::Resume);
         let names: Vec<&str> = files.keys().map(RelPath::as_str).collect();
-        assert_eq!(names, ["Authentication Server/a.dll", "Hub/b.dll"]);
-        assert_eq!(files[&path("Hub/b.dll")].digest, Digest::of(b"b2"));
+        assert_eq!(
+            names,
+            ["Authentication Server/a.dll", "Hub/b.dll", "Hub/gone.dll"]
+        );
+        assert!(
+            matches!(&files[&path("Hub/b.dll")], Expected::Holds(c) if c.digest == Digest::of(b"b2"))
+        );
+        assert!(
+            matches!(files[&path("Hub/gone.dll")], Expected::Absent { step: s } if s == step(Version::V4_1)),
+            "a committed delete must stay deleted"
+        );
+    }
+
+    /// Found by the crash lab with `HUBUP_FLUSH=syncfs` on its lossy file system: a power cut
+    /// undid unlinks of committed steps, and resume exited 0 at 4.5 over a tree with files
+    /// the steps had deleted.
+    #[test]
+    fn a_file_a_committed_step_deleted_is_damage_when_it_is_there_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("Hub")).unwrap();
+        std::fs::write(dir.path().join("Hub/back.dll"), b"old").unwrap();
+        let absent = Expected::Absent {
+            step: step(Version::V4_1),
+        };
+        let files = [
+            (&path("Hub/back.dll"), &absent),
+            (&path("Hub/gone.dll"), &absent),
+        ];
+        let damaged = damaged_in(dir.path(), &files).unwrap();
+        assert_eq!(damaged.len(), 1, "only the file that is there again");
+        assert_eq!(damaged[0].path, path("Hub/back.dll"));
+        assert_eq!(damaged[0].found.map(|f| f.size), Some(3));
     }
 
     #[test]

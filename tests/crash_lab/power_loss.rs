@@ -262,7 +262,12 @@ fn power_loss_trial(
             ));
         }
         tally.count(&format!("resumed ({loss:?})"));
-        expect(&trial.scenario.digests(), &world.finished, "after resume")?;
+        expect(&trial.scenario.digests(), &world.finished, "after resume").map_err(|e| {
+            // Which files differ: status compares the product files with the inventory of
+            // the package that installed the version (its drift).
+            let status = trial.scenario.run(&["status"]);
+            format!("{e}\nhubup status:\n{}{}", status.stdout, status.stderr)
+        })?;
     } else {
         let open = open_step(&journal);
         let before = trial.scenario.digests();
