@@ -2,6 +2,11 @@
 //! and making minimal edits to it (rename a site and its physical path, add a site with its app
 //! pool and HTTPS binding) that leave every other byte of the file as it was.
 //!
+//! A new site's pool may run as an existing pool does (`AddSiteWithPoolIdentity`): the
+//! identity attributes of that pool's `processModel`, the encrypted password among them, are
+//! copied as the file holds them. hubup never decrypts or holds a pool's password: it only
+//! moves the encrypted text within this file.
+//!
 //! The file is read with quick-xml for structure and byte positions; edits are spliced into the
 //! original bytes (never a re-serialization of the document), indented and line-ended like
 //! their neighbours. Editing is pure (bytes in, bytes out) so the planner can compute the digest
@@ -25,6 +30,14 @@ pub enum AppHostEdit {
     },
     /// Add a site, its application pool and its HTTPS binding.
     AddSite(NewSite),
+    /// Add a site as `AddSite` does, its new pool running as the existing pool
+    /// `identity_from_pool` does: that pool's `processModel` `identityType`, `userName` and
+    /// `password` (encrypted by IIS) are copied as written. (Appended last: journals store the
+    /// variant index.)
+    AddSiteWithPoolIdentity {
+        site: NewSite,
+        identity_from_pool: String,
+    },
 }
 
 /// Everything a new site needs, as the vendor wizard asks it.
@@ -62,7 +75,7 @@ pub struct Binding {
     pub ssl_flags: Option<String>,
 }
 
-/// An application pool. Passwords are never read.
+/// An application pool. Passwords are never read (only whether one is set).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AppPool {
     pub name: String,
@@ -70,6 +83,23 @@ pub struct AppPool {
     pub identity_type: Option<String>,
     /// `processModel userName`, for a specific user.
     pub user_name: Option<String>,
+    /// Whether `processModel` carries a `password` attribute (IIS keeps it encrypted).
+    pub has_password: bool,
+    /// `autoStart` (IIS's default is true): WAS starts the pool when IIS starts.
+    pub auto_start: bool,
+}
+
+/// The built-in identities of an application pool and the Windows principal each one is.
+/// `SpecificUser` is the pool's `userName`; `ApplicationPoolIdentity` is `IIS APPPOOL\<pool>`.
+pub fn pool_principal(pool: &str, identity_type: &str, user_name: Option<&str>) -> Option<String> {
+    match identity_type.to_ascii_lowercase().as_str() {
+        "specificuser" => user_name.map(str::to_string),
+        "applicationpoolidentity" => Some(format!("IIS APPPOOL\\{pool}")),
+        "networkservice" => Some("NT AUTHORITY\\NETWORK SERVICE".to_string()),
+        "localservice" => Some("NT AUTHORITY\\LOCAL SERVICE".to_string()),
+        "localsystem" => Some("NT AUTHORITY\\SYSTEM".to_string()),
+        _ => None,
+    }
 }
 
 /// Why the file cannot be read or edited as asked. Nothing is written when this is returned.
@@ -155,6 +185,8 @@ struct Document {
     /// Spans of the `<sites>` and `<applicationPools>` elements.
     sites_section: Option<Element>,
     pools_section: Option<Element>,
+    /// `applicationPoolDefaults/processModel`: the identity of pools that set none.
+    pool_defaults_process_model: Option<Element>,
 }
 
 fn xml_error(offset: usize, problem: impl ToString) -> AppHostError {
@@ -249,6 +281,13 @@ fn parse_document(text: &str) -> Result<Document, AppHostError> {
                     end: after,
                 };
                 on_open(&path, &name, &element, &mut current_site, &mut current_pool);
+                if path.len() == 4
+                    && path[..3] == POOLS
+                    && path[3] == "applicationPoolDefaults"
+                    && name == "processModel"
+                {
+                    doc.pool_defaults_process_model = Some(element.clone());
+                }
                 if is_empty {
                     let path_with: Vec<&str> =
                         path.iter().copied().chain([name.as_str()]).collect();
@@ -452,8 +491,26 @@ pub fn app_pools(bytes: &[u8]) -> Result<Vec<AppPool>, AppHostError> {
                 .and_then(|m| m.value("userName"))
                 .filter(|u| !u.is_empty())
                 .map(str::to_string),
+            has_password: p
+                .process_model
+                .as_ref()
+                .and_then(|m| m.value("password"))
+                .is_some_and(|v| !v.is_empty()),
+            auto_start: p.element.value("autoStart") != Some("false"),
         })
         .collect())
+}
+
+/// The identity type of pools that set none (`applicationPoolDefaults`), or IIS's own
+/// default, `ApplicationPoolIdentity`.
+pub fn default_pool_identity_type(bytes: &[u8]) -> Result<String, AppHostError> {
+    let doc = parse_document(decode(bytes)?)?;
+    Ok(doc
+        .pool_defaults_process_model
+        .as_ref()
+        .and_then(|m| m.value("identityType"))
+        .unwrap_or("ApplicationPoolIdentity")
+        .to_string())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -472,7 +529,14 @@ pub fn apply_apphost_edit(bytes: &[u8], edit: &AppHostEdit) -> Result<Vec<u8>, A
         } => rename_site(text, &doc, from, to, physical_path.as_ref())?,
         AppHostEdit::AddSite(site) => {
             validate_new_site(site)?;
-            add_site(text, &doc, site)?
+            add_site(text, &doc, site, None)?
+        }
+        AppHostEdit::AddSiteWithPoolIdentity {
+            site,
+            identity_from_pool,
+        } => {
+            validate_new_site(site)?;
+            add_site(text, &doc, site, Some(identity_from_pool))?
         }
     };
     let mut out = Vec::with_capacity(bom + edited.len());
@@ -589,7 +653,12 @@ fn binding_information(site: &NewSite) -> String {
     format!("*:{}:{}", site.port, site.host)
 }
 
-fn add_site(text: &str, doc: &Document, site: &NewSite) -> Result<String, AppHostError> {
+fn add_site(
+    text: &str,
+    doc: &Document,
+    site: &NewSite,
+    identity_from: Option<&str>,
+) -> Result<String, AppHostError> {
     if let Some(existing) = find_site(doc, &site.name) {
         let existing = to_site(existing);
         let same = existing
@@ -619,7 +688,7 @@ fn add_site(text: &str, doc: &Document, site: &NewSite) -> Result<String, AppHos
             .value("name")
             .is_some_and(|n| n.eq_ignore_ascii_case(&site.app_pool))
     }) {
-        edits.push(pool_insertion(text, doc, site, nl, &unit)?);
+        edits.push(pool_insertion(text, doc, site, identity_from, nl, &unit)?);
     }
 
     let sites_section = doc.sites_section.as_ref().ok_or(AppHostError::NoSites)?;
@@ -659,12 +728,14 @@ fn add_site(text: &str, doc: &Document, site: &NewSite) -> Result<String, AppHos
 }
 
 /// A new `<add>` for the site's pool after the last pool, copying the runtime attributes of an
-/// existing Hub pool (or the first pool) so it runs the way the others do. The identity is not
-/// copied: with Windows authentication a command op sets it, as the guide says.
+/// existing Hub pool (or the first pool) so it runs the way the others do. With
+/// `identity_from`, the pool gets that pool's identity: the identity attributes of its
+/// `processModel`, copied as raw text (the password stays as IIS encrypted it).
 fn pool_insertion(
     text: &str,
     doc: &Document,
     site: &NewSite,
+    identity_from: Option<&str>,
     nl: &str,
     unit: &str,
 ) -> Result<(usize, usize, String), AppHostError> {
@@ -700,11 +771,55 @@ fn pool_insertion(
             )
         }
     };
-    let element = format!(
-        "{nl}{indent}<add name=\"{}\"{copied} />",
-        escape(&site.app_pool)
-    );
+    let element = match identity_from {
+        None => format!(
+            "{nl}{indent}<add name=\"{}\"{copied} />",
+            escape(&site.app_pool)
+        ),
+        Some(source) => format!(
+            "{nl}{indent}<add name=\"{}\"{copied}>{nl}{indent}{unit}<processModel{} />{nl}{indent}</add>",
+            escape(&site.app_pool),
+            identity_attributes(text, doc, source)?
+        ),
+    };
     Ok((at, at, element))
+}
+
+/// ` identityType="..." userName="..." password="..."` of pool `source`'s `processModel`, each
+/// as the file writes it (raw, still escaped and encrypted).
+fn identity_attributes(text: &str, doc: &Document, source: &str) -> Result<String, AppHostError> {
+    let pool = doc
+        .pools
+        .iter()
+        .find(|p| {
+            p.element
+                .value("name")
+                .is_some_and(|n| n.eq_ignore_ascii_case(source))
+        })
+        .ok_or_else(|| {
+            AppHostError::Invalid(format!(
+                "pool {source:?}, whose identity the new pool copies, is not in the file"
+            ))
+        })?;
+    let model = pool.process_model.as_ref().ok_or_else(|| {
+        AppHostError::Invalid(format!(
+            "pool {source:?} has no processModel identity to copy"
+        ))
+    })?;
+    let mut out = String::new();
+    for name in ["identityType", "userName", "password"] {
+        if let Some(attr) = model.attr(name) {
+            let raw = &text[attr.start..attr.end];
+            // A value the file writes in single quotes may hold a double quote.
+            let value = if raw.contains('"') {
+                escape(&attr.value)
+            } else {
+                raw.to_string()
+            };
+            out.push_str(&format!(" {name}=\"{value}\""));
+        }
+    }
+    Ok(out)
 }
 
 /// Checks a new site's name, host, port and path the way the vendor's wizard does.

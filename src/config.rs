@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::components::{COMPONENTS, Component, ComponentInfo};
-use crate::digest::Digest;
 use crate::journal::default_journal_path;
 use crate::version::Version;
 
+pub use crate::host::{CommandTemplates, PLACEHOLDERS, Template, render_part};
 pub use journal_path::{ConfigPathError, journal_path_from_config};
 pub use steering_paths::check_config_paths;
 
@@ -47,6 +47,9 @@ pub struct Config {
     pub windows_auth: WindowsAuthConfig,
     #[serde(default)]
     pub commands: CommandTemplates,
+    /// Which host adapter changes the machine outside the install tree (`[host]`).
+    #[serde(default)]
+    pub host: crate::host::HostConfig,
     /// Which package signers hubup trusts (`[packages] trusted_keys`, `allow_unsigned`).
     #[serde(default)]
     pub packages: crate::package::PackageTrust,
@@ -156,143 +159,6 @@ impl Default for WindowsAuthConfig {
     }
 }
 
-/// A command line template: program and arguments, each of which may hold `{placeholders}`.
-/// No shell is involved, so values with spaces or quotes stay one argument.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(transparent)]
-pub struct Template(pub Vec<String>);
-
-impl Template {
-    fn of(parts: &[&str]) -> Template {
-        Template(parts.iter().map(|p| p.to_string()).collect())
-    }
-}
-
-const APPCMD: &str = r"C:\Windows\System32\inetsrv\appcmd.exe";
-const NETSH: &str = r"C:\Windows\System32\netsh.exe";
-const ICACLS: &str = r"C:\Windows\System32\icacls.exe";
-const POWERSHELL: &str = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe";
-const IISRESET: &str = r"C:\Windows\System32\iisreset.exe";
-const REG: &str = r"C:\Windows\System32\reg.exe";
-
-/// The Windows actions hubup takes, as overridable templates. Placeholders: `{site}`,
-/// `{app_pool}`, `{host}`, `{port}`, `{certificate}`, `{identity}`, `{folder}`, `{service}`,
-/// `{version}`, `{runtime}`.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct CommandTemplates {
-    pub stop_site: Template,
-    pub start_site: Template,
-    pub ssl_binding_add: Template,
-    pub ssl_binding_check: Template,
-    pub ssl_binding_remove: Template,
-    pub app_pool_identity_set: Template,
-    pub app_pool_identity_reset: Template,
-    pub certificate_key_grant: Template,
-    pub certificate_key_revoke: Template,
-    pub certificate_check: Template,
-    pub folder_acl_grant: Template,
-    pub folder_acl_revoke: Template,
-    pub service_restart: Template,
-    pub app_pool_recycle: Template,
-    pub iis_restart: Template,
-    pub installed_version_set: Template,
-    pub runtime_check: Template,
-}
-
-impl Default for CommandTemplates {
-    fn default() -> Self {
-        let ps = |script: &str| {
-            Template::of(&[
-                POWERSHELL,
-                "-NoProfile",
-                "-NonInteractive",
-                "-Command",
-                script,
-            ])
-        };
-        CommandTemplates {
-            stop_site: Template::of(&[APPCMD, "stop", "site", "/site.name:{site}"]),
-            start_site: Template::of(&[APPCMD, "start", "site", "/site.name:{site}"]),
-            ssl_binding_add: Template::of(&[
-                NETSH,
-                "http",
-                "add",
-                "sslcert",
-                "hostnameport={host}:{port}",
-                "certhash={certificate}",
-                "appid={4dc3e181-e14b-4a21-b022-59fc669b0914}",
-                "certstorename=MY",
-            ]),
-            ssl_binding_check: Template::of(&[
-                NETSH,
-                "http",
-                "show",
-                "sslcert",
-                "hostnameport={host}:{port}",
-            ]),
-            ssl_binding_remove: Template::of(&[
-                NETSH,
-                "http",
-                "delete",
-                "sslcert",
-                "hostnameport={host}:{port}",
-            ]),
-            app_pool_identity_set: Template::of(&[
-                APPCMD,
-                "set",
-                "apppool",
-                "/apppool.name:{app_pool}",
-                "/processModel.identityType:SpecificUser",
-                "/processModel.userName:{identity}",
-            ]),
-            app_pool_identity_reset: Template::of(&[
-                APPCMD,
-                "set",
-                "apppool",
-                "/apppool.name:{app_pool}",
-                "/processModel.identityType:ApplicationPoolIdentity",
-            ]),
-            certificate_key_grant: ps(
-                "$c = Get-ChildItem Cert:\\LocalMachine\\My | Where-Object { $_.FriendlyName -eq '{certificate}' -or $_.Thumbprint -eq '{certificate}' } | Select-Object -First 1; \
-                 $k = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($c).Key.UniqueName; \
-                 icacls \"$env:ProgramData\\Microsoft\\Crypto\\RSA\\MachineKeys\\$k\" /grant '{identity}:F'",
-            ),
-            certificate_key_revoke: ps(
-                "$c = Get-ChildItem Cert:\\LocalMachine\\My | Where-Object { $_.FriendlyName -eq '{certificate}' -or $_.Thumbprint -eq '{certificate}' } | Select-Object -First 1; \
-                 $k = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($c).Key.UniqueName; \
-                 icacls \"$env:ProgramData\\Microsoft\\Crypto\\RSA\\MachineKeys\\$k\" /remove:g '{identity}'",
-            ),
-            certificate_check: ps(
-                "if (Get-ChildItem Cert:\\LocalMachine\\My | Where-Object { $_.FriendlyName -eq '{certificate}' -or $_.Thumbprint -eq '{certificate}' }) { exit 0 } else { exit 1 }",
-            ),
-            folder_acl_grant: Template::of(&[ICACLS, "{folder}", "/grant", "{identity}:(OI)(CI)F"]),
-            folder_acl_revoke: Template::of(&[ICACLS, "{folder}", "/remove:g", "{identity}"]),
-            service_restart: ps("Restart-Service -Name '{service}' -Force"),
-            app_pool_recycle: Template::of(&[
-                APPCMD,
-                "recycle",
-                "apppool",
-                "/apppool.name:{app_pool}",
-            ]),
-            iis_restart: Template::of(&[IISRESET, "/restart"]),
-            installed_version_set: Template::of(&[
-                REG,
-                "add",
-                r"HKLM\SOFTWARE\Blue Prism Limited\Hub and Interact",
-                "/v",
-                "Version",
-                "/d",
-                "{version}",
-                "/f",
-            ]),
-            runtime_check: ps(
-                "if ((Get-ChildItem 'C:\\Program Files\\dotnet\\shared\\Microsoft.AspNetCore.App' -ErrorAction SilentlyContinue).Name -match '^{runtime}') { exit 0 } else { exit 1 }",
-            ),
-        }
-    }
-}
-
 fn default_apphost() -> PathBuf {
     PathBuf::from(r"C:\Windows\System32\inetsrv\config\applicationHost.config")
 }
@@ -371,6 +237,9 @@ impl Config {
         if let Some(p) = self.output.dir.as_mut() {
             resolve(p);
         }
+        if let Some(p) = self.host.state.as_mut() {
+            resolve(p);
+        }
         if let Some(p) = self.sql.ca_file.as_mut() {
             resolve(p);
         }
@@ -420,6 +289,9 @@ impl Config {
         self.commands
             .validate()
             .map_err(|(key, problem)| invalid(format!("commands.{key}"), problem))?;
+        self.host
+            .validate()
+            .map_err(|(key, problem)| invalid(format!("host.{key}"), problem))?;
         Ok(())
     }
 
@@ -516,109 +388,9 @@ impl Config {
             ));
         }
         out.push(("commands.digest".into(), self.commands.digest().to_hex()));
+
         out
     }
-}
-
-impl CommandTemplates {
-    fn all(&self) -> [(&'static str, &Template); 17] {
-        [
-            ("stop_site", &self.stop_site),
-            ("start_site", &self.start_site),
-            ("ssl_binding_add", &self.ssl_binding_add),
-            ("ssl_binding_check", &self.ssl_binding_check),
-            ("ssl_binding_remove", &self.ssl_binding_remove),
-            ("app_pool_identity_set", &self.app_pool_identity_set),
-            ("app_pool_identity_reset", &self.app_pool_identity_reset),
-            ("certificate_key_grant", &self.certificate_key_grant),
-            ("certificate_key_revoke", &self.certificate_key_revoke),
-            ("certificate_check", &self.certificate_check),
-            ("folder_acl_grant", &self.folder_acl_grant),
-            ("folder_acl_revoke", &self.folder_acl_revoke),
-            ("service_restart", &self.service_restart),
-            ("app_pool_recycle", &self.app_pool_recycle),
-            ("iis_restart", &self.iis_restart),
-            ("installed_version_set", &self.installed_version_set),
-            ("runtime_check", &self.runtime_check),
-        ]
-    }
-
-    fn validate(&self) -> Result<(), (String, String)> {
-        for (key, template) in self.all() {
-            if template.0.first().is_none_or(|p| p.trim().is_empty()) {
-                return Err((
-                    key.to_string(),
-                    "empty command: give at least the program".into(),
-                ));
-            }
-            for part in &template.0 {
-                if let Some(name) = unknown_placeholder(part) {
-                    return Err((
-                        key.to_string(),
-                        format!(
-                            "unknown placeholder {{{name}}}; known: {}",
-                            PLACEHOLDERS.join(", ")
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Digest of every template, so the journal records which commands a run used.
-    pub fn digest(&self) -> Digest {
-        let mut hasher = blake3::Hasher::new();
-        for (key, template) in self.all() {
-            hasher.update(key.as_bytes());
-            for part in &template.0 {
-                hasher.update(&(part.len() as u64).to_le_bytes());
-                hasher.update(part.as_bytes());
-            }
-        }
-        hasher.finalize().into()
-    }
-}
-
-/// Placeholders a template may use.
-pub const PLACEHOLDERS: [&str; 10] = [
-    "site",
-    "app_pool",
-    "host",
-    "port",
-    "certificate",
-    "identity",
-    "folder",
-    "service",
-    "version",
-    "runtime",
-];
-
-/// The first `{name}` in `part` that is not a known placeholder. PowerShell braces such as
-/// `{ $_.Name }` (with a space or `$` inside) are not placeholders.
-fn unknown_placeholder(part: &str) -> Option<String> {
-    let mut rest = part;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        let Some(end) = after.find('}') else { break };
-        let name = &after[..end];
-        let is_identifier =
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_');
-        if is_identifier && !PLACEHOLDERS.contains(&name) {
-            return Some(name.to_string());
-        }
-        rest = &after[end + 1..];
-    }
-    None
-}
-
-/// Fills `{placeholders}` in a template part from `values`; unknown ones stay as written.
-pub fn render_part(part: &str, values: &[(&str, &str)]) -> String {
-    let mut out = part.to_string();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{name}}}"), value);
-    }
-    out
 }
 
 /// "line N, column M: what" without the quoted source line: toml's own message quotes the
@@ -826,16 +598,5 @@ mod tests {
         assert_eq!(config.install.root, dir.path().join("install/Blue Prism"));
         assert_eq!(config.journal_path(), dir.path().join("j.redb"));
         assert_eq!(config.output_dir(), dir.path());
-    }
-
-    #[test]
-    fn templates_render_and_powershell_braces_are_not_placeholders() {
-        assert_eq!(unknown_placeholder("if (x) { exit 0 }"), None);
-        assert_eq!(unknown_placeholder("{site}"), None);
-        assert_eq!(unknown_placeholder("{nope}"), Some("nope".into()));
-        assert_eq!(
-            render_part("/site.name:{site}", &[("site", "Blue Prism - Hub")]),
-            "/site.name:Blue Prism - Hub"
-        );
     }
 }

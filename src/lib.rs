@@ -14,6 +14,7 @@ mod digest;
 mod exec;
 mod fixture;
 mod fsx;
+mod host;
 mod install;
 mod install_lock;
 mod journal;
@@ -37,7 +38,7 @@ pub use access::{
 };
 pub use apphost::{
     AppHostEdit, AppHostError, AppPool, Binding, NewSite, Site, app_pools, apphost_sites,
-    apply_apphost_edit, validate_new_site,
+    apply_apphost_edit, default_pool_identity_type, pool_principal, validate_new_site,
 };
 pub use catalog::{NewDatabase, OptionalSetting, Prerequisite, STEPS, StepSpec, step_spec};
 pub use components::{
@@ -57,10 +58,17 @@ pub use exec::{
     state::{RunState, StateError},
 };
 pub use fixture::{
-    DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, FixtureWritten, answer_settings,
-    application_host_config, expected_files, generate_install, generate_package, generate_packages,
+    BLUE_PRISM_SERVICES, DEFAULT_IIS_LOCATION, FixtureError, FixtureSize, FixtureWritten,
+    all_component_hosts, answer_settings, application_host_config, expected_files,
+    generate_install, generate_package, generate_packages, sandbox_machine, sandbox_thumbprint,
 };
 pub use fsx::{FLUSH_VAR, check_flush_setting};
+pub use host::{
+    AdapterKind, Certificate, CertificateProblem, HostAdapter, HostConfig, HostError, HostScope,
+    HostSetup, SANDBOX_FORMAT, SandboxAce, SandboxBinding, SandboxHost, SandboxMachine,
+    SandboxService, SandboxValue, ServiceState, SiteState, WindowsHost, host_adapter, parse_utc,
+    resolve_certificate,
+};
 pub use install::{
     BackupFolder, DetectError, DetectedInstall, FoundComponent, ScanError, ScannedFile,
     backup_folders, detect, digest_of_entries, scan_product_files, tree_digest,
@@ -76,9 +84,10 @@ pub use journal::{
 };
 pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{
-    BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp, EditAppHostOp,
-    EditSettingsOp, ExternalFile, FileRepair, FoundFile, Op, OpOutcome, Principal, RenameFolderOp,
-    SqlBefore, SqlOp, WriteFileOp,
+    AclEntry, BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp,
+    EditAppHostOp, EditSettingsOp, ExternalFile, FileRepair, FoundFile, HostChange, HostObject,
+    HostOp, HostState, Op, OpOutcome, Principal, RenameFolderOp, SqlBefore, SqlOp, SslBinding,
+    WriteFileOp,
 };
 pub use package::{
     Acceptance, BadKey, FIXTURE_SIGNER, KeyFileError, MAX_SIGNATURE_BYTES, PackageTrust, PublicKey,

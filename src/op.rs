@@ -35,6 +35,11 @@ pub enum Op {
     Command(CommandOp),
     /// Database work through the SQL adapter (execution or script mode).
     Sql(SqlOp),
+    /// A change to the machine outside the install tree (a site, pool or service's run state,
+    /// an SSL binding, a private-key or folder ACL entry, a registry value) through the host
+    /// adapter: observed and journaled before the change, verified after it, undone to what
+    /// was observed. (Appended last: journals store the variant index.)
+    Host(HostOp),
 }
 
 /// Where a file the step changes is kept in the backup folder, and what it held.
@@ -305,6 +310,7 @@ impl Op {
                 command_line_text(&c.apply)
             ),
             Op::Sql(s) => describe_sql(s),
+            Op::Host(h) => h.describe(),
         }
     }
 
@@ -319,6 +325,7 @@ impl Op {
             Op::EditSettings(_) => "edit_settings",
             Op::Command(_) => "command",
             Op::Sql(_) => "sql",
+            Op::Host(_) => "host",
         }
     }
 }
@@ -336,6 +343,13 @@ fn describe_apphost_edit(edit: &crate::apphost::AppHostEdit) -> String {
         crate::apphost::AppHostEdit::AddSite(site) => format!(
             "add site {:?} (pool {:?}, https://{}:{}, {})",
             site.name, site.app_pool, site.host, site.port, site.physical_path
+        ),
+        crate::apphost::AppHostEdit::AddSiteWithPoolIdentity {
+            site,
+            identity_from_pool,
+        } => format!(
+            "add site {:?} (pool {:?} running as pool {:?} does, https://{}:{}, {})",
+            site.name, site.app_pool, identity_from_pool, site.host, site.port, site.physical_path
         ),
     }
 }
@@ -424,4 +438,196 @@ fn describe_sql(op: &SqlOp) -> String {
             format!("back up database [{database}] to {file} (COPY_ONLY)")
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The machine outside the install tree
+
+/// A change to one thing on the machine outside the install tree. The executor observes the
+/// object's state first and journals it with the op's intent (`HostRecord::Observed`), then
+/// applies the change through the host adapter and verifies it; undo puts the observed state
+/// back, and changes nothing when the object was already as wanted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostOp {
+    pub object: HostObject,
+    pub change: HostChange,
+}
+
+/// Something on the machine that a host op observes and changes. Only Blue Prism's own sites,
+/// pools and services are ever named here (the planner's rule).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum HostObject {
+    /// An IIS site's run state (its auto-start lives in applicationHost.config).
+    Site { name: String },
+    /// An IIS application pool's run state (its identity lives in applicationHost.config).
+    AppPool { name: String },
+    /// A Windows service's run state (and start mode, observed only).
+    Service { name: String },
+    /// The http.sys SSL binding of an SNI host name and port (`netsh http ... hostnameport=`).
+    SslBinding { host: String, port: u16 },
+    /// One principal's entries in the ACL of a certificate's private key (LocalMachine\My).
+    /// `certificate` is the name the config gives it, for people.
+    CertificateKey {
+        thumbprint: String,
+        certificate: String,
+        principal: String,
+    },
+    /// One principal's entries in the ACL of a folder of the install.
+    FolderAcl { folder: RelPath, principal: String },
+    /// A registry value (the installed version that Blue Prism's tools read).
+    RegistryValue { key: String, name: String },
+    /// IIS as a whole: what an IIS restart touches, every site's run state.
+    Iis,
+}
+
+/// What a host op wants of its object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostChange {
+    /// Not running (a site, pool or service whose files the step replaces).
+    Stop,
+    /// Running again, if the `Stop` at op `stop_op` of the same step found it running.
+    Start { stop_op: u32 },
+    /// Restarted (a service) or recycled (a pool), if it runs; nothing to undo.
+    Restart,
+    /// The binding points at this certificate.
+    Bind(SslBinding),
+    /// The principal holds these rights (icacls notation: `F`, `(OI)(CI)F`).
+    Grant { rights: String },
+    /// The value holds this text.
+    SetValue { value: String },
+    /// IIS restarted, every site left in the run state it had.
+    RestartIis,
+}
+
+/// An http.sys SSL binding: the certificate (thumbprint, 40 hex digits, upper case), the
+/// owning application's GUID and the certificate's store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SslBinding {
+    pub thumbprint: String,
+    pub app_id: String,
+    pub store: String,
+}
+
+/// One ACL entry of a principal, as icacls shows it: inheritance flags and rights
+/// (`(OI)(CI)(F)`, `(I)(RX)`, `(R,W)`); `(I)` marks an inherited entry.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AclEntry {
+    pub rights: String,
+    pub deny: bool,
+}
+
+/// An object's state as observed (journaled before a change; what undo puts back).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostState {
+    /// A site or pool: running (Started) or not.
+    Running(bool),
+    /// A service: running or not, and its start mode (`Auto`, `Manual`, `Disabled`, ...).
+    Service { running: bool, start_mode: String },
+    /// An SSL binding, or none.
+    Binding(Option<SslBinding>),
+    /// A principal's ACL entries (explicit and inherited), in the order the ACL holds them.
+    Acl(Vec<AclEntry>),
+    /// A registry value's text, or no such value.
+    Value(Option<String>),
+    /// IIS: every site's name and whether it runs.
+    Sites(Vec<(String, bool)>),
+}
+
+impl HostObject {
+    /// The object in words (`site "Blue Prism - Hub"`, `SSL binding hub.local:443`).
+    pub fn describe(&self) -> String {
+        match self {
+            HostObject::Site { name } => format!("site {name:?}"),
+            HostObject::AppPool { name } => format!("app pool {name:?}"),
+            HostObject::Service { name } => format!("service {name:?}"),
+            HostObject::SslBinding { host, port } => format!("SSL binding {host}:{port}"),
+            HostObject::CertificateKey {
+                thumbprint,
+                certificate,
+                principal,
+            } => format!(
+                "{principal}'s access to the private key of {certificate} ({})",
+                short_thumbprint(thumbprint)
+            ),
+            HostObject::FolderAcl { folder, principal } => {
+                format!("{principal}'s access to folder {folder}")
+            }
+            HostObject::RegistryValue { key, name } => format!("registry {key}\\{name}"),
+            HostObject::Iis => "IIS".to_string(),
+        }
+    }
+}
+
+impl HostOp {
+    /// One line saying what the op changes.
+    pub fn describe(&self) -> String {
+        let object = self.object.describe();
+        match &self.change {
+            HostChange::Stop => format!("stop {object} (if running)"),
+            HostChange::Start { stop_op } => {
+                format!("start {object} (if op {stop_op} found it running)")
+            }
+            HostChange::Restart => match self.object {
+                HostObject::AppPool { .. } => format!("recycle {object} (if running)"),
+                _ => format!("restart {object} (if running)"),
+            },
+            HostChange::Bind(binding) => format!(
+                "{object} -> certificate {} (store {}, app {})",
+                binding.thumbprint, binding.store, binding.app_id
+            ),
+            HostChange::Grant { rights } => format!("{object}: grant {rights} if missing"),
+            HostChange::SetValue { value } => format!("{object} = {value:?}"),
+            HostChange::RestartIis => {
+                "restart IIS (iisreset), then every site back in the state it had".to_string()
+            }
+        }
+    }
+}
+
+impl HostState {
+    /// The state in words.
+    pub fn describe(&self) -> String {
+        match self {
+            HostState::Running(true) => "running".into(),
+            HostState::Running(false) => "stopped".into(),
+            HostState::Service {
+                running,
+                start_mode,
+            } => format!(
+                "{} (start mode {start_mode})",
+                if *running { "running" } else { "stopped" }
+            ),
+            HostState::Binding(None) => "no binding".into(),
+            HostState::Binding(Some(b)) => format!(
+                "certificate {} (store {}, app {})",
+                b.thumbprint, b.store, b.app_id
+            ),
+            HostState::Acl(entries) if entries.is_empty() => "no entries".into(),
+            HostState::Acl(entries) => entries
+                .iter()
+                .map(|e| {
+                    if e.deny {
+                        format!("deny {}", e.rights)
+                    } else {
+                        e.rights.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            HostState::Value(None) => "no value".into(),
+            HostState::Value(Some(v)) => format!("{v:?}"),
+            HostState::Sites(sites) => sites
+                .iter()
+                .map(|(name, running)| {
+                    format!("{name:?} {}", if *running { "running" } else { "stopped" })
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+/// The first 8 characters of a thumbprint, as lists show it.
+fn short_thumbprint(thumbprint: &str) -> &str {
+    thumbprint.get(..8).unwrap_or(thumbprint)
 }

@@ -34,7 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("access control", &["access"]),
     ("descriptions", &["catalog", "op", "install", "package"]),
     ("records", &["model", "journal"]),
-    ("database", &["sql"]),
+    ("database and machine", &["sql", "host"]),
     ("configuration", &["config"]),
     ("planning and reporting", &["plan", "status"]),
     ("doing", &["exec", "fixture"]),

@@ -276,3 +276,53 @@ fn broken_xml_is_an_error_not_a_panic() {
         .is_err()
     );
 }
+
+#[test]
+fn a_new_pool_can_run_as_an_existing_pool_with_its_encrypted_password_copied_as_written() {
+    let e = AppHostEdit::AddSiteWithPoolIdentity {
+        site: license_manager(),
+        identity_from_pool: "Blue Prism - Hub".into(),
+    };
+    let out = edit(SPACES, &e);
+    let pools = app_pools(out.as_bytes()).unwrap();
+    let new = pools
+        .iter()
+        .find(|p| p.name == "Blue Prism - License Manager")
+        .unwrap();
+    assert_eq!(new.identity_type.as_deref(), Some("SpecificUser"));
+    assert_eq!(new.user_name.as_deref(), Some(r"CORP\svc-hub"));
+    assert!(new.has_password);
+    // The encrypted text, byte for byte, now twice in the file; nothing else of the Hub
+    // pool's element is copied (loadUserProfile, ...).
+    assert_eq!(out.matches("[enc:IISCngProvider:AAAA:enc]").count(), 2);
+    assert_eq!(edit(&out, &e), out, "applying it again changes nothing");
+    let missing = AppHostEdit::AddSiteWithPoolIdentity {
+        site: license_manager(),
+        identity_from_pool: "No Such Pool".into(),
+    };
+    let err = apply_apphost_edit(SPACES.as_bytes(), &missing).unwrap_err();
+    assert!(err.to_string().contains("No Such Pool"), "{err}");
+}
+
+#[test]
+fn pool_principals_and_the_default_identity() {
+    assert_eq!(
+        default_pool_identity_type(SPACES.as_bytes()).unwrap(),
+        "ApplicationPoolIdentity"
+    );
+    assert_eq!(
+        pool_principal("Blue Prism - Hub", "ApplicationPoolIdentity", None).as_deref(),
+        Some(r"IIS APPPOOL\Blue Prism - Hub")
+    );
+    assert_eq!(
+        pool_principal("x", "SpecificUser", Some(r"CORP\svc-hub")).as_deref(),
+        Some(r"CORP\svc-hub")
+    );
+    assert_eq!(
+        pool_principal("x", "NetworkService", None).as_deref(),
+        Some(r"NT AUTHORITY\NETWORK SERVICE")
+    );
+    assert_eq!(pool_principal("x", "SpecificUser", None), None);
+    let pools = app_pools(SPACES.as_bytes()).unwrap();
+    assert!(pools.iter().all(|p| p.auto_start));
+}

@@ -52,6 +52,7 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
     )
     .map_err(|e| failed(&e))?;
     generate_packages(FixtureSize::Small, &dir.join("packages")).map_err(|e| failed(&e))?;
+    write_sandbox_machine(&dir, &apphost).map_err(|e| failed(&e))?;
     let config = dir.join("hubup.toml");
     std::fs::write(&config, demo_config(&dir)).map_err(|e| failed(&e))?;
     hubup::make_private_file(&config).map_err(|e| failed(&e))?;
@@ -175,6 +176,25 @@ fn audit(dir: &Path, config: &Path) -> Result<String, Failure> {
     Ok(out)
 }
 
+/// The sandbox machine (`machine.json`): IIS run state, services, and the demo's
+/// certificates (each site's, and the SQL certificate of Windows authentication).
+fn write_sandbox_machine(dir: &Path, apphost: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(apphost).map_err(|e| format!("{}: {e}", apphost.display()))?;
+    let hosts = hubup::all_component_hosts();
+    let machine = hubup::sandbox_machine(
+        &bytes,
+        &[
+            ("DemoLicenseManagerCert", &hosts),
+            ("DemoNotificationCenterCert", &hosts),
+            ("BPC_SQL_CERTIFICATE", &[]),
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    hubup::SandboxHost::at(&dir.join("machine.json"))
+        .save(&machine)
+        .map_err(|e| e.to_string())
+}
+
 /// The demo's config: relative paths (the sandbox can be copied), SQL in script mode, and
 /// command templates that append what they would run to `commands.log`.
 fn demo_config(dir: &Path) -> String {
@@ -227,6 +247,12 @@ check_dba_work = false
 # The fixture packages are signed by hubup's fixture key, whose secret is public (it is in
 # hubup's source): trust it in a sandbox like this one, never on a real server.
 trusted_keys = ["{fixture_key}"]
+
+[host]
+# The machine outside the install tree (IIS run state, services, SSL bindings, certificates,
+# ACLs, registry) is this state file, answering as the Windows tools would.
+adapter = "sandbox"
+state = "machine.json"
 
 [sites.license_manager]
 certificate = "DemoLicenseManagerCert"

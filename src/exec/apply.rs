@@ -57,6 +57,12 @@ impl OpContext<'_> {
     }
 }
 
+impl From<crate::host::HostError> for OpError {
+    fn from(e: crate::host::HostError) -> Self {
+        OpError::Host(Box::new(e))
+    }
+}
+
 /// Why an op could not be applied, checked or undone.
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
@@ -87,6 +93,13 @@ pub enum OpError {
     Command(#[from] CommandError),
     #[error(transparent)]
     Sql(#[from] SqlError),
+    /// Boxed: a tool's answer can be long, and this enum is returned everywhere.
+    #[error(transparent)]
+    Host(Box<crate::host::HostError>),
+    /// A host op reached the file-op functions: the executor runs host ops itself
+    /// (`exec::host`), since each journals what it observes before its change.
+    #[error("op {0} is a host op, run by the executor with its observation")]
+    HostOpElsewhere(String),
     #[error(transparent)]
     Injected(#[from] crate::exec::faults::InjectedFault),
     /// A resumed backup finds another backup's copy in the step's backup folder.
@@ -247,6 +260,7 @@ pub fn apply(ctx: &mut OpContext<'_>, op: &Op) -> Result<OpOutcome, OpError> {
             Ok(OpOutcome::Applied)
         }
         Op::Sql(s) => Ok(ctx.sql.apply(s, ctx.sql_before.as_ref())?),
+        Op::Host(h) => Err(OpError::HostOpElsewhere(h.describe())),
     }
 }
 
@@ -270,6 +284,7 @@ pub fn check(ctx: &mut OpContext<'_>, op: &Op) -> Result<bool, OpError> {
             None => Ok(false),
         },
         Op::Sql(s) => Ok(ctx.sql.check(s, ctx.sql_before.as_ref())?),
+        Op::Host(h) => Err(OpError::HostOpElsewhere(h.describe())),
     }
 }
 
@@ -311,6 +326,7 @@ pub fn undo(ctx: &mut OpContext<'_>, op: &Op, outcome: Option<&OpOutcome>) -> Re
             None => Ok(()),
         },
         Op::Sql(s) => Ok(ctx.sql.undo(s, outcome, ctx.sql_before.as_ref())?),
+        Op::Host(h) => Err(OpError::HostOpElsewhere(h.describe())),
     }
 }
 

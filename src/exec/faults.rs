@@ -13,6 +13,8 @@
 //! - `free-space=N`: the install's disk reports N bytes free (to test the disk check);
 //! - `crash-after=N`: the process aborts right after the N-th op effect of this process
 //!   (1-based), before its "done" is journaled;
+//! - `crash-observed=N`: the process aborts right after the N-th host op's observation is
+//!   journaled, before its change;
 //! - `crash-after-append=N`: the process aborts right after the N-th journal append (one
 //!   durable commit) of this process;
 //! - `crash-before-append=N`: aborts right before the N-th append (after the effects that
@@ -52,6 +54,7 @@ pub struct Faults {
     fail_backup_removal: Option<Version>,
     crash_in_backup_removal: Option<(Version, u64)>,
     crash_after: Option<u64>,
+    crash_observed: Option<u64>,
     crash_after_append: Option<u64>,
     crash_before_append: Option<u64>,
     crash_after_entry: Option<EntryPoint>,
@@ -61,6 +64,8 @@ pub struct Faults {
     free_space: Option<u64>,
     effects: Cell<u64>,
     appends: Cell<u64>,
+    /// Host op observations journaled so far by this process (for `crash-observed`).
+    observations: Cell<u64>,
     /// Entries of each kind appended so far by this process (for `crash-after-entry`).
     kinds: RefCell<BTreeMap<&'static str, u64>>,
     /// Files removed so far from the backup folder being removed.
@@ -101,6 +106,7 @@ impl Faults {
                     faults.crash_in_backup_removal = Some((version, u64::from(count)));
                 }
                 "crash-after" => faults.crash_after = Some(number()?),
+                "crash-observed" => faults.crash_observed = Some(number()?),
                 "crash-after-append" => faults.crash_after_append = Some(number()?),
                 "crash-before-append" => faults.crash_before_append = Some(number()?),
                 "crash-after-entry" => {
@@ -157,6 +163,16 @@ impl Faults {
     /// The free space the disk check should see instead of the real one.
     pub fn free_space(&self) -> Option<u64> {
         self.free_space
+    }
+
+    /// Called right after a host op's observation is journaled, before its change.
+    pub fn after_observed(&self) {
+        let count = self.observations.get() + 1;
+        self.observations.set(count);
+        if self.crash_observed == Some(count) {
+            eprintln!("hubup: {FAULTS_VAR}: simulated crash after host observation {count}");
+            std::process::abort();
+        }
     }
 
     /// Called right after an op's effect, before its "done" is journaled.

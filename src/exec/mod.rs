@@ -27,6 +27,7 @@ pub mod apply;
 pub mod commands;
 mod error;
 pub mod faults;
+mod host;
 mod prepare;
 mod recorder;
 mod recovery;
@@ -38,6 +39,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
+use crate::host::HostAdapter;
 use crate::install_lock::InstallLock;
 use crate::journal::{Journal, JournalError, Payload, RunId, RunOutcome, UnfinishedRun};
 use crate::plan::{LocalChangePolicy, StepPlan};
@@ -159,12 +161,25 @@ pub struct Engine<'a> {
     /// Run journaled command lines that the config no longer renders the same way (the
     /// administrator changed a template on purpose); each is noted in the journal.
     accept_changed_commands: bool,
+    /// The machine outside the install tree (the config's `[host]` adapter).
+    host: Box<dyn HostAdapter + 'a>,
     /// The install lock; upgrade, resume and rollback refuse to run without it.
     lock: Option<&'a InstallLock>,
 }
 
 /// The cancel flag of an engine nobody can cancel: never set.
 static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
+
+/// What the host adapter needs of the config.
+pub fn host_setup(config: &Config) -> crate::host::HostSetup<'_> {
+    crate::host::HostSetup {
+        host: &config.host,
+        commands: &config.commands,
+        apphost: &config.install.apphost,
+        root: &config.install.root,
+        iis_location: config.iis_location(),
+    }
+}
 
 impl<'a> Engine<'a> {
     /// An engine that works on the install `config` describes, journals into `journal` and
@@ -182,8 +197,15 @@ impl<'a> Engine<'a> {
             events: Box::new(|_| {}),
             faults: faults::Faults::default(),
             accept_changed_commands: false,
+            host: crate::host::host_adapter(&host_setup(config)),
             lock: None,
         }
+    }
+
+    /// Work on the machine through `host` instead of the config's `[host]` adapter.
+    pub fn with_host(mut self, host: Box<dyn HostAdapter + 'a>) -> Self {
+        self.host = host;
+        self
     }
 
     /// The install lock this process holds ([`InstallLock::acquire`] on the config's install

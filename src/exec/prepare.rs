@@ -47,6 +47,9 @@ pub enum PrepareError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Scan(#[from] crate::install::ScanError),
+    /// The machine's certificates could not be listed (nothing was changed).
+    #[error("reading the machine's certificates: {0}")]
+    Host(crate::host::HostError),
     #[error(
         "the package {path} changed since the step was planned (journaled {expected}, now \
          {found}); put the original package back, or run `hubup rollback`"
@@ -149,6 +152,15 @@ pub(super) fn prepare(
     let packages = open_packages(config, &steps)?;
     let mut model = start.clone();
     let mut planned = Vec::new();
+    // The machine's certificates, only when a step has something to resolve against them.
+    let needs_certificates = steps
+        .iter()
+        .any(|s| !crate::catalog::step_spec(*s).new_sites.is_empty());
+    let certificates = if needs_certificates {
+        engine.host.certificates().map_err(PrepareError::Host)?
+    } else {
+        Vec::new()
+    };
     for package in packages {
         let inputs = PlanInputs {
             config,
@@ -157,6 +169,8 @@ pub(super) fn prepare(
             // One backup of each database, before the run's first change.
             backups: request.backups.as_ref().filter(|_| planned.is_empty()),
             secrets: &engine.secrets,
+            certificates: &certificates,
+            now_ms: crate::journal::now_ms(),
         };
         let shipped = shipped_settings(&package)?;
         let (plan, after) = plan_step(&model, package.manifest(), &shipped, &inputs)?;

@@ -296,7 +296,8 @@ fn fold_done_ops(files: &mut BTreeMap<RelPath, Expected>, step: &StepState) {
                     }),
                 );
             }
-            Op::Backup(_) | Op::EditAppHost(_) | Op::Command(_) | Op::Sql(_) => {}
+            // Host ops change the machine outside the tree, never a product file.
+            Op::Backup(_) | Op::EditAppHost(_) | Op::Command(_) | Op::Sql(_) | Op::Host(_) => {}
         }
     }
 }
@@ -308,7 +309,9 @@ fn paths_touched(op: &Op) -> Vec<&RelPath> {
         Op::DeleteFile(d) => vec![&d.path],
         Op::RenameFolder(r) => vec![&r.from, &r.to],
         Op::EditSettings(e) => vec![&e.path],
-        Op::Backup(_) | Op::EditAppHost(_) | Op::Command(_) | Op::Sql(_) => Vec::new(),
+        Op::Backup(_) | Op::EditAppHost(_) | Op::Command(_) | Op::Sql(_) | Op::Host(_) => {
+            Vec::new()
+        }
     }
 }
 

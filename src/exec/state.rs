@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::digest::Digest;
 use crate::journal::{Entry, Payload, RunId, RunOutcome};
-use crate::op::{Op, OpOutcome, SqlBefore};
+use crate::op::{HostState, Op, OpOutcome, SqlBefore};
 use crate::sql::DatabaseBackups;
 use crate::version::{Step, Version};
 
@@ -23,6 +23,8 @@ pub struct StepState {
     pub done: BTreeMap<u32, OpOutcome>,
     /// What database ops found on the server before their change.
     pub sql_before: BTreeMap<u32, SqlBefore>,
+    /// What each host op found before its change (what its undo puts back).
+    pub observed: BTreeMap<u32, HostState>,
     pub undone: BTreeSet<u32>,
     pub failed: Option<(u32, String)>,
     /// Script mode: the script a DBA must run before the step goes on.
@@ -56,6 +58,7 @@ impl StepState {
             intents: BTreeSet::new(),
             done: BTreeMap::new(),
             sql_before: BTreeMap::new(),
+            observed: BTreeMap::new(),
             undone: BTreeSet::new(),
             failed: None,
             awaiting_dba: None,
@@ -244,6 +247,11 @@ impl RunState {
                 self.step_mut(seq, *step)?.awaiting_dba = Some(script.clone());
             }
             Payload::DbaWorkDone { step, .. } => self.step_mut(seq, *step)?.dba_done = true,
+            Payload::HostObserved { step, index, state } => {
+                let s = self.step_mut(seq, *step)?;
+                check_index(seq, s, *index)?;
+                s.observed.insert(*index, state.clone());
+            }
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::digest::Digest;
 use crate::exec::apply::{self, OpContext, OpError};
+use crate::exec::host;
 use crate::exec::prepare::PrepareError;
 use crate::exec::recorder::Recorder;
 use crate::exec::recovery::{self, Scope};
@@ -18,7 +19,7 @@ use crate::fsx::{DirtyDirs, Staging};
 use crate::install;
 use crate::journal::{Payload, RunId};
 use crate::model::InstallModel;
-use crate::op::{Op, OpOutcome, SqlBefore};
+use crate::op::{HostState, Op, OpOutcome, SqlBefore};
 use crate::package::{Package, PackageFile};
 use crate::version::{Step, Version};
 
@@ -94,6 +95,8 @@ struct OpsRun<'x> {
     done: &'x BTreeMap<u32, OpOutcome>,
     /// Ops that had an intent before this process started (resume): checked before applying.
     prior_intents: &'x BTreeSet<u32>,
+    /// What host ops found before their change, journaled by an earlier process (resume).
+    observed: &'x BTreeMap<u32, HostState>,
     /// What database ops recorded about the server before their change (resume).
     sql_before: &'x BTreeMap<u32, SqlBefore>,
     /// The DBA's work of the step is done (script mode): its sites may start.
@@ -109,6 +112,7 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
     let mut rec = Recorder::new(&mut *engine.journal, &engine.faults, x.run);
     let mut dirty = DirtyDirs::default();
     let mut staging = Staging::default();
+    let mut observed = x.observed.clone();
     let mut i = 0usize;
     while i < x.ops.len() {
         if engine.cancel.load(std::sync::atomic::Ordering::SeqCst) {
@@ -135,6 +139,32 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
             index: j as u32,
         }))?;
         let mut completed = Vec::new();
+        let mut failure = None;
+        // A host op observes its object and journals what it found before it changes it.
+        if let Op::Host(h) = &x.ops[i]
+            && !observed.contains_key(&index)
+        {
+            let found = engine
+                .faults
+                .before_apply(x.step, index)
+                .map_err(OpError::from)
+                .and_then(|()| Ok(engine.host.observe(&h.object)?));
+            match found {
+                Ok(state) => {
+                    rec.now([Payload::HostObserved {
+                        step: x.step,
+                        index,
+                        state: state.clone(),
+                    }])?;
+                    observed.insert(index, state);
+                    engine.faults.after_observed();
+                }
+                Err(e) => {
+                    tracing::warn!("step {} op {index}: {} failed: {e}", x.step, h.describe());
+                    failure = Some((index, e.to_string()));
+                }
+            }
+        }
         let mut ctx = OpContext {
             step: x.step,
             root: &engine.config.install.root,
@@ -147,8 +177,10 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
             dirty: &mut dirty,
             staging: &mut staging,
         };
-        let mut failure = None;
         for j in i..end {
+            if failure.is_some() {
+                break;
+            }
             let index = j as u32;
             let op = &x.ops[j];
             let mut ready = engine
@@ -161,7 +193,12 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
                 ready = record_sql_before(&mut ctx, &mut rec, &x, index, sql)?;
             }
             let result = ready.and_then(|()| {
-                if x.prior_intents.contains(&index) && apply::check(&mut ctx, op)? {
+                if let Op::Host(h) = op {
+                    let before = observed.get(&index).ok_or_else(|| {
+                        OpError::HostOpElsewhere(format!("{} (not observed)", h.describe()))
+                    })?;
+                    Ok(host::apply(engine.host.as_mut(), h, before, &observed)?)
+                } else if x.prior_intents.contains(&index) && apply::check(&mut ctx, op)? {
                     Ok(OpOutcome::AlreadyPresent)
                 } else {
                     apply::apply(&mut ctx, op)
@@ -350,6 +387,7 @@ pub(super) fn execute(
             ops: &plan.ops,
             done: &BTreeMap::new(),
             prior_intents: &BTreeSet::new(),
+            observed: &BTreeMap::new(),
             sql_before: &BTreeMap::new(),
             dba_done: false,
             package: &planned.package,
@@ -455,6 +493,7 @@ pub(super) fn resume(
             ops: &open.ops,
             done: &open.done,
             prior_intents: &open.intents,
+            observed: &open.observed,
             sql_before: &open.sql_before,
             dba_done: open.dba_done,
             package: &package,
@@ -623,12 +662,19 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
             .faults
             .before_undo(step, index)
             .map_err(OpError::from)
-            .and_then(|()| apply::undo(&mut ctx, op, state.done.get(&index)));
+            .and_then(|()| match op {
+                Op::Host(h) => Ok(host::undo(
+                    engine.host.as_mut(),
+                    h,
+                    state.observed.get(&index),
+                )?),
+                _ => apply::undo(&mut ctx, op, state.done.get(&index)),
+            });
         match result {
             Ok(()) => undone.push(index),
             // A command's undo (start a site, remove a binding) failing must not strand the
             // restored files: note it for the operator and go on.
-            Err(e) if matches!(op, Op::Command(_)) => {
+            Err(e) if matches!(op, Op::Command(_) | Op::Host(_)) => {
                 rec.later(Payload::Note {
                     step: Some(step),
                     text: format!("undo of op {index} failed and needs doing by hand: {e}"),
@@ -712,7 +758,24 @@ fn verify_rollback(
         }
         unrepairable = report.unrepairable;
     }
-    let verified = tree == state.tree_before && apphost == state.apphost_before;
+    let host_before = host::states_before(&state.ops, &state.observed);
+    // The machine outside the tree: each object the step's host ops observed, as first found.
+    let host_problems: Vec<String> = match host::differences(engine.host.as_mut(), &host_before) {
+        Ok(differences) => differences
+            .iter()
+            .map(|(object, before, now)| {
+                format!(
+                    "{} is {} instead of {}",
+                    object.describe(),
+                    now.describe(),
+                    before.describe()
+                )
+            })
+            .collect(),
+        Err(e) => vec![format!("the machine could not be observed again: {e}")],
+    };
+    let verified =
+        tree == state.tree_before && apphost == state.apphost_before && host_problems.is_empty();
     let mut entries = vec![Payload::StepRolledBack {
         step,
         tree_after: tree,
@@ -748,6 +811,7 @@ fn verify_rollback(
             state.apphost_before.short()
         ));
     }
+    what.extend(host_problems);
     what.extend(unrepairable);
     Err(EngineError::RollbackUnverified {
         step,

@@ -40,7 +40,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
-use crate::op::{FileRepair, Op, OpOutcome, SqlBefore};
+use crate::op::{FileRepair, HostState, Op, OpOutcome, SqlBefore};
 use crate::version::{Step, Version};
 
 /// Format version of the entries this build writes (see the module documentation).
@@ -365,10 +365,18 @@ pub enum Payload {
     RepairPlanned { files: Vec<FileRepair> },
     /// The files of the run's last `RepairPlanned` are rewritten and durable.
     RepairDone { files: u32 },
+    /// Host op `index` observed its object before changing it: the state undo puts back.
+    /// Durable before the change starts (after the op's intent). (Appended last: bodies store
+    /// the variant index.)
+    HostObserved {
+        step: Step,
+        index: u32,
+        state: HostState,
+    },
 }
 
 /// Every entry kind's name ([`Payload::kind`]), in variant order.
-pub const PAYLOAD_KINDS: [&str; 19] = [
+pub const PAYLOAD_KINDS: [&str; 20] = [
     "run_started",
     "step_planned",
     "op_intent",
@@ -388,6 +396,7 @@ pub const PAYLOAD_KINDS: [&str; 19] = [
     "backup_removed",
     "repair_planned",
     "repair_done",
+    "host_observed",
 ];
 
 impl Payload {
@@ -413,6 +422,7 @@ impl Payload {
             Payload::BackupRemoved { .. } => "backup_removed",
             Payload::RepairPlanned { .. } => "repair_planned",
             Payload::RepairDone { .. } => "repair_done",
+            Payload::HostObserved { .. } => "host_observed",
         }
     }
 
@@ -430,7 +440,8 @@ impl Payload {
             | Payload::SqlBefore { step, .. }
             | Payload::AwaitingDba { step, .. }
             | Payload::DbaWorkDone { step, .. }
-            | Payload::BackupRemoved { step } => Some(*step),
+            | Payload::BackupRemoved { step }
+            | Payload::HostObserved { step, .. } => Some(*step),
             Payload::RunCancelled { step } | Payload::Note { step, .. } => *step,
             Payload::RunStarted { .. }
             | Payload::RunResumed {}

@@ -88,6 +88,13 @@ fn facts(entry: &Entry, plans: &PlanIndex<'_>) -> String {
         Payload::OpFailed { step, index, error } => {
             format!("{}  -> failed: {}", op(step, index), one_line(error))
         }
+        Payload::HostObserved { step, index, state } => {
+            format!(
+                "{}  -> found {}",
+                op(step, index),
+                one_line(&state.describe())
+            )
+        }
         Payload::StepCommitted {
             step,
             tree_after,

@@ -4,6 +4,7 @@
 use crate::apphost::{self, AppHostEdit, NewSite, apphost_sites, apply_apphost_edit};
 use crate::components::{self, Component};
 use crate::digest::Digest;
+use crate::host::{CertificateProblem, IIS_APP_ID, resolve_certificate};
 use crate::op::*;
 use crate::relpath::RelPath;
 use crate::sql::DatabaseUsers;
@@ -138,31 +139,63 @@ impl Planner<'_> {
         apphost::validate_new_site(&new_site).map_err(|e| self.apphost_error(e))?;
         self.push_apphost_edit(AppHostEdit::AddSite(new_site))?;
 
-        let templates = self.config().commands.clone();
-        let port = site.port.to_string();
-        let values = [
-            ("site", site.name.as_str()),
-            ("host", site.host.as_str()),
-            ("port", port.as_str()),
-            ("certificate", certificate.as_str()),
-        ];
-        let mut binding = self.command(
-            CommandPurpose::SetSslBinding {
-                site: site.name.clone(),
+        let key = format!("sites.{}.certificate", info.key);
+        let thumbprint = self.certificate(&key, &certificate, Some(&site.host))?;
+        self.body.push(Op::Host(HostOp {
+            object: HostObject::SslBinding {
                 host: site.host.clone(),
                 port: site.port,
             },
-            &templates.ssl_binding_add,
-            &values,
-        );
-        binding.check = Some(render(&templates.ssl_binding_check, &values));
-        binding.undo = Some(render(&templates.ssl_binding_remove, &values));
-        self.body.push(Op::Command(binding));
+            change: HostChange::Bind(SslBinding {
+                thumbprint,
+                app_id: IIS_APP_ID.to_string(),
+                store: "MY".to_string(),
+            }),
+        }));
 
         if self.inputs.databases.users == DatabaseUsers::AppPoolIdentities {
             self.windows_auth_for_new_site(component, &site.name, &folder)?;
         }
         Ok(())
+    }
+
+    /// The thumbprint of the certificate the config names at `key` (a thumbprint or a unique
+    /// friendly name in LocalMachine\My), checked for expiry, its private key and, with a
+    /// host, that it is for that host name.
+    pub(super) fn certificate(
+        &self,
+        key: &str,
+        name: &str,
+        host: Option<&str>,
+    ) -> Result<String, PlanError> {
+        let problem = |problem: CertificateProblem| PlanError::Certificate {
+            step: self.step,
+            key: key.to_string(),
+            problem: problem.to_string(),
+        };
+        let found = resolve_certificate(self.inputs.certificates, name).map_err(problem)?;
+        if let Some(p) = found.problem_for(name, host, self.inputs.now_ms) {
+            return Err(problem(p));
+        }
+        Ok(found.thumbprint.clone())
+    }
+
+    /// Full control of the BPC_SQL_CERTIFICATE's private key for `identity`, if it lacks it
+    /// (observed when the op runs; undo puts back what the identity had).
+    fn grant_sql_key(&mut self, thumbprint: &str, certificate: &str, identity: &str) {
+        let op = Op::Host(HostOp {
+            object: HostObject::CertificateKey {
+                thumbprint: thumbprint.to_string(),
+                certificate: certificate.to_string(),
+                principal: identity.to_string(),
+            },
+            change: HostChange::Grant {
+                rights: "F".to_string(),
+            },
+        });
+        if !self.body.contains(&op) {
+            self.body.push(op);
+        }
     }
 
     /// The guide's step 13 for a new site under Windows authentication.
@@ -177,7 +210,7 @@ impl Planner<'_> {
         let hub_identity = self.pool_identity_of(Component::Hub)?;
         let identity = match configured {
             Some(identity) => identity,
-            None if !hub_identity.starts_with("IIS APPPOOL\\") => hub_identity,
+            None if !hub_identity.starts_with("IIS APPPOOL\\") => hub_identity.clone(),
             None => self.pool_identity_of(component)?,
         };
         if !identity.starts_with("IIS APPPOOL\\") {
@@ -192,21 +225,14 @@ impl Planner<'_> {
             op.undo = Some(render(&templates.app_pool_identity_reset, &values));
             self.body.push(Op::Command(op));
         }
+        // The guide (4.2, step 13): the new pools' identity, and the Hub and IADA pools'
+        // identities, need the SQL certificate's private key.
         let certificate = self.config().windows_auth.sql_certificate.clone();
-        let values = [
-            ("certificate", certificate.as_str()),
-            ("identity", identity.as_str()),
-        ];
-        let mut key = self.command(
-            CommandPurpose::GrantCertificateKeyAccess {
-                certificate: certificate.clone(),
-                identity: identity.clone(),
-            },
-            &templates.certificate_key_grant,
-            &values,
-        );
-        key.undo = Some(render(&templates.certificate_key_revoke, &values));
-        self.body.push(Op::Command(key));
+        let thumbprint = self.certificate("windows_auth.sql_certificate", &certificate, None)?;
+        let iada_identity = self.pool_identity_of(Component::Iada)?;
+        for principal in [&identity, &hub_identity, &iada_identity] {
+            self.grant_sql_key(&thumbprint, &certificate, principal);
+        }
 
         let folder_path = format!(
             "{}\\{}",

@@ -61,6 +61,10 @@ pub struct PlanInputs<'a> {
     /// The secrets settings merges put in place of their markers (the applications' SQL
     /// password in connection strings).
     pub secrets: &'a app_values::SettingsSecrets,
+    /// The certificates of the machine's LocalMachine\My (from the host adapter), that the
+    /// config's certificate names resolve to; and the time their expiry is checked at.
+    pub certificates: &'a [crate::host::Certificate],
+    pub now_ms: u64,
 }
 
 /// The content of the settings files a package ships whole (a new component's first
@@ -103,6 +107,14 @@ pub enum PlanError {
         step: Step,
         site: String,
         key: &'static str,
+    },
+    /// A configured certificate cannot be used (missing, ambiguous, expired, no private key,
+    /// not for the host name); `problem` says what to do. Nothing was changed.
+    #[error("step {step}: {key} in the config: {problem}")]
+    Certificate {
+        step: Step,
+        key: String,
+        problem: String,
     },
     #[error("step {step}: applicationHost.config: {source}")]
     AppHost {

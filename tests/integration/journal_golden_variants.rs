@@ -9,7 +9,8 @@
 //! [`all_ops`]: every variant when it was written (`SqlOp::CreateLogin` and
 //! `SqlOp::BackupDatabase` joined after golden v1); the payload kinds appended after it (and
 //! `SqlBefore`'s variants) are in `journal-v1-sql.redb` and `journal-v1-recovery.redb`
-//! (`journal_golden`). A new variant (appended last, as the
+//! (`journal_golden`); the host ops and `host_observed` (issue 14) in `journal-v1-host.redb`.
+//! A new variant (appended last, as the
 //! journal stores variant indexes) gets an example at the end of [`all_ops`] and a new golden
 //! file holding it, listed in [`GOLDENS`] and written once with
 //! `HUBUP_REGENERATE_GOLDEN=<file name> cargo test --test integration journal_golden`;
@@ -21,7 +22,7 @@ use super::journal_golden::{
     GOLDEN_V1, GOLDEN_V1_RECOVERY, GOLDEN_V1_SQL, Golden, assert_written_the_same, golden_copy,
     open_and_check,
 };
-use crate::support::journal::{all_ops, run_batches_planned_with, run_started, step};
+use crate::support::journal::{all_ops, host_states, run_batches_planned_with, run_started, step};
 use crate::support::variants::{journaled_variants, variants_in_op, variants_in_payload};
 use hubup::{Entry, Journal, OpOutcome, PAYLOAD_KINDS, Payload, RunId, RunOutcome, Version};
 
@@ -34,13 +35,84 @@ const GOLDEN_V1_ALL_OPS: Golden = Golden {
     batches: golden_v1_all_ops_batches,
 };
 
+/// Golden v1-host (issue 14): the ops of [`all_ops`] after the first [`ALL_OPS_V1`] (an IIS
+/// site whose pool runs as another does, and a host op of every object and change kind) and
+/// `host_observed` with a host state of every kind.
+const GOLDEN_V1_HOST: Golden = Golden {
+    file: "journal-v1-host.redb",
+    batches: golden_v1_host_batches,
+};
+
 /// Every golden journal, oldest first.
-const GOLDENS: [&Golden; 4] = [
+const GOLDENS: [&Golden; 5] = [
     &GOLDEN_V1,
     &GOLDEN_V1_ALL_OPS,
     &GOLDEN_V1_SQL,
     &GOLDEN_V1_RECOVERY,
+    &GOLDEN_V1_HOST,
 ];
+
+/// What golden v1-host holds: an unfinished run 4.1 -> 4.2 whose step is planned with the
+/// ops of [`all_ops`] after [`ALL_OPS_V1`]; each op has its intent and done, and each host op
+/// its journaled observation (`host_states`, one of every kind) in between.
+fn golden_v1_host_batches() -> Vec<(RunId, Vec<Payload>)> {
+    const RUN: RunId = RunId(*b"golden-v1-host01");
+    let s = step(Version::V4_1);
+    let ops: Vec<hubup::Op> = all_ops().into_iter().skip(ALL_OPS_V1).collect();
+    let config = hubup::ConfigRecord::from_pairs([("host.adapter", "sandbox")]);
+    let mut batches = vec![
+        vec![run_started(Version::V4_1, Version::V4_2, config)],
+        vec![Payload::StepPlanned {
+            step: s,
+            ops: ops.clone(),
+            package: hubup::Digest::of(b"package 4.2"),
+            tree_before: hubup::Digest::of(b"tree 4.1"),
+            apphost_before: hubup::Digest::of(b"apphost 4.1"),
+        }],
+    ];
+    let mut states = host_states().into_iter();
+    for (index, op) in ops.iter().enumerate() {
+        let index = index as u32;
+        batches.push(vec![Payload::OpIntent { step: s, index }]);
+        if matches!(op, hubup::Op::Host(_)) {
+            let state = states.next().expect("a state for every host op");
+            batches.push(vec![Payload::HostObserved {
+                step: s,
+                index,
+                state,
+            }]);
+        }
+        batches.push(vec![Payload::OpDone {
+            step: s,
+            index,
+            outcome: OpOutcome::Applied,
+        }]);
+    }
+    assert!(states.next().is_none(), "every host state is used");
+    batches.into_iter().map(|batch| (RUN, batch)).collect()
+}
+
+#[test]
+fn golden_v1_host_opens_verifies_and_decodes_to_the_expected_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, entries) = open_and_check(&GOLDEN_V1_HOST, dir.path(), 1);
+    let held = variants_in(&entries);
+    for added in [
+        "Op::Host",
+        "Payload::HostObserved",
+        "AppHostEdit::AddSiteWithPoolIdentity",
+    ] {
+        assert!(held.contains(added), "{added}: {held:?}");
+    }
+    let unfinished = journal.unfinished_run().unwrap().unwrap();
+    assert_eq!(unfinished.run, RunId(*b"golden-v1-host01"));
+    assert_eq!(unfinished.last_planned, Some(step(Version::V4_1)));
+}
+
+#[test]
+fn this_build_still_writes_golden_v1_host_byte_for_byte() {
+    assert_written_the_same(&GOLDEN_V1_HOST);
+}
 
 /// What golden v1-all-ops holds, batch by batch: a finished run 4.0 -> 4.2 whose steps are
 /// planned with the first [`ALL_OPS_V1`] ops of [`all_ops`] and that uses every payload kind
@@ -200,7 +272,13 @@ fn all_ops_hold_every_variant() {
         .flat_map(variants_in_op)
         .map(str::to_string)
         .collect();
-    let outside_ops = ["Payload::", "OpOutcome::", "RunOutcome::", "SqlBefore::"];
+    let outside_ops = [
+        "Payload::",
+        "OpOutcome::",
+        "RunOutcome::",
+        "SqlBefore::",
+        "HostState::",
+    ];
     let of_ops: BTreeSet<String> = journaled_variants()
         .into_iter()
         .filter(|v| !outside_ops.iter().any(|prefix| v.starts_with(prefix)))

@@ -17,6 +17,7 @@ mod engine_recovery;
 mod engine_upgrade;
 mod fixture_packages;
 mod harness;
+mod host_state;
 mod journal_cli;
 mod journal_crash;
 mod journal_golden;

@@ -5,11 +5,12 @@
 use std::path::Path;
 
 use hubup::{
-    AppHostEdit, BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, ConfigRecord,
-    DeleteFileOp, Digest, EditAppHostOp, EditSettingsOp, ExternalFile, Journal, KeyPath, NewSite,
-    Op, OpOutcome, Payload, Principal, RelPath, RenameFolderOp, RunId, RunOutcome, SettingsChange,
-    SqlOp, Step, Version, WriteFileOp,
+    AclEntry, AppHostEdit, BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose,
+    ConfigRecord, DeleteFileOp, Digest, EditAppHostOp, EditSettingsOp, ExternalFile, Journal,
+    KeyPath, NewSite, Op, OpOutcome, Payload, Principal, RelPath, RenameFolderOp, RunId,
+    RunOutcome, SettingsChange, SqlOp, SslBinding, Step, Version, WriteFileOp,
 };
+use hubup::{HostChange, HostObject, HostOp, HostState};
 
 /// The journal's tables, as `store.rs` documents them (what an attacker with redb would use).
 pub const ENTRIES: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("entries");
@@ -204,7 +205,116 @@ pub fn all_ops() -> Vec<Op> {
             file: r"D:\SQLBackups\HubDB_4.0_20260301T101500Z.bak".into(),
         }),
     ]);
+    ops.extend(host_ops());
     ops
+}
+
+/// The ops the host branch (issue 14) added after golden v1-all-ops: an IIS site whose pool
+/// runs as another pool does, and one host op of every object and change kind (golden
+/// v1-host holds them).
+pub fn host_ops() -> Vec<Op> {
+    let binding = SslBinding {
+        thumbprint: "5A0C8E4E0B1B1B8B0E3E5F6A7B8C9D0E1F2A3B4C".into(),
+        app_id: "{4dc3e181-e14b-4a21-b022-59fc669b0914}".into(),
+        store: "MY".into(),
+    };
+    let host = |object, change| Op::Host(HostOp { object, change });
+    vec![
+        Op::EditAppHost(EditAppHostOp {
+            edit: AppHostEdit::AddSiteWithPoolIdentity {
+                site: NewSite {
+                    name: "Blue Prism - Notification Center".into(),
+                    app_pool: "Blue Prism - Notification Center".into(),
+                    physical_path: r"C:\Program Files (x86)\Blue Prism\Notification Center".into(),
+                    host: "notification.local".into(),
+                    port: 443,
+                    start: true,
+                },
+                identity_from_pool: "Blue Prism - Hub".into(),
+            },
+            before: Digest::of(b"apphost 2"),
+            after: Digest::of(b"apphost 3"),
+        }),
+        host(
+            HostObject::Site {
+                name: "Blue Prism - Hub".into(),
+            },
+            HostChange::Stop,
+        ),
+        host(
+            HostObject::AppPool {
+                name: "Blue Prism - Hub".into(),
+            },
+            HostChange::Restart,
+        ),
+        host(
+            HostObject::Service {
+                name: "Blue Prism - Log Service".into(),
+            },
+            HostChange::Start { stop_op: 1 },
+        ),
+        host(
+            HostObject::SslBinding {
+                host: "licensemanager.local".into(),
+                port: 443,
+            },
+            HostChange::Bind(binding.clone()),
+        ),
+        host(
+            HostObject::CertificateKey {
+                thumbprint: binding.thumbprint.clone(),
+                certificate: "BPC_SQL_CERTIFICATE".into(),
+                principal: r"CORP\svc-hub".into(),
+            },
+            HostChange::Grant { rights: "F".into() },
+        ),
+        host(
+            HostObject::FolderAcl {
+                folder: RelPath::new("License Manager").unwrap(),
+                principal: r"IIS APPPOOL\Blue Prism - License Manager".into(),
+            },
+            HostChange::Grant {
+                rights: "(OI)(CI)F".into(),
+            },
+        ),
+        host(
+            HostObject::RegistryValue {
+                key: r"HKLM\SOFTWARE\Blue Prism Limited\Hub and Interact".into(),
+                name: "Version".into(),
+            },
+            HostChange::SetValue {
+                value: "4.2".into(),
+            },
+        ),
+        host(HostObject::Iis, HostChange::RestartIis),
+    ]
+}
+
+/// A host state of every kind, for the host ops of [`host_ops`] (from its second op on).
+pub fn host_states() -> Vec<HostState> {
+    vec![
+        HostState::Running(false),
+        HostState::Running(true),
+        HostState::Service {
+            running: true,
+            start_mode: "Auto".into(),
+        },
+        HostState::Binding(Some(SslBinding {
+            thumbprint: "1111111111111111111111111111111111111111".into(),
+            app_id: "{00000000-1111-2222-3333-444444444444}".into(),
+            store: "WebHosting".into(),
+        })),
+        HostState::Acl(vec![AclEntry {
+            rights: "(R)".into(),
+            deny: false,
+        }]),
+        HostState::Acl(Vec::new()),
+        HostState::Value(Some("4.1".into())),
+        HostState::Sites(vec![
+            ("Default Web Site".into(), false),
+            ("Blue Prism - Hub".into(), true),
+        ]),
+    ]
 }
 
 fn key(parts: &[&str]) -> KeyPath {

@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 
 use hubup::{
-    AppHostEdit, CommandPurpose, ExternalFile, Op, OpOutcome, Payload, Principal, RunOutcome,
-    SettingsChange, SqlBefore, SqlOp,
+    AppHostEdit, CommandPurpose, ExternalFile, HostChange, HostObject, HostState, Op, OpOutcome,
+    Payload, Principal, RunOutcome, SettingsChange, SqlBefore, SqlOp,
 };
 
 /// The variants `op` is made of, as `Enum::Variant`: its own, and those of the SQL op, command
@@ -27,6 +27,7 @@ pub fn variants_in_op(op: &Op) -> Vec<&'static str> {
         Op::EditSettings(_) => "Op::EditSettings",
         Op::Command(_) => "Op::Command",
         Op::Sql(_) => "Op::Sql",
+        Op::Host(_) => "Op::Host",
     }];
     match op {
         Op::Backup(backup) => {
@@ -40,6 +41,7 @@ pub fn variants_in_op(op: &Op) -> Vec<&'static str> {
         Op::EditAppHost(edit) => out.push(match edit.edit {
             AppHostEdit::RenameSite { .. } => "AppHostEdit::RenameSite",
             AppHostEdit::AddSite(_) => "AppHostEdit::AddSite",
+            AppHostEdit::AddSiteWithPoolIdentity { .. } => "AppHostEdit::AddSiteWithPoolIdentity",
         }),
         Op::EditSettings(edit) => out.extend(edit.changes.iter().map(|change| match change {
             SettingsChange::Add { .. } => "SettingsChange::Add",
@@ -77,12 +79,33 @@ pub fn variants_in_op(op: &Op) -> Vec<&'static str> {
                 Principal::SqlLogin(_) => "Principal::SqlLogin",
             }));
         }
+        Op::Host(h) => {
+            out.push(match h.object {
+                HostObject::Site { .. } => "HostObject::Site",
+                HostObject::AppPool { .. } => "HostObject::AppPool",
+                HostObject::Service { .. } => "HostObject::Service",
+                HostObject::SslBinding { .. } => "HostObject::SslBinding",
+                HostObject::CertificateKey { .. } => "HostObject::CertificateKey",
+                HostObject::FolderAcl { .. } => "HostObject::FolderAcl",
+                HostObject::RegistryValue { .. } => "HostObject::RegistryValue",
+                HostObject::Iis => "HostObject::Iis",
+            });
+            out.push(match h.change {
+                HostChange::Stop => "HostChange::Stop",
+                HostChange::Start { .. } => "HostChange::Start",
+                HostChange::Restart => "HostChange::Restart",
+                HostChange::Bind(_) => "HostChange::Bind",
+                HostChange::Grant { .. } => "HostChange::Grant",
+                HostChange::SetValue { .. } => "HostChange::SetValue",
+                HostChange::RestartIis => "HostChange::RestartIis",
+            });
+        }
     }
     out
 }
 
 /// The variants a payload is made of, as `Enum::Variant`: its own, its op outcome, run
-/// outcome or database pre-state, and (for a plan) those of its ops. Exhaustive like [`variants_in_op`].
+/// outcome, database pre-state or host state, and (for a plan) those of its ops. Exhaustive like [`variants_in_op`].
 pub fn variants_in_payload(payload: &Payload) -> Vec<&'static str> {
     let outcome = |outcome: &OpOutcome| match outcome {
         OpOutcome::Applied => "OpOutcome::Applied",
@@ -126,6 +149,17 @@ pub fn variants_in_payload(payload: &Payload) -> Vec<&'static str> {
         Payload::BackupRemoved { .. } => vec!["Payload::BackupRemoved"],
         Payload::RepairPlanned { .. } => vec!["Payload::RepairPlanned"],
         Payload::RepairDone { .. } => vec!["Payload::RepairDone"],
+        Payload::HostObserved { state, .. } => vec![
+            "Payload::HostObserved",
+            match state {
+                HostState::Running(_) => "HostState::Running",
+                HostState::Service { .. } => "HostState::Service",
+                HostState::Binding(_) => "HostState::Binding",
+                HostState::Acl(_) => "HostState::Acl",
+                HostState::Value(_) => "HostState::Value",
+                HostState::Sites(_) => "HostState::Sites",
+            },
+        ],
     }
 }
 
@@ -147,6 +181,9 @@ pub fn journaled_variants() -> BTreeSet<String> {
     add("Payload", variant_names::<Payload>());
     add("RunOutcome", variant_names::<RunOutcome>());
     add("SqlBefore", variant_names::<SqlBefore>());
+    add("HostObject", variant_names::<HostObject>());
+    add("HostChange", variant_names::<HostChange>());
+    add("HostState", variant_names::<HostState>());
     out
 }
 
