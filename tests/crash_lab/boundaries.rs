@@ -16,7 +16,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::lab::sandbox::{
-    BACKUPS, Digests, UPGRADE, World, copy_of, crashed, run_chain, run_faulty_playing_dba,
+    BACKUPS, Digests, OP_KINDS, UPGRADE, World, copy_of, crashed, run_chain, run_faulty_playing_dba,
 };
 use crate::lab::{Rng, Tally, in_parallel, say, scaled, trial_seed};
 use crate::support::Scenario;
@@ -63,48 +63,40 @@ impl Boundary {
     }
 }
 
-/// The op kinds hubup has (`op.rs`), as the plan names them.
-const OP_KINDS: [&str; 8] = [
-    "backup",
-    "command",
-    "delete_file",
-    "edit_apphost",
-    "edit_settings",
-    "rename_folder",
-    "sql",
-    "write_file",
-];
-
-/// Every boundary, both sides, of the step whose plan holds the most op kinds.
-pub fn every_boundary_of_the_widest_step() -> Result<(), String> {
+/// Every boundary, both sides, of the steps whose plans together hold every op kind
+/// ([`World::swept`]: one step when one holds them all).
+pub fn every_boundary_of_the_steps_holding_every_op_kind() -> Result<(), String> {
     let started = Instant::now();
     let world = World::get();
-    let (step, step_kinds) = world.widest_step();
+    let mut covered: Vec<&str> = Vec::new();
+    for swept in &world.swept {
+        let kinds = &world.step_kinds[&swept.step];
+        say(&format!(
+            "crash lab [every boundary]: step {} holds {} op kinds ({})",
+            swept.step,
+            kinds.len(),
+            kinds.join(", ")
+        ));
+        covered.extend(kinds.iter().map(String::as_str));
+    }
     let missing: Vec<&str> = OP_KINDS
         .iter()
         .copied()
-        .filter(|k| !step_kinds.iter().any(|s| s == k))
+        .filter(|k| !covered.contains(k))
         .collect();
-    say(&format!(
-        "crash lab [every boundary]: step {step} holds {} op kinds ({}){}",
-        step_kinds.len(),
-        step_kinds.join(", "),
-        if missing.is_empty() {
-            ", every kind".to_string()
-        } else {
-            format!("; missing: {}", missing.join(", "))
-        }
-    ));
     if !missing.is_empty() {
         return Err(format!(
-            "no step of the fixture's run holds every op kind (widest: {step}, missing {missing:?})"
+            "no step of the fixture's run holds the op kinds {missing:?}, so no crash test \
+             covers their boundaries"
         ));
     }
-    let (first, last) = world.widest_appends;
     let mut points = Vec::new();
-    for append in first..=last {
-        for side in [Side::Before, Side::After] {
-            points.push(Boundary { append, side });
+    for swept in &world.swept {
+        let (first, last) = swept.appends;
+        for append in first..=last {
+            for side in [Side::Before, Side::After] {
+                points.push(Boundary { append, side });
+            }
         }
     }
     let tally = Tally::new("every boundary");
@@ -116,8 +108,15 @@ pub fn every_boundary_of_the_widest_step() -> Result<(), String> {
             tally.fail(format!("{} (seed {seed:#x}): {e}", boundary.fault()));
         }
     });
+    let ranges: Vec<String> = world
+        .swept
+        .iter()
+        .map(|s| format!("{} ({}..={})", s.step, s.appends.0, s.appends.1))
+        .collect();
     say(&format!(
-        "crash lab [every boundary]: appends {first}..={last} of {} in a full run, both sides",
+        "crash lab [every boundary]: every kind ({}); appends of {} of {} in a full run, both sides",
+        OP_KINDS.len(),
+        ranges.join(", "),
         world.total_appends
     ));
     tally.finish(trials, started.elapsed())
@@ -127,16 +126,15 @@ pub fn every_boundary_of_the_widest_step() -> Result<(), String> {
 pub fn seeded_boundaries_across_the_run() -> Result<(), String> {
     let started = Instant::now();
     let world = World::get();
-    let (first, last) = world.widest_appends;
     let trials = scaled(200);
     let tally = Tally::new("seeded boundaries");
     in_parallel((0..trials).collect(), |index| {
         let seed = trial_seed(2, index);
         let mut rng = Rng::new(seed);
-        // Outside the swept step (every one of its boundaries is the other test's).
+        // Outside the swept steps (every one of their boundaries is the other test's).
         let boundary = loop {
             let b = Boundary::random(&mut rng, world.total_appends);
-            if !(first..=last).contains(&b.append) {
+            if !world.is_swept(b.append) {
                 break b;
             }
         };

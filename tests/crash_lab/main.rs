@@ -38,7 +38,7 @@ fn main() {
 
 /// The lab's sections (one test each), in the order they run.
 pub const SECTIONS: [&str; 4] = [
-    "every_boundary_of_the_step_with_every_op_kind",
+    "every_boundary_of_the_steps_holding_every_op_kind",
     "seeded_boundaries_across_the_rest_of_a_full_run",
     "lossy_fs_forgets_exactly_what_was_not_flushed",
     "power_loss_at_seeded_cuts_of_a_full_run",

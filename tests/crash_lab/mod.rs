@@ -186,7 +186,7 @@ pub fn main() {
     }
     let trials = vec![
         libtest_mimic::Trial::test(crate::SECTIONS[0], || {
-            boundaries::every_boundary_of_the_widest_step().map_err(Into::into)
+            boundaries::every_boundary_of_the_steps_holding_every_op_kind().map_err(Into::into)
         }),
         libtest_mimic::Trial::test(crate::SECTIONS[1], || {
             boundaries::seeded_boundaries_across_the_run().map_err(Into::into)

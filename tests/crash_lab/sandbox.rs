@@ -185,6 +185,28 @@ pub fn committed_steps(journal: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// A step whose every journal boundary the lab crashes at.
+pub struct SweptStep {
+    pub step: String,
+    /// The journal appends of a full run (1-based, counted as the fault injection counts them)
+    /// from the one holding the step's `step_planned` to the one holding its
+    /// `step_committed`.
+    pub appends: (u64, u64),
+}
+
+/// The op kinds hubup has (`op.rs`), as the plan names them.
+pub const OP_KINDS: [&str; 9] = [
+    "backup",
+    "command",
+    "delete_file",
+    "edit_apphost",
+    "edit_settings",
+    "host",
+    "rename_folder",
+    "sql",
+    "write_file",
+];
+
 /// Everything a trial is checked against, computed once from uninterrupted and probing runs
 /// on copies of one template.
 pub struct World {
@@ -199,12 +221,8 @@ pub struct World {
     pub step_starts: BTreeMap<String, (String, String)>,
     /// Per step: the op kinds of its plan.
     pub step_kinds: BTreeMap<String, Vec<String>>,
-    /// The step whose plan holds the most op kinds.
-    pub widest: String,
-    /// The journal appends of a full run (1-based, counted as the fault injection counts them)
-    /// from the one holding the widest step's `step_planned` to the one holding its
-    /// `step_committed`.
-    pub widest_appends: (u64, u64),
+    /// The steps whose every boundary is swept ([`swept_steps`]), in run order.
+    pub swept: Vec<SweptStep>,
     /// How many journal appends an uninterrupted run makes, in all its processes.
     pub total_appends: u64,
     /// The appends of each process of an uninterrupted run (`upgrade`, then `resume
@@ -353,17 +371,25 @@ impl World {
         }
         assert_eq!(step_starts.len(), 5, "a full run plans five steps");
         let step_kinds = plan_kinds(&template);
-        let widest = widest(&step_kinds).to_string();
-        let index = committed_steps(&journal)
-            .iter()
-            .position(|s| *s == widest)
-            .expect("the run commits the widest step")
-            + 1;
         let chain = chain_appends(&template);
-        let widest_appends = (
-            probe(&template, &chain, "step_planned", index),
-            probe(&template, &chain, "step_committed", index),
-        );
+        let committed = committed_steps(&journal);
+        let swept = swept_steps(&step_kinds)
+            .into_iter()
+            .map(|step| {
+                let index = committed
+                    .iter()
+                    .position(|s| *s == step)
+                    .expect("the run commits the swept step")
+                    + 1;
+                SweptStep {
+                    appends: (
+                        probe(&template, &chain, "step_planned", index),
+                        probe(&template, &chain, "step_committed", index),
+                    ),
+                    step,
+                }
+            })
+            .collect();
         let total_appends = chain.iter().sum();
         World {
             _built: built,
@@ -372,26 +398,45 @@ impl World {
             finished,
             step_starts,
             step_kinds,
-            widest,
-            widest_appends,
+            swept,
             total_appends,
             chain,
         }
     }
 
-    /// The step whose plan holds the most op kinds, and those kinds.
-    pub fn widest_step(&self) -> (&str, &[String]) {
-        (&self.widest, &self.step_kinds[&self.widest])
+    /// Whether `append` falls in a swept step.
+    pub fn is_swept(&self, append: u64) -> bool {
+        self.swept
+            .iter()
+            .any(|s| (s.appends.0..=s.appends.1).contains(&append))
     }
 }
 
-/// The step whose plan holds the most op kinds (the first such, in run order).
-fn widest(step_kinds: &BTreeMap<String, Vec<String>>) -> &str {
-    let mut best: Option<(&str, usize)> = None;
-    for (step, kinds) in step_kinds {
-        if best.is_none_or(|(_, n)| kinds.len() > n) {
-            best = Some((step, kinds.len()));
+/// The fewest steps, greedily, whose plans together hold every op kind: the step holding the
+/// most kinds, then the one holding the most of those still missing, and so on (the first
+/// such, in run order). Ideally one step holds them all; when none does (4.1 -> 4.2 has the
+/// host ops of its new sites, 4.2 -> 4.3 the folder renames), every kind still gets every
+/// boundary. Kinds no step holds stay uncovered; the section reports them.
+pub fn swept_steps(step_kinds: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let mut missing: Vec<&str> = OP_KINDS.to_vec();
+    let mut chosen: Vec<String> = Vec::new();
+    loop {
+        let mut best: Option<(&str, usize)> = None;
+        for (step, kinds) in step_kinds {
+            let gain = kinds
+                .iter()
+                .filter(|k| missing.contains(&k.as_str()))
+                .count();
+            if gain > 0 && best.is_none_or(|(_, n)| gain > n) {
+                best = Some((step, gain));
+            }
         }
+        let Some((step, _)) = best else {
+            break;
+        };
+        missing.retain(|k| !step_kinds[step].iter().any(|s| s == k));
+        chosen.push(step.to_string());
     }
-    best.expect("the plan has steps").0
+    chosen.sort();
+    chosen
 }

@@ -54,6 +54,26 @@ fn non_default_license_manager(scenario: &Scenario) {
         scenario,
         "\n[sql.databases]\nlicense_manager = \"LM_Prod\"\n",
     );
+    certificate_covers(scenario, "DemoLicenseManagerCert", LM_HOST);
+}
+
+/// Adds `host` to the DNS names of the sandbox machine's certificate `friendly`, as an
+/// administrator who moves a site to a new host name first gets a certificate for it (hubup
+/// refuses a certificate that does not cover its site's host).
+fn certificate_covers(scenario: &Scenario, friendly: &str, host: &str) {
+    let path = scenario.path().join("machine.json");
+    let mut machine: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let certificate = machine["certificates"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["friendly_name"] == friendly)
+        .expect("the demo machine has the certificate");
+    certificate["dns_names"]
+        .as_array_mut()
+        .unwrap()
+        .push(host.into());
+    fs::write(&path, serde_json::to_vec_pretty(&machine).unwrap()).unwrap();
 }
 
 /// Every file under `dir` (relative path, bytes), for before/after comparisons.
