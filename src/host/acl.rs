@@ -65,14 +65,20 @@ pub fn covers_rights(entries: &[AclEntry], wanted: &str) -> bool {
     })
 }
 
+/// The inheritance flags of `rights` in icacls' order, each in its parentheses (`(OI)(CI)`):
+/// the same prefix in the `/grant` notation and in what icacls shows.
+fn inheritance_flags(rights: &Rights) -> String {
+    ["OI", "CI", "IO", "NP"]
+        .iter()
+        .filter(|f| rights.flags.contains(**f))
+        .map(|f| format!("({f})"))
+        .collect()
+}
+
 /// `/grant` notation (`(OI)(CI)F`) in the form icacls shows (`(OI)(CI)(F)`).
 pub fn stored_rights(grant: &str) -> String {
     let parsed = parse(grant);
-    let mut out: String = ["OI", "CI", "IO", "NP"]
-        .iter()
-        .filter(|f| parsed.flags.contains(**f))
-        .map(|f| format!("({f})"))
-        .collect();
+    let mut out = inheritance_flags(&parsed);
     let rights: Vec<&str> = parsed.rights.iter().map(String::as_str).collect();
     out.push_str(&format!("({})", rights.join(",")));
     out
@@ -85,11 +91,7 @@ pub fn grant_spec(entry: &AclEntry) -> Option<String> {
     if entry.deny || parsed.flags.contains("I") || parsed.flags.contains("DENY") {
         return None;
     }
-    let mut out: String = ["OI", "CI", "IO", "NP"]
-        .iter()
-        .filter(|f| parsed.flags.contains(**f))
-        .map(|f| format!("({f})"))
-        .collect();
+    let mut out = inheritance_flags(&parsed);
     let rights: Vec<&str> = parsed.rights.iter().map(String::as_str).collect();
     match rights.as_slice() {
         [one] if SIMPLE.contains(one) => out.push_str(one),
