@@ -61,8 +61,7 @@ fn non_default_license_manager(scenario: &Scenario) {
 /// administrator who moves a site to a new host name first gets a certificate for it (hubup
 /// refuses a certificate that does not cover its site's host).
 fn certificate_covers(scenario: &Scenario, friendly: &str, host: &str) {
-    let path = scenario.path().join("machine.json");
-    let mut machine: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let mut machine = scenario.machine();
     let certificate = machine["certificates"]
         .as_array_mut()
         .unwrap()
@@ -73,7 +72,7 @@ fn certificate_covers(scenario: &Scenario, friendly: &str, host: &str) {
         .as_array_mut()
         .unwrap()
         .push(host.into());
-    fs::write(&path, serde_json::to_vec_pretty(&machine).unwrap()).unwrap();
+    scenario.save_machine(&machine);
 }
 
 /// Every file under `dir` (relative path, bytes), for before/after comparisons.

@@ -19,14 +19,6 @@ fn machine_path(s: &Scenario) -> std::path::PathBuf {
     s.path().join("machine.json")
 }
 
-fn machine(s: &Scenario) -> Value {
-    serde_json::from_slice(&std::fs::read(machine_path(s)).unwrap()).unwrap()
-}
-
-fn save_machine(s: &Scenario, m: &Value) {
-    std::fs::write(machine_path(s), serde_json::to_vec_pretty(m).unwrap()).unwrap();
-}
-
 fn thumbprint_of(m: &Value, friendly: &str) -> String {
     m["certificates"]
         .as_array()
@@ -56,7 +48,7 @@ fn at_4_1() -> Scenario {
 #[test]
 fn a_friendly_name_becomes_the_thumbprint_netsh_gets() {
     let s = at_4_1();
-    let thumbprint = thumbprint_of(&machine(&s), "DemoLicenseManagerCert");
+    let thumbprint = thumbprint_of(&s.machine(), "DemoLicenseManagerCert");
     let plan = s.run(&["plan", "--to", "4.2"]).expect(0);
     assert!(
         plan.stdout.contains(&thumbprint),
@@ -64,7 +56,7 @@ fn a_friendly_name_becomes_the_thumbprint_netsh_gets() {
         plan.stdout
     );
     s.run_playing_dba(&["upgrade", "--to", "4.2"]).expect(0);
-    let binding = lm_binding(&machine(&s)).expect("a binding for the new site");
+    let binding = lm_binding(&s.machine()).expect("a binding for the new site");
     assert_eq!(binding["thumbprint"], thumbprint.as_str());
     let log = std::fs::read_to_string(s.path().join("commands.log")).unwrap();
     assert!(
@@ -79,11 +71,11 @@ fn an_ambiguous_or_missing_certificate_is_refused_before_any_change() {
     let s = at_4_1();
     let before = std::fs::read(machine_path(&s)).unwrap();
     let digests = s.digests();
-    let mut m = machine(&s);
+    let mut m = s.machine();
     let mut twin = m["certificates"][0].clone();
     twin["thumbprint"] = json!("ABCDEF0123456789ABCDEF0123456789ABCDEF01");
     m["certificates"].as_array_mut().unwrap().push(twin);
-    save_machine(&s, &m);
+    s.save_machine(&m);
     let run = s.run(&["upgrade", "--to", "4.2"]).expect(2);
     assert!(
         run.stderr.contains("friendly name") && run.stderr.contains("thumbprint"),
@@ -97,7 +89,7 @@ fn an_ambiguous_or_missing_certificate_is_refused_before_any_change() {
         .as_array_mut()
         .unwrap()
         .retain(|c| c["friendly_name"] != "DemoLicenseManagerCert");
-    save_machine(&s, &m);
+    s.save_machine(&m);
     let run = s.run(&["upgrade", "--to", "4.2"]).expect(2);
     assert!(
         run.stderr.contains("DemoLicenseManagerCert") && run.stderr.contains("import it"),
@@ -105,13 +97,13 @@ fn an_ambiguous_or_missing_certificate_is_refused_before_any_change() {
         run.stderr
     );
     assert_eq!(s.digests(), digests);
-    assert_eq!(lm_binding(&machine(&s)), None);
+    assert_eq!(lm_binding(&s.machine()), None);
 }
 
 #[test]
 fn an_existing_correct_binding_and_key_access_survive_upgrade_and_rollback() {
     let s = at_4_1();
-    let mut m = machine(&s);
+    let mut m = s.machine();
     let lm = thumbprint_of(&m, "DemoLicenseManagerCert");
     let sql = thumbprint_of(&m, "BPC_SQL_CERTIFICATE");
     m["bindings"] = json!([{
@@ -122,11 +114,11 @@ fn an_existing_correct_binding_and_key_access_survive_upgrade_and_rollback() {
         {"on": sql, "principal": "IIS APPPOOL\\Blue Prism - Hub", "rights": "(F)"},
         {"on": sql, "principal": "IIS APPPOOL\\Blue Prism - IADA", "rights": "(R)"}
     ]);
-    save_machine(&s, &m);
+    s.save_machine(&m);
     let before = std::fs::read(machine_path(&s)).unwrap();
 
     s.run_playing_dba(&["upgrade", "--to", "4.2"]).expect(0);
-    let after = machine(&s);
+    let after = s.machine();
     let acls = after["key_acls"].as_array().unwrap();
     assert!(
         acls.iter()
@@ -157,19 +149,19 @@ fn an_existing_correct_binding_and_key_access_survive_upgrade_and_rollback() {
 #[test]
 fn another_certificates_binding_is_replaced_and_put_back_by_rollback() {
     let s = at_4_1();
-    let mut m = machine(&s);
+    let mut m = s.machine();
     let other = thumbprint_of(&m, "DemoNotificationCenterCert");
     m["bindings"] = json!([{
         "host": LM_HOST, "port": 443, "thumbprint": other,
         "app_id": "{00000000-1111-2222-3333-444444444444}", "store": "WebHosting"
     }]);
-    save_machine(&s, &m);
-    let original = machine(&s);
+    s.save_machine(&m);
+    let original = s.machine();
     s.run_playing_dba(&["upgrade", "--to", "4.2"]).expect(0);
     let lm = thumbprint_of(&m, "DemoLicenseManagerCert");
-    assert_eq!(lm_binding(&machine(&s)).unwrap()["thumbprint"], lm.as_str());
+    assert_eq!(lm_binding(&s.machine()).unwrap()["thumbprint"], lm.as_str());
     s.run(&["rollback", "--to", "4.1"]).expect(0);
-    assert_eq!(machine(&s), original);
+    assert_eq!(s.machine(), original);
 }
 
 #[test]
@@ -182,7 +174,7 @@ fn a_kill_between_the_observation_and_the_change_rolls_back_and_resumes_cleanly(
         ("resume", 4),
     ] {
         let s = at_4_1();
-        let original = machine(&s);
+        let original = s.machine();
         let digests = s.digests();
         let crashed = s.run_with_env(
             &["upgrade", "--to", "4.2"],
@@ -201,15 +193,15 @@ fn a_kill_between_the_observation_and_the_change_rolls_back_and_resumes_cleanly(
         match target {
             "rollback" => {
                 s.run(&["rollback", "--to", "4.1"]).expect(0);
-                assert_eq!(machine(&s), original);
+                assert_eq!(s.machine(), original);
                 assert_eq!(s.digests(), digests);
             }
             _ => {
                 s.run_playing_dba(&["resume"]).expect(0);
                 let lm = thumbprint_of(&original, "DemoLicenseManagerCert");
-                assert_eq!(lm_binding(&machine(&s)).unwrap()["thumbprint"], lm.as_str());
+                assert_eq!(lm_binding(&s.machine()).unwrap()["thumbprint"], lm.as_str());
                 s.run(&["rollback", "--to", "4.1"]).expect(0);
-                assert_eq!(machine(&s), original);
+                assert_eq!(s.machine(), original);
             }
         }
     }
@@ -218,15 +210,15 @@ fn a_kill_between_the_observation_and_the_change_rolls_back_and_resumes_cleanly(
 #[test]
 fn a_sql_certificate_without_its_private_key_is_refused_before_any_change() {
     let s = at_4_1();
-    let mut m = machine(&s);
+    let mut m = s.machine();
     let certs = m["certificates"].as_array_mut().unwrap();
     let sql = certs
         .iter_mut()
         .find(|c| c["friendly_name"] == "BPC_SQL_CERTIFICATE")
         .unwrap();
     sql["has_private_key"] = json!(false);
-    save_machine(&s, &m);
-    let original = machine(&s);
+    s.save_machine(&m);
+    let original = s.machine();
     let digests = s.digests();
     let run = s.run(&["upgrade", "--to", "4.2"]).expect(2);
     assert!(
@@ -234,6 +226,6 @@ fn a_sql_certificate_without_its_private_key_is_refused_before_any_change() {
         "{}",
         run.stderr
     );
-    assert_eq!(machine(&s), original);
+    assert_eq!(s.machine(), original);
     assert_eq!(s.digests(), digests);
 }

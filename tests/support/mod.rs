@@ -233,6 +233,20 @@ impl Scenario {
         }
     }
 
+    /// The sandbox machine's state (`machine.json`: certificates, bindings, services, ACLs).
+    pub fn machine(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.path().join("machine.json")).unwrap()).unwrap()
+    }
+
+    /// Writes the sandbox machine's state back.
+    pub fn save_machine(&self, machine: &Value) {
+        std::fs::write(
+            self.path().join("machine.json"),
+            serde_json::to_vec_pretty(machine).unwrap(),
+        )
+        .unwrap();
+    }
+
     /// The journal's entries as JSON objects (`hubup journal export --json`); none if no
     /// journal file exists yet (a run killed before it wrote anything).
     pub fn journal(&self) -> Vec<Value> {
