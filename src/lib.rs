@@ -22,6 +22,7 @@ mod model;
 mod op;
 mod package;
 mod plan;
+mod process;
 mod rabbitmq;
 mod relpath;
 mod secret;

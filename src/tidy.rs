@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "components",
             "fsx",
+            "process",
             "install_lock",
             "apphost",
             "settings",

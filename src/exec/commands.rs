@@ -19,8 +19,6 @@
 //! A mismatch stops the command before anything runs, naming both lines; an administrator
 //! who changed a template on purpose accepts the journaled lines with a flag.
 
-use std::process::{Command, Stdio};
-
 use crate::config::{CommandTemplates, Config, Template, render_part};
 use crate::op::{CommandLine, CommandOp, CommandPurpose, Op};
 use crate::version::Step;
@@ -60,14 +58,12 @@ pub use crate::op::command_line_text as display;
 pub fn run(line: &CommandLine) -> Result<(), CommandError> {
     let shown = display(line);
     tracing::info!(target: "hubup::command", "{shown}");
-    let output = Command::new(&line.program)
-        .args(&line.args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| CommandError::Spawn {
+    let output = crate::process::output(&line.program, &line.args).map_err(|source| {
+        CommandError::Spawn {
             program: line.program.clone(),
             source,
-        })?;
+        }
+    })?;
     if output.status.success() {
         return Ok(());
     }

@@ -9,7 +9,6 @@
 
 mod parse;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::op::{AclEntry, CommandLine, HostChange, HostObject, HostState};
@@ -57,11 +56,8 @@ impl WindowsHost {
         }
         let line = render(template, values);
         tracing::info!(target: "hubup::command", "{}", line_text(&line));
-        let output = Command::new(&line.program)
-            .args(&line.args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| HostError::Spawn {
+        let output =
+            crate::process::output(&line.program, &line.args).map_err(|e| HostError::Spawn {
                 program: line.program.clone(),
                 problem: e.to_string(),
             })?;

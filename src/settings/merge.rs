@@ -130,66 +130,127 @@ fn remove_all(text: &str, path: &[String]) -> Result<String, SettingsError> {
 /// elsewhere too (`"A": 1, "A": {"x": 2}`), the empty object goes as well: .NET would record
 /// it as a null value that overwrites the other one. Otherwise an emptied object stays (it may
 /// hold the administrator's comments).
+///
+/// An emptied object inside an array (`"A": ["x"], "A": [{"x": 2}]`) cannot go by itself, as
+/// the elements after it would change their keys; the member holding the array goes instead
+/// when nothing in it holds a value, and the change is refused when something does.
 fn remove_slot(text: &str, slot: &Slot<'_>) -> Result<String, SettingsError> {
     let mut out = edit::remove_member(text, slot.container, slot.index);
     // Removal happens inside the object, so its opening brace keeps its offset.
     let mut open = slot.container.start;
     loop {
         let root = syntax::parse_document(&out)?;
-        let Some((parent, index, path)) = member_whose_value_opens_at(&root, &[], open) else {
+        let chain = steps_to(&root, open);
+        let Some(emptied) = chain.last() else {
             return Ok(out);
         };
-        if !matches!(&parent_value(parent, index).kind, Kind::Object(m) if m.is_empty()) {
+        if !matches!(&emptied.node().kind, Kind::Object(m) if m.is_empty()) {
             return Ok(out);
         }
-        let trial = edit::remove_member(&out, parent, index);
-        if !Doc::parse(&trial)?.view.has_section(&path) {
+        // The nearest member at or above the emptied object that holds no value at all.
+        let hollow = chain
+            .iter()
+            .rev()
+            .take_while(|step| is_hollow(step.node()))
+            .find(|step| matches!(step.container.kind, Kind::Object(_)));
+        let Some(hollow) = hollow else {
+            return refuse_if_it_hides_a_value(&root, emptied, out);
+        };
+        let trial = edit::remove_member(&out, hollow.container, hollow.index);
+        // A trial .NET would misread (it empties an object beside a same-named value) is not
+        // taken: `out` reads as the change wants.
+        let still_written = Doc::parse(&trial).is_ok_and(|doc| doc.view.has_section(&emptied.path));
+        if !still_written {
             return Ok(out);
         }
-        open = parent.start;
+        open = hollow.container.start;
         out = trial;
     }
 }
 
-fn parent_value(object: &Node, index: usize) -> &Node {
-    match &object.kind {
-        Kind::Object(members) => &members[index].value,
-        _ => unreachable!("only objects hold members"),
+/// A step down the document: element `index` of `container`, at `path`.
+struct Step<'d> {
+    container: &'d Node,
+    index: usize,
+    path: Vec<String>,
+}
+
+impl<'d> Step<'d> {
+    fn node(&self) -> &'d Node {
+        match &self.container.kind {
+            Kind::Object(members) => &members[self.index].value,
+            Kind::Array(items) => &items[self.index],
+            _ => unreachable!("only containers hold elements"),
+        }
     }
 }
 
-/// The object member whose value starts at byte `open`, with its object and path.
-fn member_whose_value_opens_at<'d>(
-    node: &'d Node,
-    path: &[String],
-    open: usize,
-) -> Option<(&'d Node, usize, Vec<String>)> {
-    match &node.kind {
-        Kind::Object(members) => members.iter().enumerate().find_map(|(index, member)| {
-            let child: Vec<String> = path
+/// The steps from the root to the container that opens at byte `open`, outermost first.
+fn steps_to<'d>(root: &'d Node, open: usize) -> Vec<Step<'d>> {
+    let mut out: Vec<Step<'d>> = Vec::new();
+    let mut node = root;
+    loop {
+        let path = out.last().map(|s| s.path.clone()).unwrap_or_default();
+        let children: Vec<(usize, &Node, Vec<String>)> = match &node.kind {
+            Kind::Object(members) => members
                 .iter()
-                .cloned()
-                .chain(segments(&[&member.key]))
-                .collect();
-            if member.value.start == open {
-                Some((node, index, child))
-            } else if member.value.start < open && open < member.value.end {
-                member_whose_value_opens_at(&member.value, &child, open)
-            } else {
-                None
-            }
-        }),
-        Kind::Array(items) => items.iter().enumerate().find_map(|(index, item)| {
-            let mut child = path.to_vec();
-            child.push(index.to_string());
-            (item.start < open && open < item.end)
-                .then(|| member_whose_value_opens_at(item, &child, open))
-                .flatten()
-        }),
-        _ => None,
+                .enumerate()
+                .map(|(i, m)| (i, &m.value, segments(&[&m.key])))
+                .collect(),
+            Kind::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (i, item, vec![i.to_string()]))
+                .collect(),
+            _ => return Vec::new(),
+        };
+        let Some((index, child, own)) = children
+            .into_iter()
+            .find(|(_, child, _)| child.start <= open && open < child.end)
+        else {
+            return Vec::new();
+        };
+        out.push(Step {
+            container: node,
+            index,
+            path: path.into_iter().chain(own).collect(),
+        });
+        if child.start == open {
+            return out;
+        }
+        node = child;
     }
 }
 
+/// A container with nothing but empty containers in it gives .NET no value.
+fn is_hollow(node: &Node) -> bool {
+    match &node.kind {
+        Kind::Object(members) => members.iter().all(|m| is_hollow(&m.value)),
+        Kind::Array(items) => items.iter().all(is_hollow),
+        _ => false,
+    }
+}
+
+/// An emptied object inside an array that comes after a plain value with the same key would
+/// overwrite that value with null, and hubup does not remove array elements: refuse. Otherwise
+/// (nothing written there before, or only objects and arrays, whose keys below survive) keep
+/// `out`.
+fn refuse_if_it_hides_a_value(
+    root: &Node,
+    emptied: &Step<'_>,
+    out: String,
+) -> Result<String, SettingsError> {
+    let open = emptied.node().start;
+    let hides = locate::slots_in(root, &emptied.path).iter().any(|slot| {
+        slot.path.len() == emptied.path.len()
+            && !slot.value().is_container()
+            && slot.value().start < open
+    });
+    if hides {
+        return Err(array_element(&emptied.path));
+    }
+    Ok(out)
+}
 /// A value to write at a path as part of a move.
 struct Move {
     path: Vec<String>,

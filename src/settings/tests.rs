@@ -560,6 +560,35 @@ fn an_emptied_array_element_stays_an_empty_object() {
 }
 
 #[test]
+fn an_emptied_array_element_beside_a_same_named_value_takes_its_hollow_array_along() {
+    // Left as `[{}]`, .NET would overwrite A:0 = "x" with null; the array holds nothing else,
+    // so the member holding it goes (comments on other lines stay).
+    let out = merged(
+        "{\n\t\"A\": [\"x\"], /* old, unused */\n\t\"A\": [{ \"Legacy:CacheDb\": null },]\n}\n",
+        &[remove(&["A:0:Legacy:CacheDb"])],
+    );
+    assert_eq!(out, "{\n\t\"A\": [\"x\"] /* old, unused */\n}\n");
+    // When the array still holds a value, the element cannot go (the ones after it would
+    // change their keys): the change is refused by name rather than losing A:0.
+    let text = "{\n  \"A\": [\"x\"],\n  \"A\": [{ \"L\": null }, 5]\n}\n";
+    let err = apply_settings_changes(text.as_bytes(), &[remove(&["A:0:L"])]).unwrap_err();
+    assert!(matches!(err, SettingsError::Key { .. }), "{err}");
+    assert!(err.to_string().contains("A:0"), "{err}");
+}
+
+#[test]
+fn an_emptied_object_stays_when_taking_it_would_empty_one_beside_a_same_named_value() {
+    // Taking the emptied `Cache` would leave `"Legacy": {}` after `"Legacy": false`, which .NET
+    // reads as null over false; `"Cache": {}` adds only a null below Legacy.
+    let text = "{\r\n  \"Legacy\":false,\r\n  // note\r\n  \"Legacy\":{\r\n    \"Cache\":{\r\n      \"emailSender\":\"\" // note\r\n    } // \"X\": {\"Y\": 1},\r\n  }\r\n}\r\n";
+    let out = merged(text, &[remove(&["Legacy:Cache:emailSender"])]);
+    assert_eq!(
+        out,
+        text.replace("{\r\n      \"emailSender\":\"\" // note\r\n    }", "{}")
+    );
+}
+
+#[test]
 fn a_value_dotnet_would_silently_drop_is_refused() {
     let err = apply_settings_changes(
         b"{\n  \"A\": \"x\",\n  \"A\": {}\n}\n",
