@@ -395,14 +395,59 @@ impl Config {
 
 /// "line N, column M: what" without the quoted source line: toml's own message quotes the
 /// offending line, which may hold a password.
+/// The key the error is at comes first when it can be told (`sites.hub.port`), and serde's
+/// type names are said in words (`expected u16` means a number from 0 to 65535).
 pub(crate) fn parse_error_summary(text: &str, error: &toml::de::Error) -> String {
     let position = error.span().map(|span| {
         let before = text.get(..span.start).unwrap_or("");
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        format!("line {line}, column {column}: ")
+        match key_at(text, span.start) {
+            Some(key) => format!("`{key}` (line {line}, column {column}): "),
+            None => format!("line {line}, column {column}: "),
+        }
     });
-    format!("{}{}", position.unwrap_or_default(), error.message())
+    let message = error
+        .message()
+        .replace("expected u16", "expected a number from 0 to 65535")
+        .replace(
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        )
+        .replace("expected u64", "expected a whole number of 0 or more");
+    format!("{}{message}", position.unwrap_or_default())
+}
+
+/// The dotted key whose value is on the line of byte `at` (`key = value`), with the table
+/// header above it; only names, never the value (it may be a secret).
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let plain = |k: &str| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\''))
+    };
+    if !plain(key) {
+        return None;
+    }
+    let table = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|header| {
+            header
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string()
+        });
+    Some(match table {
+        Some(table) if !table.is_empty() => format!("{table}.{key}"),
+        _ => key.to_string(),
+    })
 }
 
 fn validate_site(
@@ -508,6 +553,15 @@ mod tests {
     }
 
     const MINIMAL: &str = "[install]\nroot = 'C:\\Program Files (x86)\\Blue Prism'\n";
+
+    #[test]
+    fn a_value_of_the_wrong_range_is_named_by_its_key_and_in_words() {
+        let err = parse(&format!("{MINIMAL}[sites.hub]\nport = 70000\n")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("`sites.hub.port` (line "), "{text}");
+        assert!(text.contains("expected a number from 0 to 65535"), "{text}");
+        assert!(!text.contains("u16"), "{text}");
+    }
 
     #[test]
     fn minimal_config_takes_vendor_defaults() {

@@ -56,6 +56,7 @@ pub use exec::{
     apply::BACKUP_MANIFEST,
     commands::CommandMismatch,
     faults::Faults,
+    missing_package_detail,
     state::{RunState, StateError},
 };
 pub use fixture::{

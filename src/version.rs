@@ -164,7 +164,7 @@ pub enum RangeError {
     AlreadyAt { installed: Version, target: Version },
     #[error(
         "the install is at {installed}, which is newer than the requested {target}; \
-         hubup only upgrades (use `hubup rollback --to {target}` to go back within a run)"
+         hubup only upgrades"
     )]
     Downgrade { installed: Version, target: Version },
 }

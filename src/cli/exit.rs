@@ -480,8 +480,7 @@ mod tests {
     #[test]
     fn engine_refusals_before_any_change_exit_2() {
         let prepare = PrepareError::PackageMissing {
-            step: step(),
-            path: file(),
+            missing: vec![(step(), file())],
         };
         assert_eq!(failed(EngineError::Prepare(prepare)), Exit::BadInput);
         let findings = vec![Finding::failed("disk", "full")];
@@ -530,8 +529,7 @@ mod tests {
             run: run(),
             committed: step(),
             source: PrepareError::PackageMissing {
-                step: step(),
-                path: file(),
+                missing: vec![(step(), file())],
             },
         };
         assert_eq!(failed(remaining), Exit::NeedsResume);

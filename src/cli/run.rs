@@ -448,15 +448,18 @@ pub(crate) fn check(args: PlanArgs) -> CommandResult {
             local_changes: args.local.policy(),
             backups: args.backup.backups(engine.config())?,
         };
-        let prepared = match engine.prepare(&request) {
-            Ok(prepared) => prepared,
+        let (from, report) = match engine.prepare(&request) {
+            Ok(prepared) => (Some(prepared.from), engine.check_prerequisites(&prepared)),
+            // Every missing package is a FAIL of its own, as the other prerequisites are.
+            Err(EngineError::Prepare(PrepareError::PackageMissing { missing })) => {
+                (None, missing_packages_report(&missing))
+            }
             Err(error) => return or_nothing_to_do(Err(error), args.common.json, |()| Exit::Ok),
         };
-        let report = engine.check_prerequisites(&prepared);
         if args.common.json {
             outln!(
                 "{}",
-                json!({ "from": prepared.from, "to": prepared.to, "ok": report.all_ok(),
+                json!({ "from": from, "to": args.to, "ok": report.all_ok(),
                         "changed": false, "findings": report.findings })
             );
         } else {
@@ -464,6 +467,22 @@ pub(crate) fn check(args: PlanArgs) -> CommandResult {
         }
         Ok(super::exit::code(Outcome::Checked(&report)))
     })
+}
+
+/// The check's report when packages are missing: one FAIL per package (the other
+/// prerequisites are checked against the packages' plans, so they wait for the packages).
+fn missing_packages_report(missing: &[(hubup::Step, PathBuf)]) -> PrerequisiteReport {
+    PrerequisiteReport {
+        findings: missing
+            .iter()
+            .map(|(step, path)| {
+                hubup::Finding::failed(
+                    format!("package for {step}"),
+                    hubup::missing_package_detail(*step, path),
+                )
+            })
+            .collect(),
+    }
 }
 
 pub(crate) fn upgrade(args: UpgradeArgs) -> CommandResult {
@@ -474,6 +493,11 @@ pub(crate) fn upgrade(args: UpgradeArgs) -> CommandResult {
         .as_ref()
         .map(|path| super::saved_plan::SavedPlan::read(path).map(|plan| (path, plan)))
         .transpose()?;
+    if saved.is_none()
+        && let Some(exit) = answer_without_journal(&args.common, "upgrade", args.to)?
+    {
+        return Ok(exit);
+    }
     with_engine(&args.common, "upgrade", true, None, |engine| {
         let request = match &saved {
             Some((path, plan)) => saved_request(engine, &config_file, path, plan, args.to)?,
@@ -483,6 +507,7 @@ pub(crate) fn upgrade(args: UpgradeArgs) -> CommandResult {
                 backups: args.backup.backups(engine.config())?,
             },
         };
+        refuse_downgrade(engine, request.to, &config_hint)?;
         let journal_path = engine.journal().path().display().to_string();
         let json = args.common.json;
         or_nothing_to_do(engine.upgrade(&request), json, |end| {
@@ -493,6 +518,9 @@ pub(crate) fn upgrade(args: UpgradeArgs) -> CommandResult {
 
 pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
+    if let Some(exit) = answer_without_journal(&args.common, "resume", None)? {
+        return Ok(exit);
+    }
     with_engine(
         &args.common,
         "resume",
@@ -515,6 +543,9 @@ pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
 
 pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
     let config_hint = config_hint(&args.common);
+    if let Some(exit) = answer_without_journal(&args.common, "rollback", args.to)? {
+        return Ok(exit);
+    }
     with_engine(
         &args.common,
         "rollback",
@@ -531,6 +562,107 @@ pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
             })
         },
     )
+}
+
+/// The answer of a command that changes the install when there is no journal yet, before
+/// the journal and its log are created (a refusal or "nothing to do" leaves the machine as it
+/// was, without an empty journal): with no journal there is no run of hubup's, so nothing to
+/// resume or roll back, and an install newer than the target cannot go back by hubup at all.
+/// `None` to go on.
+fn answer_without_journal(
+    common: &CommonArgs,
+    command: &str,
+    to: Option<Version>,
+) -> Result<Option<Exit>, Failure> {
+    let config = load_config(&common.config)?;
+    if config.journal_path().exists() {
+        return Ok(None);
+    }
+    super::access::guard(&config, command, true, true)?;
+    // Another hubup changing the install is the answer first, whatever its journal.
+    hubup::refuse_if_held(&config.install.root)?;
+    let installed = hubup::detect(&config.install.root)
+        .ok()
+        .map(|found| found.version);
+    let json = common.json;
+    let nothing = |reason: String| Ok(Some(report_nothing_to_do(&reason, json)));
+    match (command, to) {
+        ("resume", _) | ("rollback", None) => nothing(format!(
+            "there is no unfinished run to {} (hubup has no journal here yet: {})",
+            if command == "resume" {
+                "resume"
+            } else {
+                "roll back"
+            },
+            config.journal_path().display()
+        )),
+        ("upgrade" | "rollback", Some(target)) if installed == Some(target) => {
+            nothing(format!("the install is already at {target}"))
+        }
+        ("upgrade", Some(target)) => match installed {
+            Some(installed) if installed > target => Err(downgrade_refusal(
+                installed,
+                target,
+                Err("hubup has no journal here, so no run of its own to undo".into()),
+                &config_hint(common),
+            )),
+            _ => Ok(None),
+        },
+        ("rollback", Some(target)) => {
+            Err(Failure::of(Cause::Engine(EngineError::RollbackTarget {
+                target,
+                reason: format!(
+                    "hubup has no journal here ({}), so no run of its own to undo; nothing \
+                     was changed. To return to {target}, restore the backup made before the \
+                     upgrade, or reinstall {target} with the vendor's installer",
+                    config.journal_path().display()
+                ),
+            })))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Refuses `upgrade --to` an older version than the install's, naming the way back that
+/// exists.
+fn refuse_downgrade(engine: &Engine<'_>, target: Version, hint: &str) -> Result<(), Failure> {
+    let Ok(found) = hubup::detect(&engine.config().install.root) else {
+        return Ok(());
+    };
+    if found.version <= target {
+        return Ok(());
+    }
+    let reach = engine.rollback_reaches(target).map_err(|e| match e {
+        EngineError::RollbackTarget { reason, .. } => {
+            reason.trim_end_matches("; nothing was changed").to_string()
+        }
+        other => other.to_string(),
+    });
+    Err(downgrade_refusal(found.version, target, reach, hint))
+}
+
+/// hubup has no downgrade: `rollback --to` undoes its own steps when the journal's runs reach
+/// the target (`reach`), and otherwise the way back is the backup or the vendor's installer.
+fn downgrade_refusal(
+    installed: Version,
+    target: Version,
+    reach: Result<(), String>,
+    hint: &str,
+) -> Failure {
+    let way = match reach {
+        Ok(()) => {
+            format!("to go back, `hubup rollback --to {target}{hint}` undoes hubup's own steps")
+        }
+        Err(why) => format!(
+            "`hubup rollback --to {target}` cannot go back either ({why}); to return to \
+             {target}, restore the backup made before the upgrade, or reinstall {target} with \
+             the vendor's installer"
+        ),
+    };
+    Failure::of(Cause::Argument(format!(
+        "the install is at {installed}, which is newer than the requested {target}; hubup only \
+         upgrades, and nothing was changed: {way}"
+    )))
 }
 
 /// The request of a saved plan, if everything it was made from is unchanged (otherwise

@@ -47,7 +47,9 @@ use crate::sql::{DatabaseBackups, DatabasePlanning, SqlTarget};
 use crate::version::{Step, Version};
 
 pub use error::EngineError;
-pub use prepare::{Finding, PrepareError, PreparedRun, PrerequisiteReport, Verdict};
+pub use prepare::{
+    Finding, PrepareError, PreparedRun, PrerequisiteReport, Verdict, missing_package_detail,
+};
 use sql_lock::SqlLocked;
 use state::RunState;
 use step::StepEnd;
@@ -662,6 +664,12 @@ impl Engine<'_> {
             Some(other) => other,
             None => unreachable!("runs_to_roll_back returns at least one run"),
         })
+    }
+
+    /// Whether `rollback --to target` could reach `target` from what the journal holds
+    /// (`Ok`), or why not; reads only.
+    pub fn rollback_reaches(&self, target: Version) -> Result<(), EngineError> {
+        self.runs_to_roll_back(target).map(|_| ())
     }
 
     /// The runs holding steps to undo to reach `target`, newest first.

@@ -35,12 +35,9 @@ pub enum PrepareError {
     Range(#[from] RangeError),
     #[error(transparent)]
     Observe(#[from] ObserveError),
-    #[error(
-        "the package for step {step} is missing: expected {path}; put \
-         {} in the packages folder (install.packages in the config)",
-        step.to.package_file_name()
-    )]
-    PackageMissing { step: Step, path: PathBuf },
+    /// Every step's package that is not in the packages folder (all of them, not the first).
+    #[error("{}", missing_packages_message(.missing))]
+    PackageMissing { missing: Vec<(Step, PathBuf)> },
     #[error(transparent)]
     Package(#[from] PackageError),
     #[error(transparent)]
@@ -59,6 +56,24 @@ pub enum PrepareError {
         expected: crate::digest::Digest,
         found: crate::digest::Digest,
     },
+}
+
+/// What a step's missing package is, and what to do: one line per package.
+pub fn missing_package_detail(step: Step, path: &std::path::Path) -> String {
+    format!(
+        "the package for step {step} is missing: expected {}; put {} in the packages folder \
+         (install.packages in the config)",
+        path.display(),
+        step.to.package_file_name()
+    )
+}
+
+fn missing_packages_message(missing: &[(Step, PathBuf)]) -> String {
+    let lines: Vec<String> = missing
+        .iter()
+        .map(|(step, path)| missing_package_detail(*step, path))
+        .collect();
+    lines.join("; ")
 }
 
 /// How one prerequisite came out.
@@ -195,11 +210,13 @@ fn open_packages(
     config: &crate::config::Config,
     steps: &[Step],
 ) -> Result<Vec<Package>, PrepareError> {
-    for step in steps {
-        let path = config.package_path(step.to);
-        if !path.is_file() {
-            return Err(PrepareError::PackageMissing { step: *step, path });
-        }
+    let missing: Vec<(Step, PathBuf)> = steps
+        .iter()
+        .map(|step| (*step, config.package_path(step.to)))
+        .filter(|(_, path)| !path.is_file())
+        .collect();
+    if !missing.is_empty() {
+        return Err(PrepareError::PackageMissing { missing });
     }
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())

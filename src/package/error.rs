@@ -121,11 +121,12 @@ pub enum PackageError {
     },
 
     /// The package is genuine but for another step than the one the run needs.
+    /// (`expected` is the step of the run this file's name stands for, which need not be the
+    /// install's next one: a run from 4.0 reads the 4.2 package for its step 4.1 -> 4.2.)
     #[error(
-        "{} is the package for {found}, but the install is at {} and its next step is {expected}: \
-         use {}",
+        "{} is the package for {found}, not for step {expected}: use {} (the package for \
+         {expected})",
         .package.display(),
-        .expected.from,
         .expected.to.package_file_name()
     )]
     WrongStep {

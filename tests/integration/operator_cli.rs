@@ -360,6 +360,153 @@ fn a_downgrade_is_still_refused_with_exit_2_and_a_json_error() {
 }
 
 #[test]
+fn the_downgrade_hint_names_a_way_back_that_works() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run_playing_dba(&["upgrade", "--to", "4.2"])
+        .expect(0);
+    // The journal's run went from 4.0: rollback reaches 4.1, and the hint says so.
+    let refused = sandbox.run(&["upgrade", "--to", "4.1"]).expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains("`hubup rollback --to 4.1 --config "),
+        "{}",
+        refused.stderr
+    );
+    sandbox.run(&["rollback", "--to", "4.1"]).expect(0);
+    assert_eq!(sandbox.run(&["status", "--json"]).json()["version"], "4.1");
+}
+
+#[test]
+fn without_a_journal_a_downgrade_points_to_the_backup_and_nothing_is_created() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run_playing_dba(&["upgrade", "--to", "4.2"])
+        .expect(0);
+    // The same install as one upgraded by the vendor's wizards: no journal of hubup's.
+    std::fs::remove_dir_all(sandbox.path().join("journal")).unwrap();
+    let before = sandbox.install_digests();
+    let refused = sandbox.run(&["upgrade", "--to", "4.1"]).expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains("restore the backup made before the upgrade"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("use `hubup rollback"),
+        "{}",
+        refused.stderr
+    );
+    let refused = sandbox.run(&["rollback", "--to", "4.1"]).expect(2);
+    assert!(refused.stderr.contains("no journal"), "{}", refused.stderr);
+    for args in [
+        &["upgrade", "--to", "4.2"][..],
+        &["rollback", "--to", "4.2"],
+        &["resume"],
+        &["rollback"],
+    ] {
+        let ran = sandbox.run(args).expect(0);
+        assert!(
+            ran.stdout.starts_with("nothing to do: "),
+            "{args:?}: {}",
+            ran.stdout
+        );
+    }
+    assert!(
+        !sandbox.path().join("journal").exists(),
+        "a refusal or nothing to do made a journal or a log"
+    );
+    assert_eq!(sandbox.install_digests(), before, "nothing changed");
+}
+
+#[test]
+fn check_lists_every_missing_package_as_a_fail() {
+    let sandbox = Sandbox::new();
+    let packages = sandbox.path().join("packages");
+    for version in ["4.2", "4.4"] {
+        std::fs::remove_file(packages.join(format!("BluePrismHubAndInteractUpdate{version}.bin")))
+            .unwrap();
+    }
+    let ran = sandbox.run(&["check", "--to", "4.5"]).expect(2);
+    let fails: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("[FAIL]"))
+        .collect();
+    assert_eq!(fails.len(), 2, "{}", ran.stdout);
+    assert!(
+        fails[0].contains("BluePrismHubAndInteractUpdate4.2.bin"),
+        "{}",
+        fails[0]
+    );
+    assert!(
+        fails[1].contains("BluePrismHubAndInteractUpdate4.4.bin"),
+        "{}",
+        fails[1]
+    );
+    let value = sandbox
+        .run(&["check", "--to", "4.5", "--json"])
+        .expect(2)
+        .json();
+    assert_eq!(value["ok"], false);
+    assert_eq!(value["findings"].as_array().unwrap().len(), 2, "{value}");
+    // upgrade names both too, and changes nothing.
+    let refused = sandbox.run(&["upgrade", "--to", "4.5"]).expect(2);
+    assert!(
+        refused.stderr.contains("4.2.bin") && refused.stderr.contains("4.4.bin"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn a_package_of_another_step_is_named_with_the_step_that_needs_it() {
+    let sandbox = Sandbox::new();
+    let packages = sandbox.path().join("packages");
+    std::fs::copy(
+        packages.join("BluePrismHubAndInteractUpdate4.3.bin"),
+        packages.join("BluePrismHubAndInteractUpdate4.2.bin"),
+    )
+    .unwrap();
+    let refused = sandbox.run(&["check", "--to", "4.5"]).expect(2);
+    // The install is at 4.0; the file stands for step 4.1 -> 4.2 of the run.
+    assert!(
+        refused
+            .stderr
+            .contains("is the package for 4.2 -> 4.3, not for step 4.1 -> 4.2"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("install is at 4.1"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn a_port_out_of_range_is_named_by_its_key() {
+    let sandbox = Sandbox::new();
+    let mut config = std::fs::read_to_string(sandbox.config()).unwrap();
+    config.push_str("\n[sites.hub]\nport = 70000\n");
+    std::fs::write(sandbox.config(), config).unwrap();
+    let refused = sandbox.run(&["check", "--to", "4.5"]).expect(2);
+    assert!(
+        refused.stderr.contains("`sites.hub.port` (line "),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("a number from 0 to 65535"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
 fn json_failures_print_one_object_on_stdout() {
     let sandbox = Sandbox::new();
     let missing = sandbox.path().join("nowhere.toml");
