@@ -388,8 +388,41 @@ impl Config {
             ));
         }
         out.push(("commands.digest".into(), self.commands.digest().to_hex()));
-
+        // The tables an auditor needs to tell which SQL Server, databases, broker, identities
+        // and trust a run used, every key of them (the config holds no secret: passwords are
+        // named by the environment variables that hold them).
+        let tables = serde_json::json!({
+            "sql": self.sql,
+            "rabbitmq": self.rabbitmq,
+            "windows_auth": self.windows_auth,
+            "host": self.host,
+            "packages": self.packages,
+            "journal": self.journal,
+            "output": self.output,
+        });
+        flatten_into("", &tables, &mut out);
         out
+    }
+}
+
+/// `value`'s leaves as dotted keys (`sql.databases.hub`); an array is one value, in JSON.
+fn flatten_into(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    let key = |name: &str| {
+        if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        }
+    };
+    match value {
+        serde_json::Value::Object(map) => {
+            for (name, child) in map {
+                flatten_into(&key(name), child, out);
+            }
+        }
+        serde_json::Value::Null => {}
+        serde_json::Value::String(text) => out.push((prefix.to_string(), text.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
     }
 }
 
@@ -553,6 +586,27 @@ mod tests {
     }
 
     const MINIMAL: &str = "[install]\nroot = 'C:\\Program Files (x86)\\Blue Prism'\n";
+
+    #[test]
+    fn the_journal_view_names_the_sql_server_databases_and_broker_and_no_secret() {
+        let text = format!(
+            "{MINIMAL}[sql]\nmode = 'execute'\nserver = 'SQL01,1433'\nauth = 'sql'\nuser = 'hubup'\n\
+             password_env = 'HUBUP_SQL_PW'\n[sql.databases]\nhub = 'HubDB2'\n\
+             [rabbitmq]\nmanagement_url = 'http://mq.local:15672'\nuser = 'monitor'\n\
+             password_env = 'HUBUP_MQ_PW'\n"
+        );
+        let config = parse(&text).unwrap();
+        let view: BTreeMap<String, String> = config.journal_view().into_iter().collect();
+        assert_eq!(view["sql.server"], "SQL01,1433");
+        assert_eq!(view["sql.mode"], "execute");
+        assert_eq!(view["sql.user"], "hubup");
+        assert_eq!(view["sql.password_env"], "HUBUP_SQL_PW");
+        assert_eq!(view["sql.databases.hub"], "HubDB2");
+        assert_eq!(view["rabbitmq.management_url"], "http://mq.local:15672");
+        assert!(view.contains_key("sql.encrypt"), "{view:?}");
+        assert_eq!(view["rabbitmq.user"], "monitor");
+        assert!(view.keys().any(|k| k.starts_with("host.")), "{view:?}");
+    }
 
     #[test]
     fn a_value_of_the_wrong_range_is_named_by_its_key_and_in_words() {

@@ -507,6 +507,34 @@ fn a_port_out_of_range_is_named_by_its_key() {
 }
 
 #[test]
+fn the_run_record_names_the_sql_server_and_broker_the_run_used() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run_playing_dba(&["upgrade", "--to", "4.1"])
+        .expect(0);
+    let config: Vec<(String, String)> = sandbox
+        .entries()
+        .iter()
+        .find_map(|e| serde_json::from_value(e["payload"]["config"].clone()).ok())
+        .expect("a run_started entry with the config view");
+    let value = |key: &str| {
+        config
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(value("sql.server"), Some("SQL01"), "{config:?}");
+    assert_eq!(value("sql.mode"), Some("script"));
+    assert_eq!(value("sql.auth"), Some("windows"));
+    assert_eq!(value("host.adapter"), Some("sandbox"));
+    assert!(
+        config
+            .iter()
+            .any(|(k, _)| k.starts_with("packages.trusted_keys"))
+    );
+}
+
+#[test]
 fn json_failures_print_one_object_on_stdout() {
     let sandbox = Sandbox::new();
     let missing = sandbox.path().join("nowhere.toml");
