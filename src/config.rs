@@ -448,7 +448,54 @@ pub(crate) fn parse_error_summary(text: &str, error: &toml::de::Error) -> String
             "expected a whole number from 0 to 4294967295",
         )
         .replace("expected u64", "expected a whole number of 0 or more");
-    format!("{}{message}", position.unwrap_or_default())
+    let suggestion = did_you_mean(&message)
+        .map(|near| format!("; did you mean `{near}`?"))
+        .unwrap_or_default();
+    format!("{}{message}{suggestion}", position.unwrap_or_default())
+}
+
+/// For serde's "unknown field `X`, expected one of `a`, `b`" (and "unknown variant"), the
+/// expected name nearest to `X` when it is near enough to be a typo.
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (given, expected) = rest.split_once('`')?;
+    let given = given.to_ascii_lowercase();
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|name| {
+            let lower = name.to_ascii_lowercase();
+            let distance = edit_distance(&given, &lower);
+            // A typo (a few letters off), or the right name with a word added or left out
+            // (`username` for `user`).
+            let typo = distance <= (lower.len().max(given.len()) / 3).max(1);
+            let part = lower.len().min(given.len()) >= 3
+                && (given.starts_with(&lower) || lower.starts_with(&given));
+            (typo || part).then_some((distance, name))
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name.to_string())
+}
+
+/// Levenshtein distance between two short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// The dotted key whose value is on the line of byte `at` (`key = value`), with the table
@@ -586,6 +633,22 @@ mod tests {
     }
 
     const MINIMAL: &str = "[install]\nroot = 'C:\\Program Files (x86)\\Blue Prism'\n";
+
+    #[test]
+    fn a_mistyped_key_or_value_gets_a_did_you_mean() {
+        let err = parse(&format!("{MINIMAL}[sql]\nusername = 'hubup'\n")).unwrap_err();
+        assert!(err.to_string().contains("did you mean `user`?"), "{err}");
+        let err = parse(&format!("{MINIMAL}[sql]\nmode = 'scrpt'\n")).unwrap_err();
+        assert!(err.to_string().contains("did you mean `script`?"), "{err}");
+        let err = parse(&format!("{MINIMAL}[sql]\nchek_dba_work = false\n")).unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean `check_dba_work`?"),
+            "{err}"
+        );
+        // Nothing near: no guess.
+        let err = parse(&format!("{MINIMAL}[sql]\nzzzzzz = 1\n")).unwrap_err();
+        assert!(!err.to_string().contains("did you mean"), "{err}");
+    }
 
     #[test]
     fn the_journal_view_names_the_sql_server_databases_and_broker_and_no_secret() {
