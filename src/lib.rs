@@ -125,4 +125,4 @@ pub use status::{
     AppHostStatus, Drift, InstallStatus, RunStatus, StatusError, StatusSources, install_status,
     journal_run_status,
 };
-pub use version::{RangeError, Step, UnknownVersion, Version, steps_between};
+pub use version::{HUBUP_VERSION, RangeError, Step, UnknownVersion, Version, steps_between};

@@ -5,6 +5,10 @@
 //! error that lists the versions hubup supports. A [`Step`] is one vendor upgrade (4.n -> 4.n+1);
 //! [`steps_between`] turns "from A to B" into the chain of steps a run executes.
 
+/// hubup's own version and the commit it was built from (`build.rs`), as `--version`, the
+/// logs and each run's journal record show it.
+pub const HUBUP_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("HUBUP_COMMIT"), ")");
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -52,11 +52,7 @@ pub(crate) fn start(journal: &Path, command: &str, to_file: bool) {
         .with(file_layer)
         .try_init();
     if let Some(path) = path() {
-        tracing::info!(
-            "hubup {} {command}: log {}",
-            env!("CARGO_PKG_VERSION"),
-            path.display()
-        );
+        tracing::info!("hubup {} {command}: log {}", super::VERSION, path.display());
     }
 }
 

@@ -44,10 +44,13 @@ mod status;
 
 pub(crate) type CommandResult = Result<Exit, Failure>;
 
+/// hubup's version and the commit it was built from.
+pub(crate) const VERSION: &str = hubup::HUBUP_VERSION;
+
 /// hubup upgrades a Blue Prism Hub and Interact installation from 4.0 ... 4.4 to any later
 /// version up to 4.5, one journaled, reversible step at a time.
 #[derive(Parser, Debug)]
-#[command(name = "hubup", version, about, long_about = None, max_term_width = 100)]
+#[command(name = "hubup", version = VERSION, about, long_about = None, max_term_width = 100)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -61,7 +61,7 @@ impl SavedPlan {
     ) -> SavedPlan {
         SavedPlan {
             format: FORMAT,
-            hubup_version: env!("CARGO_PKG_VERSION").to_string(),
+            hubup_version: hubup::HUBUP_VERSION.to_string(),
             created: format_utc(now_ms()),
             from: prepared.from,
             to: prepared.to,

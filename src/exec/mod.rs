@@ -379,7 +379,7 @@ impl Engine<'_> {
             from: prepared.from,
             to: request.to,
             install_root: self.root().display().to_string(),
-            hubup_version: env!("CARGO_PKG_VERSION").to_string(),
+            hubup_version: crate::version::HUBUP_VERSION.to_string(),
             config,
         };
         // Several machines of one installation may upgrade at once: hold the installation lock

@@ -535,6 +535,23 @@ fn the_run_record_names_the_sql_server_and_broker_the_run_used() {
 }
 
 #[test]
+fn version_names_the_commit_it_was_built_from() {
+    let out = hubup().arg("--version").output().unwrap();
+    let ran = Ran::of(out).expect(0);
+    let line = ran.stdout.trim();
+    let stamp = line
+        .strip_prefix(&format!("hubup {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{line}"));
+    let commit = stamp.trim_end_matches("-modified");
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{line}"
+    );
+}
+
+#[test]
 fn json_failures_print_one_object_on_stdout() {
     let sandbox = Sandbox::new();
     let missing = sandbox.path().join("nowhere.toml");
