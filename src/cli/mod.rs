@@ -40,6 +40,7 @@ mod package;
 mod progress;
 mod run;
 mod saved_plan;
+mod shell;
 mod status;
 
 pub(crate) type CommandResult = Result<Exit, Failure>;
@@ -87,6 +88,10 @@ enum Command {
     /// Check update packages (BluePrismHubAndInteractUpdate4.n.bin) without changing anything.
     #[command(subcommand)]
     Package(package::PackageCommand),
+    /// Print the shell completion script for bash, zsh, fish, PowerShell or elvish.
+    Completions(shell::CompletionsArgs),
+    /// Print the man page (roff), hubup's or a command's.
+    Man(shell::ManArgs),
 }
 
 /// Parses the command line, runs the command and returns its exit code.
@@ -117,6 +122,8 @@ pub(crate) fn main() -> ExitCode {
         Command::Journal(command) => journal::run(command),
         Command::Fixture(command) => fixture::run(command),
         Command::Package(command) => package::run(command),
+        Command::Completions(args) => shell::completions(args),
+        Command::Man(args) => shell::man(args),
     };
     // Output cut short by anything but a closed pipe: the command did not do all it was
     // asked (its answer is missing), whatever else it did.

@@ -552,6 +552,56 @@ fn version_names_the_commit_it_was_built_from() {
 }
 
 #[test]
+fn completions_and_man_pages_come_from_the_commands_hubup_has() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let ran = Ran::of(hubup().args(["completions", shell]).output().unwrap()).expect(0);
+        for command in [
+            "upgrade", "resume", "rollback", "status", "journal", "check",
+        ] {
+            assert!(ran.stdout.contains(command), "{shell} lacks {command}");
+        }
+    }
+    #[cfg(unix)]
+    {
+        // The bash script is valid bash, and registers a completion for hubup.
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("hubup.bash");
+        let ran = Ran::of(hubup().args(["completions", "bash"]).output().unwrap()).expect(0);
+        std::fs::write(&script, ran.stdout).unwrap();
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source '{}' && complete -p hubup",
+                script.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("hubup"));
+    }
+    let page = Ran::of(hubup().arg("man").output().unwrap()).expect(0);
+    assert!(page.stdout.contains(".TH hubup 1"), "{}", page.stdout);
+    assert!(page.stdout.contains("rollback"));
+    let page = Ran::of(hubup().args(["man", "upgrade"]).output().unwrap()).expect(0);
+    assert!(
+        page.stdout.contains(".TH hubup-upgrade 1"),
+        "{}",
+        page.stdout
+    );
+    assert!(page.stdout.contains("\\-\\-to"), "{}", page.stdout);
+    let refused = Ran::of(hubup().args(["man", "nope"]).output().unwrap()).expect(2);
+    assert!(
+        refused.stderr.contains("no command \"nope\""),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
 fn json_failures_print_one_object_on_stdout() {
     let sandbox = Sandbox::new();
     let missing = sandbox.path().join("nowhere.toml");
