@@ -2,6 +2,7 @@
 //! group lives in its own file here and only calls the library's public API; `exit.rs` maps
 //! every outcome and error to the documented exit codes.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -96,7 +97,9 @@ enum Command {
 
 /// Parses the command line, runs the command and returns its exit code.
 pub(crate) fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(with_global_options_after_the_command(
+        std::env::args_os().collect(),
+    )) {
         Ok(cli) => cli,
         Err(error) if wants_json() && error.use_stderr() => {
             let failure = Failure {
@@ -147,9 +150,71 @@ pub(crate) fn main() -> ExitCode {
 
 /// True if the command line asks for JSON: then every outcome, failures included, is one
 /// JSON object on standard output.
+/// The options every command that has them takes the same way (`--config FILE`,
+/// `--config=FILE`, `--json`), as `git -C` and `cargo --config` take them: before the command
+/// too (`hubup --config X status`). Given there, they are moved to the end of the command line
+/// (before a `--`), where clap reads them as the command's own.
+fn with_global_options_after_the_command(args: Vec<OsString>) -> Vec<OsString> {
+    let mut leading = Vec::new();
+    let mut rest = args.into_iter();
+    let program = rest.next();
+    let mut others: Vec<OsString> = Vec::new();
+    while let Some(arg) = rest.next() {
+        let text = arg.to_string_lossy();
+        if text == "--json" || text.starts_with("--config=") {
+            leading.push(arg);
+        } else if text == "--config" {
+            leading.push(arg);
+            leading.extend(rest.next());
+        } else {
+            others.push(arg);
+            break;
+        }
+    }
+    others.extend(rest);
+    let at = others
+        .iter()
+        .position(|a| a == "--")
+        .unwrap_or(others.len());
+    others.splice(at..at, leading);
+    program.into_iter().chain(others).collect()
+}
+
 fn wants_json() -> bool {
     std::env::args_os()
         .skip(1)
         .take_while(|a| a != "--")
         .any(|a| a == "--json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moved(line: &str) -> String {
+        let args = line.split(' ').map(OsString::from).collect();
+        let out: Vec<String> = with_global_options_after_the_command(args)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        out.join(" ")
+    }
+
+    #[test]
+    fn global_options_before_the_command_move_after_it() {
+        assert_eq!(
+            moved("hubup --config x.toml status"),
+            "hubup status --config x.toml"
+        );
+        assert_eq!(
+            moved("hubup --json --config=x.toml journal verify"),
+            "hubup journal verify --json --config=x.toml"
+        );
+        assert_eq!(
+            moved("hubup status --config x.toml"),
+            "hubup status --config x.toml"
+        );
+        assert_eq!(moved("hubup --json x -- y"), "hubup x --json -- y");
+        assert_eq!(moved("hubup --help"), "hubup --help");
+    }
 }

@@ -602,6 +602,33 @@ fn completions_and_man_pages_come_from_the_commands_hubup_has() {
 }
 
 #[test]
+fn config_and_json_may_come_before_the_command() {
+    let sandbox = Sandbox::new();
+    let after = sandbox.run(&["status", "--json"]).expect(0).json();
+    let before = Ran::of(
+        hubup()
+            .arg("--config")
+            .arg(sandbox.config())
+            .args(["--json", "status"])
+            .output()
+            .unwrap(),
+    )
+    .expect(0)
+    .json();
+    assert_eq!(before, after);
+    let mut equals = std::ffi::OsString::from("--config=");
+    equals.push(sandbox.config());
+    let plan = Ran::of(
+        hubup()
+            .arg(equals)
+            .args(["plan", "--to", "4.1"])
+            .output()
+            .unwrap(),
+    );
+    plan.expect(0);
+}
+
+#[test]
 fn json_failures_print_one_object_on_stdout() {
     let sandbox = Sandbox::new();
     let missing = sandbox.path().join("nowhere.toml");
