@@ -100,7 +100,7 @@ fn package_for_another_step_names_the_right_one() {
     );
     let message = err.to_string();
     assert!(message.contains("package for 4.3 -> 4.4"), "{message}");
-    assert!(message.contains("install is at 4.1"), "{message}");
+    assert!(message.contains("not for step 4.1 -> 4.2"), "{message}");
     assert!(
         message.contains("use BluePrismHubAndInteractUpdate4.2.bin"),
         "{message}"
