@@ -37,12 +37,16 @@ fn stamp_commit() {
         None => "unknown".to_string(),
     };
     println!("cargo::rustc-env=HUBUP_COMMIT={stamp}");
-    // A new commit or checkout moves HEAD or the branch it names.
-    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
-        println!("cargo::rerun-if-changed={dir}/HEAD");
-        if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo::rerun-if-changed={dir}/{reference}");
+    // A new commit or checkout moves HEAD or the branch it names. `--git-path` finds each
+    // file where it is (a worktree keeps its HEAD apart and shares the refs); only existing
+    // files are named, since cargo reruns a script that names a missing one on every build.
+    let mut watched = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    watched.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+    for name in watched {
+        if let Some(path) = git(&["rev-parse", "--git-path", &name])
+            && std::path::Path::new(&path).exists()
+        {
+            println!("cargo::rerun-if-changed={path}");
         }
-        println!("cargo::rerun-if-changed={dir}/packed-refs");
     }
 }
