@@ -20,6 +20,11 @@ struct Ran {
 }
 
 impl Ran {
+    /// `hubup args` with no sandbox around it.
+    fn hubup<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Ran {
+        Ran::of(hubup().args(args).output().unwrap())
+    }
+
     fn of(output: Output) -> Ran {
         Ran {
             code: output.status.code(),
@@ -554,7 +559,7 @@ fn version_names_the_commit_it_was_built_from() {
 #[test]
 fn completions_and_man_pages_come_from_the_commands_hubup_has() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
-        let ran = Ran::of(hubup().args(["completions", shell]).output().unwrap()).expect(0);
+        let ran = Ran::hubup(&["completions", shell]).expect(0);
         for command in [
             "upgrade", "resume", "rollback", "status", "journal", "check",
         ] {
@@ -566,7 +571,7 @@ fn completions_and_man_pages_come_from_the_commands_hubup_has() {
         // The bash script is valid bash, and registers a completion for hubup.
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("hubup.bash");
-        let ran = Ran::of(hubup().args(["completions", "bash"]).output().unwrap()).expect(0);
+        let ran = Ran::hubup(&["completions", "bash"]).expect(0);
         std::fs::write(&script, ran.stdout).unwrap();
         let out = Command::new("bash")
             .arg("-c")
@@ -583,17 +588,17 @@ fn completions_and_man_pages_come_from_the_commands_hubup_has() {
         );
         assert!(String::from_utf8_lossy(&out.stdout).contains("hubup"));
     }
-    let page = Ran::of(hubup().arg("man").output().unwrap()).expect(0);
+    let page = Ran::hubup(&["man"]).expect(0);
     assert!(page.stdout.contains(".TH hubup 1"), "{}", page.stdout);
     assert!(page.stdout.contains("rollback"));
-    let page = Ran::of(hubup().args(["man", "upgrade"]).output().unwrap()).expect(0);
+    let page = Ran::hubup(&["man", "upgrade"]).expect(0);
     assert!(
         page.stdout.contains(".TH hubup-upgrade 1"),
         "{}",
         page.stdout
     );
     assert!(page.stdout.contains("\\-\\-to"), "{}", page.stdout);
-    let refused = Ran::of(hubup().args(["man", "nope"]).output().unwrap()).expect(2);
+    let refused = Ran::hubup(&["man", "nope"]).expect(2);
     assert!(
         refused.stderr.contains("no command \"nope\""),
         "{}",
@@ -914,7 +919,7 @@ fn reads_leave_it_as_it_was(journal: &Path, commands: &[Vec<String>]) {
     let pid_before = std::fs::read(&pid).ok();
     let _protected = WriteProtected::new(journal);
     for args in commands {
-        let ran = Ran::of(hubup().args(args).output().unwrap());
+        let ran = Ran::hubup(args);
         assert!(
             !ran.stderr.contains("not permitted") && !ran.stderr.contains("denied"),
             "{args:?}: {}",
@@ -956,7 +961,7 @@ fn reading_the_golden_journal_leaves_every_byte_as_it_was_even_write_protected()
     .unwrap();
     let location = ["--journal", copy.to_str().unwrap()];
     for args in journal_commands(&location) {
-        Ran::of(hubup().args(&args).output().unwrap()).expect(0);
+        Ran::hubup(&args).expect(0);
     }
     reads_leave_it_as_it_was(&copy, &journal_commands(&location));
 }
