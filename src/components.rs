@@ -207,7 +207,21 @@ pub fn info(component: Component) -> &'static ComponentInfo {
         .expect("every component is in COMPONENTS")
 }
 
-/// Windows services of a Hub install (DOMAIN.md); RabbitMQ is restarted after every step.
+/// The Windows services whose files the steps replace (the guide's list): stopped before a
+/// step's file changes, started again afterwards if they were running.
+pub const BLUE_PRISM_SERVICES: [&str; 3] = [
+    "Blue Prism - Audit Service Listener",
+    "Blue Prism - Log Service",
+    "Blue Prism - Submit Form Manager",
+];
+
+/// Where Blue Prism's installer records the installed version, which its tools read: the
+/// registry value `Version` of this key.
+pub const INSTALLED_VERSION_KEY: &str = r"HKLM\SOFTWARE\Blue Prism Limited\Hub and Interact";
+/// The value of [`INSTALLED_VERSION_KEY`] that holds the version (`4.2`).
+pub const INSTALLED_VERSION_VALUE: &str = "Version";
+
+/// The message broker's Windows service (DOMAIN.md), restarted at the steps the guide names.
 pub const RABBITMQ_SERVICE: &str = "RabbitMQ";
 
 /// Top-level folders and folder-name prefixes that hold live data: written by the running

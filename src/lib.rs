@@ -43,7 +43,8 @@ pub use apphost::{
 };
 pub use catalog::{NewDatabase, OptionalSetting, Prerequisite, STEPS, StepSpec, step_spec};
 pub use components::{
-    COMPONENTS, Component, ComponentInfo, LIVE_DATA_FOLDERS, LIVE_DATA_PREFIX, RABBITMQ_SERVICE,
+    COMPONENTS, Component, ComponentInfo, INSTALLED_VERSION_KEY, INSTALLED_VERSION_VALUE,
+    LIVE_DATA_FOLDERS, LIVE_DATA_PREFIX, RABBITMQ_SERVICE,
 };
 pub use config::{
     CommandTemplates, Config, ConfigError, ConfigPathError, ConfiguredSite, DecisionConfig,

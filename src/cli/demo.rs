@@ -52,7 +52,7 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
     )
     .map_err(|e| failed(&e))?;
     generate_packages(FixtureSize::Small, &dir.join("packages")).map_err(|e| failed(&e))?;
-    write_sandbox_machine(&dir, &apphost).map_err(|e| failed(&e))?;
+    write_sandbox_machine(&dir, &apphost, args.from).map_err(|e| failed(&e))?;
     let config = dir.join("hubup.toml");
     std::fs::write(&config, demo_config(&dir)).map_err(|e| failed(&e))?;
     hubup::make_private_file(&config).map_err(|e| failed(&e))?;
@@ -177,8 +177,9 @@ fn audit(dir: &Path, config: &Path) -> Result<String, Failure> {
 }
 
 /// The sandbox machine (`machine.json`): IIS run state, services, and the demo's
-/// certificates (each site's, and the SQL certificate of Windows authentication).
-fn write_sandbox_machine(dir: &Path, apphost: &Path) -> Result<(), String> {
+/// certificates (each site's, and the SQL certificate of Windows authentication), and the
+/// installed version in the registry, as the vendor's installer leaves it.
+fn write_sandbox_machine(dir: &Path, apphost: &Path, version: Version) -> Result<(), String> {
     let bytes = std::fs::read(apphost).map_err(|e| format!("{}: {e}", apphost.display()))?;
     let hosts = hubup::all_component_hosts();
     let machine = hubup::sandbox_machine(
@@ -190,6 +191,12 @@ fn write_sandbox_machine(dir: &Path, apphost: &Path) -> Result<(), String> {
         ],
     )
     .map_err(|e| e.to_string())?;
+    let mut machine = machine;
+    machine.registry.push(hubup::SandboxValue {
+        key: hubup::INSTALLED_VERSION_KEY.to_string(),
+        name: hubup::INSTALLED_VERSION_VALUE.to_string(),
+        value: version.to_string(),
+    });
     hubup::SandboxHost::at(&dir.join("machine.json"))
         .save(&machine)
         .map_err(|e| e.to_string())

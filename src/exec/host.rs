@@ -44,6 +44,11 @@ pub fn apply(
 ) -> Result<OpOutcome, HostError> {
     if !needed(op, before, observations) {
         return Ok(match &op.change {
+            HostChange::Start { stop_op } if is_running(before) == Some(true) => {
+                OpOutcome::Skipped {
+                    reason: format!("it already runs again (op {stop_op} stopped it)"),
+                }
+            }
             HostChange::Start { stop_op } => OpOutcome::Skipped {
                 reason: format!("op {stop_op} found it not running: it stays as it was"),
             },

@@ -176,6 +176,7 @@ pub(super) fn prepare(
     } else {
         Vec::new()
     };
+    let services = installed_services(engine)?;
     for package in packages {
         let inputs = PlanInputs {
             config,
@@ -186,6 +187,7 @@ pub(super) fn prepare(
             secrets: &engine.secrets,
             certificates: &certificates,
             now_ms: crate::journal::now_ms(),
+            services: &services,
         };
         let shipped = shipped_settings(&package)?;
         let (plan, after) = plan_step(&model, package.manifest(), &shipped, &inputs)?;
@@ -202,6 +204,22 @@ pub(super) fn prepare(
         model: start,
         steps: planned,
     })
+}
+
+/// The Blue Prism services the machine has: the steps stop and start these (asking the host
+/// reads only).
+fn installed_services(engine: &mut Engine<'_>) -> Result<Vec<String>, PrepareError> {
+    let mut found = Vec::new();
+    for name in crate::components::BLUE_PRISM_SERVICES {
+        if engine
+            .host
+            .service_installed(name)
+            .map_err(PrepareError::Host)?
+        {
+            found.push(name.to_string());
+        }
+    }
+    Ok(found)
 }
 
 /// Opens (verifies in full) the package of every step, two at a time: verification inflates

@@ -271,18 +271,20 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
     Ok(OpsEnd::Completed)
 }
 
-/// Script mode: the step stops before its first site start until a DBA has run the script
-/// of its database work (the sites would start against databases that do not exist yet).
+/// Script mode: the step stops before its first start of a site, pool or service until a DBA
+/// has run the script of its database work (they would start against databases that do not
+/// exist yet).
 fn dba_stop(
     sql: &dyn crate::sql::SqlTarget,
     x: &OpsRun<'_>,
     index: usize,
 ) -> Option<std::path::PathBuf> {
-    let starts_a_site = matches!(
-        &x.ops[index],
-        Op::Command(c) if matches!(c.purpose, crate::op::CommandPurpose::StartSite { .. })
-    );
-    if x.dba_done || !starts_a_site || !has_sql(x.ops) {
+    let starts = match &x.ops[index] {
+        Op::Command(c) => matches!(c.purpose, crate::op::CommandPurpose::StartSite { .. }),
+        Op::Host(h) => matches!(h.change, crate::op::HostChange::Start { .. }),
+        _ => false,
+    };
+    if x.dba_done || !starts || !has_sql(x.ops) {
         return None;
     }
     sql.dba_script()

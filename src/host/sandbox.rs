@@ -6,6 +6,11 @@
 //! sc's 1062, starting a started one 1056; appcmd refuses to start a started site. A service
 //! marked `fail_stop` refuses to stop (as a hung service does), for the tests.
 //!
+//! Sites and pools are IIS's: one that the install's applicationHost.config defines but the
+//! state file does not list (a site a step created) runs, as IIS starts a new site and its
+//! pool. Changed, it gets an entry marked `implicit`, which goes again once it runs: the file
+//! is byte-equal after a rollback puts everything back.
+//!
 //! Every change is written back durably (temp file, flush, rename) before the adapter answers,
 //! and appended to `commands.log` beside the state file, as the command the Windows adapter
 //! would run, so the demo shows what would happen on a server.
@@ -68,6 +73,9 @@ pub struct SandboxBinding {
 pub struct SiteState {
     pub name: String,
     pub running: bool,
+    /// Not in the file until changed: a site or pool of applicationHost.config only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub implicit: bool,
 }
 
 /// A Windows service.
@@ -116,6 +124,8 @@ pub struct SandboxValue {
 pub struct SandboxHost {
     path: PathBuf,
     log: PathBuf,
+    /// The install's applicationHost.config: the sites and pools IIS has.
+    apphost: Option<PathBuf>,
 }
 
 fn refused(action: impl Into<String>, answer: impl Into<String>) -> HostError {
@@ -132,7 +142,10 @@ impl SandboxHost {
             .state
             .clone()
             .unwrap_or_else(|| PathBuf::from("machine.json"));
-        SandboxHost::at(&path)
+        SandboxHost {
+            apphost: Some(setup.apphost.to_path_buf()),
+            ..SandboxHost::at(&path)
+        }
     }
 
     /// The sandbox machine of the state file `path`.
@@ -141,6 +154,7 @@ impl SandboxHost {
         SandboxHost {
             path: path.to_path_buf(),
             log,
+            apphost: None,
         }
     }
 
@@ -162,12 +176,31 @@ impl SandboxHost {
                 machine.format
             )));
         }
+        let mut machine = machine;
+        self.add_implicit(&mut machine);
         Ok(machine)
     }
 
-    /// Writes `machine` durably as the state file.
+    /// Adds a running, `implicit` entry for each site and pool of applicationHost.config that
+    /// the file does not list. An unreadable config adds none (the tests' bare machines).
+    fn add_implicit(&self, machine: &mut SandboxMachine) {
+        let Some(bytes) = self.apphost.as_ref().and_then(|p| std::fs::read(p).ok()) else {
+            return;
+        };
+        let sites = crate::apphost::apphost_sites(&bytes).unwrap_or_default();
+        let pools = crate::apphost::app_pools(&bytes).unwrap_or_default();
+        add_missing(&mut machine.sites, sites.into_iter().map(|s| s.name));
+        add_missing(&mut machine.app_pools, pools.into_iter().map(|p| p.name));
+    }
+
+    /// Writes `machine` durably as the state file (an implicit entry only while it is not
+    /// running).
     pub fn save(&self, machine: &SandboxMachine) -> Result<(), HostError> {
-        let mut text = serde_json::to_string_pretty(machine).expect("JSON of plain data");
+        let mut machine = machine.clone();
+        for list in [&mut machine.sites, &mut machine.app_pools] {
+            list.retain(|s| !(s.implicit && s.running));
+        }
+        let mut text = serde_json::to_string_pretty(&machine).expect("JSON of plain data");
         text.push('\n');
         fsx::write_bytes(&self.path, text.as_bytes()).map_err(|e| self.state_error(e))?;
         Ok(())
@@ -192,6 +225,18 @@ impl SandboxHost {
         change(&mut machine)?;
         self.save(&machine)?;
         self.logged(&line)
+    }
+}
+
+fn add_missing(list: &mut Vec<SiteState>, names: impl Iterator<Item = String>) {
+    for name in names {
+        if !list.iter().any(|s| s.name.eq_ignore_ascii_case(&name)) {
+            list.push(SiteState {
+                name,
+                running: true,
+                implicit: true,
+            });
+        }
     }
 }
 
@@ -682,6 +727,10 @@ impl HostAdapter for SandboxHost {
     }
 
     fn restore(&mut self, object: &HostObject, state: &HostState) -> Result<(), HostError> {
+        // As the Windows adapter: an object already in that state gets no command.
+        if &self.load()?.observe(object)? == state {
+            return Ok(());
+        }
         let line = format!("restore {} to {}", object.describe(), state.describe());
         self.edit(line, |m| m.restore(object, state))
     }
@@ -778,6 +827,7 @@ mod tests {
             sites: vec![SiteState {
                 name: "Blue Prism - Hub".into(),
                 running: false,
+                implicit: false,
             }],
             services: vec![SandboxService {
                 name: "Blue Prism - Log Service".into(),

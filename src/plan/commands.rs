@@ -1,17 +1,32 @@
-//! The command ops that bracket a step: stopping every site first; at the end, recording the
-//! installed version, starting the sites and the guide's restarts (RabbitMQ, app pools, IIS).
+//! The ops that bracket a step: first stopping Blue Prism's sites, app pools and Windows
+//! services (files in use cannot be replaced); at the end, recording the installed version
+//! (the registry value, an observed host op), starting again what was running, the new
+//! sites, and the guide's restarts.
+//!
+//! Only Blue Prism's own sites and pools are touched: a site of a component (by its names
+//! before and after the 4.3 renames, or the config's) or with its files under the install
+//! location, and those sites' pools. Pools and services are host ops: each stop observes
+//! whether the object ran, and its start (`HostChange::Start { stop_op }`) runs only if it
+//! did, so what an administrator had stopped stays stopped, and undo puts back what was
+//! observed.
 
-use crate::apphost::{self, apphost_sites};
-use crate::components::RABBITMQ_SERVICE;
+use std::collections::BTreeSet;
+
+use crate::apphost::{Site, apphost_sites};
+use crate::components::{
+    COMPONENTS, INSTALLED_VERSION_KEY, INSTALLED_VERSION_VALUE, RABBITMQ_SERVICE,
+};
 use crate::op::*;
 
 use super::{PlanError, Planner, render};
 
 impl Planner<'_> {
+    /// The head of the step: stop the Blue Prism sites (commands), then their pools and the
+    /// Blue Prism services (host ops).
     pub(super) fn stop_sites(&mut self) -> Result<(), PlanError> {
-        let sites = apphost_sites(&self.before.apphost).map_err(|e| self.apphost_error(e))?;
+        let sites = self.blue_prism_sites(&self.before.apphost)?;
         let templates = self.inputs.config.commands.clone();
-        for site in sites {
+        for site in &sites {
             let values = [("site", site.name.as_str())];
             let mut op = self.command(
                 CommandPurpose::StopSite {
@@ -23,21 +38,69 @@ impl Planner<'_> {
             op.undo = Some(render(&templates.start_site, &values));
             self.head.push(Op::Command(op));
         }
+        let pools: BTreeSet<String> = sites.iter().map(|s| s.app_pool.clone()).collect();
+        for pool in pools {
+            self.head.push(Op::Host(HostOp {
+                object: HostObject::AppPool { name: pool },
+                change: HostChange::Stop,
+            }));
+        }
+        for service in self.inputs.services {
+            self.head.push(Op::Host(HostOp {
+                object: HostObject::Service {
+                    name: service.clone(),
+                },
+                change: HostChange::Stop,
+            }));
+        }
         Ok(())
     }
 
-    /// Installed version, site starts and the guide's restarts.
+    /// The sites of `apphost` that are Blue Prism's.
+    fn blue_prism_sites(&self, apphost: &[u8]) -> Result<Vec<Site>, PlanError> {
+        let sites = apphost_sites(apphost).map_err(|e| self.apphost_error(e))?;
+        let location = self.config().iis_location().to_lowercase();
+        let location = location.trim_end_matches('\\');
+        let names: Vec<String> = COMPONENTS
+            .iter()
+            .flat_map(|c| {
+                [
+                    c.site_before_4_3.to_string(),
+                    c.site_from_4_3.to_string(),
+                    self.config().site(c.component).name,
+                ]
+            })
+            .collect();
+        Ok(sites
+            .into_iter()
+            .filter(|s| {
+                let under_install = s.physical_path.as_deref().is_some_and(|p| {
+                    p.to_lowercase()
+                        .strip_prefix(location)
+                        .is_some_and(|rest| rest.starts_with('\\'))
+                });
+                under_install || names.iter().any(|n| n.eq_ignore_ascii_case(&s.name))
+            })
+            .collect())
+    }
+
+    /// Installed version, starts and the guide's restarts.
     pub(super) fn finish(&mut self) -> Result<(), PlanError> {
         let templates = self.config().commands.clone();
-        let version = self.step.to.to_string();
-        self.body.push(Op::Command(self.command(
-            CommandPurpose::SetInstalledVersion {
-                version: self.step.to,
+        // An observed op: undo puts back the value that was there (or none).
+        self.body.push(Op::Host(HostOp {
+            object: HostObject::RegistryValue {
+                key: INSTALLED_VERSION_KEY.to_string(),
+                name: INSTALLED_VERSION_VALUE.to_string(),
             },
-            &templates.installed_version_set,
-            &[("version", version.as_str())],
-        )));
-        let sites = apphost_sites(&self.after.apphost).map_err(|e| self.apphost_error(e))?;
+            change: HostChange::SetValue {
+                value: self.step.to.to_string(),
+            },
+        }));
+        // Pools first (a site whose pool is stopped answers 503), then the sites, then the
+        // services.
+        self.start_stopped(|o| matches!(o, HostObject::AppPool { .. }));
+        let sites = self.blue_prism_sites(&self.after.apphost)?;
         for site in &sites {
             if !site.auto_start {
                 continue;
@@ -53,6 +116,7 @@ impl Planner<'_> {
             op.undo = Some(render(&templates.stop_site, &values));
             self.body.push(Op::Command(op));
         }
+        self.start_stopped(|o| matches!(o, HostObject::Service { .. }));
         self.body.push(Op::Command(self.command(
             CommandPurpose::RestartService {
                 service: RABBITMQ_SERVICE.to_string(),
@@ -60,21 +124,35 @@ impl Planner<'_> {
             &templates.service_restart,
             &[("service", RABBITMQ_SERVICE)],
         )));
-        let pools = apphost::app_pools(&self.after.apphost).map_err(|e| self.apphost_error(e))?;
-        for pool in pools {
-            self.body.push(Op::Command(self.command(
-                CommandPurpose::RecycleAppPool {
-                    app_pool: pool.name.clone(),
-                },
-                &templates.app_pool_recycle,
-                &[("app_pool", pool.name.as_str())],
-            )));
+        if self.config().host.restart_iis {
+            self.body.push(Op::Host(HostOp {
+                object: HostObject::Iis,
+                change: HostChange::RestartIis,
+            }));
         }
-        self.body.push(Op::Command(self.command(
-            CommandPurpose::RestartIis,
-            &templates.iis_restart,
-            &[],
-        )));
         Ok(())
+    }
+
+    /// A start, for each object of `kind` the head stops, that runs only if its stop found
+    /// it running.
+    fn start_stopped(&mut self, kind: impl Fn(&HostObject) -> bool) {
+        let starts: Vec<Op> = self
+            .head
+            .iter()
+            .enumerate()
+            .filter_map(|(index, op)| match op {
+                Op::Host(HostOp {
+                    object,
+                    change: HostChange::Stop,
+                }) if kind(object) => Some(Op::Host(HostOp {
+                    object: object.clone(),
+                    change: HostChange::Start {
+                        stop_op: index as u32,
+                    },
+                })),
+                _ => None,
+            })
+            .collect();
+        self.body.extend(starts);
     }
 }

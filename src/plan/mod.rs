@@ -6,7 +6,8 @@
 //! shown (`hubup plan`) and checked for local changes before the first change is made.
 //!
 //! Op order within a step, and why:
-//! 1. stop every site (the vendor's upgrader does; files in use cannot be replaced);
+//! 1. stop Blue Prism's sites, their app pools and Blue Prism's Windows services (files in use
+//!    cannot be replaced); other sites and pools of the server are not touched;
 //! 2. back up everything the step will change (`backup_4.n`), durable before any change;
 //! 3. database work (the likeliest to fail on a network hiccup, so it fails early), starting
 //!    with the backups of the existing databases when asked (sites are stopped by then, so
@@ -14,7 +15,8 @@
 //! 4. folder renames, deletions, file writes, settings merges (the package's manifest);
 //! 5. IIS: site renames, new sites, their SSL bindings and, with Windows authentication, pool
 //!    identities, certificate key access and folder permissions;
-//! 6. record the installed version, start sites, restart RabbitMQ, recycle pools, restart IIS.
+//! 6. record the installed version; start the pools, sites and services that ran before the
+//!    step (and the new sites); restart RabbitMQ; restart IIS only if `[host] restart_iis`.
 //!
 //! One file per group: `commands.rs` (1 and 6), `databases.rs` (3), `files.rs` and
 //! `local_changes.rs` (4: the manifest's file ops and the files an administrator changed),
@@ -65,6 +67,9 @@ pub struct PlanInputs<'a> {
     /// config's certificate names resolve to; and the time their expiry is checked at.
     pub certificates: &'a [crate::host::Certificate],
     pub now_ms: u64,
+    /// The Blue Prism Windows services installed on the machine (of
+    /// [`crate::components::BLUE_PRISM_SERVICES`]; an Interact-only server has fewer).
+    pub services: &'a [String],
 }
 
 /// The content of the settings files a package ships whole (a new component's first

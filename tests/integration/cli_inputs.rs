@@ -217,9 +217,9 @@ fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
     let text: Vec<String> = text
         .lines()
         .map(|l| {
-            if l.starts_with("iis_restart =") {
+            if l.starts_with("start_site =") {
                 format!(
-                    "iis_restart = [\"sh\", \"-c\", \"touch '{}'; sleep 2\"]",
+                    "start_site = [\"sh\", \"-c\", \"touch '{}'; sleep 2\"]",
                     started.display()
                 )
             } else {
@@ -239,7 +239,7 @@ fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
     while !started.exists() {
         assert!(
             std::time::Instant::now() < deadline,
-            "the run reached its IIS restart"
+            "the run reached its first site start"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

@@ -166,12 +166,17 @@ fn another_certificates_binding_is_replaced_and_put_back_by_rollback() {
 
 #[test]
 fn a_kill_between_the_observation_and_the_change_rolls_back_and_resumes_cleanly() {
-    // The first host op's observation, and a later one's (earlier host ops applied).
+    // The first host op's observation (a pool's stop), later ones (earlier host ops applied):
+    // a service's stop (12: after the 9 Blue Prism pools and 2 services), the SSL binding (13)
+    // and a key ACL (14).
     for (target, n) in [
         ("rollback", 1),
         ("resume", 1),
         ("rollback", 3),
         ("resume", 4),
+        ("rollback", 12),
+        ("resume", 13),
+        ("rollback", 14),
     ] {
         let s = at_4_1();
         let original = s.machine();
@@ -228,4 +233,207 @@ fn a_sql_certificate_without_its_private_key_is_refused_before_any_change() {
     );
     assert_eq!(s.machine(), original);
     assert_eq!(s.digests(), digests);
+}
+
+fn service_state<'m>(m: &'m Value, name: &str) -> &'m Value {
+    &m["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap()["state"]
+}
+
+fn pool_running(m: &Value, name: &str) -> bool {
+    m["app_pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap()["running"]
+        .as_bool()
+        .unwrap()
+}
+
+fn set_entry(m: &mut Value, list: &str, name: &str, key: &str, value: Value) {
+    let entry = m[list]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["name"] == name)
+        .unwrap();
+    entry[key] = value;
+}
+
+fn commands_log(s: &Scenario) -> String {
+    std::fs::read_to_string(s.path().join("commands.log")).unwrap_or_default()
+}
+
+#[test]
+fn blue_prism_pools_and_services_stop_before_the_files_and_start_after_only_if_they_ran() {
+    let s = at_4_1();
+    let mut m = s.machine();
+    set_entry(
+        &mut m,
+        "services",
+        "Blue Prism - Log Service",
+        "state",
+        json!("stopped"),
+    );
+    set_entry(
+        &mut m,
+        "services",
+        "Blue Prism - Log Service",
+        "start_mode",
+        json!("Manual"),
+    );
+    set_entry(
+        &mut m,
+        "app_pools",
+        "Blue Prism - Interact",
+        "running",
+        json!(false),
+    );
+    s.save_machine(&m);
+    let original = s.machine();
+
+    // The plan: the stops come before the backup and every file op, the starts after them.
+    let plan = s.run(&["plan", "--to", "4.2"]).expect(0).stdout;
+    let line_of = |needle: &str| {
+        plan.lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} is not in the plan:\n{plan}"))
+    };
+    let stop = line_of("stop service \"Blue Prism - Audit Service Listener\"");
+    let pool_stop = line_of("stop app pool \"Blue Prism - Hub\"");
+    let backup = line_of("back up ");
+    let write = line_of("delete Audit Service Listener/");
+    let start = line_of("start service \"Blue Prism - Audit Service Listener\"");
+    let pool_start = line_of("start app pool \"Blue Prism - Hub\"");
+    assert!(
+        stop < backup && pool_stop < backup && backup < write,
+        "{plan}"
+    );
+    assert!(write < pool_start && write < start, "{plan}");
+    assert!(!plan.contains("Default Web Site"), "{plan}");
+    assert!(!plan.contains("DefaultAppPool"), "{plan}");
+
+    s.run_playing_dba(&["upgrade", "--to", "4.2"]).expect(0);
+    let after = s.machine();
+    assert_eq!(service_state(&after, "Blue Prism - Log Service"), "stopped");
+    assert_eq!(
+        service_state(&after, "Blue Prism - Audit Service Listener"),
+        "running"
+    );
+    assert_eq!(
+        service_state(&after, "Blue Prism - Submit Form Manager"),
+        "running"
+    );
+    assert!(
+        !pool_running(&after, "Blue Prism - Interact"),
+        "stays stopped"
+    );
+    assert!(pool_running(&after, "Blue Prism - Hub"));
+    assert!(pool_running(&after, "DefaultAppPool"));
+    let log = commands_log(&s);
+    for ran in [
+        "sc stop \"Blue Prism - Audit Service Listener\"",
+        "sc start \"Blue Prism - Audit Service Listener\"",
+        "appcmd stop apppool \"Blue Prism - Hub\"",
+        "appcmd start apppool \"Blue Prism - Hub\"",
+    ] {
+        assert!(log.contains(ran), "{ran}:\n{log}");
+    }
+    for never in [
+        "sc stop \"Blue Prism - Log Service\"",
+        "sc start \"Blue Prism - Log Service\"",
+        "appcmd start apppool \"Blue Prism - Interact\"",
+        "Default Web Site",
+        "DefaultAppPool",
+    ] {
+        assert!(!log.contains(never), "{never}:\n{log}");
+    }
+    let journal = s.run(&["journal", "show"]).expect(0).stdout;
+    assert!(journal.contains("host_observed"), "{journal}");
+
+    s.run(&["rollback", "--to", "4.1"]).expect(0);
+    assert_eq!(
+        s.machine(),
+        original,
+        "what ran runs, what was stopped is stopped"
+    );
+    assert!(!commands_log(&s).contains("Blue Prism - Log Service"));
+}
+
+#[test]
+fn a_failing_service_stop_rolls_the_step_back_and_leaves_every_service_as_it_was() {
+    let s = at_4_1();
+    let mut m = s.machine();
+    // The last service the step stops: the pools and the two services before it are stopped
+    // by then.
+    set_entry(
+        &mut m,
+        "services",
+        "Blue Prism - Submit Form Manager",
+        "fail_stop",
+        json!(true),
+    );
+    s.save_machine(&m);
+    let original = s.machine();
+    let digests = s.digests();
+    let run = s.run(&["upgrade", "--to", "4.2"]).expect(3);
+    assert!(
+        run.stderr.contains("Blue Prism - Submit Form Manager"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(s.machine(), original, "every pool and service as it was");
+    assert_eq!(s.digests(), digests, "nothing of the install changed");
+    let log = commands_log(&s);
+    assert!(
+        log.contains("sc stop \"Blue Prism - Audit Service Listener\""),
+        "{log}"
+    );
+}
+
+fn registry_version(m: &Value) -> Option<String> {
+    m["registry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["key"] == hubup::INSTALLED_VERSION_KEY && v["name"] == "Version")
+        .map(|v| v["value"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn the_registry_version_is_an_observed_op_that_rollback_puts_back() {
+    // The demo's machine has the installer's value; an older machine may have none.
+    for had_value in [true, false] {
+        let s = at_4_1();
+        let mut m = s.machine();
+        assert_eq!(registry_version(&m).as_deref(), Some("4.1"));
+        if !had_value {
+            m["registry"] = json!([]);
+            s.save_machine(&m);
+        }
+        let original = s.machine();
+        s.run_playing_dba(&["upgrade", "--to", "4.2"]).expect(0);
+        assert_eq!(registry_version(&s.machine()).as_deref(), Some("4.2"));
+        let log = commands_log(&s);
+        assert!(
+            log.contains(&format!(
+                "reg add \"{}\" /v Version /t REG_SZ /d \"4.2\" /f",
+                hubup::INSTALLED_VERSION_KEY
+            )),
+            "{log}"
+        );
+        let journal = s.run(&["journal", "show"]).expect(0).stdout;
+        assert!(journal.contains("registry"), "{journal}");
+        s.run(&["rollback", "--to", "4.1"]).expect(0);
+        assert_eq!(
+            s.machine(),
+            original,
+            "the value as it was (had one: {had_value})"
+        );
+    }
 }

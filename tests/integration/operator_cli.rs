@@ -709,8 +709,8 @@ mod unix {
         let started = sandbox.path().join("restart-started");
         let gate = sandbox.path().join("restart-gate");
         sandbox.set_config_line(
-            "iis_restart",
-            &format!("iis_restart = {}", gated(&started, &gate)),
+            "start_site",
+            &format!("start_site = {}", gated(&started, &gate)),
         );
         let child = sandbox
             .command(&["upgrade", "--to", "4.5"])
@@ -718,7 +718,7 @@ mod unix {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        wait_for("the run to reach its IIS restart", || started.exists());
+        wait_for("the run to reach its first site start", || started.exists());
 
         let status = sandbox.run(&["status"]).expect(6);
         assert!(

@@ -1480,8 +1480,10 @@ fn describe_op(journal: &[Value], entry: &Value) -> String {
         .find(|e| e["payload"]["kind"] == "step_planned" && e["payload"]["step"] == *step)
         .unwrap();
     let op = &planned["payload"]["ops"][index];
-    match op.get("Command") {
-        Some(command) if command["purpose"].get("StartSite").is_some() => "start site".into(),
+    match (op.get("Command"), op.get("Host")) {
+        (Some(command), _) if command["purpose"].get("StartSite").is_some() => "start site".into(),
+        // A pool's or service's start (a host op) counts as a start too.
+        (_, Some(host)) if host["change"].get("Start").is_some() => "start site (host)".into(),
         _ => op.to_string(),
     }
 }
