@@ -12,6 +12,7 @@
 //! A journal lost whole (its file's folder never flushed) is allowed only while the install is
 //! untouched.
 
+use crate::support::StartRetrying;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -49,7 +50,7 @@ impl Trial {
             .arg(self.scenario.config())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn_retrying()
             .expect("spawn hubup")
     }
 

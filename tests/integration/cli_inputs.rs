@@ -1,6 +1,7 @@
 //! Bad input and prerequisites through the real binary: each gets a clear message naming the
 //! problem and what to do, exits non-zero, and changes nothing. Also Ctrl-C, and `check`.
 
+use crate::support::StartRetrying;
 use std::fs;
 
 use crate::support::Scenario;
@@ -233,7 +234,7 @@ fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
         .arg(scenario.config())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_retrying()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !started.exists() {

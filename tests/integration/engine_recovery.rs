@@ -5,6 +5,7 @@
 //! reported for what it is. Crashes are the executor's own (`HUBUP_TEST_FAULTS`: it aborts the
 //! process at the named journal boundary, as a power cut or SIGKILL would leave hubup's files).
 
+use crate::support::StartRetrying;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -353,7 +354,7 @@ fn run_with_config(config: &Path, args: &[&str]) -> Run {
         .args(args)
         .arg("--config")
         .arg(config)
-        .output()
+        .output_retrying()
         .expect("run hubup");
     Run {
         code: output.status.code().unwrap_or(-1),
@@ -387,7 +388,7 @@ fn a_second_hubup_with_another_journal_is_refused_while_the_first_holds_the_inst
         .env(FAULTS, format!("hold-lock={}", held.display()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_retrying()
         .expect("spawn the first hubup");
     wait_for(&held);
     let pid = first.id().to_string();
@@ -440,7 +441,7 @@ fn a_second_hubup_with_another_journal_is_refused_while_the_first_holds_the_inst
         hubup()
             .args(["status", "--json", "--root"])
             .arg(scenario.root())
-            .output()
+            .output_retrying()
             .expect("run hubup status --root"),
     )
     .expect(6)

@@ -1,6 +1,7 @@
 //! The `hubup journal` commands, driven through the real binary: exit codes, messages, the show
 //! lines, the export schema, `--config` resolution and the busy message.
 
+use crate::support::StartRetrying;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -22,7 +23,7 @@ fn hubup(args: &[&str]) -> Run {
         stderr,
     } = Command::new(env!("CARGO_BIN_EXE_hubup"))
         .args(args)
-        .output()
+        .output_retrying()
         .unwrap();
     Run {
         code: status.code().expect("hubup was killed by a signal"),
@@ -348,7 +349,7 @@ fn config_file_names_the_journal_relative_to_its_folder() {
     let output = Command::new(env!("CARGO_BIN_EXE_hubup"))
         .args(["journal", "verify", "--config", text(&config)])
         .current_dir(elsewhere.path())
-        .output()
+        .output_retrying()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
@@ -450,7 +451,7 @@ fn a_tampered_journal_gets_exit_5_and_one_advice_from_every_command() {
     let crashed = Command::new(env!("CARGO_BIN_EXE_hubup"))
         .args(["upgrade", "--to", "4.5", "--config", text(&config)])
         .env("HUBUP_TEST_FAULTS", "crash-after=3")
-        .output()
+        .output_retrying()
         .unwrap();
     assert_ne!(crashed.status.code(), Some(0));
     let journal = sandbox.join("journal").join("hubup.redb");

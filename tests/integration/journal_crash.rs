@@ -7,6 +7,7 @@
 //! The child is this test binary again, running this same test with `HUBUP_CRASH_CHILD` set.
 //! Set `HUBUP_CRASH_SEED` to replay a failing seed (the test prints the one it uses).
 
+use crate::support::StartRetrying;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -108,7 +109,7 @@ fn run_child_and_kill(file: &Path, round: u32, rng: &mut Rng) -> BTreeMap<(u32, 
         .env(ROUND_ENV, round.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn()
+        .spawn_retrying()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (lines, received) = mpsc::channel();

@@ -3,6 +3,7 @@
 //! file, in `journal show` or in `journal export`, with a plan of every op kind
 //! ([`all_ops`]) journaled and rendered next to it.
 
+use crate::support::StartRetrying;
 use std::process::Command;
 
 use crate::support::journal::{all_ops, run_started, step};
@@ -117,7 +118,7 @@ fn a_config_with_passwords_produces_journal_bytes_without_them() {
             .arg("journal")
             .args(args)
             .args(["--journal", file.to_str().unwrap()])
-            .output()
+            .output_retrying()
             .unwrap();
         assert!(output.status.success(), "{args:?}");
         let text = String::from_utf8_lossy(&output.stdout);
@@ -139,7 +140,7 @@ fn a_config_with_passwords_produces_journal_bytes_without_them() {
             "--journal",
             file.to_str().unwrap(),
         ])
-        .output()
+        .output_retrying()
         .unwrap();
     let first: serde_json::Value = serde_json::from_str(
         String::from_utf8_lossy(&exported.stdout)

@@ -6,6 +6,7 @@
 //! Each test builds its sandbox with `hubup demo --setup-only` in a temp dir (the sandbox an
 //! operator would try first), and runs the binary through `crate::support::hubup`.
 
+use crate::support::StartRetrying;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -22,7 +23,7 @@ struct Ran {
 impl Ran {
     /// `hubup args` with no sandbox around it.
     fn hubup<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Ran {
-        Ran::of(hubup().args(args).output().unwrap())
+        Ran::of(hubup().args(args).output_retrying().unwrap())
     }
 
     fn of(output: Output) -> Ran {
@@ -74,7 +75,7 @@ impl Sandbox {
             hubup()
                 .args(["demo", "--setup-only", "--dir"])
                 .arg(dir.path())
-                .output()
+                .output_retrying()
                 .unwrap(),
         )
         .expect(0);
@@ -100,14 +101,14 @@ impl Sandbox {
     }
 
     fn run(&self, args: &[&str]) -> Ran {
-        Ran::of(self.command(args).output().unwrap())
+        Ran::of(self.command(args).output_retrying().unwrap())
     }
 
     fn run_with_faults(&self, args: &[&str], faults: &str) -> Ran {
         Ran::of(
             self.command(args)
                 .env("HUBUP_TEST_FAULTS", faults)
-                .output()
+                .output_retrying()
                 .unwrap(),
         )
     }
@@ -160,7 +161,7 @@ impl Sandbox {
                 .arg(self.path().join("install").join("Blue Prism"))
                 .arg("--apphost")
                 .arg(self.path().join("inetsrv").join("applicationHost.config"))
-                .output()
+                .output_retrying()
                 .unwrap(),
         )
         .expect(0);
@@ -541,7 +542,7 @@ fn the_run_record_names_the_sql_server_and_broker_the_run_used() {
 
 #[test]
 fn version_names_the_commit_it_was_built_from() {
-    let out = hubup().arg("--version").output().unwrap();
+    let out = hubup().arg("--version").output_retrying().unwrap();
     let ran = Ran::of(out).expect(0);
     let line = ran.stdout.trim();
     let stamp = line
@@ -579,7 +580,7 @@ fn completions_and_man_pages_come_from_the_commands_hubup_has() {
                 "source '{}' && complete -p hubup",
                 script.display()
             ))
-            .output()
+            .output_retrying()
             .unwrap();
         assert!(
             out.status.success(),
@@ -615,7 +616,7 @@ fn config_and_json_may_come_before_the_command() {
             .arg("--config")
             .arg(sandbox.config())
             .args(["--json", "status"])
-            .output()
+            .output_retrying()
             .unwrap(),
     )
     .expect(0)
@@ -627,7 +628,7 @@ fn config_and_json_may_come_before_the_command() {
         hubup()
             .arg(equals)
             .args(["plan", "--to", "4.1"])
-            .output()
+            .output_retrying()
             .unwrap(),
     );
     plan.expect(0);
@@ -648,7 +649,7 @@ fn json_failures_print_one_object_on_stdout() {
                 .args(args)
                 .arg("--config")
                 .arg(&missing)
-                .output()
+                .output_retrying()
                 .unwrap(),
         )
         .expect(2);
@@ -664,7 +665,7 @@ fn json_failures_print_one_object_on_stdout() {
     let ran = Ran::of(
         hubup()
             .args(["upgrade", "--to", "4.9", "--json"])
-            .output()
+            .output_retrying()
             .unwrap(),
     )
     .expect(2);
@@ -716,7 +717,7 @@ mod unix {
             .command(&["upgrade", "--to", "4.5"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .spawn()
+            .spawn_retrying()
             .unwrap();
         wait_for("the run to reach its first site start", || started.exists());
 
@@ -782,7 +783,7 @@ mod unix {
                 .command(args)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
-                .spawn()
+                .spawn_retrying()
                 .unwrap();
             // The reader is gone before the first byte: every write meets a closed pipe.
             drop(child.stdout.take());
@@ -809,7 +810,7 @@ mod unix {
             sandbox
                 .command(&["plan", "--to", "4.5"])
                 .stdout(full)
-                .output()
+                .output_retrying()
                 .unwrap(),
         )
         .expect(1);
@@ -836,7 +837,7 @@ mod unix {
             .command(&["upgrade", "--to", "4.5", "--json"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
-            .spawn()
+            .spawn_retrying()
             .unwrap();
         wait_for("the prerequisite checks", || started.exists());
         interrupt(child.id());
@@ -888,7 +889,7 @@ impl WriteProtected {
         let immutable = Command::new("chattr")
             .arg("+i")
             .arg(file)
-            .output()
+            .output_retrying()
             .is_ok_and(|o| o.status.success());
         WriteProtected {
             file: file.to_path_buf(),
@@ -900,7 +901,10 @@ impl WriteProtected {
 impl Drop for WriteProtected {
     fn drop(&mut self) {
         if self.immutable {
-            let _ = Command::new("chattr").arg("-i").arg(&self.file).output();
+            let _ = Command::new("chattr")
+                .arg("-i")
+                .arg(&self.file)
+                .output_retrying();
         }
     }
 }
@@ -1109,7 +1113,7 @@ fn journal_commands_take_the_config_from_hubup_config_like_every_other_command()
         hubup()
             .args(["journal", "verify"])
             .env("HUBUP_CONFIG", sandbox.config())
-            .output()
+            .output_retrying()
             .unwrap(),
     )
     .expect(0);

@@ -1,6 +1,7 @@
 //! `hubup package verify`, driven through the real binary: exit codes (0 sound, 2 refused),
 //! what it prints, and that it changes nothing.
 
+use crate::support::StartRetrying;
 use std::process::{Command, Output};
 
 use crate::support::package::*;
@@ -9,7 +10,7 @@ use hubup::{Digest, Step, Version};
 fn hubup(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hubup"))
         .args(args)
-        .output()
+        .output_retrying()
         .expect("run hubup")
 }
 

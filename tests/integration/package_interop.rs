@@ -8,6 +8,7 @@
 //! Wine, where those Linux tools cannot be started.
 #![cfg(unix)]
 
+use crate::support::StartRetrying;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,7 +22,7 @@ fn run(command: &mut Command) -> Vec<u8> {
     let out = command
         .stderr(Stdio::piped())
         .stdout(Stdio::piped())
-        .output()
+        .output_retrying()
         .unwrap_or_else(|e| {
             panic!("cannot run `{program}` ({e}): run scripts/setup.sh to install the test tools")
         });

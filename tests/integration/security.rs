@@ -4,6 +4,7 @@
 //! folders are created private; packages must be signed by a trusted key; journaled command
 //! lines are checked against the config before resume or rollback runs them.
 
+use crate::support::StartRetrying;
 use std::fs;
 use std::path::Path;
 
@@ -44,7 +45,7 @@ fn journal_entries(scenario: &Scenario) -> usize {
         hubup()
             .args(["journal", "export", "--json", "--journal"])
             .arg(&journal)
-            .output()
+            .output_retrying()
             .unwrap(),
     )
     .expect(0);
@@ -138,7 +139,7 @@ mod modes {
             hubup()
                 .args(["demo", "--setup-only", "--dir"])
                 .arg(shared.join("sandbox"))
-                .output()
+                .output_retrying()
                 .unwrap(),
         )
         .expect(0);
@@ -149,7 +150,7 @@ mod modes {
                 hubup()
                     .args(["upgrade", "--to", "4.1", "--config"])
                     .arg(&config)
-                    .output()
+                    .output_retrying()
                     .unwrap(),
             );
             run.expect(code)
@@ -283,7 +284,7 @@ mod signatures {
             hubup()
                 .args(["package", "verify"])
                 .arg(package(&scenario, "4.3"))
-                .output()
+                .output_retrying()
                 .unwrap(),
         )
         .expect(0);
@@ -320,7 +321,7 @@ mod signatures {
             hubup()
                 .args(["package", "keygen", "--out"])
                 .arg(&key)
-                .output()
+                .output_retrying()
                 .unwrap(),
         )
         .expect(0);
@@ -335,7 +336,7 @@ mod signatures {
                 .args(["package", "sign", "--signer", "Mallory", "--key"])
                 .arg(&key)
                 .arg(package(&scenario, "4.2"))
-                .output()
+                .output_retrying()
                 .unwrap(),
         )
         .expect(0);
@@ -374,7 +375,7 @@ mod signatures {
                 .args(["package", "verify"])
                 .args(extra)
                 .arg(package(&scenario, "4.1"));
-            Run::from_output(command.output().unwrap()).expect(code)
+            Run::from_output(command.output_retrying().unwrap()).expect(code)
         };
         let run = verify(&[], 0);
         assert!(
@@ -413,7 +414,7 @@ mod signatures {
             hubup()
                 .args(["package", "keygen", "--out"])
                 .arg(&key)
-                .output()
+                .output_retrying()
                 .unwrap(),
         )
         .expect(0);
@@ -431,7 +432,7 @@ mod signatures {
                     .args(["package", "sign", "--key"])
                     .arg(&key)
                     .arg(package(&scenario, to))
-                    .output()
+                    .output_retrying()
                     .unwrap(),
             )
             .expect(0);

@@ -5,6 +5,7 @@
 //! selected and one test thread, waits for it to pass, and returns `false`; in that child it
 //! returns `true` and the test runs its body.
 
+use crate::support::StartRetrying;
 use std::process::Command;
 
 /// Set in the child to the test it runs alone.
@@ -40,7 +41,7 @@ pub fn in_own_process(module: &str, function: &str) -> bool {
     }
     let output = this_binary_running(test)
         .env(ALONE_ENV, test)
-        .output()
+        .output_retrying()
         .expect("start the test binary again");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -13,6 +13,7 @@
 //! - `alloc`: the counting global allocator, and `alone`: running one test in a process of
 //!   its own (for measurements that other tests running in parallel would disturb);
 //! - `snapshot`: comparing output with committed snapshot files;
+//! - `start`: starting programs, retried when the system refused the start for a moment;
 //! - `sqlcmd`: a DBA's `sqlcmd -i FILE` (batches at `GO`, `:on error exit`, `$(NAME)`), for
 //!   the real-server tests.
 
@@ -26,6 +27,7 @@ pub mod rabbit;
 pub mod rng;
 pub mod snapshot;
 pub mod sqlcmd;
+pub mod start;
 pub mod tds;
 pub mod variants;
 
@@ -35,6 +37,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
+
+pub use start::StartRetrying;
 
 /// The exit code of a step that waits for its DBA (script mode).
 pub const AWAITING_DBA: i32 = 7;
@@ -107,7 +111,7 @@ impl Scenario {
             hubup()
                 .args(["demo", "--setup-only", "--from", version, "--dir"])
                 .arg(dir.path())
-                .output()
+                .output_retrying()
                 .expect("run hubup demo"),
         );
         run.expect(0);
@@ -141,7 +145,7 @@ impl Scenario {
         for (k, v) in env {
             command.env(k, v);
         }
-        Run::from(command.output().expect("run hubup"))
+        Run::from(command.output_retrying().expect("run hubup"))
     }
 
     /// Runs `hubup <args>`, then, while a step waits for its DBA (script mode, exit 7), plays
@@ -190,7 +194,7 @@ impl Scenario {
             .arg("--apphost")
             .arg(self.apphost());
         digests_in(
-            &Run::from(command.output().expect("run hubup status"))
+            &Run::from(command.output_retrying().expect("run hubup status"))
                 .expect(0)
                 .json(),
         )
@@ -209,7 +213,7 @@ impl Scenario {
         let mut child = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .spawn()
+            .spawn_retrying()
             .expect("spawn hubup");
         std::thread::sleep(delay);
         // It may have exited already; then there is nothing to kill and the status says how.
@@ -287,7 +291,7 @@ pub fn expected_tree_digest(version: &str) -> String {
                 "--out",
             ])
             .arg(dir.path())
-            .output()
+            .output_retrying()
             .expect("run hubup fixture gen"),
     )
     .expect(0);
@@ -297,7 +301,7 @@ pub fn expected_tree_digest(version: &str) -> String {
             .arg(dir.path().join("Blue Prism"))
             .arg("--apphost")
             .arg(dir.path().join("inetsrv").join("applicationHost.config"))
-            .output()
+            .output_retrying()
             .expect("run hubup status"),
     )
     .expect(0)

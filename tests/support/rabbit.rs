@@ -4,6 +4,7 @@
 //! feature flags enabled (a new node enables only those `RABBITMQ_FEATURE_FLAGS` lists).
 //! Stopped when dropped. Not on Windows: the Windows test run (Wine) has no broker.
 
+use crate::support::StartRetrying;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -88,7 +89,7 @@ impl Broker {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        broker.child = command.spawn().unwrap_or_else(|e| {
+        broker.child = command.spawn_retrying().unwrap_or_else(|e| {
             panic!("cannot start rabbitmq-server ({e}): run scripts/setup.sh to install it")
         });
         broker.wait_until_ready();
