@@ -105,7 +105,7 @@ pub use package::{
 };
 pub use plan::{
     LocalChange, LocalChangeKind, LocalChangePolicy, PlanError, PlanInputs, ShippedSettings,
-    StepPlan, plan_step,
+    StepPlan, broker_reminder, plan_step,
 };
 pub use rabbitmq::{RabbitMqConfig, RabbitMqError};
 pub use relpath::{RelPath, UnsafePath};

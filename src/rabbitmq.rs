@@ -30,6 +30,10 @@ pub struct RabbitMqConfig {
     /// The environment variable holding that user's password.
     #[serde(default)]
     pub password_env: Option<String>,
+    /// The server the broker runs on (unset: the management URL's host, else this machine).
+    /// The guide's "Restart the RabbitMQ Service" runs here only when that is this machine.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// The broker could not be asked, or said no. Never contains the password.
@@ -68,6 +72,16 @@ struct Endpoint {
 }
 
 impl RabbitMqConfig {
+    /// The broker's server when it is not this machine (`None`: it runs here, so hubup
+    /// restarts its service itself).
+    pub fn remote_host(&self) -> Option<String> {
+        let host = match &self.host {
+            Some(host) => host.trim().to_string(),
+            None => endpoint(self.management_url.as_deref()?).ok()?.host,
+        };
+        (!is_this_machine(&host)).then_some(host)
+    }
+
     /// Checks the table at config load: a usable URL, and a user and password source with it.
     pub fn validate(&self) -> Result<(), RabbitMqError> {
         let Some(url) = &self.management_url else {
@@ -335,5 +349,69 @@ mod tests {
         s.password_env = Some("HUBUP_RABBITMQ_PASSWORD".into());
         s.validate().unwrap();
         assert!(RabbitMqConfig::default().validate().is_ok());
+    }
+}
+
+/// This machine's name (`COMPUTERNAME` on Windows, the kernel's host name elsewhere). Read
+/// here, not through `journal`, which sits above this module.
+fn this_machine() -> String {
+    std::env::var("COMPUTERNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Whether `host` names this machine: a loopback name or address, or this machine's name
+/// (alone or as the first label of its DNS name).
+fn is_this_machine(host: &str) -> bool {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    let here = this_machine();
+    let first_label = host.split('.').next().unwrap_or(host);
+    host.is_empty()
+        || ["localhost", "127.0.0.1", "::1", "."]
+            .iter()
+            .any(|l| host.eq_ignore_ascii_case(l))
+        || host.eq_ignore_ascii_case(&here)
+        || (host.parse::<std::net::IpAddr>().is_err() && first_label.eq_ignore_ascii_case(&here))
+}
+
+#[cfg(test)]
+mod broker_host_tests {
+    use super::*;
+
+    fn with_host(host: Option<&str>, url: Option<&str>) -> RabbitMqConfig {
+        RabbitMqConfig {
+            host: host.map(str::to_string),
+            management_url: url.map(str::to_string),
+            ..RabbitMqConfig::default()
+        }
+    }
+
+    #[test]
+    fn loopback_and_this_machine_are_here_another_server_is_remote() {
+        let here = this_machine();
+        for local in ["localhost", "127.0.0.1", "::1", "[::1]", here.as_str()] {
+            assert_eq!(with_host(Some(local), None).remote_host(), None, "{local}");
+        }
+        assert_eq!(with_host(None, None).remote_host(), None);
+        assert_eq!(
+            with_host(Some("mq01.corp.local"), None)
+                .remote_host()
+                .as_deref(),
+            Some("mq01.corp.local")
+        );
+        assert_eq!(
+            with_host(None, Some("http://mq02:15672"))
+                .remote_host()
+                .as_deref(),
+            Some("mq02")
+        );
+        assert_eq!(
+            with_host(Some("localhost"), Some("http://mq02:15672")).remote_host(),
+            None,
+            "host wins over the management URL"
+        );
     }
 }

@@ -510,8 +510,9 @@ pub(crate) fn upgrade(args: UpgradeArgs) -> CommandResult {
         refuse_downgrade(engine, request.to, &config_hint)?;
         let journal_path = engine.journal().path().display().to_string();
         let json = args.common.json;
+        let broker = engine.config().rabbitmq.remote_host();
         or_nothing_to_do(engine.upgrade(&request), json, |end| {
-            report_end(&end, json, &journal_path, &config_hint)
+            report_end(&end, json, &journal_path, &config_hint, broker)
         })
     })
 }
@@ -534,8 +535,9 @@ pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
             } else {
                 hubup::DbaWork::Check
             };
+            let broker = engine.config().rabbitmq.remote_host();
             or_nothing_to_do(engine.resume(args.local.policy(), dba), json, |end| {
-                report_end(&end, json, &journal_path, &config_hint)
+                report_end(&end, json, &journal_path, &config_hint, broker)
             })
         },
     )
@@ -558,7 +560,7 @@ pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
                 return Ok(report_nothing_to_do(&reason, json));
             }
             or_nothing_to_do(engine.rollback(args.to), json, |end| {
-                report_end(&end, json, &journal_path, &config_hint)
+                report_end(&end, json, &journal_path, &config_hint, None)
             })
         },
     )
@@ -731,14 +733,28 @@ fn config_hint(common: &CommonArgs) -> String {
 }
 
 /// Prints how a run ended and returns its exit code.
-fn report_end(end: &RunEnd, json: bool, journal: &str, config_hint: &str) -> Exit {
+/// `broker`: the server the message broker runs on when it is not this machine (a completed
+/// run that went past 4.1 reminds the administrator to restart it there).
+fn report_end(
+    end: &RunEnd,
+    json: bool,
+    journal: &str,
+    config_hint: &str,
+    broker: Option<String>,
+) -> Exit {
     let code = super::exit::code(Outcome::Run(end));
     let (text, value) = match end {
-        RunEnd::Completed { run, version } => (
-            format!("upgraded to {version} (run {run}); journal: {journal}"),
-            json!({ "outcome": "completed", "ok": true, "changed": true,
-                    "run": run.to_string(), "version": version }),
-        ),
+        RunEnd::Completed { run, version } => {
+            let mut text = format!("upgraded to {version} (run {run}); journal: {journal}");
+            let mut value = json!({ "outcome": "completed", "ok": true, "changed": true,
+                    "run": run.to_string(), "version": version });
+            if let Some(server) = broker.filter(|_| *version > Version::V4_1) {
+                let reminder = hubup::broker_reminder(&server);
+                text.push_str(&format!("\n  reminder: {reminder}"));
+                value["reminder"] = json!(reminder);
+            }
+            (text, value)
+        }
         RunEnd::RolledBack {
             run,
             version,

@@ -18,7 +18,17 @@ use crate::components::{
 };
 use crate::op::*;
 
+use crate::version::Version;
+
 use super::{PlanError, Planner, render};
+
+/// What the run's end reminds the administrator of when the broker runs on `server`.
+pub fn broker_reminder(server: &str) -> String {
+    format!(
+        "the message broker runs on {server}: restart the RabbitMQ service there (the guide's \
+         step; hubup restarts it only when it runs on this machine)"
+    )
+}
 
 impl Planner<'_> {
     /// The head of the step: stop the Blue Prism sites (commands), then their pools and the
@@ -117,13 +127,7 @@ impl Planner<'_> {
             self.body.push(Op::Command(op));
         }
         self.start_stopped(|o| matches!(o, HostObject::Service { .. }));
-        self.body.push(Op::Command(self.command(
-            CommandPurpose::RestartService {
-                service: RABBITMQ_SERVICE.to_string(),
-            },
-            &templates.service_restart,
-            &[("service", RABBITMQ_SERVICE)],
-        )));
+        self.restart_broker(&templates);
         if self.config().host.restart_iis {
             self.body.push(Op::Host(HostOp {
                 object: HostObject::Iis,
@@ -131,6 +135,26 @@ impl Planner<'_> {
             }));
         }
         Ok(())
+    }
+
+    /// The guide's "Restart the RabbitMQ Service": in the steps from 4.1 on (4.0 -> 4.1 does
+    /// not ask for it), and only where the broker runs on this machine; on another server it
+    /// is left to the administrator, and the run's end names that server.
+    fn restart_broker(&mut self, templates: &crate::host::CommandTemplates) {
+        if self.step.from < Version::V4_1 {
+            return;
+        }
+        if let Some(server) = self.config().rabbitmq.remote_host() {
+            self.notes.push(broker_reminder(&server));
+            return;
+        }
+        self.body.push(Op::Command(self.command(
+            CommandPurpose::RestartService {
+                service: RABBITMQ_SERVICE.to_string(),
+            },
+            &templates.service_restart,
+            &[("service", RABBITMQ_SERVICE)],
+        )));
     }
 
     /// A start, for each object of `kind` the head stops, that runs only if its stop found

@@ -16,7 +16,8 @@
 //! 5. IIS: site renames, new sites, their SSL bindings and, with Windows authentication, pool
 //!    identities, certificate key access and folder permissions;
 //! 6. record the installed version; start the pools, sites and services that ran before the
-//!    step (and the new sites); restart RabbitMQ; restart IIS only if `[host] restart_iis`.
+//!    step (and the new sites); restart RabbitMQ (from 4.1 on, only where `[rabbitmq] host` is
+//!    this machine; otherwise a note and the run's end name its server); restart IIS only if `[host] restart_iis`.
 //!
 //! One file per group: `commands.rs` (1 and 6), `databases.rs` (3), `files.rs` and
 //! `local_changes.rs` (4: the manifest's file ops and the files an administrator changed),
@@ -27,6 +28,7 @@
 
 pub mod app_values;
 mod commands;
+pub use commands::broker_reminder;
 mod databases;
 mod files;
 mod iis;
