@@ -440,15 +440,16 @@ fn the_registry_version_is_an_observed_op_that_rollback_puts_back() {
 
 #[test]
 fn the_broker_restarts_here_only_when_it_runs_here_else_the_run_names_its_server() {
+    // Read from the journal, not commands.log: the restart is a command template, which the
+    // demo runs through a shell that appends to the log, and under Wine that shell
+    // (powershell.exe) is a stub that writes nothing.
+    const RESTARTED: &str = "restart service \"RabbitMQ\"";
     // The demo's broker is this machine's: the step to 4.2 (the guide asks from 4.1 on)
     // restarts it.
     let s = at_4_1();
     let run = s.run_playing_dba(&["upgrade", "--to", "4.2"]).expect(0);
-    assert!(
-        commands_log(&s).contains("RabbitMQ"),
-        "{}",
-        commands_log(&s)
-    );
+    let journal = s.run(&["journal", "show"]).expect(0).stdout;
+    assert!(journal.contains(RESTARTED), "{journal}");
     assert!(!run.stdout.contains("reminder"), "{}", run.stdout);
 
     // On another server: no restart here, a reminder naming that server.
@@ -458,12 +459,10 @@ fn the_broker_restarts_here_only_when_it_runs_here_else_the_run_names_its_server
     std::fs::write(s.config(), config).unwrap();
     let plan = s.run(&["plan", "--to", "4.2"]).expect(0).stdout;
     assert!(plan.contains("mq01.corp.local"), "{plan}");
+    assert!(!plan.contains(RESTARTED), "{plan}");
     let run = s.run_playing_dba(&["upgrade", "--to", "4.2"]).expect(0);
-    assert!(
-        !commands_log(&s).contains("RabbitMQ"),
-        "{}",
-        commands_log(&s)
-    );
+    let journal = s.run(&["journal", "show"]).expect(0).stdout;
+    assert!(!journal.contains(RESTARTED), "{journal}");
     let said = format!("{}{}", run.stdout, run.stderr);
     assert!(
         said.contains("reminder") && said.contains("mq01.corp.local"),
