@@ -110,15 +110,22 @@ pub fn undo(
 }
 
 /// The host objects a step's ops observed, each with the state its first observation found:
-/// the host state before the step, what rollback verification compares.
+/// the host state before the step, what rollback verification compares. A start of an object
+/// other than the one its stop stopped (a site the 4.3 renames gave a new name) is left out:
+/// that object exists only after the step's change, and its stop's object stands for it.
 pub fn states_before(
     ops: &[crate::op::Op],
     observed: &BTreeMap<u32, HostState>,
 ) -> Vec<(HostObject, HostState)> {
+    let object_of = |index: u32| match ops.get(index as usize) {
+        Some(crate::op::Op::Host(op)) => Some(&op.object),
+        _ => None,
+    };
     let mut first: BTreeMap<HostObject, HostState> = BTreeMap::new();
     for (index, state) in observed {
         if let Some(crate::op::Op::Host(op)) = ops.get(*index as usize)
             && !matches!(op.change, HostChange::Restart | HostChange::RestartIis)
+            && !matches!(op.change, HostChange::Start { stop_op } if object_of(stop_op) != Some(&op.object))
         {
             first
                 .entry(op.object.clone())

@@ -5,10 +5,10 @@
 //!
 //! Only Blue Prism's own sites and pools are touched: a site of a component (by its names
 //! before and after the 4.3 renames, or the config's) or with its files under the install
-//! location, and those sites' pools. Pools and services are host ops: each stop observes
-//! whether the object ran, and its start (`HostChange::Start { stop_op }`) runs only if it
-//! did, so what an administrator had stopped stays stopped, and undo puts back what was
-//! observed.
+//! location, and those sites' pools. Sites, pools and services are host ops: each stop
+//! observes whether the object ran, and its start (`HostChange::Start { stop_op }`) runs only
+//! if it did, so what an administrator had stopped stays stopped, and undo puts back what was
+//! observed. Only a site the step adds is started by a command (`start_site`).
 
 use std::collections::BTreeSet;
 
@@ -31,22 +31,17 @@ pub fn broker_reminder(server: &str) -> String {
 }
 
 impl Planner<'_> {
-    /// The head of the step: stop the Blue Prism sites (commands), then their pools and the
-    /// Blue Prism services (host ops).
+    /// The head of the step: stop the Blue Prism sites, then their pools, then the Blue Prism
+    /// services (host ops, each observing what it stops).
     pub(super) fn stop_sites(&mut self) -> Result<(), PlanError> {
         let sites = self.blue_prism_sites(&self.before.apphost)?;
-        let templates = self.inputs.config.commands.clone();
         for site in &sites {
-            let values = [("site", site.name.as_str())];
-            let mut op = self.command(
-                CommandPurpose::StopSite {
-                    site: site.name.clone(),
+            self.head.push(Op::Host(HostOp {
+                object: HostObject::Site {
+                    name: site.name.clone(),
                 },
-                &templates.stop_site,
-                &values,
-            );
-            op.undo = Some(render(&templates.start_site, &values));
-            self.head.push(Op::Command(op));
+                change: HostChange::Stop,
+            }));
         }
         let pools: BTreeSet<String> = sites.iter().map(|s| s.app_pool.clone()).collect();
         for pool in pools {
@@ -110,22 +105,7 @@ impl Planner<'_> {
         // Pools first (a site whose pool is stopped answers 503), then the sites, then the
         // services.
         self.start_stopped(|o| matches!(o, HostObject::AppPool { .. }));
-        let sites = self.blue_prism_sites(&self.after.apphost)?;
-        for site in &sites {
-            if !site.auto_start {
-                continue;
-            }
-            let values = [("site", site.name.as_str())];
-            let mut op = self.command(
-                CommandPurpose::StartSite {
-                    site: site.name.clone(),
-                },
-                &templates.start_site,
-                &values,
-            );
-            op.undo = Some(render(&templates.stop_site, &values));
-            self.body.push(Op::Command(op));
-        }
+        self.start_sites(&templates)?;
         self.start_stopped(|o| matches!(o, HostObject::Service { .. }));
         self.restart_broker(&templates);
         if self.config().host.restart_iis {
@@ -155,6 +135,53 @@ impl Planner<'_> {
             &templates.service_restart,
             &[("service", RABBITMQ_SERVICE)],
         )));
+    }
+
+    /// Each Blue Prism site of the step's result: started again if the head's stop of that
+    /// site (the same IIS site id, so a site the 4.3 renames gave a new name counts as the
+    /// same site) found it running; a site the step adds is started if IIS would start it
+    /// (`serverAutoStart`), by the config's `start_site` command, whose undo is `stop_site`.
+    fn start_sites(&mut self, templates: &crate::host::CommandTemplates) -> Result<(), PlanError> {
+        let before = self.blue_prism_sites(&self.before.apphost)?;
+        for site in self.blue_prism_sites(&self.after.apphost)? {
+            let was = before.iter().find(|b| match (b.id, site.id) {
+                (Some(a), Some(b)) => a == b,
+                _ => b.name.eq_ignore_ascii_case(&site.name),
+            });
+            match was.and_then(|was| self.stop_op_of(&was.name)) {
+                Some(stop_op) => self.body.push(Op::Host(HostOp {
+                    object: HostObject::Site { name: site.name },
+                    change: HostChange::Start { stop_op },
+                })),
+                None if site.auto_start => {
+                    let values = [("site", site.name.as_str())];
+                    let mut op = self.command(
+                        CommandPurpose::StartSite {
+                            site: site.name.clone(),
+                        },
+                        &templates.start_site,
+                        &values,
+                    );
+                    op.undo = Some(render(&templates.stop_site, &values));
+                    self.body.push(Op::Command(op));
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The index of the head's stop of the site named `name`.
+    fn stop_op_of(&self, name: &str) -> Option<u32> {
+        self.head
+            .iter()
+            .position(|op| {
+                matches!(op, Op::Host(HostOp {
+                object: HostObject::Site { name: n },
+                change: HostChange::Stop,
+            }) if n.eq_ignore_ascii_case(name))
+            })
+            .map(|i| i as u32)
     }
 
     /// A start, for each object of `kind` the head stops, that runs only if its stop found

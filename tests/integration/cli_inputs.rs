@@ -218,9 +218,11 @@ fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
     let text: Vec<String> = text
         .lines()
         .map(|l| {
-            if l.starts_with("start_site =") {
+            // The first command of the run (4.1 -> 4.2's folder ACL grant): stopping and
+            // starting sites are host ops.
+            if l.starts_with("folder_acl_grant =") {
                 format!(
-                    "start_site = [\"sh\", \"-c\", \"touch '{}'; sleep 2\"]",
+                    "folder_acl_grant = [\"sh\", \"-c\", \"touch '{}'; sleep 2\"]",
                     started.display()
                 )
             } else {
@@ -240,7 +242,7 @@ fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
     while !started.exists() {
         assert!(
             std::time::Instant::now() < deadline,
-            "the run reached its first site start"
+            "the run reached its first command"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

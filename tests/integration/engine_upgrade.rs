@@ -343,27 +343,38 @@ fn set_command(scenario: &Scenario, key: &str, value: &str) {
     fs::write(scenario.config(), text.join("\n")).unwrap();
 }
 
-/// A symbolic link that a command put into the install tree during the step: the install can
-/// no longer be digested (an install holds no links), after the step has changed it.
+/// A symbolic link that a command put into the install tree during the step 4.1 -> 4.2 (its
+/// folder ACL grant, the first command of a step; stopping sites is a host op): the install can
+/// no longer be digested (an install holds no links), after the step has changed it. Returns
+/// the link and the grant's op index.
 #[cfg(unix)]
-fn link_in_the_tree_when_sites_stop(scenario: &Scenario) -> std::path::PathBuf {
+fn link_in_the_tree_when_folders_are_granted(scenario: &Scenario) -> (std::path::PathBuf, u64) {
     let link = scenario.root().join("Hub").join("hubup-test-link");
     let script = format!("ln -sf /dev/null '{}'", link.display());
     let template = format!("[\"sh\", \"-c\", {:?}]", script);
-    set_command(scenario, "stop_site", &template);
-    link
+    set_command(scenario, "folder_acl_grant", &template);
+    let plan = scenario
+        .run(&["plan", "--to", "4.2", "--json"])
+        .expect(0)
+        .json();
+    let grant = plan["steps"][0]["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|op| op["description"].as_str().unwrap().contains("full control"))
+        .expect("a folder ACL grant in 4.1 -> 4.2");
+    (link, grant["index"].as_u64().unwrap())
 }
 
 #[cfg(unix)]
 #[test]
 fn an_install_that_cannot_be_read_after_a_rollback_leaves_the_run_unfinished() {
-    let scenario = Scenario::new();
+    let scenario = Scenario::at_version("4.1");
     let pristine = scenario.digests();
-    let index = middle_op(&scenario, "4.1", "4.0 -> 4.1");
-    let link = link_in_the_tree_when_sites_stop(&scenario);
-    let fault = format!("fail=4.0:{index}");
+    let (link, grant) = link_in_the_tree_when_folders_are_granted(&scenario);
+    let fault = format!("fail=4.1:{}", grant + 2);
     let run = scenario.run_with_env(
-        &["upgrade", "--to", "4.1"],
+        &["upgrade", "--to", "4.2"],
         &[("HUBUP_TEST_FAULTS", &fault)],
     );
     unfinished_after_a_change(run, "hubup-test-link");
@@ -377,23 +388,23 @@ fn an_install_that_cannot_be_read_after_a_rollback_leaves_the_run_unfinished() {
 #[cfg(unix)]
 #[test]
 fn an_install_that_cannot_be_read_after_a_resumed_step_leaves_the_run_unfinished() {
-    let scenario = Scenario::new();
-    let index = middle_op(&scenario, "4.1", "4.0 -> 4.1");
-    let link = link_in_the_tree_when_sites_stop(&scenario);
-    let fault = format!("crash-after={}", index + 1);
+    let scenario = Scenario::at_version("4.1");
+    let (link, grant) = link_in_the_tree_when_folders_are_granted(&scenario);
+    let fault = format!("crash-after={}", grant + 1);
     let run = scenario.run_with_env(
-        &["upgrade", "--to", "4.1"],
+        &["upgrade", "--to", "4.2"],
         &[("HUBUP_TEST_FAULTS", &fault)],
     );
     assert_ne!(run.code, 0, "the simulated crash ends the process");
     scenario.wait_for_journal();
-    unfinished_after_a_change(scenario.run(&["resume"]), "hubup-test-link");
+    // Script mode: the resumed step waits for its DBA before it commits (and reads the tree).
+    unfinished_after_a_change(scenario.run_playing_dba(&["resume"]), "hubup-test-link");
 
     fs::remove_file(&link).unwrap();
     scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(
         scenario.digests().1,
-        expected_tree_digest("4.1"),
+        expected_tree_digest("4.2"),
         "the resumed step committed"
     );
 }

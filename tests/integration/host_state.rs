@@ -469,3 +469,71 @@ fn the_broker_restarts_here_only_when_it_runs_here_else_the_run_names_its_server
         "{said}"
     );
 }
+
+fn site_running(m: &Value, name: &str) -> Option<bool> {
+    m["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["running"].as_bool())
+}
+
+#[test]
+fn a_site_the_administrator_stopped_stays_stopped_through_upgrade_failure_and_rollback() {
+    let s = Scenario::at_version("4.2");
+    let mut m = s.machine();
+    set_entry(
+        &mut m,
+        "sites",
+        "Blue Prism - Interact",
+        "running",
+        json!(false),
+    );
+    s.save_machine(&m);
+    let original = s.machine();
+
+    // A step that fails after its stops: undo puts back what each stop found, no more.
+    let plan = s.run(&["plan", "--to", "4.3", "--json"]).expect(0).json();
+    let ops = plan["steps"][0]["ops"].as_array().unwrap();
+    let last_write = ops.iter().rfind(|op| op["kind"] == "write_file").unwrap()["index"]
+        .as_u64()
+        .unwrap();
+    let fault = format!("fail=4.2:{last_write}");
+    s.run_with_env(
+        &["upgrade", "--to", "4.3"],
+        &[("HUBUP_TEST_FAULTS", &fault)],
+    )
+    .expect(3);
+    assert_eq!(s.machine(), original, "the failed step's undo");
+    assert!(!started_interact(&s), "{}", commands_log(&s));
+
+    // The step itself: the stopped site stays stopped, the renamed IMS runs under its new name.
+    s.run_playing_dba(&["upgrade", "--to", "4.3"]).expect(0);
+    let after = s.machine();
+    assert_eq!(site_running(&after, "Blue Prism - Interact"), Some(false));
+    assert_eq!(site_running(&after, "Blue Prism - Hub"), Some(true));
+    assert_ne!(
+        site_running(&after, "Blue Prism - Authentication Server"),
+        Some(false),
+        "the renamed site runs as IMS did"
+    );
+    assert!(!started_interact(&s), "{}", commands_log(&s));
+    assert!(
+        commands_log(&s).contains("appcmd stop site \"Blue Prism - Hub\""),
+        "sites are stopped as observed host ops: {}",
+        commands_log(&s)
+    );
+
+    s.run(&["rollback", "--to", "4.2"]).expect(0);
+    assert_eq!(s.machine(), original, "rollback starts only what ran");
+    assert!(!started_interact(&s), "{}", commands_log(&s));
+}
+
+/// Whether anything (a host op or a command template) started the Interact site.
+fn started_interact(s: &Scenario) -> bool {
+    commands_log(s)
+        .lines()
+        .map(|l| l.trim_end_matches('"'))
+        .any(|l| l.contains("start site") && l.ends_with("Blue Prism - Interact"))
+}

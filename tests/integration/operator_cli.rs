@@ -709,9 +709,10 @@ mod unix {
         let sandbox = Sandbox::new();
         let started = sandbox.path().join("restart-started");
         let gate = sandbox.path().join("restart-gate");
+        // The run's first command (4.1 -> 4.2's folder ACL grant; sites are host ops).
         sandbox.set_config_line(
-            "start_site",
-            &format!("start_site = {}", gated(&started, &gate)),
+            "folder_acl_grant",
+            &format!("folder_acl_grant = {}", gated(&started, &gate)),
         );
         let child = sandbox
             .command(&["upgrade", "--to", "4.5"])
@@ -719,7 +720,7 @@ mod unix {
             .stderr(std::process::Stdio::null())
             .spawn_retrying()
             .unwrap();
-        wait_for("the run to reach its first site start", || started.exists());
+        wait_for("the run to reach its first command", || started.exists());
 
         let status = sandbox.run(&["status"]).expect(6);
         assert!(

@@ -454,16 +454,33 @@ mod journaled_commands {
     use super::*;
     use hubup::{CommandLine, Journal, Op, Payload};
 
-    /// A run that stopped part way through its first step (three op effects in).
-    fn interrupted() -> Scenario {
-        let scenario = Scenario::new();
+    /// A run that stopped part way through the step 4.1 -> 4.2, right after its first command
+    /// (a folder ACL grant; stopping sites, pools and services are host ops), with that
+    /// command's op index.
+    fn interrupted() -> (Scenario, usize) {
+        let scenario = Scenario::at_version("4.1");
+        let plan = scenario
+            .run(&["plan", "--to", "4.2", "--json"])
+            .expect(0)
+            .json();
+        let first_command = plan["steps"][0]["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|op| op["kind"] == "command")
+            .expect("a command in 4.1 -> 4.2")["index"]
+            .as_u64()
+            .unwrap() as usize;
         let run = scenario.run_with_env(
-            &["upgrade", "--to", "4.1"],
-            &[("HUBUP_TEST_FAULTS", "crash-after=3")],
+            &["upgrade", "--to", "4.2"],
+            &[(
+                "HUBUP_TEST_FAULTS",
+                &format!("crash-after={}", first_command + 1),
+            )],
         );
         assert_ne!(run.code, 0, "the simulated crash ends the process");
         scenario.wait_for_journal();
-        scenario
+        (scenario, first_command)
     }
 
     fn journal_path(scenario: &Scenario) -> std::path::PathBuf {
@@ -494,26 +511,26 @@ mod journaled_commands {
 
     #[test]
     fn a_planted_journal_command_is_refused_by_resume_and_rollback_and_never_runs() {
-        let scenario = interrupted();
+        let (scenario, grant) = interrupted();
         let pwned = scenario.path().join("PWNED");
         let evil = CommandLine {
             program: "sh".into(),
             args: vec!["-c".into(), format!("touch '{}'", pwned.display())],
         };
-        plant(&scenario, |ops| match &mut ops[0] {
-            Op::Command(stop) => stop.undo = Some(evil.clone()),
-            other => panic!("op 0 is a site stop, not {other:?}"),
+        plant(&scenario, |ops| match &mut ops[grant] {
+            Op::Command(acl) => acl.undo = Some(evil.clone()),
+            other => panic!("op {grant} is a folder ACL grant, not {other:?}"),
         });
         scenario.run(&["journal", "verify"]).expect(0);
-        for args in [&["rollback"][..], &["resume"], &["rollback", "--to", "4.0"]] {
+        for args in [&["rollback"][..], &["resume"], &["rollback", "--to", "4.1"]] {
             let stderr = refused(
                 &scenario,
                 args,
                 &[
                     "refusing to run 1 journaled command line",
-                    "step 4.0 -> 4.1 op 0 (stop site",
+                    &format!("step 4.1 -> 4.2 op {grant} (give "),
                     &format!("journaled: sh -c \"touch '{}'\"", pwned.display()),
-                    "the config's [commands] start_site: sh -c",
+                    "the config's [commands] folder_acl_revoke: sh -c",
                     "--accept-changed-commands",
                 ],
             );
@@ -523,11 +540,11 @@ mod journaled_commands {
 
     #[test]
     fn a_journaled_value_that_breaks_out_of_quoting_is_refused() {
-        let scenario = interrupted();
+        let (scenario, _) = interrupted();
         plant(&scenario, |ops| {
             for op in ops.iter_mut() {
                 if let Op::Command(command) = op
-                    && let hubup::CommandPurpose::StopSite { site } = &mut command.purpose
+                    && let hubup::CommandPurpose::StartSite { site } = &mut command.purpose
                 {
                     // Rendered from the config's own template, but with a value that would
                     // end a quoted PowerShell string.
@@ -536,9 +553,10 @@ mod journaled_commands {
                     for line in [&mut command.apply, command.undo.as_mut().unwrap()] {
                         *line.args.last_mut().unwrap() = rendered.clone();
                     }
-                    break;
+                    return;
                 }
             }
+            panic!("a site start by command (a new site) in 4.1 -> 4.2");
         });
         refused(
             &scenario,
@@ -549,7 +567,7 @@ mod journaled_commands {
 
     #[test]
     fn a_template_changed_during_a_run_stops_resume_until_the_administrator_accepts_it() {
-        let scenario = interrupted();
+        let (scenario, _) = interrupted();
         let text = fs::read_to_string(scenario.config()).unwrap();
         let changed = text.replace(
             "\"appcmd\", \"start\", \"site\"",
@@ -563,9 +581,10 @@ mod journaled_commands {
             &["journaled: sh", "appcmd start site", "/quiet"],
         );
         assert!(stderr.contains("start_site"), "{stderr}");
+        // Script mode: the step then waits for its DBA (exit 7), and the demo plays the DBA.
         let run = scenario
             .run(&["resume", "--accept-changed-commands"])
-            .expect(0);
+            .expect(7);
         assert!(
             run.stderr.contains("accepted a changed command"),
             "{}",
@@ -588,6 +607,10 @@ mod journaled_commands {
                 .any(|n| n.contains("--accept-changed-commands")),
             "{notes:?}"
         );
-        assert_eq!(scenario.digests().0, "4.1");
+        // Each command that would run the changed lines needs the acceptance again.
+        scenario
+            .run(&["resume", "--dba-confirmed", "--accept-changed-commands"])
+            .expect(0);
+        assert_eq!(scenario.digests().0, "4.2");
     }
 }
