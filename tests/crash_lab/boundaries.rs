@@ -16,7 +16,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::lab::sandbox::{
-    BACKUPS, Digests, OP_KINDS, UPGRADE, World, copy_of, crashed, run_chain, run_faulty_playing_dba,
+    BACKUPS, Digests, OP_KINDS, World, copy_of, crashed, crashed_full_run, run_faulty_playing_dba,
 };
 use crate::lab::{Rng, Tally, in_parallel, say, scaled, trial_seed};
 use crate::support::Scenario;
@@ -148,8 +148,7 @@ pub fn seeded_boundaries_across_the_run() -> Result<(), String> {
 /// One crash, then both ways out, each crashed once more and finished.
 fn trial(world: &World, boundary: Boundary, seed: u64, tally: &Tally) -> Result<(), String> {
     let mut rng = Rng::new(seed);
-    let crashed_run = copy_of(&world.template);
-    let run = run_chain(&crashed_run, &UPGRADE, boundary, &world.chain);
+    let (crashed_run, run) = crashed_full_run(world, boundary);
     if !crashed(&run) {
         return Err(format!(
             "the upgrade did not crash at its boundary: exit {}\n{}",

@@ -98,10 +98,30 @@ pub fn run_faulty(scenario: &Scenario, args: &[&str], faults: &str) -> Run {
     }
 }
 
+/// A full run (`upgrade`, then `resume --dba-confirmed` while a step waits for its DBA)
+/// crashed at `boundary`, which counts journal appends across all its processes: on a copy
+/// of the reference run as it was when the process the boundary falls in began (the
+/// processes before it would run as they did uninterrupted, so the lab does not spend their
+/// time again in every trial), that process crashed, and none after it. Returns the sandbox
+/// and the last process's result.
+pub fn crashed_full_run(world: &World, boundary: Boundary) -> (Scenario, Run) {
+    let chain = &world.chain;
+    let mut offset = 0;
+    let mut first = 0;
+    while first + 1 < chain.len() && boundary.append > offset + chain[first] {
+        offset += chain[first];
+        first += 1;
+    }
+    let scenario = copy_of(&world.process_starts[first]);
+    let args: &[&str] = if first == 0 { &UPGRADE } else { &DBA_CONFIRMED };
+    let run = run_chain(&scenario, args, boundary.shifted(offset), &chain[first..]);
+    (scenario, run)
+}
+
 /// Runs `args`, then, while a step waits for its DBA (exit 7), `resume --dba-confirmed`: the
-/// processes of one full run. `boundary` counts journal appends across all of them (`chain`:
-/// the appends each process of an uninterrupted run makes) and crashes the process it falls
-/// in; the processes before it run as they would uninterrupted.
+/// processes of one full run, or of its rest. `boundary` counts journal appends across all
+/// of them (`chain`: the appends each process of an uninterrupted run makes) and crashes the
+/// process it falls in; the processes before it run as they would uninterrupted.
 pub fn run_chain(scenario: &Scenario, args: &[&str], boundary: Boundary, chain: &[u64]) -> Run {
     let mut args = args.to_vec();
     let mut offset = 0;
@@ -228,6 +248,9 @@ pub struct World {
     /// The appends of each process of an uninterrupted run (`upgrade`, then `resume
     /// --dba-confirmed` at each step that waits for its DBA).
     pub chain: Vec<u64>,
+    /// The uninterrupted run's sandbox as each process of `chain` began (the first: the
+    /// template), so a trial crashing in a later process starts there.
+    pub process_starts: Vec<Scenario>,
 }
 
 /// The number in a crash message's "(journal append N)".
@@ -244,12 +267,14 @@ fn append_number(run: &Run) -> Option<u64> {
 /// The journal appends each process of an uninterrupted full run makes: `upgrade`, then one
 /// `resume --dba-confirmed` per step that waits for its DBA. Each count is the append holding
 /// the process's last entry (`awaiting_dba`, or `run_finished` for the last process), and the
-/// process must not make one more.
-fn chain_appends(template: &Scenario) -> Vec<u64> {
+/// process must not make one more. With them, a copy of the sandbox as each process found it.
+fn chain_appends(template: &Scenario) -> (Vec<u64>, Vec<Scenario>) {
     let reference = copy_of(template);
     let mut args = UPGRADE.to_vec();
     let mut chain = Vec::new();
+    let mut starts = Vec::new();
     loop {
+        starts.push(copy_of(&reference));
         let probe = copy_of(&reference);
         let mut run = run_faulty(&probe, &args, "crash-after-entry=awaiting_dba:1");
         if !crashed(&run) {
@@ -277,7 +302,7 @@ fn chain_appends(template: &Scenario) -> Vec<u64> {
         chain.push(appends);
         let run = reference.run(&args);
         match run.code {
-            0 => return chain,
+            0 => return (chain, starts),
             AWAITING_DBA if chain.len() < 6 => args = DBA_CONFIRMED.to_vec(),
             code => panic!("a full run: exit {code}\n{}", run.stderr),
         }
@@ -371,7 +396,7 @@ impl World {
         }
         assert_eq!(step_starts.len(), 5, "a full run plans five steps");
         let step_kinds = plan_kinds(&template);
-        let chain = chain_appends(&template);
+        let (chain, process_starts) = chain_appends(&template);
         let committed = committed_steps(&journal);
         let swept = swept_steps(&step_kinds)
             .into_iter()
@@ -401,6 +426,7 @@ impl World {
             swept,
             total_appends,
             chain,
+            process_starts,
         }
     }
 
