@@ -7,8 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
-
 use crate::support::{Run, Scenario, StartRetrying, WriteProtected, hubup};
 
 /// A 4.0 sandbox upgraded to `to` (playing the DBA at each database step).
