@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::journal_golden::golden_copy;
+use crate::journal_golden_variants::GOLDENS;
 use crate::support::{Run, Scenario, StartRetrying, WriteProtected, hubup};
 
 /// A 4.0 sandbox upgraded to `to` (playing the DBA at each database step).
@@ -394,5 +396,35 @@ fn the_receipt_renders_in_a_headless_browser() {
         head.as_str(),
     ] {
         assert!(dom.contains(fact), "{fact} not in the rendered page");
+    }
+}
+
+/// Every golden journal (together: every payload kind and op variant) gives a receipt for
+/// each of its runs, and its export reads back as receipts that agree with themselves.
+#[test]
+fn every_golden_journal_gives_receipts_and_its_export_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    for golden in GOLDENS {
+        let name = golden.file;
+        let copy = golden_copy(golden, dir.path());
+        let journal = copy.to_str().unwrap();
+        let export = hubup_run(&["journal", "export", "--json", "--journal", journal]).expect(0);
+        let runs: std::collections::BTreeSet<String> = export
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["run"].to_string())
+            .collect();
+        assert!(!runs.is_empty(), "{name} has runs");
+        for run in &runs {
+            let run = run.trim_matches('"');
+            let receipt = hubup_run(&["report", "--json", "--run", run, "--journal", journal])
+                .expect(0)
+                .json();
+            assert_eq!(receipt["run"], run, "{name}");
+            hubup_run(&["report", "--html", "-", "--run", run, "--journal", journal]).expect(0);
+        }
+        let exported = dir.path().join(format!("{name}.jsonl"));
+        std::fs::write(&exported, &export.stdout).unwrap();
+        diff(&exported, &exported, false).expect(0);
     }
 }
