@@ -112,12 +112,10 @@ fn verify_sentence(report: &RunReport) -> String {
 
 /// The text summary: who, what, when, and how to get the rest.
 fn summary(report: &RunReport) -> Vec<String> {
-    let ops: Vec<OpStatus> = report
-        .steps
-        .iter()
-        .flat_map(|s| s.ops.iter().map(|op| op.status))
-        .collect();
-    let count = |status| ops.iter().filter(|s| **s == status).count();
+    let ops: Vec<&hubup::OpReport> = report.steps.iter().flat_map(|s| &s.ops).collect();
+    let count = |status| ops.iter().filter(|op| op.status == status).count();
+    // A failed op is undone with its step: it counts as failed and as undone.
+    let failed = ops.iter().filter(|op| op.error.is_some()).count();
     let committed = report
         .steps
         .iter()
@@ -144,7 +142,7 @@ fn summary(report: &RunReport) -> Vec<String> {
             report.steps.len(),
             ops.len(),
             count(OpStatus::Done),
-            count(OpStatus::Failed),
+            failed,
             count(OpStatus::Undone)
         ),
         format!(
@@ -369,14 +367,24 @@ fn step_section(page: &mut String, step: &StepReport) {
     page.push_str("</table>\n");
     head_row(page, &["#", "kind", "op", "outcome", "detail"]);
     for op in &step.ops {
+        // A failed op is undone with the rest: say both.
+        let (class, outcome) = match (&op.error, op.status) {
+            (Some(_), OpStatus::Undone) => ("failed", "failed, undone"),
+            (_, status) => (status_class(status), status_class(status)),
+        };
+        let detail = [op.detail.as_deref(), op.error.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
         row(
             page,
             &[
                 ("", &op.index.to_string()),
                 ("", &op.kind),
                 ("", &op.description),
-                (status_class(op.status), status_class(op.status)),
-                ("", op.detail.as_deref().unwrap_or("")),
+                (class, outcome),
+                ("", &detail),
             ],
         );
     }

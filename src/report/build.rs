@@ -167,12 +167,12 @@ fn observe(report: &mut RunReport, drafts: &mut Vec<Draft>, entry: &Entry, plans
             OpStatus::Done,
             Some(describe_outcome(outcome)),
         ),
-        Payload::OpFailed { step, index, error } => set_op(
-            draft(drafts, *step),
-            *index,
-            OpStatus::Failed,
-            Some(error.clone()),
-        ),
+        Payload::OpFailed { step, index, error } => {
+            set_op(draft(drafts, *step), *index, OpStatus::Failed, None);
+            if let Some(op) = op_mut(draft(drafts, *step), *index) {
+                op.error = Some(error.clone());
+            }
+        }
         Payload::OpUndone { step, index } => {
             set_op(draft(drafts, *step), *index, OpStatus::Undone, None);
         }
@@ -264,15 +264,20 @@ fn planned((op, index): (&Op, u32)) -> OpReport {
         description: op.describe(),
         status: OpStatus::Planned,
         detail: None,
+        error: None,
     }
 }
 
+fn op_mut(step: Option<&mut StepReport>, index: u32) -> Option<&mut OpReport> {
+    step.and_then(|s| s.ops.iter_mut().find(|op| op.index == index))
+}
+
 fn set_op(step: Option<&mut StepReport>, index: u32, status: OpStatus, detail: Option<String>) {
-    let Some(op) = step.and_then(|s| s.ops.iter_mut().find(|op| op.index == index)) else {
+    let Some(op) = op_mut(step, index) else {
         return;
     };
     op.status = status;
-    // An undo keeps what was said before (how it was done, or why it failed).
+    // An undo keeps how the op was done: the auditor sees both.
     if detail.is_some() {
         op.detail = detail;
     }

@@ -130,8 +130,10 @@ pub struct OpReport {
     /// `Op::describe`: what it changes, in one line.
     pub description: String,
     pub status: OpStatus,
-    /// How it was done (`applied`, `already present`, `skipped: ...`) or why it failed.
+    /// How it was done (`applied`, `already present`, `skipped: ...`).
     pub detail: Option<String>,
+    /// Why it failed, if it did (kept when it is undone afterwards).
+    pub error: Option<String>,
 }
 
 /// The last thing the journal says about an op.

@@ -428,3 +428,34 @@ fn every_golden_journal_gives_receipts_and_its_export_reads_back() {
         diff(&exported, &exported, false).expect(0);
     }
 }
+
+#[test]
+fn the_receipt_of_a_rolled_back_step_shows_the_failure_the_undos_and_the_rollback() {
+    let scenario = Scenario::new();
+    scenario
+        .run_with_env(
+            &["upgrade", "--to", "4.1"],
+            &[("HUBUP_TEST_FAULTS", "fail=4.0:3")],
+        )
+        .expect(3);
+    let receipt = scenario.run(&["report", "--json"]).expect(0).json();
+    assert_eq!(receipt["outcome"]["state"], "rolled_back");
+    assert_eq!(receipt["outcome"]["version"], "4.0");
+    let step = &receipt["steps"][0];
+    assert_eq!(step["outcome"], "rolled_back");
+    assert_eq!(step["restored_verified"], true);
+    let ops = step["ops"].as_array().unwrap();
+    // The failed op is undone with the others, and its failure kept.
+    assert_eq!(ops[3]["status"], "undone", "{}", ops[3]);
+    let error = ops[3]["error"].as_str().unwrap();
+    assert!(error.contains("injected test fault"), "{error}");
+    assert!(
+        ops[..3].iter().all(|op| op["status"] == "undone"),
+        "{ops:?}"
+    );
+    assert!(ops[4..].iter().all(|op| op["status"] == "planned"));
+    let html = scenario.run(&["report", "--html", "-"]).expect(0).stdout;
+    assert!(html.contains("rolled back to 4.0"));
+    assert!(html.contains("failed, undone"));
+    assert!(html.contains("class=\"undone\""));
+}
