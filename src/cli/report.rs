@@ -202,6 +202,7 @@ fn html(report: &RunReport) -> String {
         esc(&title)
     );
     facts(&mut page, report);
+    overview(&mut page, report);
     proof(&mut page, report);
     for step in &report.steps {
         step_section(&mut page, step);
@@ -303,6 +304,34 @@ fn proof(page: &mut String, report: &RunReport) {
         "<p class=\"note\">{}</p>",
         esc(&verify_sentence(report))
     );
+}
+
+/// One line per step, before the details: what an auditor reads first.
+fn overview(page: &mut String, report: &RunReport) {
+    page.push_str("<h2>Steps</h2>\n");
+    head_row(
+        page,
+        &["step", "outcome", "ops done", "ops failed", "ops undone"],
+    );
+    for step in &report.steps {
+        let count = |status| step.ops.iter().filter(|op| op.status == status).count();
+        let failed = step.ops.iter().filter(|op| op.error.is_some()).count();
+        let class = step_class(step.outcome);
+        row(
+            page,
+            &[
+                ("", &step.step.to_string()),
+                (class, &class.replace('_', " ")),
+                (
+                    "",
+                    &format!("{} of {}", count(OpStatus::Done), step.ops.len()),
+                ),
+                ("", &failed.to_string()),
+                ("", &count(OpStatus::Undone).to_string()),
+            ],
+        );
+    }
+    page.push_str("</table>\n");
 }
 
 fn step_class(outcome: StepOutcome) -> &'static str {
