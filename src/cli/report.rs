@@ -26,7 +26,7 @@ pub(crate) struct ReportArgs {
     /// Write the receipt as one self-contained HTML page to FILE (`-`: standard output).
     #[arg(long, value_name = "FILE", conflicts_with = "json")]
     html: Option<PathBuf>,
-    /// Print the receipt as one JSON object (schema in README.md, "Receipts").
+    /// Print the receipt as one JSON object (schema in README.md, "Receipts and audits").
     #[arg(long)]
     json: bool,
 }
