@@ -25,6 +25,7 @@ mod plan;
 mod process;
 mod rabbitmq;
 mod relpath;
+mod report;
 mod secret;
 mod settings;
 mod sql;
@@ -81,9 +82,10 @@ pub use install_lock::{
 };
 pub use journal::{
     BadRunId, ChainFault, ConfigRecord, Entry, Head, Holder, JOURNAL_FORMAT, Journal, JournalError,
-    MAX_ENTRY_BYTES, MachineId, PAYLOAD_KINDS, Payload, PlanIndex, REDACTED, RunId, RunOutcome,
-    UnfinishedRun, VerifyReport, compact_utc, default_journal_path, export_json, format_utc,
-    local_machine_name, names_a_secret, now_ms, show_line,
+    MACHINE_ID_KEY, MAX_ENTRY_BYTES, MachineId, OPERATOR_KEY, PAYLOAD_KINDS, Payload, PlanIndex,
+    REDACTED, RunId, RunOutcome, UnfinishedRun, VerifyReport, compact_utc, default_journal_path,
+    export_json, format_utc, local_machine_name, local_operator_name, names_a_secret, now_ms,
+    show_line,
 };
 pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{
@@ -109,6 +111,11 @@ pub use plan::{
 };
 pub use rabbitmq::{RabbitMqConfig, RabbitMqError};
 pub use relpath::{RelPath, UnsafePath};
+pub use report::{
+    ConfigValue, FileChange, FileChangeKind, JournalProof, MachineState, OpReport, OpStatus, Probe,
+    REPORT_FORMAT, ReceiptError, ReportError, ReportMachine, RunReport, RunResult, SetDiff,
+    SettingsFileChange, SqlChange, StateDiff, StepOutcome, StepReport, ValueDiff, read_receipts,
+};
 pub use secret::{BadPassword, Secret};
 pub use settings::{
     KeyPath, MergedSettings, SettingsChange, SettingsError, apply_settings_changes, merge_settings,

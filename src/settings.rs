@@ -160,8 +160,8 @@ pub fn merge_settings(
     Ok(MergedSettings { bytes, notes })
 }
 
-/// A change in words, for messages (keys only: values can be secrets).
-fn describe(change: &SettingsChange) -> String {
+/// A change in words, for messages and receipts (keys only: values can be secrets).
+pub(crate) fn describe(change: &SettingsChange) -> String {
     match change {
         SettingsChange::Add { key, .. } => format!("add {}", show_key(key)),
         SettingsChange::Set { key, .. } => format!("set {}", show_key(key)),

@@ -37,7 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("records", &["model", "journal"]),
     ("database and machine", &["sql", "host"]),
     ("configuration", &["config"]),
-    ("planning and reporting", &["plan", "status"]),
+    ("planning and reporting", &["plan", "status", "report"]),
     ("doing", &["exec", "fixture"]),
 ];
 

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use hubup::{
     AccessReport, BackupFolderError, ConfigError, ConfigPathError, EngineError, FixtureError,
-    InstallLockError, JournalError, KeyFileError, PackageError, PrerequisiteReport, RunEnd,
-    SignError, SqlError, StatusError, UnfinishedRun,
+    InstallLockError, JournalError, KeyFileError, PackageError, PrerequisiteReport, ReceiptError,
+    ReportError, RunEnd, SignError, SqlError, StatusError, UnfinishedRun,
 };
 
 /// Exit codes, stable and documented in README.md.
@@ -38,6 +38,9 @@ pub(crate) enum Exit {
     /// Script mode: a step stopped before starting its sites; give the script it names to a
     /// DBA, then run `hubup resume`. Nothing is wrong; the run is unfinished on purpose.
     AwaitingDba = 7,
+    /// `audit diff`: the two machines' receipts differ (the output lists what). Nothing is
+    /// wrong with either input; they are not the same.
+    Differs = 8,
     /// Ctrl-C before the first change: nothing was journaled or changed, nothing is pending
     /// (128 + SIGINT, as shells report an interrupted command).
     CancelledBeforeStart = 130,
@@ -60,6 +63,7 @@ impl Exit {
             Exit::AwaitingDba => {
                 "give the script the message names to a DBA, then run `hubup resume`"
             }
+            Exit::Differs => "compare the differences listed; nothing was changed",
             Exit::CancelledBeforeStart => "nothing is pending: run the command again when ready",
         }
     }
@@ -92,6 +96,8 @@ pub(crate) enum Outcome<'a> {
     NothingToDo,
     /// `hubup status` found this.
     Status(Pending),
+    /// `hubup audit diff` compared two machines' receipts.
+    Audited { identical: bool },
     /// It failed.
     Failed(&'a Cause),
 }
@@ -166,6 +172,12 @@ pub(crate) enum Cause {
     /// `package sign` left the package unsigned (and unchanged).
     #[error("cannot sign {}: {error}", package.display())]
     Sign { package: PathBuf, error: SignError },
+    /// `report` was asked for a run the journal holds no start of.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// An `audit diff` input is no receipt or journal export (or cannot be read).
+    #[error(transparent)]
+    Receipt(#[from] ReceiptError),
     /// The operating system's random source failed (`package keygen`).
     #[error("cannot make a key: {0}")]
     KeyGeneration(std::io::Error),
@@ -190,6 +202,8 @@ pub(crate) fn code(outcome: Outcome<'_>) -> Exit {
         Outcome::Status(Pending::InProgress) => Exit::Busy,
         // A script must not read "nothing pending" into a journal nobody could read.
         Outcome::Status(Pending::Unknown) => Exit::Failure,
+        Outcome::Audited { identical: true } => Exit::Ok,
+        Outcome::Audited { identical: false } => Exit::Differs,
         Outcome::Checked(report) if report.all_ok() => Exit::Ok,
         // `upgrade` would refuse to start: a failed prerequisite.
         Outcome::Checked(_) => Exit::BadInput,
@@ -215,7 +229,9 @@ fn cause_code(cause: &Cause) -> Exit {
         | Cause::Faults(_)
         | Cause::Argument(_)
         | Cause::Status(_)
-        | Cause::Fixture(_) => Exit::BadInput,
+        | Cause::Fixture(_)
+        | Cause::Report(_)
+        | Cause::Receipt(_) => Exit::BadInput,
         Cause::Sandbox(_) | Cause::Output(_) => Exit::Failure,
         // Refused before anything was created or run: nothing was changed.
         Cause::AccessRefused { .. } => Exit::BadInput,
@@ -347,7 +363,9 @@ impl Failure {
     /// journal says).
     pub(crate) fn json(&self) -> serde_json::Value {
         let changed = match self.code {
-            Exit::Ok | Exit::BadInput | Exit::Busy | Exit::CancelledBeforeStart => json!(false),
+            Exit::Ok | Exit::BadInput | Exit::Busy | Exit::Differs | Exit::CancelledBeforeStart => {
+                json!(false)
+            }
             Exit::RolledBack => json!(true),
             // The run waits for its DBA: the steps before it changed the install.
             Exit::Failure | Exit::NeedsResume | Exit::JournalCorrupt | Exit::AwaitingDba => {
@@ -910,6 +928,26 @@ mod tests {
                 .advice()
                 .contains("nothing is pending")
         );
+    }
+
+    #[test]
+    fn an_audit_exits_0_when_the_receipts_agree_and_8_when_they_differ() {
+        assert_eq!(code(Outcome::Audited { identical: true }), Exit::Ok);
+        assert_eq!(code(Outcome::Audited { identical: false }), Exit::Differs);
+    }
+
+    #[test]
+    fn an_unreadable_receipt_and_a_run_without_its_start_exit_2() {
+        let receipt = ReceiptError {
+            path: file(),
+            problem: "it is empty".into(),
+        };
+        assert_eq!(failed(receipt), Exit::BadInput);
+        let report = ReportError::NotStarted {
+            run: run(),
+            source_name: "journal.redb".into(),
+        };
+        assert_eq!(failed(report), Exit::BadInput);
     }
 
     #[test]

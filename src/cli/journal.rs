@@ -125,7 +125,7 @@ fn select<'a>(entries: &'a [Entry], filter: &Filter) -> Result<Vec<&'a Entry>, F
 }
 
 /// The one run whose id starts with `prefix`.
-fn resolve_run(entries: &[Entry], prefix: &str) -> Result<RunId, Failure> {
+pub(crate) fn resolve_run(entries: &[Entry], prefix: &str) -> Result<RunId, Failure> {
     let bad = |message: String| Failure::of(Cause::Argument(message));
     if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit()) || prefix.len() > 32 {
         return Err(bad(format!(
@@ -165,7 +165,7 @@ fn list_runs(runs: &[RunId]) -> String {
 }
 
 /// Writes lines to stdout; a closed pipe (`| head`) ends the output quietly.
-fn print_lines(lines: impl IntoIterator<Item = String>) -> CommandResult {
+pub(crate) fn print_lines(lines: impl IntoIterator<Item = String>) -> CommandResult {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let written = lines
@@ -179,7 +179,8 @@ fn print_lines(lines: impl IntoIterator<Item = String>) -> CommandResult {
     }
 }
 
-fn open(location: Location) -> Result<Journal, Failure> {
+/// Opens the journal `location` names, read-only (every `journal` command and `report`).
+pub(crate) fn open(location: Location) -> Result<Journal, Failure> {
     let path = match (location.journal, location.config) {
         (Some(path), _) => path,
         (None, Some(config)) => journal_path_from_config(&config)?,

@@ -31,6 +31,7 @@ macro_rules! errln {
 }
 
 mod access;
+mod audit;
 mod demo;
 mod exit;
 mod fixture;
@@ -39,6 +40,7 @@ mod log;
 mod output;
 mod package;
 mod progress;
+mod report;
 mod run;
 mod saved_plan;
 mod shell;
@@ -83,6 +85,12 @@ enum Command {
     /// Verify, show and export the journal of changes hubup made on this machine.
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Write one run's receipt for an auditor: a self-contained HTML page (--html), one JSON
+    /// object (--json) or a short summary. Reads the journal only.
+    Report(report::ReportArgs),
+    /// Compare two machines' receipts or journal exports.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Generate fixture installs and update packages (for tests, benchmarks and the demo).
     #[command(subcommand)]
     Fixture(fixture::FixtureCommand),
@@ -123,6 +131,8 @@ pub(crate) fn main() -> ExitCode {
         Command::SqlScript(args) => run::sql_script(args),
         Command::Status(args) => status::run(args),
         Command::Journal(command) => journal::run(command),
+        Command::Report(args) => report::run(args),
+        Command::Audit(command) => audit::run(command),
         Command::Fixture(command) => fixture::run(command),
         Command::Package(command) => package::run(command),
         Command::Completions(args) => shell::completions(args),

@@ -368,8 +368,13 @@ impl Engine<'_> {
         let mut config = crate::journal::ConfigRecord::from_pairs(self.config.journal_view());
         // Which machine id marks the databases this run creates (the audit's link to them).
         if let Some(machine) = self.journal.machine_id() {
-            config.push(state::MACHINE_ID_KEY, machine.to_hex());
+            config.push(crate::journal::MACHINE_ID_KEY, machine.to_hex());
         }
+        // Who started it, for the receipt (`hubup report`).
+        config.push(
+            crate::journal::OPERATOR_KEY,
+            crate::journal::local_operator_name(),
+        );
         // Resume reads the backups back from here if the run stops before its first step.
         if let Some(backups) = &request.backups {
             config.push(state::BACKUP_FOLDER_KEY, backups.folder.clone());

@@ -106,8 +106,6 @@ pub struct RunState {
 /// Keys of `RunStarted`'s config record under which a run keeps its database backups.
 pub const BACKUP_FOLDER_KEY: &str = "sql.backup_databases";
 pub const BACKUP_STAMP_KEY: &str = "sql.backup_stamp";
-/// Key of `RunStarted`'s config record naming the journal's machine id.
-pub const MACHINE_ID_KEY: &str = "machine.id";
 
 /// The entries do not describe a run hubup can continue (a damaged or foreign journal).
 #[derive(Debug, thiserror::Error)]

@@ -166,6 +166,14 @@ impl<'de> Deserialize<'de> for RunId {
     }
 }
 
+/// Key of `RunStarted`'s config record naming the journal's machine id (which marks the
+/// databases the run creates: the audit's link to them).
+pub const MACHINE_ID_KEY: &str = "machine.id";
+
+/// Key of `RunStarted`'s config record naming the account that started the run (the
+/// receipt's "who ran it").
+pub const OPERATOR_KEY: &str = "run.operator";
+
 /// The value recorded in place of anything that names or looks like a secret.
 pub const REDACTED: &str = "<redacted>";
 

@@ -30,13 +30,14 @@ use std::ops::Range;
 use std::path::Path;
 
 pub use entry::{
-    BadRunId, ConfigRecord, Entry, JOURNAL_FORMAT, MAX_ENTRY_BYTES, PAYLOAD_KINDS, Payload,
-    REDACTED, RunId, RunOutcome, names_a_secret, now_ms,
+    BadRunId, ConfigRecord, Entry, JOURNAL_FORMAT, MACHINE_ID_KEY, MAX_ENTRY_BYTES, OPERATOR_KEY,
+    PAYLOAD_KINDS, Payload, REDACTED, RunId, RunOutcome, names_a_secret, now_ms,
 };
 pub use error::JournalError;
 pub use holder::Holder;
 pub use location::default_journal_path;
 pub use render::{PlanIndex, compact_utc, export_json, format_utc, show_line};
+pub(crate) use render::{describe_before, describe_outcome};
 pub use store::{Head, MachineId};
 pub use summary::UnfinishedRun;
 pub use verify::{ChainFault, VerifyReport};
@@ -333,6 +334,52 @@ pub fn local_machine_name() -> String {
         .map(|name| name.trim().to_string())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The account this process runs as, as a run records it (`DOMAIN\user` on Windows, the
+/// process's user elsewhere; `unknown` if the system does not say). It names who ran the run
+/// for the receipt; it authenticates no one.
+pub fn local_operator_name() -> String {
+    operator_from_os()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+#[cfg(windows)]
+fn operator_from_os() -> Option<String> {
+    let user = std::env::var("USERNAME").ok()?;
+    Some(match std::env::var("USERDOMAIN") {
+        Ok(domain) if !domain.is_empty() => format!("{domain}\\{user}"),
+        _ => user,
+    })
+}
+
+/// The process's own user (the owner of `/proc/self`, named by `/etc/passwd`) where the
+/// system says it, because `USER` is only what the shell was told; else the environment.
+#[cfg(not(windows))]
+fn operator_from_os() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let from_proc = std::fs::metadata("/proc/self")
+        .ok()
+        .map(|m| m.uid())
+        .map(|uid| {
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            passwd
+                .lines()
+                .find_map(|line| {
+                    let mut fields = line.split(':');
+                    let name = fields.next()?;
+                    let id = fields.nth(1)?;
+                    (id == uid.to_string()).then(|| name.to_string())
+                })
+                .unwrap_or_else(|| format!("uid {uid}"))
+        });
+    from_proc.or_else(|| {
+        std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .ok()
+    })
 }
 
 #[cfg(windows)]

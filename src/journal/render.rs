@@ -157,7 +157,7 @@ fn facts(entry: &Entry, plans: &PlanIndex<'_>) -> String {
     }
 }
 
-fn describe_before(before: &crate::op::SqlBefore) -> String {
+pub(crate) fn describe_before(before: &crate::op::SqlBefore) -> String {
     match before {
         crate::op::SqlBefore::DatabaseAbsent { server_time, token } => {
             format!("no such database at {server_time} (server clock); creation {token}")
@@ -196,7 +196,7 @@ fn one_line(text: &str) -> String {
     text.replace('\r', "").replace('\n', "\\n")
 }
 
-fn describe_outcome(outcome: &OpOutcome) -> String {
+pub(crate) fn describe_outcome(outcome: &OpOutcome) -> String {
     match outcome {
         OpOutcome::Applied => "applied".to_string(),
         OpOutcome::AlreadyPresent => "already present".to_string(),

@@ -1,6 +1,7 @@
 //! Bad input and prerequisites through the real binary: each gets a clear message naming the
 //! problem and what to do, exits non-zero, and changes nothing. Also Ctrl-C, and `check`.
 
+#[cfg(unix)]
 use crate::support::StartRetrying;
 use std::fs;
 

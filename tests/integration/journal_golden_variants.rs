@@ -44,7 +44,7 @@ const GOLDEN_V1_HOST: Golden = Golden {
 };
 
 /// Every golden journal, oldest first.
-const GOLDENS: [&Golden; 5] = [
+pub const GOLDENS: [&Golden; 5] = [
     &GOLDEN_V1,
     &GOLDEN_V1_ALL_OPS,
     &GOLDEN_V1_SQL,

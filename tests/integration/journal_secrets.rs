@@ -1,6 +1,6 @@
 //! Secrets never reach the journal: a run's config record built from a config with passwords
 //! (in every form the config module might hand over) leaves no trace of them in the journal
-//! file, in `journal show` or in `journal export`, with a plan of every op kind
+//! file, in `journal show`, in `journal export` or in `report`, with a plan of every op kind
 //! ([`all_ops`]) journaled and rendered next to it.
 
 use crate::support::StartRetrying;
@@ -130,6 +130,31 @@ fn a_config_with_passwords_produces_journal_bytes_without_them() {
         }
         for password in PASSWORDS {
             assert!(!text.contains(password), "{args:?} printed {password}");
+        }
+    }
+    // A receipt shows the config view and every op, never a secret.
+    for args in [&[][..], &["--json"][..], &["--html", "-"][..]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_hubup"))
+            .arg("report")
+            .args(args)
+            .args(["--journal", file.to_str().unwrap()])
+            .output_retrying()
+            .unwrap();
+        assert!(output.status.success(), "report {args:?}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        if !args.is_empty() {
+            // Positive control: the config view and the ops are in it.
+            assert!(
+                text.contains("sql.password") && text.contains("SQL01"),
+                "{text}"
+            );
+            assert!(text.contains("custom.database"), "{text}");
+        }
+        for password in PASSWORDS {
+            assert!(
+                !text.contains(password),
+                "report {args:?} printed {password}"
+            );
         }
     }
     let exported = Command::new(env!("CARGO_BIN_EXE_hubup"))

@@ -35,6 +35,7 @@ mod package_memory;
 mod package_read;
 mod plan_snapshot;
 mod rabbitmq;
+mod report;
 mod security;
 mod settings_dotnet;
 mod sql_execute;

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::support::{AWAITING_DBA, hubup};
+use crate::support::{AWAITING_DBA, WriteProtected, hubup};
 
 struct Ran {
     code: Option<i32>,
@@ -873,41 +873,6 @@ fn progress_record(sandbox: &Sandbox) -> PathBuf {
     let mut name = sandbox.journal().into_os_string();
     name.push(".progress");
     PathBuf::from(name)
-}
-
-/// Makes `file` write-protected for as long as the guard lives: immutable (`chattr +i`) where
-/// that works (root on ext4: not even root may write it then), otherwise mode 0444.
-struct WriteProtected {
-    file: PathBuf,
-    immutable: bool,
-}
-
-impl WriteProtected {
-    fn new(file: &Path) -> WriteProtected {
-        let mut permissions = std::fs::metadata(file).unwrap().permissions();
-        permissions.set_readonly(true);
-        std::fs::set_permissions(file, permissions).unwrap();
-        let immutable = Command::new("chattr")
-            .arg("+i")
-            .arg(file)
-            .output_retrying()
-            .is_ok_and(|o| o.status.success());
-        WriteProtected {
-            file: file.to_path_buf(),
-            immutable,
-        }
-    }
-}
-
-impl Drop for WriteProtected {
-    fn drop(&mut self) {
-        if self.immutable {
-            let _ = Command::new("chattr")
-                .arg("-i")
-                .arg(&self.file)
-                .output_retrying();
-        }
-    }
 }
 
 fn digest_of(file: &Path) -> hubup::Digest {

@@ -276,6 +276,48 @@ fn digests_in(status: &Value) -> (String, String, String) {
     )
 }
 
+/// Makes `file` write-protected for as long as the guard lives: immutable (`chattr +i`) where
+/// that works (root on ext4: not even root may write it then), otherwise mode 0444.
+pub struct WriteProtected {
+    file: PathBuf,
+    immutable: bool,
+}
+
+impl WriteProtected {
+    pub fn new(file: &Path) -> WriteProtected {
+        let mut permissions = std::fs::metadata(file).unwrap().permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(file, permissions).unwrap();
+        let immutable = Command::new("chattr")
+            .arg("+i")
+            .arg(file)
+            .output_retrying()
+            .is_ok_and(|o| o.status.success());
+        WriteProtected {
+            file: file.to_path_buf(),
+            immutable,
+        }
+    }
+}
+
+impl WriteProtected {
+    /// True if the file is immutable (`chattr +i` worked), not only mode 0444.
+    pub fn immutable(&self) -> bool {
+        self.immutable
+    }
+}
+
+impl Drop for WriteProtected {
+    fn drop(&mut self) {
+        if self.immutable {
+            let _ = Command::new("chattr")
+                .arg("-i")
+                .arg(&self.file)
+                .output_retrying();
+        }
+    }
+}
+
 /// The install-tree digest of the generator's expected install of `version`.
 pub fn expected_tree_digest(version: &str) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
