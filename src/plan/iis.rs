@@ -14,7 +14,9 @@ use super::{PlanError, Planner, render};
 
 impl Planner<'_> {
     /// The Windows identity a component's app pool runs as, read from applicationHost.config
-    /// (after this step's IIS edits, so new sites have their pools).
+    /// (after this step's IIS edits, so new sites have their pools). A site this step adds
+    /// but has not been planned yet (its databases come first) gets the identity
+    /// [`Self::identity_source`] decides for it.
     pub(super) fn pool_identity_of(&self, component: Component) -> Result<String, PlanError> {
         let pool = self.pool_of(component)?;
         if let Some(identity) = &self.config().windows_auth.app_pool_identity {
@@ -24,10 +26,40 @@ impl Planner<'_> {
         let found = pools
             .into_iter()
             .find(|p| p.name.eq_ignore_ascii_case(&pool));
-        Ok(match found.and_then(|p| p.user_name) {
-            Some(user) => user,
-            None => format!("IIS APPPOOL\\{pool}"),
+        Ok(match found {
+            Some(found) => found
+                .user_name
+                .unwrap_or_else(|| format!("IIS APPPOOL\\{pool}")),
+            None => match self.identity_source()? {
+                Some((_, user)) => user,
+                None => format!("IIS APPPOOL\\{pool}"),
+            },
         })
+    }
+
+    /// Where a new site's pool gets its identity, decided once for the step: under Windows
+    /// authentication with no `windows_auth.app_pool_identity` in the config, a Hub pool that
+    /// runs as a domain account (`SpecificUser`) is the source, and the new pool gets that
+    /// pool's identity and encrypted password as written (appcmd cannot set an account
+    /// without its password, and hubup never reads it). `None`: the new pool runs as its own
+    /// ApplicationPoolIdentity. Returns (source pool, account).
+    fn identity_source(&self) -> Result<Option<(String, String)>, PlanError> {
+        if self.inputs.databases.users != DatabaseUsers::AppPoolIdentities
+            || self.config().windows_auth.app_pool_identity.is_some()
+        {
+            return Ok(None);
+        }
+        let hub_pool = self.pool_of(Component::Hub)?;
+        let pools = apphost::app_pools(&self.before.apphost).map_err(|e| self.apphost_error(e))?;
+        Ok(pools
+            .into_iter()
+            .find(|p| p.name.eq_ignore_ascii_case(&hub_pool))
+            .filter(|p| {
+                p.identity_type
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("SpecificUser"))
+            })
+            .and_then(|p| p.user_name.map(|user| (p.name, user))))
     }
 
     /// The app pool of a component's site: from applicationHost.config if the site is there
@@ -137,7 +169,14 @@ impl Planner<'_> {
             start: site.start,
         };
         apphost::validate_new_site(&new_site).map_err(|e| self.apphost_error(e))?;
-        self.push_apphost_edit(AppHostEdit::AddSite(new_site))?;
+        let edit = match self.identity_source()? {
+            Some((pool, _)) => AppHostEdit::AddSiteWithPoolIdentity {
+                site: new_site,
+                identity_from_pool: pool,
+            },
+            None => AppHostEdit::AddSite(new_site),
+        };
+        self.push_apphost_edit(edit)?;
 
         let key = format!("sites.{}.certificate", info.key);
         let thumbprint = self.certificate(&key, &certificate, Some(&site.host))?;
@@ -208,12 +247,11 @@ impl Planner<'_> {
         let templates = self.config().commands.clone();
         let configured = self.config().windows_auth.app_pool_identity.clone();
         let hub_identity = self.pool_identity_of(Component::Hub)?;
-        let identity = match configured {
-            Some(identity) => identity,
-            None if !hub_identity.starts_with("IIS APPPOOL\\") => hub_identity.clone(),
-            None => self.pool_identity_of(component)?,
-        };
-        if !identity.starts_with("IIS APPPOOL\\") {
+        // Copied with the site (`identity_source`), configured, or the pool's own.
+        let identity = self.pool_identity_of(component)?;
+        // Only a configured account is set by command (a managed service account, whose
+        // password Windows keeps); a copied identity came with the site's pool.
+        if configured.is_some() && !identity.starts_with("IIS APPPOOL\\") {
             let values = [("app_pool", pool), ("identity", identity.as_str())];
             let mut op = self.command(
                 CommandPurpose::SetAppPoolIdentity {

@@ -537,3 +537,102 @@ fn started_interact(s: &Scenario) -> bool {
         .map(|l| l.trim_end_matches('"'))
         .any(|l| l.contains("start site") && l.ends_with("Blue Prism - Interact"))
 }
+
+/// The encrypted password IIS keeps for a domain identity (`appcmd` writes it so): its text
+/// is a secret of the machine's and must be copied as it is, never shown or journaled.
+const ENCRYPTED: &str = "[enc:IISCngProvider:U2VjcmV0UG9vbFBhc3N3b3Jk:enc]";
+
+#[test]
+fn a_domain_identity_on_the_hub_pool_is_copied_with_its_encrypted_password_and_used_everywhere() {
+    let s = at_4_1();
+    let apphost = std::fs::read_to_string(s.apphost()).unwrap();
+    let hub = "<add name=\"Blue Prism - Hub\" managedRuntimeVersion=\"\" startMode=\"AlwaysRunning\">\r\n                <processModel identityType=\"ApplicationPoolIdentity\" loadUserProfile=\"true\" />";
+    assert!(apphost.contains(hub), "{apphost}");
+    let domain = format!(
+        "<add name=\"Blue Prism - Hub\" managedRuntimeVersion=\"\" startMode=\"AlwaysRunning\">\r\n                <processModel identityType=\"SpecificUser\" userName=\"CORP\\svc-hub\" password=\"{ENCRYPTED}\" loadUserProfile=\"true\" />"
+    );
+    std::fs::write(s.apphost(), apphost.replace(hub, &domain)).unwrap();
+    let original = std::fs::read(s.apphost()).unwrap();
+
+    let plan = s.run(&["plan", "--to", "4.2"]).expect(0).stdout;
+    assert!(!plan.contains(ENCRYPTED), "{plan}");
+    let mut printed = vec![plan];
+    let run = s.run_playing_dba(&["upgrade", "--to", "4.2"]).expect(0);
+    printed.push(format!("{}{}", run.stdout, run.stderr));
+
+    // The new pools run as the Hub pool does, with its encrypted password copied as written.
+    let after = std::fs::read_to_string(s.apphost()).unwrap();
+    let pools = hubup::app_pools(after.as_bytes()).unwrap();
+    for pool in [
+        "Blue Prism - License Manager",
+        "Blue Prism - Notification Center",
+    ] {
+        let p = pools.iter().find(|p| p.name == pool).unwrap();
+        assert_eq!(p.identity_type.as_deref(), Some("SpecificUser"), "{pool}");
+        assert_eq!(p.user_name.as_deref(), Some(r"CORP\svc-hub"), "{pool}");
+        assert!(p.has_password, "{pool}");
+    }
+    assert_eq!(after.matches(ENCRYPTED).count(), 3, "{after}");
+
+    // The same principal for the databases and the certificate key, never the pool's own.
+    let script = std::fs::read_to_string(s.path().join("output").join("hubup-database.sql"))
+        .unwrap_or_default();
+    let journal = s.run(&["journal", "export", "--json"]).expect(0).stdout;
+    let sql = format!("{script}{journal}");
+    assert!(sql.contains(r"CORP\\svc-hub") || sql.contains(r"CORP\svc-hub"));
+    assert!(
+        !sql.contains(r"IIS APPPOOL\\Blue Prism - License Manager")
+            && !sql.contains(r"IIS APPPOOL\Blue Prism - License Manager"),
+        "the License Manager's login is the identity its pool runs as"
+    );
+    let log = commands_log(&s);
+    assert!(log.contains(r#"/grant "CORP\svc-hub:F""#), "{log}");
+    assert!(
+        !log.contains("/processModel.userName"),
+        "no identity command: {log}"
+    );
+
+    // The secret appears nowhere hubup wrote or printed, except applicationHost.config itself
+    // and its backup.
+    printed.push(journal);
+    for text in &printed {
+        assert!(!text.contains(ENCRYPTED) && !text.contains("U2VjcmV0UG9vbFBhc3N3b3Jk"));
+    }
+    let backups = s.root().join("backup_4.1");
+    assert_no_pool_password_on_disk(&s, Some(&backups));
+
+    s.run(&["rollback", "--to", "4.1"]).expect(0);
+    assert_eq!(std::fs::read(s.apphost()).unwrap(), original);
+    assert_no_pool_password_on_disk(&s, None);
+}
+
+/// No file of the sandbox but applicationHost.config (and the backup of it under `backups`)
+/// holds the pool password's encrypted text.
+fn assert_no_pool_password_on_disk(s: &Scenario, backups: Option<&std::path::Path>) {
+    let needle = b"U2VjcmV0UG9vbFBhc3N3b3Jk";
+    for entry in walkdir(s.path()) {
+        if entry == s.apphost() || backups.is_some_and(|b| entry.starts_with(b)) {
+            continue;
+        }
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "the pool password in {}",
+            entry.display()
+        );
+    }
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
