@@ -4,7 +4,6 @@
 //! ([`all_ops`]) journaled and rendered next to it.
 
 use crate::support::StartRetrying;
-use std::process::Command;
 
 use crate::support::journal::{all_ops, run_started, step};
 use hubup::{ConfigRecord, Journal, OpOutcome, Payload, REDACTED, RunId, Version};
@@ -114,7 +113,7 @@ fn a_config_with_passwords_produces_journal_bytes_without_them() {
     }
 
     for args in [&["show"][..], &["export", "--json"][..]] {
-        let output = Command::new(env!("CARGO_BIN_EXE_hubup"))
+        let output = crate::support::hubup()
             .arg("journal")
             .args(args)
             .args(["--journal", file.to_str().unwrap()])
@@ -132,7 +131,7 @@ fn a_config_with_passwords_produces_journal_bytes_without_them() {
             assert!(!text.contains(password), "{args:?} printed {password}");
         }
     }
-    let exported = Command::new(env!("CARGO_BIN_EXE_hubup"))
+    let exported = crate::support::hubup()
         .args([
             "journal",
             "export",
