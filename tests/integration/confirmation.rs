@@ -73,6 +73,30 @@ fn upgrade_off_a_terminal_without_yes_is_refused_naming_yes_and_changes_no_file(
 }
 
 #[test]
+fn a_missing_sql_password_is_refused_before_the_lock_file_and_the_log_are_made() {
+    let scenario = Scenario::new();
+    let config = std::fs::read_to_string(scenario.config()).unwrap();
+    let edited = config.replacen(
+        "auth = \"windows\"",
+        "auth = \"sql\"\nuser = \"sqladmin\"\npassword_env = \"HUBUP_TEST_NO_SUCH_PW\"",
+        1,
+    );
+    assert_ne!(
+        edited, config,
+        "the sandbox's config has auth = \"windows\""
+    );
+    std::fs::write(scenario.config(), edited).unwrap();
+    let before = files_and_digests(scenario.path());
+    let run = scenario.run(&["upgrade", "--to", "4.5"]).expect(2);
+    assert!(
+        run.stderr.contains("HUBUP_TEST_NO_SUCH_PW"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(files_and_digests(scenario.path()), before);
+}
+
+#[test]
 fn rollback_to_off_a_terminal_without_yes_is_refused_and_plain_rollback_does_not_ask() {
     let scenario = upgraded();
     let before = files_and_digests(scenario.path());
