@@ -1,6 +1,8 @@
 //! The commands that plan and change an install: `plan`, `check`, `upgrade`, `resume`,
-//! `rollback`, `sql-script`. They share one set-up (config, journal, SQL adapter); their exit
-//! codes come from `exit.rs`.
+//! `rollback`, `sql-script`. They share one set-up (config, journal, SQL adapter:
+//! `with_engine`, in a `Phase`); their exit codes come from `exit.rs`. `upgrade --to` and
+//! `rollback --to` without `--yes` first run a read-only preview that shows the summary and asks
+//! on the terminal (off one they are refused), so a declined or refused run writes nothing.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

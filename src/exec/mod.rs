@@ -674,7 +674,8 @@ impl Engine<'_> {
     }
 
     /// What `rollback --to target` would undo, newest first: each step and its ops that have
-    /// an intent and are not undone yet (what the confirmation shows); reads only.
+    /// an intent and are not undone yet (what the confirmation shows). Reads only: a failure
+    /// (the journal's runs do not reach `target`, or it cannot be read) changes nothing.
     pub fn rollback_preview(&self, target: Version) -> Result<Vec<(Step, Vec<Op>)>, EngineError> {
         let runs = self.runs_to_roll_back(target)?;
         Ok(runs
