@@ -51,7 +51,7 @@ for rep in $(seq 1 "$reps"); do
     cp "$work/template/hubup.toml" "$run/"
     sync
     t0=$(now)
-    HUBUP_FLUSH=$mode "$hubup" upgrade --to 4.5 --config "$run/hubup.toml" >/dev/null \
+    HUBUP_FLUSH=$mode "$hubup" upgrade --yes --to 4.5 --config "$run/hubup.toml" >/dev/null \
       2>"$work/upgrade.log" || { cat "$work/upgrade.log" >&2; exit 1; }
     sync
     t1=$(now)

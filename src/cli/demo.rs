@@ -82,15 +82,19 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
         config: Some(config.clone()),
         json: false,
     };
-    let mut code = super::run::upgrade(UpgradeArgs {
-        to: Some(Version::LATEST),
-        plan: None,
-        local: local(),
-        backup: BackupArgs {
-            backup_databases: None,
+    // The sandbox is the demo's own, made just now: asking would only stop the show.
+    let mut code = super::run::upgrade_with(
+        UpgradeArgs {
+            to: Some(Version::LATEST),
+            plan: None,
+            local: local(),
+            backup: BackupArgs {
+                backup_databases: None,
+            },
+            common: common(),
         },
-        common: common(),
-    })?;
+        super::run::Approval::Given,
+    )?;
     // Script mode stops each step with database work before its sites start, for a DBA to
     // run the script. The sandbox has no SQL Server: the demo plays the DBA, saying so, with
     // the documented command for a DBA's word (journaled as not checked on a server).

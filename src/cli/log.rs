@@ -6,14 +6,16 @@
 //!
 //! `HUBUP_LOG` sets the level in `tracing`'s filter syntax (default `hubup=info,warn`;
 //! `hubup=debug` adds every op). A log that cannot be written is reported and skipped: it never
-//! stops an upgrade. Warnings about the journal's lock also go to standard error.
+//! stops an upgrade. Warnings about the journal's lock also go to standard error, and with
+//! `-v` each op, with `-vv` every record at debug level (`on_stderr`).
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use tracing::Level;
-use tracing_subscriber::filter::{EnvFilter, Targets};
+use tracing::Metadata;
+use tracing_subscriber::filter::{EnvFilter, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
@@ -32,11 +34,12 @@ pub(crate) fn path() -> Option<&'static Path> {
 /// Starts logging for `command`: to a new file in `<journal folder>/logs/` when `to_file`,
 /// and journal-lock warnings to standard error in every case. Call once, early.
 pub(crate) fn start(journal: &Path, command: &str, to_file: bool) {
+    let verbose = super::global().verbose;
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .without_time()
         .with_target(false)
-        .with_filter(Targets::new().with_target("hubup::journal", Level::WARN));
+        .with_filter(filter_fn(move |meta| on_stderr(verbose, meta)));
     let file = to_file.then(|| open_log(journal, command)).flatten();
     let file_layer = file.map(|(path, file)| {
         let _ = LOG_PATH.set(path);
@@ -53,6 +56,21 @@ pub(crate) fn start(journal: &Path, command: &str, to_file: bool) {
         .try_init();
     if let Some(path) = path() {
         tracing::info!("hubup {} {command}: log {}", super::VERSION, path.display());
+    }
+}
+
+/// Whether a record goes to standard error: journal-lock warnings always; with `-v` each op
+/// (the engine's debug records); with `-vv` everything hubup logs at debug, except the CLI's
+/// own records (the lines it prints anyway).
+fn on_stderr(verbose: u8, meta: &Metadata<'_>) -> bool {
+    let target = meta.target();
+    let level = *meta.level();
+    let lock_warning = target.starts_with("hubup::journal") && level <= Level::WARN;
+    let ours = target == "hubup" || target.starts_with("hubup::");
+    match verbose {
+        0 => lock_warning,
+        1 => lock_warning || (ours && level == Level::DEBUG),
+        _ => ours && level <= Level::DEBUG && !target.starts_with("hubup::cli"),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 pub(crate) use exit::{Cause, Exit, Failure, Outcome};
 
@@ -56,8 +56,36 @@ pub(crate) const VERSION: &str = hubup::HUBUP_VERSION;
 #[derive(Parser, Debug)]
 #[command(name = "hubup", version = VERSION, about, long_about = None, max_term_width = 100)]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The options every command takes, before or after the command's name (`hubup -y upgrade
+/// ...` and `hubup upgrade ... -y` are the same).
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub(crate) struct GlobalArgs {
+    /// Apply without asking: `upgrade` and `rollback --to` otherwise show the plan's summary
+    /// and ask for `yes` on a terminal, and refuse (nothing changed) when standard input is
+    /// not one. Needed in scripts and scheduled tasks.
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// Print only errors, warnings and the command's result: no step lines, no progress bar.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also print each op as it is applied or undone (-v), and everything the run log holds
+    /// (-vv: SQL statements, commands run), on standard error.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The global options of this process, set once the command line is parsed.
+static GLOBAL: std::sync::OnceLock<GlobalArgs> = std::sync::OnceLock::new();
+
+/// The global options (`--yes`, `-q`, `-v`) this process was given.
+pub(crate) fn global() -> GlobalArgs {
+    GLOBAL.get().copied().unwrap_or_default()
 }
 
 #[derive(Subcommand, Debug)]
@@ -121,6 +149,7 @@ pub(crate) fn main() -> ExitCode {
         }
         Err(error) => error.exit(),
     };
+    let _ = GLOBAL.set(cli.global);
     let result: CommandResult = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Plan(args) => run::plan(args),
@@ -158,12 +187,12 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
-/// True if the command line asks for JSON: then every outcome, failures included, is one
-/// JSON object on standard output.
 /// The options every command that has them takes the same way (`--config FILE`,
 /// `--config=FILE`, `--json`), as `git -C` and `cargo --config` take them: before the command
 /// too (`hubup --config X status`). Given there, they are moved to the end of the command line
-/// (before a `--`), where clap reads them as the command's own.
+/// (before a `--`), where clap reads them as the command's own. The global options (`--yes`,
+/// `-q`, `-v`, and short ones together: `-yv`) are clap's anywhere; they are moved too, so
+/// that the options after them are still found (`hubup -y --config X upgrade ...`).
 fn with_global_options_after_the_command(args: Vec<OsString>) -> Vec<OsString> {
     let mut leading = Vec::new();
     let mut rest = args.into_iter();
@@ -171,7 +200,7 @@ fn with_global_options_after_the_command(args: Vec<OsString>) -> Vec<OsString> {
     let mut others: Vec<OsString> = Vec::new();
     while let Some(arg) = rest.next() {
         let text = arg.to_string_lossy();
-        if text == "--json" || text.starts_with("--config=") {
+        if text == "--json" || text.starts_with("--config=") || is_global_flag(&text) {
             leading.push(arg);
         } else if text == "--config" {
             leading.push(arg);
@@ -190,6 +219,17 @@ fn with_global_options_after_the_command(args: Vec<OsString>) -> Vec<OsString> {
     program.into_iter().chain(others).collect()
 }
 
+/// `--yes`, `--quiet`, `--verbose`, or short ones alone or together (`-y`, `-vv`, `-qy`).
+fn is_global_flag(text: &str) -> bool {
+    match text.strip_prefix('-') {
+        Some("-yes" | "-quiet" | "-verbose") => true,
+        Some(shorts) => !shorts.is_empty() && shorts.chars().all(|c| "yqv".contains(c)),
+        None => false,
+    }
+}
+
+/// True if the command line asks for JSON: then every outcome, failures included, is one
+/// JSON object on standard output.
 fn wants_json() -> bool {
     std::env::args_os()
         .skip(1)
@@ -226,5 +266,46 @@ mod tests {
         );
         assert_eq!(moved("hubup --json x -- y"), "hubup x --json -- y");
         assert_eq!(moved("hubup --help"), "hubup --help");
+    }
+
+    #[test]
+    fn global_flags_before_the_command_do_not_stop_the_options_after_them() {
+        assert_eq!(
+            moved("hubup -y --config x.toml upgrade --to 4.5"),
+            "hubup upgrade --to 4.5 -y --config x.toml"
+        );
+        assert_eq!(
+            moved("hubup --yes -vv --quiet -qy status"),
+            "hubup status --yes -vv --quiet -qy"
+        );
+        assert_eq!(moved("hubup -x status"), "hubup -x status");
+        assert_eq!(moved("hubup - status"), "hubup - status");
+    }
+
+    fn parsed(line: &str) -> Cli {
+        let args = line.split(' ').map(OsString::from).collect();
+        Cli::try_parse_from(with_global_options_after_the_command(args)).unwrap()
+    }
+
+    #[test]
+    fn global_options_are_the_same_before_or_after_the_command() {
+        for line in [
+            "hubup -y -v --config c.toml upgrade --to 4.5",
+            "hubup upgrade --to 4.5 --yes --verbose --config c.toml",
+            "hubup --config c.toml upgrade -yv --to 4.5",
+        ] {
+            let cli = parsed(line);
+            assert!(cli.global.yes, "{line}");
+            assert_eq!(cli.global.verbose, 1, "{line}");
+            assert!(!cli.global.quiet, "{line}");
+            let Command::Upgrade(args) = cli.command else {
+                panic!("{line}: not upgrade")
+            };
+            assert_eq!(args.common.config, Some("c.toml".into()), "{line}");
+        }
+        assert_eq!(parsed("hubup -vv journal verify").global.verbose, 2);
+        assert!(parsed("hubup journal verify -q").global.quiet);
+        let args = "hubup -q -v status".split(' ').map(OsString::from);
+        assert!(Cli::try_parse_from(args).is_err(), "-q and -v conflict");
     }
 }

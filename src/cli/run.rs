@@ -1,6 +1,8 @@
 //! The commands that plan and change an install: `plan`, `check`, `upgrade`, `resume`,
-//! `rollback`, `sql-script`. They share one set-up (config, journal, SQL adapter); their exit
-//! codes come from `exit.rs`.
+//! `rollback`, `sql-script`. They share one set-up (config, journal, SQL adapter:
+//! `with_engine`, in a `Phase`); their exit codes come from `exit.rs`. `upgrade --to` and
+//! `rollback --to` without `--yes` first run a read-only preview that shows the summary and asks
+//! on the terminal (off one they are refused), so a declined or refused run writes nothing.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -227,21 +229,39 @@ fn machine_identity(journal: &Journal) -> String {
         .unwrap_or_else(|| hubup::RunId::random().to_hex())
 }
 
+/// What a command does with the install, as far as `with_engine` is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Reads only (`plan`, `check`, `sql-script`).
+    Read,
+    /// The first phase of a changing command that asks before it starts (`upgrade`, `rollback
+    /// --to`): every refusal of the change phase that needs no lock, then the plan to show,
+    /// reading only. Nothing is created: no lock, no journal, no log.
+    Preview,
+    /// Changes the install (`upgrade`, `resume`, `rollback`): the lock, the journal, the log.
+    Change,
+}
+
 /// Runs `body` with an engine set up from the config. `command` names the log file of
-/// commands that change the install (`changes`); `journaled` is given by the commands that run
-/// journaled command lines (`resume`, `rollback`).
+/// commands that change the install (`Phase::Change`); `journaled` is given by the commands
+/// that run journaled command lines (`resume`, `rollback`).
 fn with_engine<T>(
     common: &CommonArgs,
     command: &str,
-    changes: bool,
+    phase: Phase,
     journaled: Option<&JournaledCommandArgs>,
     body: impl FnOnce(&mut Engine<'_>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
+    let changes = phase == Phase::Change;
     let config = load_config(&common.config)?;
     // Before anything is created or run: only administrators may steer hubup.
-    super::access::guard(&config, command, changes, command == "check")?;
+    super::access::guard(&config, command, phase != Phase::Read, command == "check")?;
     let faults = Faults::from_env().map_err(Cause::Faults)?;
     hubup::check_flush_setting().map_err(Cause::Argument)?;
+    // Refusals that need no lock come before anything is created (no lock file, no log).
+    if phase != Phase::Read {
+        config.sql.password().map_err(SqlError::from)?;
+    }
     // Before anything else: one hubup at a time changes an install, whatever its journal;
     // the reading commands do not read an install while another hubup changes it.
     let lock = if changes {
@@ -252,12 +272,12 @@ fn with_engine<T>(
         hubup::refuse_if_held(&config.install.root)?;
         None
     };
-    super::log::start(&config.journal_path(), command, changes);
-    if changes {
-        config.sql.password().map_err(SqlError::from)?;
+    // A preview starts no logging: the change phase after it starts the log (once a process).
+    if phase != Phase::Preview {
+        super::log::start(&config.journal_path(), command, changes);
     }
     let (mut journal, _scratch) = open_journal(&config, changes)?;
-    if changes {
+    if phase != Phase::Read {
         journal.refuse_if_copied()?;
     }
     ROLLING_BACK.store(command == "rollback", Ordering::SeqCst);
@@ -267,6 +287,7 @@ fn with_engine<T>(
     let mut sql: Box<dyn SqlTarget> =
         hubup::sql_target(&config.sql, &config.output_dir(), &identity)?;
     let json = common.json;
+    let global = super::global();
     let events = move |event: Event| {
         if let Some(progress) = progress.as_mut() {
             progress.observe(&event);
@@ -283,17 +304,24 @@ fn with_engine<T>(
         } else {
             tracing::info!("{text}");
         }
-        if !json {
+        // -q: warnings only (they ask the operator to act); the result line comes at the end.
+        if !json && (warning || !global.quiet) {
             errln!("{text}");
         }
     };
-    let _ = ctrlc::set_handler(|| {
-        let again = CANCEL.swap(true, Ordering::SeqCst);
-        errln!("{}", ctrl_c_message(again));
-    });
+    // Installed only once the change phase starts: before it (the confirmation), Ctrl-C ends
+    // hubup at once, and nothing was written.
+    if changes {
+        let _ = ctrlc::set_handler(|| {
+            let again = CANCEL.swap(true, Ordering::SeqCst);
+            errln!("{}", ctrl_c_message(again));
+        });
+    }
+    // The bar would be torn by -v's op lines on the same stream; -q shows no progress.
+    let bar = !json && !global.quiet && global.verbose == 0 && std::io::stderr().is_terminal();
     let mut engine = Engine::new(&config, &mut journal, sql.as_mut())
         .with_cancel(&CANCEL)
-        .with_progress(!json && std::io::stderr().is_terminal())
+        .with_progress(bar)
         .with_events(events)
         .with_faults(faults)
         .with_accept_changed_commands(journaled.is_some_and(|j| j.accept_changed_commands));
@@ -396,7 +424,7 @@ pub(crate) fn plan(command: PlanCommandArgs) -> CommandResult {
     let args = command.plan;
     let out = command.out;
     let config_file = config_path(&args.common.config);
-    with_engine(&args.common, "plan", false, None, |engine| {
+    with_engine(&args.common, "plan", Phase::Read, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
@@ -442,7 +470,7 @@ pub(crate) fn plan(command: PlanCommandArgs) -> CommandResult {
 }
 
 pub(crate) fn check(args: PlanArgs) -> CommandResult {
-    with_engine(&args.common, "check", false, None, |engine| {
+    with_engine(&args.common, "check", Phase::Read, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
@@ -485,7 +513,90 @@ fn missing_packages_report(missing: &[(hubup::Step, PathBuf)]) -> PrerequisiteRe
     }
 }
 
+/// Whether the operator approved a change before it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Approval {
+    /// `--yes`, a saved plan, or the demo's own sandbox: go on.
+    Given,
+    /// Show the summary and ask on a terminal; refuse, changing nothing, elsewhere.
+    Ask,
+}
+
+impl Approval {
+    /// `--yes` on the command line, or else ask.
+    pub(crate) fn from_command_line() -> Approval {
+        if super::global().yes {
+            Approval::Given
+        } else {
+            Approval::Ask
+        }
+    }
+}
+
+/// Refuses `action` when standard input is no terminal to ask on (a script, a scheduled task,
+/// a pipe): nothing was changed, and `--yes` is the way to apply without asking.
+fn refuse_unless_terminal(action: &str) -> Result<(), Failure> {
+    if std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    Err(Failure::of(Cause::Argument(format!(
+        "refusing to {action} without confirmation: standard input is not a terminal, so \
+         hubup cannot ask; nothing was changed. Give --yes (-y) to apply without asking \
+         (review first with `hubup plan`)"
+    ))))
+}
+
+/// Shows `summary` and asks for `yes` on the terminal (standard error, so that `--json`'s
+/// standard output stays one object). True only for exactly `yes`.
+fn confirmed(summary: &str) -> bool {
+    errln!("{summary}");
+    super::output::err(format_args!("Apply this plan? Only 'yes' is accepted: "));
+    let mut answer = String::new();
+    match std::io::stdin().read_line(&mut answer) {
+        Ok(_) => answer.trim() == "yes",
+        Err(_) => false,
+    }
+}
+
+/// The operator declined at the prompt: nothing was created or changed (exit 130).
+fn report_declined(version: Version, json: bool) -> Exit {
+    let text = format!("cancelled, nothing changed (the install is at {version})");
+    if json {
+        outln!(
+            "{}",
+            json!({ "outcome": "cancelled_before_start", "ok": false, "changed": false,
+                    "version": version, "message": text })
+        );
+    } else {
+        errln!("hubup: {text}");
+    }
+    Exit::CancelledBeforeStart
+}
+
+/// The request `upgrade` makes: the saved plan's (checked against now), or the flags'.
+fn upgrade_request(
+    engine: &Engine<'_>,
+    args: &UpgradeArgs,
+    config_file: &std::path::Path,
+    saved: Option<&(&PathBuf, super::saved_plan::SavedPlan)>,
+) -> Result<UpgradeRequest, Failure> {
+    Ok(match saved {
+        Some((path, plan)) => saved_request(engine, config_file, path, plan, args.to)?,
+        None => UpgradeRequest {
+            to: args.to.expect("clap requires --to without --plan"),
+            local_changes: args.local.policy(),
+            backups: args.backup.backups(engine.config())?,
+        },
+    })
+}
+
 pub(crate) fn upgrade(args: UpgradeArgs) -> CommandResult {
+    upgrade_with(args, Approval::from_command_line())
+}
+
+/// `hubup upgrade`; unless `approval` is given (or the plan is a saved one), first a
+/// read-only phase shows the plan's summary and asks.
+pub(crate) fn upgrade_with(args: UpgradeArgs, approval: Approval) -> CommandResult {
     let config_hint = config_hint(&args.common);
     let config_file = config_path(&args.common.config);
     let saved = args
@@ -498,15 +609,34 @@ pub(crate) fn upgrade(args: UpgradeArgs) -> CommandResult {
     {
         return Ok(exit);
     }
-    with_engine(&args.common, "upgrade", true, None, |engine| {
-        let request = match &saved {
-            Some((path, plan)) => saved_request(engine, &config_file, path, plan, args.to)?,
-            None => UpgradeRequest {
-                to: args.to.expect("clap requires --to without --plan"),
-                local_changes: args.local.policy(),
-                backups: args.backup.backups(engine.config())?,
-            },
-        };
+    // A saved plan was reviewed when it was made, and is refused if anything changed since.
+    if saved.is_none() && approval == Approval::Ask {
+        refuse_unless_terminal("upgrade")?;
+        let json = args.common.json;
+        let asked = with_engine(&args.common, "upgrade", Phase::Preview, None, |engine| {
+            let request = upgrade_request(engine, &args, &config_file, None)?;
+            refuse_downgrade(engine, request.to, &config_hint)?;
+            match engine.prepare(&request) {
+                Ok(prepared) => {
+                    let summary = format!(
+                        "Plan: {} -> {} in {} step(s) (`hubup plan --to {}` lists every op).\n{}",
+                        prepared.from,
+                        prepared.to,
+                        prepared.steps.len(),
+                        prepared.to,
+                        plan_summary(&prepared).trim_end()
+                    );
+                    Ok((!confirmed(&summary)).then(|| report_declined(prepared.from, json)))
+                }
+                Err(error) => or_nothing_to_do(Err(error), json, |()| Exit::Ok).map(Some),
+            }
+        })?;
+        if let Some(exit) = asked {
+            return Ok(exit);
+        }
+    }
+    with_engine(&args.common, "upgrade", Phase::Change, None, |engine| {
+        let request = upgrade_request(engine, &args, &config_file, saved.as_ref())?;
         refuse_downgrade(engine, request.to, &config_hint)?;
         let journal_path = engine.journal().path().display().to_string();
         let json = args.common.json;
@@ -525,7 +655,7 @@ pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
     with_engine(
         &args.common,
         "resume",
-        true,
+        Phase::Change,
         Some(&args.commands),
         |engine| {
             let journal_path = engine.journal().path().display().to_string();
@@ -548,10 +678,43 @@ pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
     if let Some(exit) = answer_without_journal(&args.common, "rollback", args.to)? {
         return Ok(exit);
     }
+    // Plain rollback finishes what was started (undoes the interrupted step): it does not ask.
+    if let Some(target) = args.to
+        && Approval::from_command_line() == Approval::Ask
+    {
+        refuse_unless_terminal("roll back")?;
+        let json = args.common.json;
+        let asked = with_engine(
+            &args.common,
+            "rollback",
+            Phase::Preview,
+            Some(&args.commands),
+            |engine| {
+                if let Some(reason) = already_at_target(engine, args.to)? {
+                    return Ok(Some(report_nothing_to_do(&reason, json)));
+                }
+                let undo = engine.rollback_preview(target)?;
+                let installed = hubup::detect(&engine.config().install.root)
+                    .map(|found| found.version)
+                    .unwrap_or(target);
+                let steps: Vec<String> = undo.iter().map(|(step, _)| step.to_string()).collect();
+                let summary = format!(
+                    "Rollback to {target}: undo {} step(s), newest first: {}.\n{}",
+                    steps.len(),
+                    steps.join(", "),
+                    ops_summary(undo.iter().flat_map(|(_, ops)| ops)).trim_end()
+                );
+                Ok((!confirmed(&summary)).then(|| report_declined(installed, json)))
+            },
+        )?;
+        if let Some(exit) = asked {
+            return Ok(exit);
+        }
+    }
     with_engine(
         &args.common,
         "rollback",
-        true,
+        Phase::Change,
         Some(&args.commands),
         |engine| {
             let journal_path = engine.journal().path().display().to_string();
@@ -869,11 +1032,14 @@ fn plan_text(prepared: &PreparedRun) -> String {
 
 /// The plan's totals by op kind, over every step ("Summary: 1200 ops: 800 replace_file, ...").
 fn plan_summary(prepared: &PreparedRun) -> String {
+    ops_summary(prepared.steps.iter().flat_map(|planned| &planned.plan.ops))
+}
+
+/// Totals by op kind, most first ("Summary: 1200 ops: 800 replace_file, ...").
+fn ops_summary<'a>(ops: impl IntoIterator<Item = &'a Op>) -> String {
     let mut totals: std::collections::BTreeMap<String, usize> = Default::default();
-    for planned in &prepared.steps {
-        for op in &planned.plan.ops {
-            *totals.entry(op.kind().to_string()).or_default() += 1;
-        }
+    for op in ops {
+        *totals.entry(op.kind().to_string()).or_default() += 1;
     }
     let all: usize = totals.values().sum();
     let mut by_count: Vec<(String, usize)> = totals.into_iter().collect();
@@ -951,7 +1117,7 @@ pub(crate) struct SqlScriptArgs {
 
 /// `hubup sql-script`: the whole chain's database work as T-SQL for a DBA. Changes nothing.
 pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
-    with_engine(&args.common, "sql-script", false, None, |engine| {
+    with_engine(&args.common, "sql-script", Phase::Read, None, |engine| {
         let request = UpgradeRequest {
             to: args.to,
             local_changes: LocalChangePolicy::Keep,

@@ -42,6 +42,7 @@ use crate::config::Config;
 use crate::host::HostAdapter;
 use crate::install_lock::InstallLock;
 use crate::journal::{Journal, JournalError, Payload, RunId, RunOutcome, UnfinishedRun};
+use crate::op::Op;
 use crate::plan::{LocalChangePolicy, StepPlan};
 use crate::sql::{DatabaseBackups, DatabasePlanning, SqlTarget};
 use crate::version::{Step, Version};
@@ -675,6 +676,25 @@ impl Engine<'_> {
     /// (`Ok`), or why not; reads only.
     pub fn rollback_reaches(&self, target: Version) -> Result<(), EngineError> {
         self.runs_to_roll_back(target).map(|_| ())
+    }
+
+    /// What `rollback --to target` would undo, newest first: each step and its ops that have
+    /// an intent and are not undone yet (what the confirmation shows). Reads only: a failure
+    /// (the journal's runs do not reach `target`, or it cannot be read) changes nothing.
+    pub fn rollback_preview(&self, target: Version) -> Result<Vec<(Step, Vec<Op>)>, EngineError> {
+        let runs = self.runs_to_roll_back(target)?;
+        Ok(runs
+            .iter()
+            .flat_map(|state| to_undo(state, target))
+            .map(|step| {
+                let ops = step
+                    .to_undo()
+                    .into_iter()
+                    .filter_map(|i| step.ops.get(i as usize).cloned())
+                    .collect();
+                (step.step, ops)
+            })
+            .collect())
     }
 
     /// The runs holding steps to undo to reach `target`, newest first.

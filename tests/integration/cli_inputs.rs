@@ -1,8 +1,6 @@
 //! Bad input and prerequisites through the real binary: each gets a clear message naming the
 //! problem and what to do, exits non-zero, and changes nothing. Also Ctrl-C, and `check`.
 
-#[cfg(unix)]
-use crate::support::StartRetrying;
 use std::fs;
 
 use crate::support::Scenario;
@@ -210,6 +208,7 @@ fn mixed_component_versions_are_refused_naming_them() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
+    use crate::support::StartRetrying;
     use std::process::Stdio;
     let scenario = Scenario::new();
     // Slow a command down so the interrupt lands mid-run (after the first change: before

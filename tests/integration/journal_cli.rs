@@ -3,7 +3,7 @@
 
 use crate::support::StartRetrying;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::support;
 use crate::support::journal::{HEADER_LEN, record, tamper, write_sample_journal};
@@ -21,7 +21,7 @@ fn hubup(args: &[&str]) -> Run {
         status,
         stdout,
         stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_hubup"))
+    } = crate::support::hubup()
         .args(args)
         .output_retrying()
         .unwrap();
@@ -346,7 +346,7 @@ fn config_file_names_the_journal_relative_to_its_folder() {
     .unwrap();
     // Run from another folder: the path must not depend on the working directory.
     let elsewhere = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_hubup"))
+    let output = crate::support::hubup()
         .args(["journal", "verify", "--config", text(&config)])
         .current_dir(elsewhere.path())
         .output_retrying()
@@ -448,7 +448,7 @@ fn a_tampered_journal_gets_exit_5_and_one_advice_from_every_command() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let config = sandbox.join("hubup.toml");
     // An unfinished run: the process dies after its third op.
-    let crashed = Command::new(env!("CARGO_BIN_EXE_hubup"))
+    let crashed = crate::support::hubup()
         .args(["upgrade", "--to", "4.5", "--config", text(&config)])
         .env("HUBUP_TEST_FAULTS", "crash-after=3")
         .output_retrying()

@@ -4,7 +4,6 @@
 //! ([`all_ops`]) journaled and rendered next to it.
 
 use crate::support::StartRetrying;
-use std::process::Command;
 
 use crate::support::journal::{all_ops, run_started, step};
 use hubup::{ConfigRecord, Journal, OpOutcome, Payload, REDACTED, RunId, Version};
@@ -114,7 +113,7 @@ fn a_config_with_passwords_produces_journal_bytes_without_them() {
     }
 
     for args in [&["show"][..], &["export", "--json"][..]] {
-        let output = Command::new(env!("CARGO_BIN_EXE_hubup"))
+        let output = crate::support::hubup()
             .arg("journal")
             .args(args)
             .args(["--journal", file.to_str().unwrap()])
@@ -134,7 +133,7 @@ fn a_config_with_passwords_produces_journal_bytes_without_them() {
     }
     // A receipt shows the config view and every op, never a secret.
     for args in [&[][..], &["--json"][..], &["--html", "-"][..]] {
-        let output = Command::new(env!("CARGO_BIN_EXE_hubup"))
+        let output = crate::support::hubup()
             .arg("report")
             .args(args)
             .args(["--journal", file.to_str().unwrap()])
@@ -157,7 +156,7 @@ fn a_config_with_passwords_produces_journal_bytes_without_them() {
             );
         }
     }
-    let exported = Command::new(env!("CARGO_BIN_EXE_hubup"))
+    let exported = crate::support::hubup()
         .args([
             "journal",
             "export",

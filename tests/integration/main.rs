@@ -12,6 +12,7 @@ mod support;
 
 mod app_values;
 mod cli_inputs;
+mod confirmation;
 mod engine_crash;
 mod engine_recovery;
 mod engine_upgrade;

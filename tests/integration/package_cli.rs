@@ -2,13 +2,13 @@
 //! what it prints, and that it changes nothing.
 
 use crate::support::StartRetrying;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::support::package::*;
 use hubup::{Digest, Step, Version};
 
 fn hubup(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hubup"))
+    crate::support::hubup()
         .args(args)
         .output_retrying()
         .expect("run hubup")

@@ -43,8 +43,17 @@ pub use start::StartRetrying;
 /// The exit code of a step that waits for its DBA (script mode).
 pub const AWAITING_DBA: i32 = 7;
 
-/// The binary under test.
+/// The binary under test, with `--yes`: tests run it off a terminal, where `upgrade` and
+/// `rollback --to` refuse without it (`confirmation.rs` tests the refusal and the prompt,
+/// starting the binary without this).
 pub fn hubup() -> Command {
+    let mut command = hubup_asking();
+    command.arg("--yes");
+    command
+}
+
+/// The binary under test without `--yes`.
+pub fn hubup_asking() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hubup"));
     command
         .env_remove("HUBUP_CONFIG")
