@@ -6,5 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-$(mktemp -d -t hubup-demo.XXXXXX)}
-cargo build --quiet --release
+# A first build takes minutes: say so, and let cargo show its progress (a later one is quick).
+echo "building hubup (release; the first build takes a few minutes)..." >&2
+cargo build --release
 exec target/release/hubup demo --dir "$dir"
