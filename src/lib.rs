@@ -130,7 +130,7 @@ pub use sql::{
     split_batches, sql_target, undo_script_for,
 };
 pub use status::{
-    AppHostStatus, Drift, InstallStatus, RunStatus, StatusError, StatusSources, install_status,
-    journal_run_status,
+    AppHostStatus, Drift, InstallStatus, MachineStatus, RunStatus, StatusError, StatusSources,
+    install_status, journal_run_status,
 };
 pub use version::{HUBUP_VERSION, RangeError, Step, UnknownVersion, Version, steps_between};

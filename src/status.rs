@@ -1,7 +1,10 @@
 //! What `hubup status` reports about an install, as typed data: the detected version and
 //! components, the product-file digest, IIS's sites, the backup folders, the drift of the
-//! product files from what the installed version ships, and whether a run is unfinished.
-//! Reads only; changes nothing. The CLI renders it as text or JSON.
+//! product files from what the installed version ships, whether a run is unfinished, and the
+//! machine outside the tree that hubup's host ops touch (the Blue Prism sites, pools and
+//! services, the sites' SSL bindings, the installed-version registry value), each observed
+//! now, with a digest of them all. Reads only; changes nothing. The CLI renders it as text or
+//! JSON.
 //!
 //! Drift is defined here: the product files compared with the inventory of the package that
 //! produced the installed version (`changed`: shipped, present, other content; `missing`:
@@ -14,12 +17,14 @@ use std::path::{Path, PathBuf};
 use crate::apphost::{self, AppHostError, Site};
 use crate::config::Config;
 use crate::digest::Digest;
+use crate::host::{HostAdapter, host_adapter};
 use crate::install::{
     self, BackupFolder, DetectError, DetectedInstall, ScanError, ScannedFile, digest_of_entries,
 };
 use crate::install_lock::{LOCK_FILE, install_lock_holder};
 use crate::journal::{Journal, UnfinishedRun};
 use crate::model::is_settings_file;
+use crate::op::{HostObject, HostState};
 use crate::package::{InventoryEntry, Package};
 use crate::relpath::RelPath;
 use crate::version::{Step, Version};
@@ -50,6 +55,19 @@ pub struct InstallStatus {
     /// Whether a run is in progress (the install lock is held) or unfinished; `None` without
     /// a config when no hubup holds the install (no journal to look in).
     pub run: Option<RunStatus>,
+    /// The machine outside the tree, with a config (which names the host adapter) and IIS's
+    /// config.
+    pub machine: Option<MachineStatus>,
+}
+
+/// The objects hubup's host ops touch, each as observed now (or why it could not be), and a
+/// digest of them all: two statuses with the same digest saw the same machine state (an
+/// auditor compares the one before a run with the one after it, or after a rollback).
+#[derive(Debug)]
+pub struct MachineStatus {
+    pub objects: Vec<(HostObject, Result<HostState, String>)>,
+    /// blake3 over each object and its state (or its error) in words, one per line, in order.
+    pub digest: Digest,
 }
 
 /// IIS's `applicationHost.config`: its digest and the sites in it.
@@ -116,6 +134,10 @@ pub fn install_status(sources: StatusSources<'_>) -> Result<InstallStatus, Statu
     let files = install::scan_product_files(root)?;
     let tree_digest = digest_of_entries(files.iter().map(|f| (&f.path, f.size, f.digest)));
     let apphost = sources.apphost.map(read_apphost).transpose()?;
+    let machine = match (sources.config, &apphost) {
+        (Some(config), Some(apphost)) => Some(machine_status(config, &apphost.sites)),
+        _ => None,
+    };
     let drift = match (&detected, sources.config) {
         (Ok(found), Some(config)) => drift(config, found.version, &files),
         (Err(_), _) => Drift::NotChecked {
@@ -132,6 +154,7 @@ pub fn install_status(sources: StatusSources<'_>) -> Result<InstallStatus, Statu
         tree_digest,
         apphost,
         backups: install::backup_folders(root).ok(),
+        machine,
         drift,
         run: match install_lock_holder(root) {
             // Another hubup is changing the install, whatever journal it writes to.
@@ -227,9 +250,96 @@ pub fn journal_run_status(journal: &Path) -> RunStatus {
     }
 }
 
+/// The objects of the machine that hubup's host ops touch on this install, observed now
+/// through the config's host adapter (read-only).
+pub fn machine_status(config: &Config, sites: &[Site]) -> MachineStatus {
+    let mut host = host_adapter(&crate::exec::host_setup(config));
+    let mut objects = Vec::new();
+    for site in sites
+        .iter()
+        .filter(|s| crate::plan::is_blue_prism_site(s, config))
+    {
+        objects.push(HostObject::Site {
+            name: site.name.clone(),
+        });
+        objects.push(HostObject::AppPool {
+            name: site.app_pool.clone(),
+        });
+        for binding in site.bindings.iter().filter(|b| b.protocol == "https") {
+            if let Some((port, host_name)) = sni_binding(&binding.information) {
+                objects.push(HostObject::SslBinding {
+                    host: host_name,
+                    port,
+                });
+            }
+        }
+    }
+    objects.sort();
+    objects.dedup();
+    for name in crate::components::BLUE_PRISM_SERVICES {
+        if host.service_installed(name).unwrap_or(true) {
+            objects.push(HostObject::Service {
+                name: name.to_string(),
+            });
+        }
+    }
+    objects.push(HostObject::RegistryValue {
+        key: crate::components::INSTALLED_VERSION_KEY.to_string(),
+        name: crate::components::INSTALLED_VERSION_VALUE.to_string(),
+    });
+    observe_all(host.as_mut(), objects)
+}
+
+/// `*:443:hub.local` -> (443, `hub.local`): an SNI binding's port and host name.
+fn sni_binding(information: &str) -> Option<(u16, String)> {
+    let mut parts = information.splitn(3, ':');
+    let _address = parts.next()?;
+    let port = parts.next()?.parse().ok()?;
+    let host = parts.next().filter(|h| !h.is_empty())?;
+    Some((port, host.to_string()))
+}
+
+fn observe_all(host: &mut dyn HostAdapter, objects: Vec<HostObject>) -> MachineStatus {
+    let mut lines = String::new();
+    let observed: Vec<(HostObject, Result<HostState, String>)> = objects
+        .into_iter()
+        .map(|object| {
+            let state = host.observe(&object).map_err(|e| e.to_string());
+            let described = match &state {
+                Ok(state) => state.describe(),
+                Err(e) => format!("not observed: {e}"),
+            };
+            lines.push_str(&format!("{}\t{described}\n", object.describe()));
+            (object, state)
+        })
+        .collect();
+    MachineStatus {
+        objects: observed,
+        digest: Digest::of(lines.as_bytes()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_sni_binding_gives_its_port_and_host_name_and_others_none() {
+        assert_eq!(
+            sni_binding("*:443:hub.local"),
+            Some((443, "hub.local".into()))
+        );
+        assert_eq!(
+            sni_binding("10.0.0.5:8443:lm.corp.example.com"),
+            Some((8443, "lm.corp.example.com".into()))
+        );
+        assert_eq!(
+            sni_binding("*:443:"),
+            None,
+            "no host name: not an SNI binding"
+        );
+        assert_eq!(sni_binding("*:x:hub.local"), None);
+    }
 
     fn path(text: &str) -> RelPath {
         RelPath::new(text).unwrap()

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use hubup::{
-    Config, Drift, InstallStatus, LOCK_FILE, RelPath, RunStatus, StatusSources, UnfinishedRun,
-    format_utc, install_lock_holder, install_status, journal_run_status,
+    Config, Drift, InstallStatus, LOCK_FILE, MachineStatus, RelPath, RunStatus, StatusSources,
+    UnfinishedRun, format_utc, install_lock_holder, install_status, journal_run_status,
 };
 use serde_json::{Value, json};
 
@@ -166,6 +166,7 @@ fn json(status: &InstallStatus) -> Value {
         "sites": sites,
         "backups": status.backups.as_ref().map_or(Value::Null, to_json),
         "drift": drift_json(&status.drift),
+        "machine": status.machine.as_ref().map_or(Value::Null, machine_json),
         "unfinished_run": status.run.as_ref().map_or(Value::Null, run_json),
         "pending": pending_name(pending(&status.run)),
     })
@@ -193,6 +194,40 @@ fn drift_json(drift: &Drift) -> Value {
         }),
         Drift::NotChecked { reason } => json!({ "checked": false, "reason": reason }),
     }
+}
+
+/// The machine outside the tree: its digest and each object's state (or why it could not be
+/// observed), in words and, for a state, as the journal records it.
+fn machine_json(machine: &MachineStatus) -> Value {
+    let objects: Vec<Value> = machine
+        .objects
+        .iter()
+        .map(|(object, state)| match state {
+            Ok(state) => json!({
+                "object": object.describe(),
+                "state": state.describe(),
+                "observed": to_json(state),
+            }),
+            Err(e) => json!({ "object": object.describe(), "error": e }),
+        })
+        .collect();
+    json!({ "digest": machine.digest, "objects": objects })
+}
+
+fn machine_text(machine: &MachineStatus) -> String {
+    let mut out = format!(
+        "machine: {} object(s) hubup's host ops touch, digest {}\n",
+        machine.objects.len(),
+        machine.digest
+    );
+    for (object, state) in &machine.objects {
+        let state = match state {
+            Ok(state) => state.describe(),
+            Err(e) => format!("NOT OBSERVED: {e}"),
+        };
+        out.push_str(&format!("  {}: {state}\n", object.describe()));
+    }
+    out
 }
 
 fn run_json(run: &RunStatus) -> Value {
@@ -274,6 +309,9 @@ fn text(status: &InstallStatus) -> String {
         ));
     }
     out.push_str(&drift_text(&status.drift));
+    if let Some(machine) = &status.machine {
+        out.push_str(&machine_text(machine));
+    }
     out.push_str(&match &status.run {
         None | Some(RunStatus::NoneUnfinished) => "no unfinished run\n".to_string(),
         Some(RunStatus::InProgress { detail }) => format!("a run is in progress: {detail}\n"),

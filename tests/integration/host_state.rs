@@ -636,3 +636,52 @@ fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn status_reports_the_machine_outside_the_tree_and_its_digest_comes_back_after_rollback() {
+    let s = at_4_1();
+    let mut m = s.machine();
+    set_entry(
+        &mut m,
+        "sites",
+        "Blue Prism - Interact",
+        "running",
+        json!(false),
+    );
+    s.save_machine(&m);
+    let before = s.status()["machine"].clone();
+    let objects = before["objects"].as_array().unwrap();
+    let state_of = |name: &str| {
+        objects
+            .iter()
+            .find(|o| o["object"] == name)
+            .unwrap_or_else(|| panic!("{name} in {before}"))["state"]
+            .clone()
+    };
+    assert_eq!(state_of("site \"Blue Prism - Interact\""), "stopped");
+    assert_eq!(state_of("app pool \"Blue Prism - Hub\""), "running");
+    assert_eq!(
+        state_of("service \"Blue Prism - Log Service\""),
+        "running (start mode Auto)"
+    );
+    assert!(
+        objects
+            .iter()
+            .all(|o| !o["object"].as_str().unwrap().contains("Default Web Site")),
+        "only Blue Prism's objects: {before}"
+    );
+    let text = s.run(&["status"]).expect(0).stdout;
+    assert!(
+        text.contains(&format!("digest {}", before["digest"].as_str().unwrap())),
+        "{text}"
+    );
+
+    s.run_playing_dba(&["upgrade", "--to", "4.2"]).expect(0);
+    let after = s.status()["machine"].clone();
+    assert_ne!(
+        after["digest"], before["digest"],
+        "new sites, bindings, version"
+    );
+    s.run(&["rollback", "--to", "4.1"]).expect(0);
+    assert_eq!(s.status()["machine"], before, "the machine as it was");
+}
