@@ -492,6 +492,14 @@ fn a_site_the_administrator_stopped_stays_stopped_through_upgrade_failure_and_ro
     );
     s.save_machine(&m);
     let original = s.machine();
+    // Stopped, and kept from starting with IIS (auto-start off), as an administrator leaves a
+    // site they retired.
+    let apphost = std::fs::read_to_string(s.apphost()).unwrap();
+    let auto = r#"<site name="Blue Prism - Interact" id="8" serverAutoStart="true">"#;
+    let off = r#"<site name="Blue Prism - Interact" id="8" serverAutoStart="false">"#;
+    assert!(apphost.contains(auto), "{apphost}");
+    std::fs::write(s.apphost(), apphost.replace(auto, off)).unwrap();
+    let original_apphost = std::fs::read(s.apphost()).unwrap();
 
     // A step that fails after its stops: undo puts back what each stop found, no more.
     let plan = s.run(&["plan", "--to", "4.3", "--json"]).expect(0).json();
@@ -525,8 +533,12 @@ fn a_site_the_administrator_stopped_stays_stopped_through_upgrade_failure_and_ro
         commands_log(&s)
     );
 
+    let after_apphost = std::fs::read_to_string(s.apphost()).unwrap();
+    assert!(after_apphost.contains(off), "auto-start stays off");
+
     s.run(&["rollback", "--to", "4.2"]).expect(0);
     assert_eq!(s.machine(), original, "rollback starts only what ran");
+    assert_eq!(std::fs::read(s.apphost()).unwrap(), original_apphost);
     assert!(!started_interact(&s), "{}", commands_log(&s));
 }
 
