@@ -29,6 +29,10 @@ pub(crate) struct DemoArgs {
     /// The version the sandbox install starts at.
     #[arg(long, default_value = "4.0", value_name = "VERSION")]
     from: Version,
+    /// small (a few hundred files: seconds) or large (about 18,000 files and 800 MiB, a
+    /// production-sized install: to see hubup's progress and speed on it).
+    #[arg(long, default_value = "small")]
+    size: FixtureSize,
 }
 
 pub(crate) fn run(args: DemoArgs) -> CommandResult {
@@ -43,15 +47,9 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
     let root = dir.join("install").join("Blue Prism");
     let apphost = dir.join("inetsrv").join("applicationHost.config");
     let failed = |e: &dyn std::fmt::Display| Failure::of(Cause::Sandbox(e.to_string()));
-    generate_install(
-        args.from,
-        FixtureSize::Small,
-        &root,
-        &apphost,
-        DEFAULT_IIS_LOCATION,
-    )
-    .map_err(|e| failed(&e))?;
-    generate_packages(FixtureSize::Small, &dir.join("packages")).map_err(|e| failed(&e))?;
+    generate_install(args.from, args.size, &root, &apphost, DEFAULT_IIS_LOCATION)
+        .map_err(|e| failed(&e))?;
+    generate_packages(args.size, &dir.join("packages")).map_err(|e| failed(&e))?;
     write_sandbox_machine(&dir, &apphost, args.from).map_err(|e| failed(&e))?;
     let config = dir.join("hubup.toml");
     std::fs::write(&config, demo_config(&dir)).map_err(|e| failed(&e))?;

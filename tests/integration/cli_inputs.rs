@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use crate::support::Scenario;
+use crate::support::{Scenario, StartRetrying};
 
 /// Replaces `from` with `to` in the scenario's config.
 fn edit_config(scenario: &Scenario, from: &str, to: &str) {
@@ -208,7 +208,6 @@ fn mixed_component_versions_are_refused_naming_them() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
-    use crate::support::StartRetrying;
     use std::process::Stdio;
     let scenario = Scenario::new();
     // Slow a command down so the interrupt lands mid-run (after the first change: before
@@ -263,4 +262,27 @@ fn ctrl_c_stops_at_a_safe_point_and_says_what_to_run() {
     assert!(!scenario.status()["unfinished_run"].is_null());
     scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(scenario.digests().0, "4.5");
+}
+
+#[test]
+fn the_demo_takes_a_size_and_refuses_one_it_does_not_know() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = dir.path().join("demo");
+    let out = crate::support::hubup()
+        .args(["demo", "--setup-only", "--size", "huge", "--dir"])
+        .arg(&sandbox)
+        .output_retrying()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("huge") && stderr.contains("small") && stderr.contains("large"),
+        "{stderr}"
+    );
+    assert!(!sandbox.exists(), "nothing was created");
+    let help = crate::support::hubup()
+        .args(["demo", "--help"])
+        .output_retrying()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--size"));
 }
