@@ -311,6 +311,41 @@ impl Config {
         }
     }
 
+    /// Whether `site` is Blue Prism's: a component's site by its names before and after the
+    /// 4.3 renames or this config's, or a site with its files under the install location.
+    /// Only these are stopped, started and reported; every other site on the server is the
+    /// administrator's.
+    pub fn is_blue_prism_site(&self, site: &crate::apphost::Site) -> bool {
+        let location = self.iis_location().to_lowercase();
+        let location = location.trim_end_matches('\\');
+        let under_install = site.physical_path.as_deref().is_some_and(|p| {
+            p.to_lowercase()
+                .strip_prefix(location)
+                .is_some_and(|rest| rest.starts_with('\\'))
+        });
+        under_install
+            || COMPONENTS.iter().any(|c| {
+                [
+                    c.site_before_4_3,
+                    c.site_from_4_3,
+                    &self.site(c.component).name,
+                ]
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&site.name))
+            })
+    }
+
+    /// What the host adapter needs of this config.
+    pub fn host_setup(&self) -> crate::host::HostSetup<'_> {
+        crate::host::HostSetup {
+            host: &self.host,
+            commands: &self.commands,
+            apphost: &self.install.apphost,
+            root: &self.install.root,
+            iis_location: self.iis_location(),
+        }
+    }
+
     /// How physical paths in applicationHost.config spell the install location.
     pub fn iis_location(&self) -> String {
         self.install

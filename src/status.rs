@@ -253,12 +253,9 @@ pub fn journal_run_status(journal: &Path) -> RunStatus {
 /// The objects of the machine that hubup's host ops touch on this install, observed now
 /// through the config's host adapter (read-only).
 pub fn machine_status(config: &Config, sites: &[Site]) -> MachineStatus {
-    let mut host = host_adapter(&crate::exec::host_setup(config));
+    let mut host = host_adapter(&config.host_setup());
     let mut objects = Vec::new();
-    for site in sites
-        .iter()
-        .filter(|s| crate::plan::is_blue_prism_site(s, config))
-    {
+    for site in sites.iter().filter(|s| config.is_blue_prism_site(s)) {
         objects.push(HostObject::Site {
             name: site.name.clone(),
         });

@@ -175,13 +175,7 @@ static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
 
 /// What the host adapter needs of the config.
 pub fn host_setup(config: &Config) -> crate::host::HostSetup<'_> {
-    crate::host::HostSetup {
-        host: &config.host,
-        commands: &config.commands,
-        apphost: &config.install.apphost,
-        root: &config.install.root,
-        iis_location: config.iis_location(),
-    }
+    config.host_setup()
 }
 
 impl<'a> Engine<'a> {

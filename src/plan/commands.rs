@@ -13,10 +13,7 @@
 use std::collections::BTreeSet;
 
 use crate::apphost::{Site, apphost_sites};
-use crate::components::{
-    COMPONENTS, INSTALLED_VERSION_KEY, INSTALLED_VERSION_VALUE, RABBITMQ_SERVICE,
-};
-use crate::config::Config;
+use crate::components::{INSTALLED_VERSION_KEY, INSTALLED_VERSION_VALUE, RABBITMQ_SERVICE};
 use crate::op::*;
 
 use crate::version::Version;
@@ -29,29 +26,6 @@ pub fn broker_reminder(server: &str) -> String {
         "the message broker runs on {server}: restart the RabbitMQ service there (the guide's \
          step; hubup restarts it only when it runs on this machine)"
     )
-}
-
-/// Whether `site` is Blue Prism's: a component's site by its names before and after the 4.3
-/// renames or the config's, or a site with its files under the install location. Only these
-/// are stopped, started and reported; every other site on the server is the administrator's.
-pub fn is_blue_prism_site(site: &Site, config: &Config) -> bool {
-    let location = config.iis_location().to_lowercase();
-    let location = location.trim_end_matches('\\');
-    let under_install = site.physical_path.as_deref().is_some_and(|p| {
-        p.to_lowercase()
-            .strip_prefix(location)
-            .is_some_and(|rest| rest.starts_with('\\'))
-    });
-    under_install
-        || COMPONENTS.iter().any(|c| {
-            [
-                c.site_before_4_3,
-                c.site_from_4_3,
-                &config.site(c.component).name,
-            ]
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case(&site.name))
-        })
 }
 
 impl Planner<'_> {
@@ -90,7 +64,7 @@ impl Planner<'_> {
         let sites = apphost_sites(apphost).map_err(|e| self.apphost_error(e))?;
         Ok(sites
             .into_iter()
-            .filter(|s| is_blue_prism_site(s, self.config()))
+            .filter(|s| self.config().is_blue_prism_site(s))
             .collect())
     }
 

@@ -29,7 +29,6 @@
 pub mod app_values;
 mod commands;
 pub use commands::broker_reminder;
-pub(crate) use commands::is_blue_prism_site;
 mod databases;
 mod files;
 mod iis;
