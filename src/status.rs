@@ -297,23 +297,8 @@ fn sni_binding(information: &str) -> Option<(u16, String)> {
 }
 
 fn observe_all(host: &mut dyn HostAdapter, objects: Vec<HostObject>) -> MachineStatus {
-    let mut lines = String::new();
-    let observed: Vec<(HostObject, Result<HostState, String>)> = objects
-        .into_iter()
-        .map(|object| {
-            let state = host.observe(&object).map_err(|e| e.to_string());
-            let described = match &state {
-                Ok(state) => state.describe(),
-                Err(e) => format!("not observed: {e}"),
-            };
-            lines.push_str(&format!("{}\t{described}\n", object.describe()));
-            (object, state)
-        })
-        .collect();
-    MachineStatus {
-        objects: observed,
-        digest: Digest::of(lines.as_bytes()),
-    }
+    let (objects, digest) = crate::host::observe_digest(host, objects);
+    MachineStatus { objects, digest }
 }
 
 #[cfg(test)]

@@ -378,6 +378,12 @@ fn step_section(page: &mut String, step: &StepReport) {
             digest_text(step.apphost_after),
         ),
     ];
+    if let Some((digest, objects)) = step.host_state_before {
+        rows.push((
+            "Machine before (host objects)",
+            format!("{} ({objects} objects)", digest.to_hex()),
+        ));
+    }
     if let Some(reason) = &step.rollback_reason {
         rows.push(("Rolled back because", reason.clone()));
     }

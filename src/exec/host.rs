@@ -135,6 +135,32 @@ pub fn states_before(
     first.into_iter().collect()
 }
 
+/// Every object a step's host ops touch, once each, in order: what the step's
+/// `HostStateBefore` digests. Left out, as in [`states_before`]: restarts (they leave the
+/// state as it was) and a start of an object other than the one its stop stopped (a renamed
+/// site, which exists only after the step's change).
+pub fn touched_objects(ops: &[crate::op::Op]) -> Vec<HostObject> {
+    let mut objects: Vec<HostObject> = ops
+        .iter()
+        .filter_map(|op| match op {
+            crate::op::Op::Host(host) => Some(host),
+            _ => None,
+        })
+        .filter(|op| !matches!(op.change, HostChange::Restart | HostChange::RestartIis))
+        .filter(|op| match op.change {
+            HostChange::Start { stop_op } => match ops.get(stop_op as usize) {
+                Some(crate::op::Op::Host(stop)) => stop.object == op.object,
+                _ => false,
+            },
+            _ => true,
+        })
+        .map(|op| op.object.clone())
+        .collect();
+    objects.sort();
+    objects.dedup();
+    objects
+}
+
 /// The objects of `before` whose state now differs from it, each with what it is now.
 pub fn differences(
     host: &mut dyn HostAdapter,

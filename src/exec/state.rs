@@ -25,6 +25,9 @@ pub struct StepState {
     pub sql_before: BTreeMap<u32, SqlBefore>,
     /// What each host op found before its change (what its undo puts back).
     pub observed: BTreeMap<u32, HostState>,
+    /// The digest of every object the step's host ops touch, observed before the step began
+    /// (`HostStateBefore`; none in journals written before it existed).
+    pub host_before: Option<Digest>,
     pub undone: BTreeSet<u32>,
     pub failed: Option<(u32, String)>,
     /// Script mode: the script a DBA must run before the step goes on.
@@ -59,6 +62,7 @@ impl StepState {
             done: BTreeMap::new(),
             sql_before: BTreeMap::new(),
             observed: BTreeMap::new(),
+            host_before: None,
             undone: BTreeSet::new(),
             failed: None,
             awaiting_dba: None,
@@ -245,6 +249,9 @@ impl RunState {
                 self.step_mut(seq, *step)?.awaiting_dba = Some(script.clone());
             }
             Payload::DbaWorkDone { step, .. } => self.step_mut(seq, *step)?.dba_done = true,
+            Payload::HostStateBefore { step, digest, .. } => {
+                self.step_mut(seq, *step)?.host_before = Some(*digest);
+            }
             Payload::HostObserved { step, index, state } => {
                 let s = self.step_mut(seq, *step)?;
                 check_index(seq, s, *index)?;

@@ -352,13 +352,25 @@ pub(super) fn execute(
         step,
         ops: plan.ops.len(),
     });
-    let mut head = vec![Payload::StepPlanned {
-        step,
-        ops: plan.ops.clone(),
-        package: planned.package.digest(),
-        tree_before: model.tree_digest(),
-        apphost_before: model.apphost_digest(),
-    }];
+    // The machine outside the tree as the step finds it, journaled with the plan (one
+    // append: no crash can fall between them), for rollback to compare.
+    let touched = host::touched_objects(&plan.ops);
+    let objects = touched.len() as u32;
+    let (_, host_digest) = crate::host::observe_digest(engine.host.as_mut(), touched);
+    let mut head = vec![
+        Payload::StepPlanned {
+            step,
+            ops: plan.ops.clone(),
+            package: planned.package.digest(),
+            tree_before: model.tree_digest(),
+            apphost_before: model.apphost_digest(),
+        },
+        Payload::HostStateBefore {
+            step,
+            digest: host_digest,
+            objects,
+        },
+    ];
     head.extend(plan.notes.iter().map(|text| Payload::Note {
         step: Some(step),
         text: text.clone(),
@@ -776,6 +788,30 @@ fn verify_rollback(
             .collect(),
         Err(e) => vec![format!("the machine could not be observed again: {e}")],
     };
+    let mut host_problems = host_problems;
+    // Every object the step touches, also those whose ops never ran, against the digest
+    // journaled before the step began.
+    if let Some(before) = state.host_before {
+        let (now, digest) =
+            crate::host::observe_digest(engine.host.as_mut(), host::touched_objects(&state.ops));
+        if digest != before && host_problems.is_empty() {
+            host_problems.push(format!(
+                "the {} host object(s) the step touches have digest {} instead of {} recorded \
+                 before the step (`hubup status` lists them: {})",
+                now.len(),
+                digest.short(),
+                before.short(),
+                now.iter()
+                    .map(|(o, s)| format!(
+                        "{} {}",
+                        o.describe(),
+                        s.as_ref().map_or_else(|e| e.clone(), |s| s.describe())
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+    }
     let verified =
         tree == state.tree_before && apphost == state.apphost_before && host_problems.is_empty();
     let mut entries = vec![Payload::StepRolledBack {

@@ -108,6 +108,32 @@ pub struct HostSetup<'a> {
     pub iis_location: String,
 }
 
+/// Each of `objects` as observed now (or why it could not be), and a digest of them all:
+/// blake3 over each object and its state (or its error) in words, one per line, in the given
+/// order. Two observations with the same digest saw the same states. Reads only.
+pub fn observe_digest(
+    host: &mut dyn HostAdapter,
+    objects: Vec<HostObject>,
+) -> (
+    Vec<(HostObject, Result<HostState, String>)>,
+    crate::digest::Digest,
+) {
+    let mut lines = String::new();
+    let observed: Vec<(HostObject, Result<HostState, String>)> = objects
+        .into_iter()
+        .map(|object| {
+            let state = host.observe(&object).map_err(|e| e.to_string());
+            let described = match &state {
+                Ok(state) => state.describe(),
+                Err(e) => format!("not observed: {e}"),
+            };
+            lines.push_str(&format!("{}\t{described}\n", object.describe()));
+            (object, state)
+        })
+        .collect();
+    (observed, crate::digest::Digest::of(lines.as_bytes()))
+}
+
 /// The adapter `setup` asks for. Nothing is run or read yet.
 pub fn host_adapter(setup: &HostSetup<'_>) -> Box<dyn HostAdapter> {
     match setup.host.adapter {

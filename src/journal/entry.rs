@@ -381,10 +381,18 @@ pub enum Payload {
         index: u32,
         state: HostState,
     },
+    /// Every object the step's host ops touch (`exec::host::touched_objects`), observed
+    /// before the step's first change and journaled with its plan: a digest of them all and
+    /// how many, which rollback compares with the machine it leaves. (Appended last.)
+    HostStateBefore {
+        step: Step,
+        digest: Digest,
+        objects: u32,
+    },
 }
 
 /// Every entry kind's name ([`Payload::kind`]), in variant order.
-pub const PAYLOAD_KINDS: [&str; 20] = [
+pub const PAYLOAD_KINDS: [&str; 21] = [
     "run_started",
     "step_planned",
     "op_intent",
@@ -405,6 +413,7 @@ pub const PAYLOAD_KINDS: [&str; 20] = [
     "repair_planned",
     "repair_done",
     "host_observed",
+    "host_state_before",
 ];
 
 impl Payload {
@@ -431,6 +440,7 @@ impl Payload {
             Payload::RepairPlanned { .. } => "repair_planned",
             Payload::RepairDone { .. } => "repair_done",
             Payload::HostObserved { .. } => "host_observed",
+            Payload::HostStateBefore { .. } => "host_state_before",
         }
     }
 
@@ -449,7 +459,8 @@ impl Payload {
             | Payload::AwaitingDba { step, .. }
             | Payload::DbaWorkDone { step, .. }
             | Payload::BackupRemoved { step }
-            | Payload::HostObserved { step, .. } => Some(*step),
+            | Payload::HostObserved { step, .. }
+            | Payload::HostStateBefore { step, .. } => Some(*step),
             Payload::RunCancelled { step } | Payload::Note { step, .. } => *step,
             Payload::RunStarted { .. }
             | Payload::RunResumed {}

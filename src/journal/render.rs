@@ -88,6 +88,14 @@ fn facts(entry: &Entry, plans: &PlanIndex<'_>) -> String {
         Payload::OpFailed { step, index, error } => {
             format!("{}  -> failed: {}", op(step, index), one_line(error))
         }
+        Payload::HostStateBefore {
+            step,
+            digest,
+            objects,
+        } => format!(
+            "{step}  machine before the step: {objects} host object(s), digest {}",
+            digest.short()
+        ),
         Payload::HostObserved { step, index, state } => {
             format!(
                 "{}  -> found {}",

@@ -150,6 +150,7 @@ fn observe(report: &mut RunReport, drafts: &mut Vec<Draft>, entry: &Entry, plans
                 apphost_after: None,
                 rollback_reason: None,
                 restored_verified: None,
+                host_state_before: None,
                 ops: ops.iter().zip(0u32..).map(planned).collect(),
             },
             ops: ops.clone(),
@@ -175,6 +176,15 @@ fn observe(report: &mut RunReport, drafts: &mut Vec<Draft>, entry: &Entry, plans
         }
         Payload::OpUndone { step, index } => {
             set_op(draft(drafts, *step), *index, OpStatus::Undone, None);
+        }
+        Payload::HostStateBefore {
+            step,
+            digest,
+            objects,
+        } => {
+            if let Some(step) = draft(drafts, *step) {
+                step.host_state_before = Some((*digest, *objects));
+            }
         }
         Payload::HostObserved { step, index, state } => {
             report

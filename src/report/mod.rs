@@ -109,6 +109,11 @@ pub struct StepReport {
     /// Why it was rolled back, and whether the restored state matched `tree_before`.
     pub rollback_reason: Option<String>,
     pub restored_verified: Option<bool>,
+    /// The digest of the machine outside the tree that the step's host ops touch, and how
+    /// many objects, observed before its first change (journals before issue 14's digest
+    /// have none).
+    #[serde(default)]
+    pub host_state_before: Option<(Digest, u32)>,
     pub ops: Vec<OpReport>,
 }
 

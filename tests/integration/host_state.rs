@@ -697,3 +697,51 @@ fn status_reports_the_machine_outside_the_tree_and_its_digest_comes_back_after_r
     s.run(&["rollback", "--to", "4.1"]).expect(0);
     assert_eq!(s.status()["machine"], before, "the machine as it was");
 }
+
+/// A change to an object the step would have touched but never reached (the registry value,
+/// changed by someone else while the step ran, the step failing before its registry op): the
+/// per-op observations cannot see it, the machine's digest journaled before the step does,
+/// and the rollback says it is not verified.
+#[cfg(unix)]
+#[test]
+fn rollback_compares_every_object_the_step_touches_with_the_digest_taken_before_it() {
+    let s = at_4_1();
+    let plan = s.run(&["plan", "--to", "4.2", "--json"]).expect(0).json();
+    let grant = plan["steps"][0]["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|op| op["description"].as_str().unwrap().contains("full control"))
+        .unwrap()["index"]
+        .as_u64()
+        .unwrap();
+    let script = format!(
+        r#"sed -i 's/"value": "4.1"/"value": "9.9"/' '{}'"#,
+        machine_path(&s).display()
+    );
+    let text = std::fs::read_to_string(s.config()).unwrap();
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("folder_acl_grant =") {
+                format!("folder_acl_grant = [\"sh\", \"-c\", {script:?}]")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(s.config(), text.join("\n")).unwrap();
+    let fault = format!("fail=4.1:{}", grant + 2);
+    let run = s.run_with_env(
+        &["upgrade", "--to", "4.2"],
+        &[("HUBUP_TEST_FAULTS", &fault)],
+    );
+    assert_ne!(run.code, 3, "not a verified rollback: {}", run.stderr);
+    assert!(
+        run.stderr.contains("recorded before the step") && run.stderr.contains("9.9"),
+        "{}",
+        run.stderr
+    );
+    let journal = s.run(&["journal", "show"]).expect(0).stdout;
+    assert!(journal.contains("machine before the step"), "{journal}");
+}

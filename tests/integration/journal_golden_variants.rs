@@ -43,14 +43,63 @@ const GOLDEN_V1_HOST: Golden = Golden {
     batches: golden_v1_host_batches,
 };
 
+/// The machine's digest before a step (`host_state_before`, issue 14), journaled with the
+/// step's plan.
+const GOLDEN_V1_HOST_DIGEST: Golden = Golden {
+    file: "journal-v1-host-digest.redb",
+    batches: golden_v1_host_digest_batches,
+};
+
 /// Every golden journal, oldest first.
-pub const GOLDENS: [&Golden; 5] = [
+pub const GOLDENS: [&Golden; 6] = [
     &GOLDEN_V1,
     &GOLDEN_V1_ALL_OPS,
     &GOLDEN_V1_SQL,
     &GOLDEN_V1_RECOVERY,
     &GOLDEN_V1_HOST,
+    &GOLDEN_V1_HOST_DIGEST,
 ];
+
+/// What golden v1-host-digest holds: an unfinished run 4.1 -> 4.2 whose step is planned with
+/// the host ops of [`all_ops`] and the digest of the machine they touch, in one batch, then the
+/// first op's intent (4 entries).
+fn golden_v1_host_digest_batches() -> Vec<(RunId, Vec<Payload>)> {
+    const RUN: RunId = RunId(*b"golden-v1-hdig01");
+    let s = step(Version::V4_1);
+    let ops: Vec<hubup::Op> = all_ops()
+        .into_iter()
+        .filter(|op| matches!(op, hubup::Op::Host(_)))
+        .collect();
+    let objects = ops.len() as u32;
+    let config = hubup::ConfigRecord::from_pairs([("host.adapter", "sandbox")]);
+    let batches = vec![
+        vec![run_started(Version::V4_1, Version::V4_2, config)],
+        vec![
+            Payload::StepPlanned {
+                step: s,
+                ops,
+                package: hubup::Digest::of(b"package 4.2"),
+                tree_before: hubup::Digest::of(b"tree 4.1"),
+                apphost_before: hubup::Digest::of(b"apphost 4.1"),
+            },
+            Payload::HostStateBefore {
+                step: s,
+                digest: hubup::Digest::of(b"machine before 4.1 -> 4.2"),
+                objects,
+            },
+        ],
+        vec![Payload::OpIntent { step: s, index: 0 }],
+    ];
+    batches.into_iter().map(|batch| (RUN, batch)).collect()
+}
+
+#[test]
+fn golden_v1_host_digest_opens_verifies_and_decodes_to_the_expected_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, entries) = open_and_check(&GOLDEN_V1_HOST_DIGEST, dir.path(), 1);
+    assert!(variants_in(&entries).contains("Payload::HostStateBefore"));
+    assert_written_the_same(&GOLDEN_V1_HOST_DIGEST);
+}
 
 /// What golden v1-host holds: an unfinished run 4.1 -> 4.2 whose step is planned with the
 /// ops of [`all_ops`] after [`ALL_OPS_V1`]; each op has its intent and done, and each host op

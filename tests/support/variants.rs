@@ -149,6 +149,7 @@ pub fn variants_in_payload(payload: &Payload) -> Vec<&'static str> {
         Payload::BackupRemoved { .. } => vec!["Payload::BackupRemoved"],
         Payload::RepairPlanned { .. } => vec!["Payload::RepairPlanned"],
         Payload::RepairDone { .. } => vec!["Payload::RepairDone"],
+        Payload::HostStateBefore { .. } => vec!["Payload::HostStateBefore"],
         Payload::HostObserved { state, .. } => vec![
             "Payload::HostObserved",
             match state {
