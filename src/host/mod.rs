@@ -108,16 +108,16 @@ pub struct HostSetup<'a> {
     pub iis_location: String,
 }
 
+/// Objects, each with its state as observed or why it could not be.
+pub type Observed = Vec<(HostObject, Result<HostState, String>)>;
+
 /// Each of `objects` as observed now (or why it could not be), and a digest of them all:
 /// blake3 over each object and its state (or its error) in words, one per line, in the given
 /// order. Two observations with the same digest saw the same states. Reads only.
 pub fn observe_digest(
     host: &mut dyn HostAdapter,
     objects: Vec<HostObject>,
-) -> (
-    Vec<(HostObject, Result<HostState, String>)>,
-    crate::digest::Digest,
-) {
+) -> (Observed, crate::digest::Digest) {
     let mut lines = String::new();
     let observed: Vec<(HostObject, Result<HostState, String>)> = objects
         .into_iter()
