@@ -109,23 +109,34 @@ pub fn undo(
     }
 }
 
+/// Whether `object` exists only after the step's change: the new name of a site the step
+/// renames, which its plan starts by the stop of the old name (a `Start` whose `stop_op`
+/// names another object). Rollback leaves it to the old name, which stands for it.
+fn exists_only_after(ops: &[crate::op::Op], object: &HostObject) -> bool {
+    ops.iter().any(|op| match op {
+        crate::op::Op::Host(HostOp {
+            object: o,
+            change: HostChange::Start { stop_op },
+        }) if o == object => !matches!(
+            ops.get(*stop_op as usize),
+            Some(crate::op::Op::Host(stop)) if &stop.object == object
+        ),
+        _ => false,
+    })
+}
+
 /// The host objects a step's ops observed, each with the state its first observation found:
-/// the host state before the step, what rollback verification compares. A start of an object
-/// other than the one its stop stopped (a site the 4.3 renames gave a new name) is left out:
-/// that object exists only after the step's change, and its stop's object stands for it.
+/// the host state before the step, what rollback verification compares. An object that
+/// exists only after the step's change ([`exists_only_after`]) is left out.
 pub fn states_before(
     ops: &[crate::op::Op],
     observed: &BTreeMap<u32, HostState>,
 ) -> Vec<(HostObject, HostState)> {
-    let object_of = |index: u32| match ops.get(index as usize) {
-        Some(crate::op::Op::Host(op)) => Some(&op.object),
-        _ => None,
-    };
     let mut first: BTreeMap<HostObject, HostState> = BTreeMap::new();
     for (index, state) in observed {
         if let Some(crate::op::Op::Host(op)) = ops.get(*index as usize)
             && !matches!(op.change, HostChange::Restart | HostChange::RestartIis)
-            && !matches!(op.change, HostChange::Start { stop_op } if object_of(stop_op) != Some(&op.object))
+            && !exists_only_after(ops, &op.object)
         {
             first
                 .entry(op.object.clone())
@@ -147,13 +158,7 @@ pub fn touched_objects(ops: &[crate::op::Op]) -> Vec<HostObject> {
             _ => None,
         })
         .filter(|op| !matches!(op.change, HostChange::Restart | HostChange::RestartIis))
-        .filter(|op| match op.change {
-            HostChange::Start { stop_op } => match ops.get(stop_op as usize) {
-                Some(crate::op::Op::Host(stop)) => stop.object == op.object,
-                _ => false,
-            },
-            _ => true,
-        })
+        .filter(|op| !exists_only_after(ops, &op.object))
         .map(|op| op.object.clone())
         .collect();
     objects.sort();

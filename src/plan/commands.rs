@@ -127,11 +127,23 @@ impl Planner<'_> {
                 (Some(a), Some(b)) => a == b,
                 _ => b.name.eq_ignore_ascii_case(&site.name),
             });
+            let renamed = was.is_some_and(|was| !was.name.eq_ignore_ascii_case(&site.name));
             match was.and_then(|was| self.stop_op_of(&was.name)) {
-                Some(stop_op) => self.body.push(Op::Host(HostOp {
-                    object: HostObject::Site { name: site.name },
-                    change: HostChange::Start { stop_op },
-                })),
+                Some(stop_op) => {
+                    let object = HostObject::Site { name: site.name };
+                    if renamed {
+                        // Under its new name the site may run already (IIS may start a site
+                        // whose config changed): stopped first, it ends as its old name was.
+                        self.body.push(Op::Host(HostOp {
+                            object: object.clone(),
+                            change: HostChange::Stop,
+                        }));
+                    }
+                    self.body.push(Op::Host(HostOp {
+                        object,
+                        change: HostChange::Start { stop_op },
+                    }));
+                }
                 None if site.auto_start => {
                     let values = [("site", site.name.as_str())];
                     let mut op = self.command(

@@ -745,3 +745,28 @@ fn rollback_compares_every_object_the_step_touches_with_the_digest_taken_before_
     let journal = s.run(&["journal", "show"]).expect(0).stdout;
     assert!(journal.contains("machine before the step"), "{journal}");
 }
+
+#[test]
+fn a_stopped_site_renamed_in_4_3_stays_stopped_under_its_new_name_and_rollback_puts_it_back() {
+    let s = Scenario::at_version("4.2");
+    let mut m = s.machine();
+    set_entry(&mut m, "sites", "Blue Prism - IMS", "running", json!(false));
+    s.save_machine(&m);
+    let original = s.machine();
+    s.run_playing_dba(&["upgrade", "--to", "4.3"]).expect(0);
+    let after = s.machine();
+    assert_eq!(
+        site_running(&after, "Blue Prism - Authentication Server"),
+        Some(false),
+        "IMS was stopped: its new name is too"
+    );
+    assert_ne!(
+        site_running(&after, "Blue Prism - Email Service"),
+        Some(false),
+        "Email Sender ran: its new name does"
+    );
+    s.run(&["rollback", "--to", "4.2"]).expect(0);
+    let back = s.machine();
+    assert_eq!(site_running(&back, "Blue Prism - IMS"), Some(false));
+    assert_eq!(back, original, "the machine as it was");
+}
