@@ -271,6 +271,12 @@ pub fn machine_status(config: &Config, sites: &[Site]) -> MachineStatus {
             }
         }
     }
+    let pools: Vec<&str> = sites
+        .iter()
+        .filter(|s| config.is_blue_prism_site(s))
+        .map(|s| s.app_pool.as_str())
+        .collect();
+    objects.extend(sql_key_entries(config, host.as_mut(), &pools));
     objects.sort();
     objects.dedup();
     for name in crate::components::BLUE_PRISM_SERVICES {
@@ -285,6 +291,36 @@ pub fn machine_status(config: &Config, sites: &[Site]) -> MachineStatus {
         name: crate::components::INSTALLED_VERSION_VALUE.to_string(),
     });
     observe_all(host.as_mut(), objects)
+}
+
+/// The entries of each of `pools`' identities in the ACL of the SQL certificate's private key
+/// (what Windows authentication grants). None when the certificate or applicationHost.config's
+/// pools cannot be read: the rest of the status still reports.
+fn sql_key_entries(config: &Config, host: &mut dyn HostAdapter, pools: &[&str]) -> Vec<HostObject> {
+    let Ok(bytes) = std::fs::read(&config.install.apphost) else {
+        return Vec::new();
+    };
+    let (Ok(all), Ok(certificates)) = (apphost::app_pools(&bytes), host.certificates()) else {
+        return Vec::new();
+    };
+    let name = &config.windows_auth.sql_certificate;
+    let Ok(certificate) = crate::host::resolve_certificate(&certificates, name) else {
+        return Vec::new();
+    };
+    let default = apphost::default_pool_identity_type(&bytes)
+        .unwrap_or_else(|_| "ApplicationPoolIdentity".to_string());
+    all.iter()
+        .filter(|p| pools.iter().any(|n| n.eq_ignore_ascii_case(&p.name)))
+        .filter_map(|p| {
+            let kind = p.identity_type.as_deref().unwrap_or(&default);
+            apphost::pool_principal(&p.name, kind, p.user_name.as_deref())
+        })
+        .map(|principal| HostObject::CertificateKey {
+            thumbprint: certificate.thumbprint.clone(),
+            certificate: name.clone(),
+            principal,
+        })
+        .collect()
 }
 
 /// `*:443:hub.local` -> (443, `hub.local`): an SNI binding's port and host name.

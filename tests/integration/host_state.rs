@@ -694,6 +694,21 @@ fn status_reports_the_machine_outside_the_tree_and_its_digest_comes_back_after_r
         after["digest"], before["digest"],
         "new sites, bindings, version"
     );
+    // Windows authentication's grant: the Hub identity's access to the SQL certificate's key.
+    let hub_key = |m: &Value| {
+        m["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| {
+                let o = o["object"].as_str().unwrap();
+                o.starts_with(r"IIS APPPOOL\Blue Prism - Hub's access to the private key")
+            })
+            .unwrap_or_else(|| panic!("the Hub pool's key access in {m}"))["state"]
+            .clone()
+    };
+    assert_eq!(hub_key(&before), "no entries");
+    assert_ne!(hub_key(&after), "no entries", "{after}");
     s.run(&["rollback", "--to", "4.1"]).expect(0);
     assert_eq!(s.status()["machine"], before, "the machine as it was");
 }
