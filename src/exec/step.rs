@@ -774,7 +774,8 @@ fn verify_rollback(
     }
     let host_before = host::states_before(&state.ops, &state.observed);
     // The machine outside the tree: each object the step's host ops observed, as first found.
-    let host_problems: Vec<String> = match host::differences(engine.host.as_mut(), &host_before) {
+    let mut host_problems: Vec<String> = match host::differences(engine.host.as_mut(), &host_before)
+    {
         Ok(differences) => differences
             .iter()
             .map(|(object, before, now)| {
@@ -788,7 +789,6 @@ fn verify_rollback(
             .collect(),
         Err(e) => vec![format!("the machine could not be observed again: {e}")],
     };
-    let mut host_problems = host_problems;
     // Every object the step touches, also those whose ops never ran, against the digest
     // journaled before the step began.
     if let Some(before) = state.host_before {
