@@ -10,8 +10,9 @@
 //! `-v` each op, with `-vv` every record at debug level (`on_stderr`).
 
 use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing::Level;
 use tracing::Metadata;
@@ -26,6 +27,50 @@ pub(crate) const LOG_VAR: &str = "HUBUP_LOG";
 /// The file this process logs to, once `start` opened one.
 static LOG_PATH: OnceLock<PathBuf> = OnceLock::new();
 
+/// The open log file, which `discard` can close (Windows cannot remove an open folder's
+/// file, so the file must be closed before its folder can go).
+static LOG_FILE: OnceLock<Arc<LogFile>> = OnceLock::new();
+
+/// The log's file, or nothing once discarded: records after that are dropped.
+struct LogFile(Mutex<Option<File>>);
+
+impl Write for &LogFile {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self
+            .0
+            .lock()
+            .map(|mut file| file.as_mut().map(|f| f.write(bytes)))
+        {
+            Ok(Some(written)) => written,
+            _ => Ok(bytes.len()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self
+            .0
+            .lock()
+            .map(|mut file| file.as_mut().map(|f| f.flush()))
+        {
+            Ok(Some(flushed)) => flushed,
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Closes and removes this process's log (a refused run that changed nothing,
+/// `cli/refused.rs`). True if there was one.
+pub(crate) fn discard() -> bool {
+    let (Some(file), Some(path)) = (LOG_FILE.get(), LOG_PATH.get()) else {
+        return false;
+    };
+    if let Ok(mut open) = file.0.lock() {
+        open.take();
+    }
+    let _ = std::fs::remove_file(path);
+    true
+}
+
 /// Where this process logs, if it does.
 pub(crate) fn path() -> Option<&'static Path> {
     LOG_PATH.get().map(PathBuf::as_path)
@@ -37,16 +82,20 @@ pub(crate) fn start(journal: &Path, command: &str, to_file: bool) {
     let verbose = super::global().verbose;
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(super::output::stderr_coloured())
         .without_time()
         .with_target(false)
         .with_filter(filter_fn(move |meta| on_stderr(verbose, meta)));
     let file = to_file.then(|| open_log(journal, command)).flatten();
     let file_layer = file.map(|(path, file)| {
         let _ = LOG_PATH.set(path);
+        let file = LOG_FILE
+            .get_or_init(|| Arc::new(LogFile(Mutex::new(Some(file)))))
+            .clone();
         let filter =
             EnvFilter::try_from_env(LOG_VAR).unwrap_or_else(|_| EnvFilter::new("hubup=info,warn"));
         fmt::layer()
-            .with_writer(Arc::new(file))
+            .with_writer(file)
             .with_ansi(false)
             .with_filter(filter)
     });

@@ -40,6 +40,7 @@ mod log;
 mod output;
 mod package;
 mod progress;
+mod refused;
 mod report;
 mod run;
 mod saved_plan;

@@ -7,6 +7,9 @@
 //!
 //! Every command prints through `outln!`/`out!`/`errln!` (defined in `cli/mod.rs`), never
 //! `println!`, which panics on a closed pipe.
+//!
+//! Colour: only on a terminal, and never when `NO_COLOR` is set to anything but empty
+//! (no-color.org), so a log piped to a file or a scheduled task's output holds no escape codes.
 
 use std::fmt::Arguments;
 use std::io::{self, Write};
@@ -33,6 +36,20 @@ fn write_all(mut stream: impl Write, args: Arguments<'_>) -> io::Result<()> {
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     }
+}
+
+/// Whether standard error may be coloured (see the module doc).
+pub(crate) fn stderr_coloured() -> bool {
+    use std::io::IsTerminal;
+    colour_wanted(
+        io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+/// Colour on a terminal unless `NO_COLOR` holds a value.
+fn colour_wanted(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 /// Why standard output could not be written, if it could not (a closed pipe aside).
@@ -64,5 +81,14 @@ mod tests {
         let mut fine = Vec::new();
         write_all(&mut fine, format_args!("a{}", 1)).unwrap();
         assert_eq!(fine, b"a1");
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_and_not_when_no_color_holds_a_value() {
+        assert!(colour_wanted(true, None));
+        assert!(colour_wanted(true, Some(std::ffi::OsStr::new(""))));
+        assert!(!colour_wanted(true, Some(std::ffi::OsStr::new("1"))));
+        assert!(!colour_wanted(false, None));
+        assert!(!colour_wanted(false, Some(std::ffi::OsStr::new(""))));
     }
 }

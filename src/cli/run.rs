@@ -272,6 +272,9 @@ fn with_engine<T>(
         hubup::refuse_if_held(&config.install.root)?;
         None
     };
+    // What a refusal before the first journal entry removes again: recorded before the log
+    // and the journal are created.
+    let creation = changes.then(|| super::refused::JournalCreation::before(&config.journal_path()));
     // A preview starts no logging: the change phase after it starts the log (once a process).
     if phase != Phase::Preview {
         super::log::start(&config.journal_path(), command, changes);
@@ -334,7 +337,19 @@ fn with_engine<T>(
     if matches!(command, "plan" | "check" | "upgrade" | "sql-script") {
         refuse_if_unfinished(&engine, common)?;
     }
-    body(&mut engine)
+    let outcome = body(&mut engine);
+    drop(engine);
+    let nothing_journaled = journal.head().is_none();
+    drop(journal);
+    match (outcome, creation) {
+        (Err(mut failure), Some(creation))
+            if nothing_journaled && creation.undo(super::log::discard) =>
+        {
+            failure.message = super::refused::without_log_line(&failure.message);
+            Err(failure)
+        }
+        (outcome, _) => outcome,
+    }
 }
 
 /// What the operator reads about an event (on stderr, and in the log), and whether it is a

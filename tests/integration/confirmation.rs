@@ -158,6 +158,65 @@ fn quiet_prints_no_step_lines_and_verbose_prints_each_op() {
     );
 }
 
+/// `upgrade` with `-v` or `-vv` from 4.1 (whose step runs commands), standard error a pipe.
+fn upgraded_verbosely(flag: &str) -> Run {
+    let scenario = Scenario::at_version("4.1");
+    let run = Run::from_output(
+        hubup_asking()
+            .args([flag, "-y", "upgrade", "--to", "4.2", "--config"])
+            .arg(scenario.config())
+            .output_retrying()
+            .unwrap(),
+    );
+    assert!(run.code == 0 || run.code == AWAITING_DBA, "{}", run.stderr);
+    run
+}
+
+#[test]
+fn very_verbose_adds_each_command_run_and_no_output_off_a_terminal_is_coloured() {
+    let verbose = upgraded_verbosely("-v");
+    let very = upgraded_verbosely("-vv");
+    // 4.1 -> 4.2 grants the new sites' pools their folders with icacls: -v names the op,
+    // -vv also logs the command line as it runs it (an INFO record of `hubup::command`).
+    let runs_icacls = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|line| line.contains("INFO") && line.contains("icacls"))
+            .count()
+    };
+    assert_eq!(runs_icacls(&very.stderr), 2, "{}", very.stderr);
+    assert_eq!(runs_icacls(&verbose.stderr), 0, "{}", verbose.stderr);
+    assert!(
+        very.stderr.contains("step 4.1 -> 4.2 op 0: "),
+        "{}",
+        very.stderr
+    );
+    // Standard error is a pipe here: no terminal escape codes, at any verbosity.
+    for run in [&verbose, &very] {
+        assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    }
+}
+
+#[test]
+fn a_damaged_package_with_yes_is_refused_leaving_no_journal_and_no_log() {
+    let scenario = Scenario::new();
+    let package = scenario
+        .path()
+        .join("packages/BluePrismHubAndInteractUpdate4.3.bin");
+    let mut bytes = std::fs::read(&package).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&package, bytes).unwrap();
+    let before = files_and_digests(scenario.path());
+    let run = scenario.run(&["upgrade", "--to", "4.5"]).expect(2);
+    assert!(run.stderr.contains("4.3.bin"), "{}", run.stderr);
+    assert!(!run.stderr.contains("log:"), "{}", run.stderr);
+    // The install lock's file stays (install_lock.rs says why); nothing else is new.
+    let mut after = files_and_digests(scenario.path());
+    after.retain(|name, _| !name.ends_with("hubup.lock"));
+    assert_eq!(after, before);
+}
+
 /// The prompt, on a pseudo-terminal (Unix only: the Windows build's tests run under Wine).
 #[cfg(unix)]
 mod on_a_terminal {
