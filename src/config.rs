@@ -23,6 +23,9 @@ pub use crate::host::{CommandTemplates, PLACEHOLDERS, Template, render_part};
 pub use journal_path::{ConfigPathError, journal_path_from_config};
 pub use steering_paths::check_config_paths;
 
+/// The config view's key for `[install] machines` (the end-of-run checklist reads it).
+pub const MACHINES_KEY: &str = "install.machines";
+
 /// A loaded, validated configuration.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -80,6 +83,10 @@ pub struct InstallConfig {
     /// Name recorded in the journal; defaults to the computer's name.
     #[serde(default)]
     pub machine: Option<String>,
+    /// The installation's other machines (web servers with Hub), named in the end-of-run
+    /// checklist as still to upgrade.
+    #[serde(default)]
+    pub machines: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -251,6 +258,17 @@ impl Config {
             key,
             problem,
         };
+        if let Some(blank) = self
+            .install
+            .machines
+            .iter()
+            .position(|m| m.trim().is_empty())
+        {
+            return Err(invalid(
+                format!("install.machines[{blank}]"),
+                "empty: name each other machine on which Hub is installed, or leave it out".into(),
+            ));
+        }
         for key in self.sites.keys() {
             if !COMPONENTS.iter().any(|c| c.key == key) {
                 let known: Vec<&str> = COMPONENTS.iter().map(|c| c.key).collect();
@@ -399,6 +417,9 @@ impl Config {
                 self.install.rename_email_folder.to_string(),
             ),
         ];
+        if !self.install.machines.is_empty() {
+            out.push((MACHINES_KEY.to_string(), self.install.machines.join(", ")));
+        }
         for info in COMPONENTS.iter() {
             let site = self.site(info.component);
             let prefix = format!("sites.{}", info.key);

@@ -114,7 +114,8 @@ pub use relpath::{RelPath, UnsafePath};
 pub use report::{
     ConfigValue, FileChange, FileChangeKind, JournalProof, MachineState, OpReport, OpStatus, Probe,
     REPORT_FORMAT, ReceiptError, ReportError, ReportMachine, RunReport, RunResult, SetDiff,
-    SettingsFileChange, SqlChange, StateDiff, StepOutcome, StepReport, ValueDiff, read_receipts,
+    SettingsFileChange, SqlChange, StateDiff, StepOutcome, StepReport, ValueDiff,
+    end_of_run_checklist, read_receipts,
 };
 pub use secret::{BadPassword, Secret};
 pub use settings::{

@@ -121,7 +121,7 @@ fn summary(report: &RunReport) -> Vec<String> {
         .iter()
         .filter(|s| s.outcome == StepOutcome::Committed)
         .count();
-    vec![
+    let mut lines = vec![
         format!(
             "run {} on {} (machine id {}) by {}",
             report.run,
@@ -156,8 +156,13 @@ fn summary(report: &RunReport) -> Vec<String> {
             "  journal {} head {} {}",
             report.journal.path, report.journal.head_seq, report.journal.head_hash
         ),
-        "  the whole receipt: hubup report --html FILE (or --json)".to_string(),
-    ]
+    ];
+    if !report.checklist.is_empty() {
+        lines.push("  still to do (the guide):".to_string());
+        lines.extend(report.checklist.iter().map(|item| format!("  - {item}")));
+    }
+    lines.push("  the whole receipt: hubup report --html FILE (or --json)".to_string());
+    lines
 }
 
 /// Text as HTML text or attribute value: `&`, `<`, `>`, `"` and `'` as entities.
@@ -202,6 +207,7 @@ fn html(report: &RunReport) -> String {
         esc(&title)
     );
     facts(&mut page, report);
+    checklist(&mut page, report);
     overview(&mut page, report);
     proof(&mut page, report);
     for step in &report.steps {
@@ -531,6 +537,18 @@ fn probes(page: &mut String, report: &RunReport) {
         );
     }
     page.push_str("</table>\n");
+}
+
+/// What the guide leaves to the administrator, near the top: it is what to do next.
+fn checklist(page: &mut String, report: &RunReport) {
+    if report.checklist.is_empty() {
+        return;
+    }
+    page.push_str("<h2>Still to do (the guide)</h2>\n<ul>\n");
+    for item in &report.checklist {
+        let _ = writeln!(page, "<li>{}</li>", esc(item));
+    }
+    page.push_str("</ul>\n");
 }
 
 fn events(page: &mut String, report: &RunReport) {

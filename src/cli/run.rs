@@ -656,8 +656,13 @@ pub(crate) fn upgrade_with(args: UpgradeArgs, approval: Approval) -> CommandResu
         let journal_path = engine.journal().path().display().to_string();
         let json = args.common.json;
         let broker = engine.config().rabbitmq.remote_host();
-        or_nothing_to_do(engine.upgrade(&request), json, |end| {
-            report_end(&end, json, &journal_path, &config_hint, broker)
+        let end = engine.upgrade(&request);
+        let checklist = end
+            .as_ref()
+            .map(|end| checklist(engine, end))
+            .unwrap_or_default();
+        or_nothing_to_do(end, json, |end| {
+            report_end(&end, json, &journal_path, &config_hint, broker, &checklist)
         })
     })
 }
@@ -681,8 +686,13 @@ pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
                 hubup::DbaWork::Check
             };
             let broker = engine.config().rabbitmq.remote_host();
-            or_nothing_to_do(engine.resume(args.local.policy(), dba), json, |end| {
-                report_end(&end, json, &journal_path, &config_hint, broker)
+            let end = engine.resume(args.local.policy(), dba);
+            let checklist = end
+                .as_ref()
+                .map(|end| checklist(engine, end))
+                .unwrap_or_default();
+            or_nothing_to_do(end, json, |end| {
+                report_end(&end, json, &journal_path, &config_hint, broker, &checklist)
             })
         },
     )
@@ -738,7 +748,7 @@ pub(crate) fn rollback(args: RollbackArgs) -> CommandResult {
                 return Ok(report_nothing_to_do(&reason, json));
             }
             or_nothing_to_do(engine.rollback(args.to), json, |end| {
-                report_end(&end, json, &journal_path, &config_hint, None)
+                report_end(&end, json, &journal_path, &config_hint, None, &[])
             })
         },
     )
@@ -913,12 +923,27 @@ fn config_hint(common: &CommonArgs) -> String {
 /// Prints how a run ended and returns its exit code.
 /// `broker`: the server the message broker runs on when it is not this machine (a completed
 /// run that went past 4.1 reminds the administrator to restart it there).
+/// What the guide leaves to the administrator after `end`, a run that completed (its run's
+/// versions from the journal, the config's view): nothing for any other end.
+fn checklist(engine: &Engine<'_>, end: &RunEnd) -> Vec<String> {
+    let RunEnd::Completed { .. } = end else {
+        return Vec::new();
+    };
+    match engine.journal().last_run() {
+        Ok(Some(run)) => {
+            hubup::end_of_run_checklist(run.from, run.to, &engine.config().journal_view())
+        }
+        _ => Vec::new(),
+    }
+}
+
 fn report_end(
     end: &RunEnd,
     json: bool,
     journal: &str,
     config_hint: &str,
     broker: Option<String>,
+    checklist: &[String],
 ) -> Exit {
     let code = super::exit::code(Outcome::Run(end));
     let (text, value) = match end {
@@ -930,6 +955,13 @@ fn report_end(
                 let reminder = hubup::broker_reminder(&server);
                 text.push_str(&format!("\n  reminder: {reminder}"));
                 value["reminder"] = json!(reminder);
+            }
+            if !checklist.is_empty() {
+                text.push_str("\n  still to do (the guide):");
+                for item in checklist {
+                    text.push_str(&format!("\n  - {item}"));
+                }
+                value["checklist"] = json!(checklist);
             }
             (text, value)
         }

@@ -67,6 +67,14 @@ impl RunReport {
             read_changes(&mut report, &draft);
             report.steps.push(draft.report);
         }
+        if let RunResult::Completed { .. } = report.outcome {
+            let view: Vec<(String, String)> = report
+                .config
+                .iter()
+                .map(|c| (c.key.clone(), c.value.clone()))
+                .collect();
+            report.checklist = super::end_of_run_checklist(report.from, report.to, &view);
+        }
         Ok(report)
     }
 }
@@ -118,6 +126,7 @@ fn started(
         grants: Vec::new(),
         settings: Vec::new(),
         probes: Vec::new(),
+        checklist: Vec::new(),
         events: Vec::new(),
         journal: JournalProof {
             path: source_name.to_string(),

@@ -15,6 +15,7 @@
 //! Building reads only: the caller opens the journal read-only.
 
 mod build;
+mod checklist;
 mod diff;
 mod import;
 
@@ -25,6 +26,7 @@ use crate::journal::RunId;
 use crate::version::{Step, Version};
 
 pub use build::ReportError;
+pub use checklist::end_of_run_checklist;
 pub use diff::{MachineState, SetDiff, StateDiff, ValueDiff};
 pub use import::{ReceiptError, read_receipts};
 
@@ -62,6 +64,10 @@ pub struct RunReport {
     /// The run's other entries (resumes, cancellations, DBA work, repairs, rollbacks, notes,
     /// its end), one `journal show` line each, in order.
     pub events: Vec<String>,
+    /// What the guide leaves to the administrator after a completed run
+    /// ([`end_of_run_checklist`]); empty for any other outcome and in older receipts.
+    #[serde(default)]
+    pub checklist: Vec<String>,
     pub journal: JournalProof,
 }
 

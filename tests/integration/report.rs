@@ -459,3 +459,79 @@ fn the_receipt_of_a_rolled_back_step_shows_the_failure_the_undos_and_the_rollbac
     assert!(html.contains("failed, undone"));
     assert!(html.contains("class=\"undone\""));
 }
+
+/// Issue 15: the end-of-run checklist. The upgrade's result names what the guide leaves to the
+/// administrator for this run (the 4.1 plugin update, Ctrl+F5, the other machines from
+/// `[install] machines`, the VBO, the backups), and the receipt keeps the same list.
+#[test]
+fn a_completed_upgrade_says_what_is_left_to_do_and_its_receipt_keeps_it() {
+    let scenario = Scenario::new();
+    let config = std::fs::read_to_string(scenario.config()).unwrap();
+    let edited = config.replacen(
+        "[install]\n",
+        "[install]\nmachines = [\"HUBWEB02\", \"HUBWEB03\"]\n",
+        1,
+    );
+    assert_ne!(
+        edited, config,
+        "the sandbox's config has an [install] table"
+    );
+    std::fs::write(scenario.config(), edited).unwrap();
+    let run = scenario
+        .run_playing_dba(&["upgrade", "--to", "4.5"])
+        .expect(0);
+    for expected in [
+        "still to do",
+        "Complete updating",
+        "Ctrl+F5",
+        "HUBWEB02, HUBWEB03",
+        "Utility - Interact API",
+        "backup_4.0, backup_4.1, backup_4.2, backup_4.3, backup_4.4",
+    ] {
+        assert!(run.stdout.contains(expected), "{expected}: {}", run.stdout);
+    }
+    let receipt = scenario.run(&["report", "--json"]).expect(0).json();
+    let listed: Vec<&str> = receipt["checklist"]
+        .as_array()
+        .expect("a checklist in the receipt")
+        .iter()
+        .map(|item| item.as_str().unwrap())
+        .collect();
+    for item in &listed {
+        assert!(run.stdout.contains(item), "{item}: {}", run.stdout);
+    }
+    assert!(listed.iter().any(|i| i.contains("HUBWEB02")), "{listed:?}");
+    let text = scenario.run(&["report"]).expect(0);
+    assert!(text.stdout.contains("Ctrl+F5"), "{}", text.stdout);
+}
+
+#[test]
+fn a_run_from_4_2_has_no_plugin_step_and_nothing_to_do_has_no_checklist() {
+    let scenario = Scenario::at_version("4.2");
+    let run = scenario
+        .run_playing_dba(&["upgrade", "--to", "4.4"])
+        .expect(0);
+    assert!(run.stdout.contains("Ctrl+F5"), "{}", run.stdout);
+    assert!(!run.stdout.contains("Complete updating"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("backup_4.2, backup_4.3 "),
+        "{}",
+        run.stdout
+    );
+    let receipt = scenario.run(&["report", "--json"]).expect(0).json();
+    let items = receipt["checklist"]
+        .as_array()
+        .expect("a checklist")
+        .clone();
+    assert!(
+        !items
+            .iter()
+            .any(|i| i.as_str().unwrap().contains("Complete updating")),
+        "{items:?}"
+    );
+    // Nothing to upgrade: no checklist.
+    let again = scenario
+        .run(&["upgrade", "--to", "4.4", "--json"])
+        .expect(0);
+    assert!(again.json().get("checklist").is_none(), "{}", again.stdout);
+}
