@@ -653,17 +653,8 @@ pub(crate) fn upgrade_with(args: UpgradeArgs, approval: Approval) -> CommandResu
     with_engine(&args.common, "upgrade", Phase::Change, None, |engine| {
         let request = upgrade_request(engine, &args, &config_file, saved.as_ref())?;
         refuse_downgrade(engine, request.to, &config_hint)?;
-        let journal_path = engine.journal().path().display().to_string();
-        let json = args.common.json;
-        let broker = engine.config().rabbitmq.remote_host();
         let end = engine.upgrade(&request);
-        let checklist = end
-            .as_ref()
-            .map(|end| checklist(engine, end))
-            .unwrap_or_default();
-        or_nothing_to_do(end, json, |end| {
-            report_end(&end, json, &journal_path, &config_hint, broker, &checklist)
-        })
+        finish_run(engine, end, args.common.json, &config_hint)
     })
 }
 
@@ -678,22 +669,13 @@ pub(crate) fn resume(args: ResumeArgs) -> CommandResult {
         Phase::Change,
         Some(&args.commands),
         |engine| {
-            let journal_path = engine.journal().path().display().to_string();
-            let json = args.common.json;
             let dba = if args.dba_confirmed {
                 hubup::DbaWork::Confirmed
             } else {
                 hubup::DbaWork::Check
             };
-            let broker = engine.config().rabbitmq.remote_host();
             let end = engine.resume(args.local.policy(), dba);
-            let checklist = end
-                .as_ref()
-                .map(|end| checklist(engine, end))
-                .unwrap_or_default();
-            or_nothing_to_do(end, json, |end| {
-                report_end(&end, json, &journal_path, &config_hint, broker, &checklist)
-            })
+            finish_run(engine, end, args.common.json, &config_hint)
         },
     )
 }
@@ -923,6 +905,25 @@ fn config_hint(common: &CommonArgs) -> String {
 /// Prints how a run ended and returns its exit code.
 /// `broker`: the server the message broker runs on when it is not this machine (a completed
 /// run that went past 4.1 reminds the administrator to restart it there).
+/// How `upgrade` and `resume` end: the run's end (with the broker reminder and the
+/// checklist of a completed run), "nothing to do", or the failure.
+fn finish_run(
+    engine: &Engine<'_>,
+    end: Result<RunEnd, EngineError>,
+    json: bool,
+    config_hint: &str,
+) -> CommandResult {
+    let journal_path = engine.journal().path().display().to_string();
+    let broker = engine.config().rabbitmq.remote_host();
+    let checklist = end
+        .as_ref()
+        .map(|end| checklist(engine, end))
+        .unwrap_or_default();
+    or_nothing_to_do(end, json, |end| {
+        report_end(&end, json, &journal_path, config_hint, broker, &checklist)
+    })
+}
+
 /// What the guide leaves to the administrator after `end`, a run that completed (its run's
 /// versions from the journal, the config's view): nothing for any other end.
 fn checklist(engine: &Engine<'_>, end: &RunEnd) -> Vec<String> {
