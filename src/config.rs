@@ -6,6 +6,7 @@
 //!
 //! Relative paths in the file are relative to the file's own folder.
 
+mod init_file;
 mod journal_path;
 mod steering_paths;
 
@@ -20,6 +21,7 @@ use crate::journal::default_journal_path;
 use crate::version::Version;
 
 pub use crate::host::{CommandTemplates, PLACEHOLDERS, Template, render_part};
+pub use init_file::{InitAnswers, InitSql, render_init_config};
 pub use journal_path::{ConfigPathError, journal_path_from_config};
 pub use steering_paths::check_config_paths;
 
@@ -586,7 +588,9 @@ fn key_at(text: &str, at: usize) -> Option<String> {
     })
 }
 
-fn validate_site(
+/// Checks one site as the IIS setup screen does (`hubup init` asks with it): `Err((field,
+/// problem))`.
+pub fn validate_site(
     info: &ComponentInfo,
     site: &ConfiguredSite,
 ) -> Result<(), (&'static str, String)> {
@@ -638,7 +642,9 @@ fn validate_site(
     Ok(())
 }
 
-fn validate_https_url(url: &str, needs_port: bool) -> Result<(), String> {
+/// Checks an optional screen's URL: https, a fully qualified host, and a port when
+/// `needs_port` (Decision's model service).
+pub fn validate_https_url(url: &str, needs_port: bool) -> Result<(), String> {
     let rest = url
         .strip_prefix("https://")
         .ok_or_else(|| format!("{url:?} must start with https://"))?;

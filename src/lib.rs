@@ -49,7 +49,8 @@ pub use components::{
 };
 pub use config::{
     CommandTemplates, Config, ConfigError, ConfigPathError, ConfiguredSite, DecisionConfig,
-    PLACEHOLDERS, Template, check_config_paths, journal_path_from_config, render_part,
+    InitAnswers, InitSql, PLACEHOLDERS, SiteConfig, Template, check_config_paths,
+    journal_path_from_config, render_init_config, render_part, validate_https_url, validate_site,
 };
 pub use digest::{BadDigest, Digest};
 pub use exec::{
@@ -126,9 +127,9 @@ pub use sql::{
     BackupFolderError, DATABASE_KEYS, DatabaseBackups, DatabasePlanning, DatabaseUsers,
     ExecuteTarget, Found, LicenseManagerChoice, LicenseManagerPermission, MIGRATIONS, Migration,
     PREVIOUS_DIR, Param, PreprovisionedTarget, ROLLBACK_FILE, SCRIPT_FILE, ScriptHeader,
-    ScriptTarget, ServerAddress, Session, SqlAuth, SqlConfig, SqlConfigError, SqlError, SqlMode,
-    SqlTarget, migrations_for, quote_ident, quote_literal, render_script, script_for,
-    split_batches, sql_target, undo_script_for,
+    ScriptTarget, ServerAddress, ServerRoles, Session, SqlAuth, SqlConfig, SqlConfigError,
+    SqlError, SqlMode, SqlTarget, migrations_for, quote_ident, quote_literal, render_script,
+    script_for, split_batches, sql_target, undo_script_for,
 };
 pub use status::{
     AppHostStatus, Drift, InstallStatus, MachineStatus, RunStatus, StatusError, StatusSources,

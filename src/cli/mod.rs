@@ -35,6 +35,7 @@ mod audit;
 mod demo;
 mod exit;
 mod fixture;
+mod init;
 mod journal;
 mod log;
 mod output;
@@ -94,6 +95,10 @@ enum Command {
     /// Build a sandbox install with its packages and config under DIR, upgrade it to 4.5 and
     /// show the audit: hubup at work with nothing external running.
     Demo(demo::DemoArgs),
+    /// Write hubup.toml by asking what the vendor's upgrade screens ask (SQL connection with
+    /// its test, database names, the new sites' IIS setup and certificates, the optional
+    /// URLs, Decision); with flags and --non-interactive for automation.
+    Init(Box<init::InitArgs>),
     /// Show what an upgrade would do, step by step and op by op. Changes nothing.
     Plan(run::PlanCommandArgs),
     /// Check every prerequisite of an upgrade (packages, disk, runtimes, certificates, SQL
@@ -153,6 +158,7 @@ pub(crate) fn main() -> ExitCode {
     let _ = GLOBAL.set(cli.global);
     let result: CommandResult = match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Init(args) => init::run(*args),
         Command::Plan(args) => run::plan(args),
         Command::Check(args) => run::check(args),
         Command::Upgrade(args) => run::upgrade(args),

@@ -35,7 +35,7 @@ pub use execute::{ExecuteTarget, Found};
 pub use migrations::{MIGRATIONS, Migration, migrations_for, split_batches};
 pub use preprovisioned::PreprovisionedTarget;
 pub use script::{PREVIOUS_DIR, ROLLBACK_FILE, SCRIPT_FILE, ScriptTarget};
-pub use session::{Param, ServerAddress, Session};
+pub use session::{Param, ServerAddress, ServerRoles, Session};
 pub use tsql::{ScriptHeader, quote_ident, quote_literal, script_for, undo_script_for};
 
 /// Database work failed. Messages never contain a password (values travel as parameters and

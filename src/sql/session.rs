@@ -57,6 +57,20 @@ impl ServerAddress {
     }
 }
 
+/// The server roles of the login a connection test used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerRoles {
+    pub sysadmin: bool,
+    pub dbcreator: bool,
+}
+
+impl ServerRoles {
+    /// Whether the login may create the new databases (`dbcreator` or `sysadmin`).
+    pub fn may_create_databases(&self) -> bool {
+        self.sysadmin || self.dbcreator
+    }
+}
+
 /// A value passed as a statement parameter.
 #[derive(Clone, Copy, Debug)]
 pub enum Param<'a> {
@@ -129,6 +143,18 @@ impl Session {
     /// Connects now if not connected (the "test connection" check).
     pub fn connect(&mut self) -> Result<(), SqlError> {
         self.connection().map(|_| ())
+    }
+
+    /// The wizard's "Test connection to proceed": connects and says which of the server roles
+    /// that may create databases the login has.
+    pub fn test_connection(&mut self) -> Result<ServerRoles, SqlError> {
+        self.connect()?;
+        let roles = self.query_texts(st::SERVER_ROLES, &[])?.unwrap_or_default();
+        let has = |i: usize| roles.get(i).cloned().flatten().as_deref() == Some("1");
+        Ok(ServerRoles {
+            sysadmin: has(0),
+            dbcreator: has(1),
+        })
     }
 
     fn tiberius_config(&self) -> Result<Config, SqlError> {

@@ -221,74 +221,14 @@ fn a_damaged_package_with_yes_is_refused_leaving_no_journal_and_no_log() {
 #[cfg(unix)]
 mod on_a_terminal {
     use super::*;
-    use std::io::{Read, Write};
-    use std::os::fd::{FromRawFd, OwnedFd};
-    use std::process::Stdio;
-
-    /// A new pseudo-terminal: (controller, terminal).
-    fn pty() -> (std::fs::File, OwnedFd) {
-        let (mut controller, mut terminal) = (-1, -1);
-        // SAFETY: openpty writes two new descriptors into the two ints it is given; the
-        // other arguments may be null.
-        let rc = unsafe {
-            libc::openpty(
-                &mut controller,
-                &mut terminal,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: both descriptors are new and owned by nothing else.
-        unsafe {
-            (
-                std::fs::File::from_raw_fd(controller),
-                OwnedFd::from_raw_fd(terminal),
-            )
-        }
-    }
 
     /// Runs `hubup <args> --config <scenario>` without `--yes`, standard input and error on a
     /// terminal on which `answer` is typed. Returns its result; stderr is what the terminal
     /// showed (the answer's echo included).
     fn answered(scenario: &Scenario, args: &[&str], answer: &str) -> Run {
-        let (mut controller, terminal) = pty();
         let mut command = hubup_asking();
-        command
-            .args(args)
-            .arg("--config")
-            .arg(scenario.config())
-            .stdin(Stdio::from(terminal.try_clone().unwrap()))
-            .stderr(Stdio::from(terminal))
-            .stdout(Stdio::piped());
-        let mut child = command.spawn_retrying().expect("spawn hubup");
-        // Only the child holds the terminal now: reading ends when it exits.
-        drop(command);
-        // Typed ahead: the terminal keeps it until hubup reads its answer.
-        controller.write_all(answer.as_bytes()).unwrap();
-        let shown = std::thread::spawn(move || {
-            let mut shown = Vec::new();
-            let mut buffer = [0u8; 4096];
-            // EIO once every holder of the terminal closed it.
-            while let Ok(n @ 1..) = controller.read(&mut buffer) {
-                shown.extend_from_slice(&buffer[..n]);
-            }
-            String::from_utf8_lossy(&shown).into_owned()
-        });
-        let mut stdout = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .unwrap();
-        let status = child.wait().unwrap();
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout,
-            stderr: shown.join().unwrap(),
-        }
+        command.args(args).arg("--config").arg(scenario.config());
+        crate::support::terminal::run_on_terminal(command, answer)
     }
 
     #[test]

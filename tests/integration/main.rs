@@ -19,6 +19,7 @@ mod engine_upgrade;
 mod fixture_packages;
 mod harness;
 mod host_state;
+mod init;
 mod journal_cli;
 mod journal_crash;
 mod journal_golden;

@@ -29,6 +29,8 @@ pub mod snapshot;
 pub mod sqlcmd;
 pub mod start;
 pub mod tds;
+#[cfg(unix)]
+pub mod terminal;
 pub mod variants;
 
 use std::path::{Path, PathBuf};
