@@ -69,10 +69,11 @@ pub use fixture::{
 };
 pub use fsx::{FLUSH_VAR, check_flush_setting};
 pub use host::{
-    AdapterKind, Certificate, CertificateProblem, HostAdapter, HostConfig, HostError, HostScope,
-    HostSetup, SANDBOX_FORMAT, SandboxAce, SandboxBinding, SandboxHost, SandboxMachine,
-    SandboxService, SandboxValue, ServiceState, SiteState, WindowsHost, host_adapter, parse_utc,
-    resolve_certificate,
+    ASPNETCORE_RUNTIME, AdapterKind, Certificate, CertificateProblem, HostAdapter, HostConfig,
+    HostError, HostScope, HostSetup, IIS_MODULE_LINE, InstalledRuntimes, MissingRuntime,
+    SANDBOX_FORMAT, SandboxAce, SandboxBinding, SandboxHost, SandboxMachine, SandboxService,
+    SandboxValue, ServiceState, SiteState, WINDOWS_DESKTOP_RUNTIME, WindowsHost, host_adapter,
+    parse_utc, resolve_certificate,
 };
 pub use install::{
     BackupFolder, DetectError, DetectedInstall, FoundComponent, ScanError, ScannedFile,

@@ -286,7 +286,6 @@ service_restart = {service}
 app_pool_recycle = {recycle}
 iis_restart = {iisreset}
 installed_version_set = {version}
-runtime_check = {ok}
 "#,
         stop_site = log_cmd(&["appcmd", "stop", "site", "/site.name:{site}"]),
         start_site = log_cmd(&["appcmd", "start", "site", "/site.name:{site}"]),

@@ -553,25 +553,40 @@ fn disk_finding(engine: &Engine<'_>, prepared: &PreparedRun) -> Finding {
     )
 }
 
-fn runtime_finding(engine: &Engine<'_>, step: Step, version: &str) -> Finding {
-    let line = render(
-        &engine.config.commands.runtime_check,
-        &[("runtime", version)],
-    );
-    let what = format!("{step}: .NET Core {version} hosting bundle");
-    match commands::check(&line) {
-        Ok(true) => Finding::ok(what, format!("found ({})", commands::display(&line))),
-        Ok(false) => Finding::failed(
+/// The guide's ".NET Core 3.1.11 or later" (4.4): the Hosting Bundle's ASP.NET Core Runtime
+/// and IIS module, and the Windows Desktop Runtime, each a release on `version`'s line at or
+/// after it.
+fn runtime_finding(engine: &mut Engine<'_>, step: Step, version: &str) -> Finding {
+    let what =
+        format!("{step}: .NET Core {version} or later (Hosting Bundle, Windows Desktop Runtime)");
+    let found = match engine.host.runtimes() {
+        Ok(found) => found,
+        Err(e) => return Finding::failed(what, format!("cannot list the .NET runtimes: {e}")),
+    };
+    let missing = found.missing(version);
+    if missing.is_empty() {
+        let newest = |framework| found.satisfying(framework, version).unwrap_or("?");
+        return Finding::ok(
             what,
             format!(
-                "not installed: install the .NET Core {version} Windows Server Hosting bundle \
-                 and Windows Desktop Runtime first (the guide: start-process \
-                 \"C:\\temp\\dotnet-hosting-{version}-win.exe\" /q -wait, then \
-                 windowsdesktop-runtime-{version}-win-x64.exe)"
+                "ASP.NET Core Runtime {}, Windows Desktop Runtime {}, ASP.NET Core Module V2",
+                newest(crate::host::ASPNETCORE_RUNTIME),
+                newest(crate::host::WINDOWS_DESKTOP_RUNTIME)
             ),
-        ),
-        Err(e) => Finding::failed(what, e.to_string()),
+        );
     }
+    let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    Finding::failed(
+        what,
+        format!(
+            "missing {}: install the .NET Core 3.1 Windows Server Hosting Bundle ({version} or a \
+             later 3.1 release; it brings the ASP.NET Core Runtime and the IIS module) and the \
+             Windows Desktop Runtime 3.1 first (the guide: start-process \
+             \"C:\\temp\\dotnet-hosting-{version}-win.exe\" /q -wait, then \
+             windowsdesktop-runtime-{version}-win-x64.exe)",
+            missing.join(", ")
+        ),
+    )
 }
 
 fn certificate_finding(engine: &Engine<'_>, what: String, certificate: &str) -> Finding {

@@ -45,6 +45,15 @@ pub const IIS_APP_ID: &str = "{4dc3e181-e14b-4a21-b022-59fc669b0914}";
 /// (parsed by `windows::parse::certificates`): thumbprint, friendly name, subject, expiry (UTC,
 /// invariant culture), whether it has a private key, its DNS names, and the file of its
 /// private key (CSP keys under `RSA\MachineKeys`, CNG keys under `Keys`).
+/// Each shared framework's versions in `dotnet --list-runtimes`' form, read from the folders
+/// the installers make (servers with only the Hosting Bundle may have no `dotnet` on the
+/// path), and the IIS module's line when `aspnetcorev2.dll` is there.
+const RUNTIME_LIST: &str = "$s = Join-Path $env:ProgramFiles 'dotnet\\shared'; \
+foreach ($f in 'Microsoft.NETCore.App', 'Microsoft.AspNetCore.App', 'Microsoft.WindowsDesktop.App') { \
+Get-ChildItem -LiteralPath (Join-Path $s $f) -Directory -ErrorAction SilentlyContinue | \
+ForEach-Object { $f + ' ' + $_.Name + ' [' + (Join-Path $s $f) + ']' } }; \
+if (Test-Path -LiteralPath (Join-Path $env:windir 'System32\\inetsrv\\aspnetcorev2.dll')) { 'AspNetCoreModuleV2 installed' }";
+
 const CERTIFICATE_LIST: &str = "$inv = [Globalization.CultureInfo]::InvariantCulture; \
 Get-ChildItem Cert:\\LocalMachine\\My | ForEach-Object { \
 $k = ''; \
@@ -85,7 +94,8 @@ pub struct CommandTemplates {
     pub app_pool_recycle: Template,
     pub iis_restart: Template,
     pub installed_version_set: Template,
-    pub runtime_check: Template,
+    /// The .NET runtimes and IIS's ASP.NET Core Module V2, one per line (`runtimes.rs`).
+    pub runtime_list: Template,
     pub site_state: Template,
     pub site_list: Template,
     pub app_pool_state: Template,
@@ -195,9 +205,7 @@ impl Default for CommandTemplates {
                 "{version}",
                 "/f",
             ]),
-            runtime_check: ps(
-                "if ((Get-ChildItem 'C:\\Program Files\\dotnet\\shared\\Microsoft.AspNetCore.App' -ErrorAction SilentlyContinue).Name -match '^{runtime}') { exit 0 } else { exit 1 }",
-            ),
+            runtime_list: ps(RUNTIME_LIST),
             site_state: Template::of(&[APPCMD, "list", "site", "/site.name:{site}"]),
             site_list: Template::of(&[APPCMD, "list", "site"]),
             app_pool_state: Template::of(&[APPCMD, "list", "apppool", "/apppool.name:{app_pool}"]),
@@ -252,7 +260,7 @@ impl CommandTemplates {
             ("app_pool_recycle", &self.app_pool_recycle),
             ("iis_restart", &self.iis_restart),
             ("installed_version_set", &self.installed_version_set),
-            ("runtime_check", &self.runtime_check),
+            ("runtime_list", &self.runtime_list),
             ("site_state", &self.site_state),
             ("site_list", &self.site_list),
             ("app_pool_state", &self.app_pool_state),
@@ -315,7 +323,7 @@ impl CommandTemplates {
 }
 
 /// Placeholders a template may use.
-pub const PLACEHOLDERS: [&str; 17] = [
+pub const PLACEHOLDERS: [&str; 16] = [
     "site",
     "app_pool",
     "host",
@@ -325,7 +333,6 @@ pub const PLACEHOLDERS: [&str; 17] = [
     "folder",
     "service",
     "version",
-    "runtime",
     "appid",
     "store",
     "file",

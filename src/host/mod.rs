@@ -11,13 +11,15 @@
 //!
 //! Files: `commands.rs` (the config's `[commands]` templates), `rules.rs` (what a change wants
 //! and whether a state has it),
-//! `acl.rs` (icacls' rights notation), `certificates.rs` (the store's certificates: resolving
+//! `acl.rs` (icacls' rights notation), `runtimes.rs` (the .NET runtimes and IIS module the
+//! guide asks for, and what is missing), `certificates.rs` (the store's certificates: resolving
 //! a configured name, expiry, host names), `sandbox.rs`, `windows/`.
 
 mod acl;
 mod certificates;
 mod commands;
 mod rules;
+mod runtimes;
 mod sandbox;
 mod windows;
 
@@ -30,6 +32,9 @@ use crate::op::{HostChange, HostObject, HostState};
 pub use certificates::{Certificate, CertificateProblem, parse_utc, resolve_certificate};
 pub use commands::{CommandTemplates, IIS_APP_ID, PLACEHOLDERS, Template, render_part};
 pub use rules::{is_running, satisfies};
+pub use runtimes::{
+    ASPNETCORE_RUNTIME, IIS_MODULE_LINE, InstalledRuntimes, MissingRuntime, WINDOWS_DESKTOP_RUNTIME,
+};
 pub use sandbox::{
     SANDBOX_FORMAT, SandboxAce, SandboxBinding, SandboxHost, SandboxMachine, SandboxService,
     SandboxValue, ServiceState, SiteState,
@@ -208,8 +213,8 @@ pub trait HostAdapter {
     fn certificates(&mut self) -> Result<Vec<Certificate>, HostError>;
     /// Whether a Windows service of this name is installed.
     fn service_installed(&mut self, name: &str) -> Result<bool, HostError>;
-    /// Whether the ASP.NET Core runtime `version` is installed.
-    fn has_runtime(&mut self, version: &str) -> Result<bool, HostError>;
+    /// The .NET runtimes and whether IIS has the ASP.NET Core Module V2 (reads only).
+    fn runtimes(&mut self) -> Result<InstalledRuntimes, HostError>;
     /// The object's state now. A folder or binding that does not exist has no entries / no
     /// binding; a site, pool or service that does not exist is an error (the tool's).
     fn observe(&mut self, object: &HostObject) -> Result<HostState, HostError>;

@@ -24,7 +24,7 @@ use crate::fsx;
 use crate::op::{AclEntry, HostChange, HostObject, HostState, SslBinding};
 
 use super::certificates::Certificate;
-use super::{HostAdapter, HostError, HostScope, HostSetup};
+use super::{HostAdapter, HostError, HostScope, HostSetup, InstalledRuntimes};
 
 /// The state file's format version.
 pub const SANDBOX_FORMAT: u32 = 1;
@@ -52,7 +52,8 @@ pub struct SandboxMachine {
     pub folder_acls: Vec<SandboxAce>,
     #[serde(default)]
     pub registry: Vec<SandboxValue>,
-    /// Installed ASP.NET Core runtime versions (`8.0.11`).
+    /// The .NET runtimes and IIS module, as the `runtime_list` template lists them
+    /// (`Microsoft.AspNetCore.App 3.1.32`, `AspNetCoreModuleV2 installed`).
     #[serde(default)]
     pub runtimes: Vec<String>,
 }
@@ -710,12 +711,8 @@ impl HostAdapter for SandboxHost {
             .any(|s| s.name.eq_ignore_ascii_case(name)))
     }
 
-    fn has_runtime(&mut self, version: &str) -> Result<bool, HostError> {
-        Ok(self
-            .load()?
-            .runtimes
-            .iter()
-            .any(|r| r == version || r.starts_with(&format!("{version}."))))
+    fn runtimes(&mut self) -> Result<InstalledRuntimes, HostError> {
+        Ok(InstalledRuntimes::parse(&self.load()?.runtimes.join("\n")))
     }
 
     fn observe(&mut self, object: &HostObject) -> Result<HostState, HostError> {

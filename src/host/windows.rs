@@ -15,7 +15,7 @@ use crate::op::{AclEntry, CommandLine, HostChange, HostObject, HostState};
 
 use super::certificates::Certificate;
 use super::commands::{CommandTemplates, IIS_APP_ID, Template, plain, render};
-use super::{HostAdapter, HostError, HostScope, HostSetup};
+use super::{HostAdapter, HostError, HostScope, HostSetup, InstalledRuntimes};
 
 /// The real tools of this server.
 pub struct WindowsHost {
@@ -307,10 +307,15 @@ impl HostAdapter for WindowsHost {
         Ok(ran.success)
     }
 
-    fn has_runtime(&mut self, version: &str) -> Result<bool, HostError> {
-        Ok(self
-            .run(&self.commands.runtime_check, &[("runtime", version)])?
-            .success)
+    fn runtimes(&mut self) -> Result<InstalledRuntimes, HostError> {
+        let ran = self.run(&self.commands.runtime_list, &[])?;
+        if !ran.success {
+            return Err(HostError::Refused {
+                action: "list the .NET runtimes".into(),
+                answer: ran.output.trim().to_string(),
+            });
+        }
+        Ok(InstalledRuntimes::parse(&ran.output))
     }
 
     fn observe(&mut self, object: &HostObject) -> Result<HostState, HostError> {
