@@ -98,6 +98,9 @@ pub enum Prerequisite {
     DatabaseCreator,
     /// The SSL certificates of the new sites are in the machine's store.
     SiteCertificates,
+    /// The new sites' host names resolve (the guide: DNS records for License Manager and
+    /// Notification Center; not required on a single machine).
+    DnsRecords,
     /// The message broker's `quorum_queue` feature flag is enabled: after the upgrade from
     /// 4.1, Hub's new queues are quorum queues (the guide's troubleshooting).
     QuorumQueues,
@@ -168,6 +171,7 @@ pub const STEPS: [StepSpec; 5] = [
             Prerequisite::FreeDisk { bytes: GB_2_5 },
             Prerequisite::DatabaseCreator,
             Prerequisite::SiteCertificates,
+            Prerequisite::DnsRecords,
             Prerequisite::QuorumQueues,
         ],
     },

@@ -14,7 +14,8 @@ use hubup::{
 };
 
 use super::run::{
-    BackupArgs, CommonArgs, JournaledCommandArgs, LocalChangeArgs, ResumeArgs, UpgradeArgs,
+    BackupArgs, CheckArgs, CommonArgs, JournaledCommandArgs, LocalChangeArgs, ResumeArgs,
+    UpgradeArgs,
 };
 use super::{Cause, CommandResult, Exit, Failure};
 
@@ -88,6 +89,9 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
             local: local(),
             backup: BackupArgs {
                 backup_databases: None,
+            },
+            checks: CheckArgs {
+                require_logged_out: false,
             },
             common: common(),
         },

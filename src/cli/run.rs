@@ -63,7 +63,18 @@ pub(crate) struct PlanArgs {
     #[command(flatten)]
     pub backup: BackupArgs,
     #[command(flatten)]
+    pub checks: CheckArgs,
+    #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// How strict the prerequisite check is.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct CheckArgs {
+    /// Fail the check (and refuse the upgrade) while anyone is connected to the
+    /// Authentication Server (IMS); without it, the connections are a warning.
+    #[arg(long)]
+    pub require_logged_out: bool,
 }
 
 /// `hubup plan`: the plan options, and where to save the plan.
@@ -91,6 +102,8 @@ pub(crate) struct UpgradeArgs {
     pub local: LocalChangeArgs,
     #[command(flatten)]
     pub backup: BackupArgs,
+    #[command(flatten)]
+    pub checks: CheckArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -486,6 +499,7 @@ pub(crate) fn plan(command: PlanCommandArgs) -> CommandResult {
 
 pub(crate) fn check(args: PlanArgs) -> CommandResult {
     with_engine(&args.common, "check", Phase::Read, None, |engine| {
+        engine.set_require_logged_out(args.checks.require_logged_out);
         let request = UpgradeRequest {
             to: args.to,
             local_changes: args.local.policy(),
@@ -651,6 +665,7 @@ pub(crate) fn upgrade_with(args: UpgradeArgs, approval: Approval) -> CommandResu
         }
     }
     with_engine(&args.common, "upgrade", Phase::Change, None, |engine| {
+        engine.set_require_logged_out(args.checks.require_logged_out);
         let request = upgrade_request(engine, &args, &config_file, saved.as_ref())?;
         refuse_downgrade(engine, request.to, &config_hint)?;
         let end = engine.upgrade(&request);

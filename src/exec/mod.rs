@@ -164,6 +164,9 @@ pub struct Engine<'a> {
     /// Run journaled command lines that the config no longer renders the same way (the
     /// administrator changed a template on purpose); each is noted in the journal.
     accept_changed_commands: bool,
+    /// `--require-logged-out`: connections to the Authentication Server fail the check
+    /// instead of warning.
+    require_logged_out: bool,
     /// The machine outside the install tree (the config's `[host]` adapter).
     host: Box<dyn HostAdapter + 'a>,
     /// The install lock; upgrade, resume and rollback refuse to run without it.
@@ -194,6 +197,7 @@ impl<'a> Engine<'a> {
             events: Box::new(|_| {}),
             faults: faults::Faults::default(),
             accept_changed_commands: false,
+            require_logged_out: false,
             host: crate::host::host_adapter(&host_setup(config)),
             lock: None,
         }
@@ -240,6 +244,12 @@ impl<'a> Engine<'a> {
     /// Run journaled command lines that the config's templates no longer render the same way
     /// (`--accept-changed-commands`: the administrator changed a template on purpose), noting
     /// each in the journal, instead of refusing them with [`EngineError::ChangedCommands`].
+    /// `--require-logged-out`: the prerequisite check fails while anyone is connected to the
+    /// Authentication Server (otherwise it warns).
+    pub fn set_require_logged_out(&mut self, require: bool) {
+        self.require_logged_out = require;
+    }
+
     pub fn with_accept_changed_commands(mut self, accept: bool) -> Self {
         self.accept_changed_commands = accept;
         self

@@ -316,6 +316,7 @@ pub(super) fn check_prerequisites(
     }
 
     findings.push(disk_finding(engine, prepared));
+    findings.push(logged_out_finding(engine, prepared.from));
 
     for planned in &prepared.steps {
         let step = planned.plan.step;
@@ -337,6 +338,7 @@ pub(super) fn check_prerequisites(
                     }
                 }
                 Prerequisite::QuorumQueues => findings.push(quorum_queue_finding(engine, step)),
+                Prerequisite::DnsRecords => findings.push(dns_finding(engine, step)),
                 Prerequisite::FreeDisk { .. } | Prerequisite::DatabaseCreator => {}
             }
         }
@@ -550,6 +552,84 @@ fn disk_finding(engine: &Engine<'_>, prepared: &PreparedRun) -> Finding {
     Finding::ok(
         "disk space",
         format!("{} MiB free, {} MiB needed", mb(available), mb(need)),
+    )
+}
+
+/// The guide's "Everyone is logged out of the IMS Server" (Authentication Server from 4.3),
+/// which every step lists: checked once, before the run's first step, with IIS's count of the
+/// site's current connections. A warning, or a failure with `--require-logged-out`.
+fn logged_out_finding(engine: &mut Engine<'_>, from: Version) -> Finding {
+    let site =
+        crate::components::info(crate::components::Component::AuthenticationServer).site_name(from);
+    let what = format!("everyone logged out of {site}");
+    let verdict = if engine.require_logged_out {
+        Verdict::Failed
+    } else {
+        Verdict::Warning
+    };
+    let strict = if engine.require_logged_out {
+        ""
+    } else {
+        " (--require-logged-out makes this a failure)"
+    };
+    match engine.host.site_connections(site) {
+        Ok(0) => Finding::ok(what, "no current connections (IIS's Current Connections)"),
+        Ok(n) => Finding::new(
+            what,
+            verdict,
+            format!(
+                "{n} current connection{} (IIS's Current Connections): ask everyone to log out \
+                 of Hub and Interact and close their browsers before the upgrade (the \
+                 guide){strict}",
+                if n == 1 { "" } else { "s" }
+            ),
+        ),
+        Err(e) => Finding::new(
+            what,
+            verdict,
+            format!(
+                "cannot count the site's connections ({e}): make sure everyone is logged out \
+                 before the upgrade (the guide){strict}"
+            ),
+        ),
+    }
+}
+
+/// The guide's DNS records for License Manager and Notification Center (4.2): their host
+/// names resolve from here. A warning: not required on a single machine, where the hosts
+/// file may name them.
+fn dns_finding(engine: &mut Engine<'_>, step: Step) -> Finding {
+    let config = engine.config;
+    let what = format!("{step}: DNS records for the new sites");
+    let mut resolved = Vec::new();
+    let mut unresolved = Vec::new();
+    for component in catalog::step_spec(step).new_sites {
+        let host = config.site(*component).host;
+        match engine.host.resolve(&host) {
+            Ok(addresses) => resolved.push(format!("{host} -> {}", addresses.join(", "))),
+            Err(e) => unresolved.push(format!("{host} ({e})")),
+        }
+    }
+    if unresolved.is_empty() {
+        return Finding::ok(what, resolved.join("; "));
+    }
+    let machines = if config.install.machines.is_empty() {
+        "not required on a single machine (the guide; [install] machines names no other), but \
+         the sites' URLs must resolve wherever Hub and the browsers use them"
+            .to_string()
+    } else {
+        format!(
+            "the other machines ({}) reach the new sites by these names",
+            config.install.machines.join(", ")
+        )
+    };
+    Finding::warning(
+        what,
+        format!(
+            "{} do{} not resolve: create DNS records for them before this step; {machines}",
+            unresolved.join(", "),
+            if unresolved.len() == 1 { "es" } else { "" }
+        ),
     )
 }
 

@@ -94,6 +94,8 @@ pub struct CommandTemplates {
     pub app_pool_recycle: Template,
     pub iis_restart: Template,
     pub installed_version_set: Template,
+    /// A site's current connections (IIS's `Web Service` performance counter), as a number.
+    pub site_connections: Template,
     /// The .NET runtimes and IIS's ASP.NET Core Module V2, one per line (`runtimes.rs`).
     pub runtime_list: Template,
     pub site_state: Template,
@@ -205,6 +207,9 @@ impl Default for CommandTemplates {
                 "{version}",
                 "/f",
             ]),
+            site_connections: ps(
+                "(Get-Counter -Counter '\\Web Service({site})\\Current Connections' -ErrorAction Stop).CounterSamples[0].CookedValue",
+            ),
             runtime_list: ps(RUNTIME_LIST),
             site_state: Template::of(&[APPCMD, "list", "site", "/site.name:{site}"]),
             site_list: Template::of(&[APPCMD, "list", "site"]),
@@ -242,7 +247,7 @@ impl Default for CommandTemplates {
 
 impl CommandTemplates {
     /// Every template with its key, in field order.
-    pub fn all(&self) -> [(&'static str, &Template); 36] {
+    pub fn all(&self) -> [(&'static str, &Template); 37] {
         [
             ("stop_site", &self.stop_site),
             ("start_site", &self.start_site),
@@ -260,6 +265,7 @@ impl CommandTemplates {
             ("app_pool_recycle", &self.app_pool_recycle),
             ("iis_restart", &self.iis_restart),
             ("installed_version_set", &self.installed_version_set),
+            ("site_connections", &self.site_connections),
             ("runtime_list", &self.runtime_list),
             ("site_state", &self.site_state),
             ("site_list", &self.site_list),

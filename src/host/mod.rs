@@ -213,6 +213,12 @@ pub trait HostAdapter {
     fn certificates(&mut self) -> Result<Vec<Certificate>, HostError>;
     /// Whether a Windows service of this name is installed.
     fn service_installed(&mut self, name: &str) -> Result<bool, HostError>;
+    /// The addresses `host` resolves to from this machine (DNS or the hosts file), in
+    /// words; reads only.
+    fn resolve(&mut self, host: &str) -> Result<Vec<String>, HostError>;
+    /// A site's current connections (IIS's `Web Service` counter `Current Connections`):
+    /// who is still using it; reads only.
+    fn site_connections(&mut self, site: &str) -> Result<u64, HostError>;
     /// The .NET runtimes and whether IIS has the ASP.NET Core Module V2 (reads only).
     fn runtimes(&mut self) -> Result<InstalledRuntimes, HostError>;
     /// The object's state now. A folder or binding that does not exist has no entries / no

@@ -15,6 +15,7 @@
 //! and appended to `commands.log` beside the state file, as the command the Windows adapter
 //! would run, so the demo shows what would happen on a server.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +53,13 @@ pub struct SandboxMachine {
     pub folder_acls: Vec<SandboxAce>,
     #[serde(default)]
     pub registry: Vec<SandboxValue>,
+    /// Host names and the addresses they resolve to (DNS and the hosts file together); a
+    /// name not here does not resolve.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dns: BTreeMap<String, Vec<String>>,
+    /// Sites' current connections (IIS's counter); a site not here has none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub site_connections: BTreeMap<String, u64>,
     /// The .NET runtimes and IIS module, as the `runtime_list` template lists them
     /// (`Microsoft.AspNetCore.App 3.1.32`, `AspNetCoreModuleV2 installed`).
     #[serde(default)]
@@ -709,6 +717,44 @@ impl HostAdapter for SandboxHost {
             .services
             .iter()
             .any(|s| s.name.eq_ignore_ascii_case(name)))
+    }
+
+    fn resolve(&mut self, host: &str) -> Result<Vec<String>, HostError> {
+        let machine = self.load()?;
+        match machine
+            .dns
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(host))
+        {
+            Some((_, addresses)) if !addresses.is_empty() => Ok(addresses.clone()),
+            // What Windows' resolver answers (WSAHOST_NOT_FOUND).
+            _ => Err(HostError::Refused {
+                action: format!("resolve {host}"),
+                answer: "No such host is known. (os error 11001)".into(),
+            }),
+        }
+    }
+
+    fn site_connections(&mut self, site: &str) -> Result<u64, HostError> {
+        let machine = self.load()?;
+        let Some(state) = machine
+            .sites
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(site))
+        else {
+            // Get-Counter's answer for a site IIS does not have.
+            return Err(HostError::Refused {
+                action: format!("read the current connections of {site}"),
+                answer: "Get-Counter : The specified instance is not present.".into(),
+            });
+        };
+        // A stopped site serves no one.
+        let connections = machine.site_connections.get(&state.name).copied();
+        Ok(if state.running {
+            connections.unwrap_or(0)
+        } else {
+            0
+        })
     }
 
     fn runtimes(&mut self) -> Result<InstalledRuntimes, HostError> {

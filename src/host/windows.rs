@@ -307,6 +307,34 @@ impl HostAdapter for WindowsHost {
         Ok(ran.success)
     }
 
+    fn resolve(&mut self, host: &str) -> Result<Vec<String>, HostError> {
+        use std::net::ToSocketAddrs;
+        tracing::info!(target: "hubup::command", "resolve {host}");
+        let addresses = (host, 443)
+            .to_socket_addrs()
+            .map_err(|e| HostError::Refused {
+                action: format!("resolve {host}"),
+                answer: e.to_string(),
+            })?;
+        let mut found: Vec<String> = addresses.map(|a| a.ip().to_string()).collect();
+        found.dedup();
+        Ok(found)
+    }
+
+    fn site_connections(&mut self, site: &str) -> Result<u64, HostError> {
+        let template = &self.commands.site_connections;
+        let values = [("site", site)];
+        let ran = self.run(template, &values)?;
+        if !ran.success {
+            return Err(HostError::Refused {
+                action: format!("read the current connections of {site}"),
+                answer: ran.output.trim().to_string(),
+            });
+        }
+        parse::counter_value(&ran.output)
+            .map_err(|p| Self::unreadable(template, &values, p, &ran.output))
+    }
+
     fn runtimes(&mut self) -> Result<InstalledRuntimes, HostError> {
         let ran = self.run(&self.commands.runtime_list, &[])?;
         if !ran.success {

@@ -196,6 +196,145 @@ fn a_missing_or_too_old_runtime_is_refused_naming_each_part_and_the_guides_insta
     assert!(!stderr.contains("ASP.NET Core Runtime ("), "{stderr}");
 }
 
+/// The sandbox machine's state file, changed by `change`.
+fn edit_machine(scenario: &Scenario, change: impl FnOnce(&mut serde_json::Value)) {
+    let path = scenario.path().join("machine.json");
+    let mut machine: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    change(&mut machine);
+    fs::write(&path, serde_json::to_string_pretty(&machine).unwrap()).unwrap();
+}
+
+/// The guide's "everyone is logged out of the IMS Server" (Authentication Server from 4.3):
+/// IIS's current connections of the site, a warning by default and a failure that refuses
+/// the upgrade, changing nothing, with `--require-logged-out`.
+#[test]
+fn connections_to_the_authentication_server_warn_and_fail_with_require_logged_out() {
+    let scenario = Scenario::new();
+    let quiet = scenario.run(&["check", "--to", "4.5", "--require-logged-out"]);
+    let quiet = quiet.expect(0);
+    assert!(
+        quiet
+            .stdout
+            .contains("[ ok ] everyone logged out of Blue Prism - IMS: no current connections"),
+        "{}",
+        quiet.stdout
+    );
+    edit_machine(&scenario, |m| {
+        m["site_connections"] = serde_json::json!({ "Blue Prism - IMS": 3 });
+    });
+    let warned = scenario.run(&["check", "--to", "4.5"]).expect(0);
+    assert!(
+        warned.stdout.contains(
+            "[warn] everyone logged out of Blue Prism - IMS: 3 current connections (IIS's \
+             Current Connections): ask everyone to log out"
+        ),
+        "{}",
+        warned.stdout
+    );
+    assert!(
+        warned.stdout.contains("--require-logged-out"),
+        "{}",
+        warned.stdout
+    );
+    let strict = scenario.run(&["check", "--to", "4.5", "--require-logged-out"]);
+    let strict = strict.expect(2);
+    assert!(
+        strict
+            .stdout
+            .contains("[FAIL] everyone logged out of Blue Prism - IMS: 3 current connections"),
+        "{}",
+        strict.stdout
+    );
+    refused(
+        &scenario,
+        &["upgrade", "--to", "4.5", "--require-logged-out"],
+        &[],
+        2,
+        &["3 current connections", "Blue Prism - IMS"],
+    );
+
+    // From 4.3 the site is the Authentication Server.
+    let renamed = Scenario::at_version("4.3");
+    edit_machine(&renamed, |m| {
+        m["site_connections"] = serde_json::json!({ "Blue Prism - Authentication Server": 1 });
+    });
+    let run = renamed.run(&["check", "--to", "4.5"]).expect(0);
+    assert!(
+        run.stdout.contains(
+            "[warn] everyone logged out of Blue Prism - Authentication Server: 1 current \
+             connection (IIS's"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+/// The guide's DNS records for License Manager and Notification Center before 4.2: a name
+/// that does not resolve is a warning naming it, the resolver's answer and the machines that
+/// need it (or that a single machine does not need them).
+#[test]
+fn a_new_sites_host_name_that_does_not_resolve_is_a_warning_naming_it() {
+    let scenario = Scenario::new();
+    let ok = scenario.run(&["check", "--to", "4.5"]).expect(0);
+    assert!(
+        ok.stdout.contains(
+            "[ ok ] 4.1 -> 4.2: DNS records for the new sites: licensemanager.local -> \
+             127.0.0.1; notificationcenter.local -> 127.0.0.1"
+        ),
+        "{}",
+        ok.stdout
+    );
+    // A name of the reserved .invalid domain, which no resolver answers, with a certificate
+    // for it.
+    edit_config(
+        &scenario,
+        "[sites.license_manager]\ncertificate = \"DemoLicenseManagerCert\"\n",
+        "[sites.license_manager]\nhost = \"licensemanager.corp.invalid\"\ncertificate = \"CorpLM\"\n",
+    );
+    edit_machine(&scenario, |m| {
+        m["certificates"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "thumbprint": "A1B2C3D4E5F60718293A4B5C6D7E8F9011223344",
+                "friendly_name": "CorpLM",
+                "subject": "CN=licensemanager.corp.invalid",
+                "dns_names": ["licensemanager.corp.invalid"],
+                "not_after": "2036-01-01T00:00:00Z",
+                "has_private_key": true
+            }));
+    });
+    let single = scenario.run(&["check", "--to", "4.5"]).expect(0);
+    assert!(
+        single.stdout.contains(
+            "[warn] 4.1 -> 4.2: DNS records for the new sites: licensemanager.corp.invalid \
+             (resolve licensemanager.corp.invalid: No such host is known. (os error 11001)) \
+             does not resolve"
+        ),
+        "{}",
+        single.stdout
+    );
+    assert!(
+        single.stdout.contains("not required on a single machine"),
+        "{}",
+        single.stdout
+    );
+    edit_config(
+        &scenario,
+        "machine = \"DEMO-HUB-01\"\n",
+        "machine = \"DEMO-HUB-01\"\nmachines = [\"HUBWEB02\"]\n",
+    );
+    let several = scenario.run(&["check", "--to", "4.5"]).expect(0);
+    assert!(
+        several
+            .stdout
+            .contains("the other machines (HUBWEB02) reach the new sites by these names"),
+        "{}",
+        several.stdout
+    );
+}
+
 #[test]
 fn a_tampered_package_is_refused_before_anything_changes() {
     let scenario = Scenario::new();

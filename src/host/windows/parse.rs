@@ -98,6 +98,19 @@ pub fn service_start_mode(output: &str) -> Result<String, String> {
     Ok(mode.to_string())
 }
 
+/// A performance counter's value as `(Get-Counter ...).CounterSamples[0].CookedValue`
+/// prints it (`3`, or `0` for an idle site), as a whole number.
+pub fn counter_value(output: &str) -> Result<u64, String> {
+    let text = output.trim();
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("expected a number, got {text:?}"))?;
+    if !(0.0..=1e15).contains(&value) {
+        return Err(format!("{text:?} is not a count"));
+    }
+    Ok(value.round() as u64)
+}
+
 /// Whether `appcmd list site|apppool /x.name:...` shows the object `state:Started`, from
 /// `SITE "Default Web Site" (id:1,bindings:http/*:80:,state:Started)`.
 pub fn appcmd_started(output: &str) -> Result<bool, String> {
@@ -216,6 +229,17 @@ pub fn certificates(output: &str) -> Result<Vec<Certificate>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `(Get-Counter '\Web Service(Blue Prism - IMS)\Current Connections').CounterSamples[0]
+    /// .CookedValue` prints a double: `3` for three connections.
+    #[test]
+    fn a_counter_value_is_a_whole_count() {
+        assert_eq!(counter_value("3\r\n"), Ok(3));
+        assert_eq!(counter_value("0"), Ok(0));
+        assert_eq!(counter_value("2.0000001"), Ok(2));
+        assert!(counter_value("Get-Counter : The specified instance is not present.").is_err());
+        assert!(counter_value("-1").is_err());
+    }
 
     /// The format of learn.microsoft.com/windows-server/networking/technologies/netsh/
     /// netsh-http ("show sslcert"), for an SNI binding.
