@@ -146,6 +146,27 @@ pub struct DecisionConfig {
     pub model_service_url: String,
     /// The SSL certificate for the model service (thumbprint or friendly name).
     pub certificate: String,
+    /// A PEM file with the CA that issued the model service's certificate, trusted besides
+    /// the machine's roots when `check` verifies its TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl DecisionConfig {
+    /// The model service's FQDN and port, from its URL (`https://<FQDN>:<port>`, as loading
+    /// checked).
+    pub fn host_and_port(&self) -> (String, u16) {
+        let rest = self
+            .model_service_url
+            .trim_start_matches("https://")
+            .split('/')
+            .next()
+            .unwrap_or("");
+        match rest.rsplit_once(':') {
+            Some((host, port)) => (host.to_string(), port.parse().unwrap_or(443)),
+            None => (rest.to_string(), 443),
+        }
+    }
 }
 
 /// Extra work the guide asks for when the applications use Windows authentication.
@@ -250,6 +271,14 @@ impl Config {
             resolve(p);
         }
         if let Some(p) = self.sql.ca_file.as_mut() {
+            resolve(p);
+        }
+        if let Some(p) = self
+            .optional
+            .decision
+            .as_mut()
+            .and_then(|d| d.ca_file.as_mut())
+        {
             resolve(p);
         }
     }

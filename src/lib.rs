@@ -32,6 +32,7 @@ mod sql;
 mod status;
 #[cfg(test)]
 mod tidy;
+mod tls_probe;
 mod version;
 
 pub use access::{
@@ -54,8 +55,8 @@ pub use config::{
 };
 pub use digest::{BadDigest, Digest};
 pub use exec::{
-    DbaWork, Engine, EngineError, Event, Finding, PlannedStep, PrepareError, PreparedRun,
-    PrerequisiteReport, RunEnd, UpgradeRequest, Verdict,
+    BackupUse, DbaWork, Engine, EngineError, Event, Finding, PlannedStep, PrepareError,
+    PreparedRun, PrerequisiteReport, PruneReport, RunEnd, UpgradeRequest, Verdict,
     apply::BACKUP_MANIFEST,
     commands::CommandMismatch,
     faults::Faults,
@@ -136,4 +137,5 @@ pub use status::{
     AppHostStatus, Drift, InstallStatus, MachineStatus, RunStatus, StatusError, StatusSources,
     install_status, journal_run_status,
 };
+pub use tls_probe::{TlsAnswer, TlsProblem, TlsTarget, check_tls};
 pub use version::{HUBUP_VERSION, RangeError, Step, UnknownVersion, Version, steps_between};

@@ -109,6 +109,10 @@ pub(crate) struct InitArgs {
     /// The model service's SSL certificate (thumbprint or friendly name).
     #[arg(long, requires = "decision_url")]
     pub decision_certificate: Option<String>,
+    /// A PEM file with the CA that issued the model service's certificate (`check` verifies
+    /// its TLS against the machine's roots and this CA).
+    #[arg(long, requires = "decision_url")]
+    pub decision_ca_file: Option<String>,
     /// A sandbox machine's state file instead of this server (the demo's `machine.json`).
     #[arg(long)]
     pub sandbox_state: Option<String>,
@@ -870,6 +874,7 @@ impl<'a> Interview<'a> {
         self.answers.decision = Some(DecisionConfig {
             model_service_url: url,
             certificate,
+            ca_file: self.args.decision_ca_file.as_ref().map(PathBuf::from),
         });
         self.database_name("decision")
     }

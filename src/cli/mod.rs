@@ -32,6 +32,7 @@ macro_rules! errln {
 
 mod access;
 mod audit;
+mod backups;
 mod demo;
 mod exit;
 mod fixture;
@@ -116,6 +117,9 @@ enum Command {
     Status(status::StatusArgs),
     /// Write the T-SQL of an upgrade's database work for a DBA. Changes nothing.
     SqlScript(run::SqlScriptArgs),
+    /// List the install's backup_4.n folders, or remove those of committed steps (prune).
+    #[command(subcommand)]
+    Backups(backups::BackupsCommand),
     /// Verify, show and export the journal of changes hubup made on this machine.
     #[command(subcommand)]
     Journal(journal::JournalCommand),
@@ -166,6 +170,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Rollback(args) => run::rollback(args),
         Command::SqlScript(args) => run::sql_script(args),
         Command::Status(args) => status::run(args),
+        Command::Backups(command) => backups::run(command),
         Command::Journal(command) => journal::run(command),
         Command::Report(args) => report::run(args),
         Command::Audit(command) => audit::run(command),

@@ -202,7 +202,7 @@ fn failure_json(file: &Path, err: &PackageError) -> serde_json::Value {
     })
 }
 
-fn human_bytes(bytes: u64) -> String {
+pub(super) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

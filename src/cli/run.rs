@@ -244,7 +244,7 @@ fn machine_identity(journal: &Journal) -> String {
 
 /// What a command does with the install, as far as `with_engine` is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
+pub(super) enum Phase {
     /// Reads only (`plan`, `check`, `sql-script`).
     Read,
     /// The first phase of a changing command that asks before it starts (`upgrade`, `rollback
@@ -258,7 +258,7 @@ enum Phase {
 /// Runs `body` with an engine set up from the config. `command` names the log file of
 /// commands that change the install (`Phase::Change`); `journaled` is given by the commands
 /// that run journaled command lines (`resume`, `rollback`).
-fn with_engine<T>(
+pub(super) fn with_engine<T>(
     common: &CommonArgs,
     command: &str,
     phase: Phase,
@@ -564,7 +564,7 @@ impl Approval {
 
 /// Refuses `action` when standard input is no terminal to ask on (a script, a scheduled task,
 /// a pipe): nothing was changed, and `--yes` is the way to apply without asking.
-fn refuse_unless_terminal(action: &str) -> Result<(), Failure> {
+pub(super) fn refuse_unless_terminal(action: &str) -> Result<(), Failure> {
     if std::io::stdin().is_terminal() {
         return Ok(());
     }
@@ -577,7 +577,7 @@ fn refuse_unless_terminal(action: &str) -> Result<(), Failure> {
 
 /// Shows `summary` and asks for `yes` on the terminal (standard error, so that `--json`'s
 /// standard output stays one object). True only for exactly `yes`.
-fn confirmed(summary: &str) -> bool {
+pub(super) fn confirmed(summary: &str) -> bool {
     errln!("{summary}");
     super::output::err(format_args!("Apply this plan? Only 'yes' is accepted: "));
     let mut answer = String::new();

@@ -228,6 +228,10 @@ fn render_optional(out: &mut String, answers: &InitAnswers) {
         );
         line(out, "model_service_url", &decision.model_service_url);
         line(out, "certificate", &decision.certificate);
+        if let Some(ca_file) = &decision.ca_file {
+            out.push_str("# The CA (PEM) that issued the model service's certificate.\n");
+            line(out, "ca_file", &ca_file.display().to_string());
+        }
     }
 }
 
@@ -281,6 +285,7 @@ mod tests {
             decision: Some(DecisionConfig {
                 model_service_url: "https://decision.corp.example.com:50051".into(),
                 certificate: "DecisionCert".into(),
+                ca_file: None,
             }),
             ..InitAnswers::default()
         }

@@ -29,6 +29,7 @@ mod error;
 pub mod faults;
 mod host;
 mod prepare;
+mod prune;
 mod recorder;
 mod recovery;
 mod sql_lock;
@@ -51,6 +52,7 @@ pub use error::EngineError;
 pub use prepare::{
     Finding, PrepareError, PreparedRun, PrerequisiteReport, Verdict, missing_package_detail,
 };
+pub use prune::{BackupUse, PruneReport};
 use sql_lock::SqlLocked;
 use state::RunState;
 use step::StepEnd;

@@ -350,6 +350,7 @@ pub(super) fn check_prerequisites(
                 format!("{step}: Decision model service certificate"),
                 &decision.certificate,
             ));
+            findings.push(decision_tls_finding(engine, step, decision));
         }
     }
 
@@ -631,6 +632,51 @@ fn dns_finding(engine: &mut Engine<'_>, step: Step) -> Finding {
             if unresolved.len() == 1 { "es" } else { "" }
         ),
     )
+}
+
+/// The guide's "the FQDN must match the certificate" for Decision's model service: it
+/// answers TLS at its URL with a certificate valid for its FQDN. A warning: the upgrade only
+/// writes the URL into Hub's settings, and the service may come up after it, but Hub's
+/// Decision plugin cannot reach it until it does.
+fn decision_tls_finding(
+    engine: &mut Engine<'_>,
+    step: Step,
+    decision: &crate::config::DecisionConfig,
+) -> Finding {
+    let what = format!("{step}: Decision model service TLS");
+    let (host, port) = decision.host_and_port();
+    let addresses = match engine.host.resolve(&host) {
+        Ok(addresses) => addresses,
+        Err(e) => {
+            return Finding::warning(
+                what,
+                format!("{host} does not resolve ({e}): Hub cannot reach the model service"),
+            );
+        }
+    };
+    let target = crate::tls_probe::TlsTarget {
+        host: &host,
+        port,
+        addresses: &addresses,
+        ca_file: decision.ca_file.as_deref(),
+        timeout: std::time::Duration::from_secs(10),
+    };
+    match crate::tls_probe::check_tls(&target) {
+        Ok(answer) => Finding::ok(
+            what,
+            format!(
+                "{} answers TLS at {} with a certificate valid for {host}",
+                decision.model_service_url, answer.address
+            ),
+        ),
+        Err(problem) => Finding::warning(
+            what,
+            format!(
+                "{problem}; Hub's Decision plugin cannot use the model service until it does \
+                 (optional.decision.ca_file trusts a private CA)"
+            ),
+        ),
+    }
 }
 
 /// The guide's ".NET Core 3.1.11 or later" (4.4): the Hosting Bundle's ASP.NET Core Runtime

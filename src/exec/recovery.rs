@@ -137,6 +137,10 @@ fn pending_removals(entries: &[Entry]) -> Vec<(RunId, Step)> {
             Payload::StepRolledBack { step, .. } | Payload::StepPlanned { step, .. } => {
                 pending.remove(&step.from);
             }
+            // `hubup backups prune`: the committed step's backup goes from now on.
+            Payload::BackupPruning { step } => {
+                pending.insert(step.from, (entry.run, *step));
+            }
             Payload::BackupRemoved { step }
                 if pending.get(&step.from) == Some(&(entry.run, *step)) =>
             {

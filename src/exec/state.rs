@@ -41,6 +41,8 @@ pub struct StepState {
     pub rollback_verified: bool,
     /// Its backup folder's removal after a verified rollback is journaled as done.
     pub backup_removed: bool,
+    /// `hubup backups prune` took (or is taking) its backup: no rollback past it.
+    pub backup_pruned: bool,
 }
 
 impl StepState {
@@ -72,6 +74,7 @@ impl StepState {
             rolled_back: false,
             rollback_verified: false,
             backup_removed: false,
+            backup_pruned: false,
         }
     }
 
@@ -226,6 +229,7 @@ impl RunState {
                 s.rollback_verified = *verified;
             }
             Payload::BackupRemoved { step } => self.step_mut(seq, *step)?.backup_removed = true,
+            Payload::BackupPruning { step } => self.step_mut(seq, *step)?.backup_pruned = true,
             Payload::RunResumed {} => {
                 self.cancelled = false;
                 self.finished = None;

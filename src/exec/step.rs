@@ -563,6 +563,18 @@ pub(super) fn check_backups(
         if !backup_done {
             continue;
         }
+        if state.backup_pruned {
+            return Err(EngineError::RollbackTarget {
+                target,
+                reason: format!(
+                    "the backup of step {} ({}) was removed by `hubup backups prune`, so the \
+                     install cannot go back to {} or earlier; nothing was changed",
+                    state.step,
+                    state.step.from.backup_folder_name(),
+                    state.step.from
+                ),
+            });
+        }
         let folder = root.join(state.step.from.backup_folder_name());
         for index in state.to_undo() {
             let (target_path, old) = match &state.ops[index as usize] {

@@ -389,10 +389,15 @@ pub enum Payload {
         digest: Digest,
         objects: u32,
     },
+    /// `hubup backups prune` removes the backup folder of `step`, a committed step of this
+    /// (finished) run: from this entry the removal is pending, finished by the next hubup
+    /// that holds the install if it is cut short, and `BackupRemoved` follows it; the install
+    /// cannot be rolled back to `step`'s source version any more. (Appended last.)
+    BackupPruning { step: Step },
 }
 
 /// Every entry kind's name ([`Payload::kind`]), in variant order.
-pub const PAYLOAD_KINDS: [&str; 21] = [
+pub const PAYLOAD_KINDS: [&str; 22] = [
     "run_started",
     "step_planned",
     "op_intent",
@@ -414,6 +419,7 @@ pub const PAYLOAD_KINDS: [&str; 21] = [
     "repair_done",
     "host_observed",
     "host_state_before",
+    "backup_pruning",
 ];
 
 impl Payload {
@@ -441,6 +447,7 @@ impl Payload {
             Payload::RepairDone { .. } => "repair_done",
             Payload::HostObserved { .. } => "host_observed",
             Payload::HostStateBefore { .. } => "host_state_before",
+            Payload::BackupPruning { .. } => "backup_pruning",
         }
     }
 
@@ -459,6 +466,7 @@ impl Payload {
             | Payload::AwaitingDba { step, .. }
             | Payload::DbaWorkDone { step, .. }
             | Payload::BackupRemoved { step }
+            | Payload::BackupPruning { step }
             | Payload::HostObserved { step, .. }
             | Payload::HostStateBefore { step, .. } => Some(*step),
             Payload::RunCancelled { step } | Payload::Note { step, .. } => *step,

@@ -160,6 +160,11 @@ fn facts(entry: &Entry, plans: &PlanIndex<'_>) -> String {
         Payload::BackupRemoved { step } => {
             format!("{step}  {} removed", step.from.backup_folder_name())
         }
+        Payload::BackupPruning { step } => format!(
+            "{step}  {} to be removed (hubup backups prune): no rollback to {} from now on",
+            step.from.backup_folder_name(),
+            step.from
+        ),
         Payload::RepairPlanned { files } => repair_facts(files),
         Payload::RepairDone { files } => format!("{files} file(s) rewritten and flushed"),
     }

@@ -261,6 +261,7 @@ fn observe(report: &mut RunReport, drafts: &mut Vec<Draft>, entry: &Entry, plans
         | Payload::AwaitingDba { .. }
         | Payload::DbaWorkDone { .. }
         | Payload::BackupRemoved { .. }
+        | Payload::BackupPruning { .. }
         | Payload::RepairPlanned { .. }
         | Payload::RepairDone { .. } => report.events.push(show_line(entry, plans)),
     }

@@ -335,6 +335,73 @@ fn a_new_sites_host_name_that_does_not_resolve_is_a_warning_naming_it() {
     );
 }
 
+/// Decision's model service (4.5): its URL must answer TLS with a certificate valid for its
+/// FQDN (the guide), trusted through the machine's roots or `optional.decision.ca_file`. A
+/// warning otherwise, naming what is wrong: an untrusted issuer, another name, no answer.
+#[test]
+fn decisions_model_service_must_answer_tls_with_a_certificate_for_its_fqdn() {
+    let server = crate::support::tls_server::TlsServer::start(&["decision.corp.invalid"]);
+    let elsewhere = crate::support::tls_server::TlsServer::start(&["other.corp.invalid"]);
+    let scenario = Scenario::new();
+    fs::write(scenario.path().join("decision-ca.pem"), server.ca_pem()).unwrap();
+    fs::write(scenario.path().join("other-ca.pem"), elsewhere.ca_pem()).unwrap();
+    edit_machine(&scenario, |m| {
+        m["dns"]["decision.corp.invalid"] = serde_json::json!(["127.0.0.1"]);
+    });
+    let decision = |port: u16, ca: &str| {
+        format!(
+            "[optional.decision]\nmodel_service_url = \"https://decision.corp.invalid:{port}\"\n\
+             certificate = \"DemoLicenseManagerCert\"\n{ca}\n[commands]"
+        )
+    };
+    edit_config(
+        &scenario,
+        "[commands]",
+        &decision(server.port(), "ca_file = \"decision-ca.pem\"\n"),
+    );
+    let what = "4.4 -> 4.5: Decision model service TLS: ";
+    let ok = scenario.run(&["check", "--to", "4.5"]).expect(0);
+    let expected = format!(
+        "[ ok ] {what}https://decision.corp.invalid:{} answers TLS at 127.0.0.1 with a \
+         certificate valid for decision.corp.invalid",
+        server.port()
+    );
+    assert!(ok.stdout.contains(&expected), "{}", ok.stdout);
+
+    let cases = [
+        (server.port(), "", "the certificate's issuer is not trusted"),
+        (
+            elsewhere.port(),
+            "ca_file = \"other-ca.pem\"\n",
+            "the certificate is for another name",
+        ),
+    ];
+    let mut current = decision(server.port(), "ca_file = \"decision-ca.pem\"\n");
+    for (port, ca, words) in cases {
+        let next = decision(port, ca);
+        edit_config(&scenario, &current, &next);
+        current = next;
+        let run = scenario.run(&["check", "--to", "4.5"]).expect(0);
+        assert!(
+            run.stdout.contains(&format!("[warn] {what}")),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.contains(words), "{words}: {}", run.stdout);
+    }
+    let port = server.port();
+    drop(server);
+    edit_config(&scenario, &current, &decision(port, ""));
+    let refused = scenario.run(&["check", "--to", "4.5"]).expect(0);
+    assert!(
+        refused.stdout.contains(&format!(
+            "[warn] {what}cannot connect to decision.corp.invalid:{port}"
+        )),
+        "{}",
+        refused.stdout
+    );
+}
+
 #[test]
 fn a_tampered_package_is_refused_before_anything_changes() {
     let scenario = Scenario::new();

@@ -50,15 +50,45 @@ const GOLDEN_V1_HOST_DIGEST: Golden = Golden {
     batches: golden_v1_host_digest_batches,
 };
 
+/// `hubup backups prune` (issue 15): `backup_pruning` on a finished run, then the removal.
+const GOLDEN_V1_PRUNE: Golden = Golden {
+    file: "journal-v1-prune.redb",
+    batches: golden_v1_prune_batches,
+};
+
 /// Every golden journal, oldest first.
-pub const GOLDENS: [&Golden; 6] = [
+pub const GOLDENS: [&Golden; 7] = [
     &GOLDEN_V1,
     &GOLDEN_V1_ALL_OPS,
     &GOLDEN_V1_SQL,
     &GOLDEN_V1_RECOVERY,
     &GOLDEN_V1_HOST,
     &GOLDEN_V1_HOST_DIGEST,
+    &GOLDEN_V1_PRUNE,
 ];
+
+/// What golden v1-prune holds: a finished run 4.0 -> 4.1 (the frozen full run), then
+/// `hubup backups prune` taking its step's backup: `backup_pruning`, `backup_removed`.
+fn golden_v1_prune_batches() -> Vec<(RunId, Vec<Payload>)> {
+    const RUN: RunId = RunId(*b"golden-v1-prune1");
+    let s = step(Version::V4_0);
+    let mut batches = crate::support::journal::full_run_batches(Version::V4_0, Version::V4_1);
+    batches.push(vec![Payload::BackupPruning { step: s }]);
+    batches.push(vec![Payload::BackupRemoved { step: s }]);
+    batches.into_iter().map(|batch| (RUN, batch)).collect()
+}
+
+#[test]
+fn golden_v1_prune_opens_verifies_and_decodes_to_the_expected_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, entries) = open_and_check(&GOLDEN_V1_PRUNE, dir.path(), 1);
+    assert!(variants_in(&entries).contains("Payload::BackupPruning"));
+    assert!(
+        journal.unfinished_run().unwrap().is_none(),
+        "pruning leaves the run finished"
+    );
+    assert_written_the_same(&GOLDEN_V1_PRUNE);
+}
 
 /// What golden v1-host-digest holds: an unfinished run 4.1 -> 4.2 whose step is planned with
 /// the host ops of [`all_ops`] and the digest of the machine they touch, in one batch, then the

@@ -11,6 +11,7 @@
 mod support;
 
 mod app_values;
+mod backups;
 mod cli_inputs;
 mod confirmation;
 mod engine_crash;

@@ -31,6 +31,7 @@ pub mod start;
 pub mod tds;
 #[cfg(unix)]
 pub mod terminal;
+pub mod tls_server;
 pub mod variants;
 
 use std::path::{Path, PathBuf};

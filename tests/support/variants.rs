@@ -150,6 +150,7 @@ pub fn variants_in_payload(payload: &Payload) -> Vec<&'static str> {
         Payload::RepairPlanned { .. } => vec!["Payload::RepairPlanned"],
         Payload::RepairDone { .. } => vec!["Payload::RepairDone"],
         Payload::HostStateBefore { .. } => vec!["Payload::HostStateBefore"],
+        Payload::BackupPruning { .. } => vec!["Payload::BackupPruning"],
         Payload::HostObserved { state, .. } => vec![
             "Payload::HostObserved",
             match state {

@@ -17,7 +17,7 @@ mod script;
 mod session;
 mod sql;
 mod state;
-mod tls;
+pub mod tls;
 mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -18,6 +18,11 @@ pub struct Tls {
 impl Tls {
     /// A new CA and a certificate for `127.0.0.1` and `localhost` issued by it.
     pub fn new() -> Tls {
+        Tls::for_names(&["127.0.0.1", "localhost"])
+    }
+
+    /// A new CA and a certificate for `names` issued by it.
+    pub fn for_names(names: &[&str]) -> Tls {
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca_params
@@ -25,8 +30,8 @@ impl Tls {
             .push(rcgen::DnType::CommonName, "hubup test CA");
         let ca_key = rcgen::KeyPair::generate().expect("CA key");
         let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA certificate");
-        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-            .expect("server certificate parameters");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let params = rcgen::CertificateParams::new(names).expect("server certificate parameters");
         let key = rcgen::KeyPair::generate().expect("server key");
         let certificate = params.signed_by(&key, &ca).expect("server certificate");
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
