@@ -30,6 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "apphost",
             "settings",
             "rabbitmq",
+            "tls_probe",
         ],
     ),
     ("access control", &["access"]),
