@@ -1130,6 +1130,7 @@ fn plan_json(prepared: &PreparedRun) -> serde_json::Value {
                 "ops": ops,
                 "local_changes": plan.local_changes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
                 "notes": plan.notes,
+                "plugins": plan.plugins,
                 "extra_files": plan.extra_files.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             })
         })

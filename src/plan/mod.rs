@@ -91,6 +91,9 @@ pub struct StepPlan {
     pub notes: Vec<String>,
     /// Bytes the step writes (new and replaced files).
     pub bytes_to_write: u64,
+    /// The Hub plugins the step's package updates (name, from, to; `-` for a new one), as its
+    /// manifest lists them; their files are among the ops.
+    pub plugins: Vec<crate::package::PluginUpdate>,
 }
 
 /// Why a step cannot be planned. Nothing has changed.
@@ -272,18 +275,48 @@ impl<'a> Planner<'a> {
         ops.push(backup);
         ops.extend(self.body);
         let extra_files = extra_files(&self.after, manifest, layout);
+        let mut notes = self.notes;
+        notes.extend(plugin_note(self.step, &manifest.plugins));
         Ok((
             StepPlan {
                 step: self.step,
                 ops,
                 local_changes: self.local_changes,
                 extra_files,
-                notes: self.notes,
+                notes,
                 bytes_to_write: self.bytes_to_write,
+                plugins: manifest.plugins.clone(),
             },
             self.after,
         ))
     }
+}
+
+/// The plugins a step updates, as a note the journal keeps with its plan (and the audit
+/// shows); for 4.0 -> 4.1 with what Hub needs: the guide's "Complete updating" in Hub's plugin
+/// repository, which only Hub's UI does.
+fn plugin_note(step: Step, plugins: &[crate::package::PluginUpdate]) -> Option<String> {
+    if plugins.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = plugins
+        .iter()
+        .map(|p| match p.from.as_str() {
+            "-" | "" => format!("{} {} (new)", p.name, p.to),
+            from => format!("{} {from} -> {}", p.name, p.to),
+        })
+        .collect();
+    let then = if step.from == crate::version::Version::V4_0 {
+        "; Hub registers them when an administrator opens the plugin repository, selects All \
+         and clicks Complete updating (the end-of-run checklist says so)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "Hub plugins updated ({}): {}{then}",
+        plugins.len(),
+        list.join(", ")
+    ))
 }
 
 fn backed_up(path: &RelPath, fact: FileFact) -> BackedUpFile {

@@ -535,3 +535,45 @@ fn a_run_from_4_2_has_no_plugin_step_and_nothing_to_do_has_no_checklist() {
         .expect(0);
     assert!(again.json().get("checklist").is_none(), "{}", again.stdout);
 }
+
+/// The manifest's plugin list (issue 15): shown in the plan (name, from, to), journaled with
+/// the step's plan as a note, and in the receipt; for 4.0 -> 4.1 with the guide's "Complete
+/// updating" that only Hub's UI does.
+#[test]
+fn the_plugins_a_step_updates_are_planned_journaled_and_in_the_receipt() {
+    let scenario = Scenario::new();
+    let plan = scenario
+        .run(&["plan", "--to", "4.2", "--json"])
+        .expect(0)
+        .json();
+    let plugins = plan["steps"][0]["plugins"].as_array().unwrap();
+    assert!(!plugins.is_empty(), "{plan}");
+    let first = &plugins[0];
+    let line = format!(
+        "{} {} -> {}",
+        first["name"].as_str().unwrap(),
+        first["from"].as_str().unwrap(),
+        first["to"].as_str().unwrap()
+    );
+    let text = scenario.run(&["plan", "--to", "4.2"]).expect(0).stdout;
+    assert!(text.contains(&line), "{line}: {text}");
+    assert!(text.contains("Complete updating"), "{text}");
+
+    scenario
+        .run_playing_dba(&["upgrade", "--to", "4.2"])
+        .expect(0);
+    let notes: Vec<String> = scenario
+        .journal()
+        .iter()
+        .filter(|e| e["payload"]["kind"] == "note")
+        .map(|e| e.to_string())
+        .collect();
+    let planned: Vec<&String> = notes
+        .iter()
+        .filter(|n| n.contains("Hub plugins updated"))
+        .collect();
+    assert_eq!(planned.len(), 2, "one note per step: {notes:?}");
+    assert!(planned[0].contains(&line), "{planned:?}");
+    let receipt = scenario.run(&["report", "--json"]).expect(0).stdout;
+    assert!(receipt.contains(&line), "{receipt}");
+}
