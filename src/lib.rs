@@ -108,6 +108,10 @@ pub use package::{
     MAX_RENAMES, MAX_ZIP_RECORDS, Manifest, PAYLOAD_PREFIX, Package, PackageBuilder, PackageError,
     PackageFile, PluginUpdate, SettingsEdit,
 };
+pub use package::{
+    INTERACT_RELEASE_ENTRY, INTERACT_VBO, MAX_RELEASE_BYTES, ReleaseComponent, VboError,
+    VboRelease, interact_vbo_release, single_object_release,
+};
 pub use plan::{
     LocalChange, LocalChangeKind, LocalChangePolicy, PlanError, PlanInputs, ShippedSettings,
     StepPlan, broker_reminder, plan_step,

@@ -12,7 +12,7 @@
 //! written unless the whole file loads; an existing file is replaced only with `--force`.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
@@ -167,7 +167,7 @@ pub(crate) fn run(args: InitArgs) -> CommandResult {
     if to_stdout {
         out!("{text}");
     } else {
-        write_config(&args.out, &text)?;
+        super::output::write_file_atomically(&args.out, text.as_bytes())?;
         outln!(
             "wrote {}; next: hubup check --to 4.5 --config {}",
             args.out.display(),
@@ -179,26 +179,6 @@ pub(crate) fn run(args: InitArgs) -> CommandResult {
 
 fn argument(message: String) -> Failure {
     Failure::of(Cause::Argument(message))
-}
-
-/// Writes `text` beside `path` and renames it over, so a crash leaves the old file or the
-/// new one, never half of one.
-fn write_config(path: &Path, text: &str) -> Result<(), Failure> {
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let cannot = |e: std::io::Error| {
-        Failure::of(Cause::Output(format!(
-            "cannot write {}: {e}; nothing was written",
-            path.display()
-        )))
-    };
-    let mut temp = tempfile::NamedTempFile::new_in(&folder).map_err(cannot)?;
-    std::io::Write::write_all(&mut temp, text.as_bytes()).map_err(cannot)?;
-    temp.as_file().sync_all().map_err(cannot)?;
-    temp.persist(path).map_err(|e| cannot(e.error))?;
-    Ok(())
 }
 
 /// Asks on the terminal, or takes the given answer when there is no one to ask.

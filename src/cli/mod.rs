@@ -48,6 +48,7 @@ mod run;
 mod saved_plan;
 mod shell;
 mod status;
+mod vbo;
 
 pub(crate) type CommandResult = Result<Exit, Failure>;
 
@@ -135,6 +136,9 @@ enum Command {
     /// Check update packages (BluePrismHubAndInteractUpdate4.n.bin) without changing anything.
     #[command(subcommand)]
     Package(package::PackageCommand),
+    /// Take the Interact API VBO out of the Interact API Service release zip: a release holding
+    /// only "Utility - Interact API", for the client's File > Import > Release/Skill.
+    Vbo(vbo::VboArgs),
     /// Print the shell completion script for bash, zsh, fish, PowerShell or elvish.
     Completions(shell::CompletionsArgs),
     /// Print the man page (roff), hubup's or a command's.
@@ -176,6 +180,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Audit(command) => audit::run(command),
         Command::Fixture(command) => fixture::run(command),
         Command::Package(command) => package::run(command),
+        Command::Vbo(args) => vbo::run(args),
         Command::Completions(args) => shell::completions(args),
         Command::Man(args) => shell::man(args),
     };

@@ -57,6 +57,29 @@ pub(crate) fn stdout_failure() -> Option<&'static str> {
     STDOUT_FAILED.get().map(String::as_str)
 }
 
+/// Writes `bytes` to a new file beside `path` and renames it over `path`, so a crash leaves
+/// the old file or the new one, never half of one (`init`'s config, `vbo`'s release).
+pub(crate) fn write_file_atomically(
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> Result<(), super::Failure> {
+    let cannot = |e: io::Error| {
+        super::Failure::of(super::Cause::Output(format!(
+            "cannot write {}: {e}; nothing was written",
+            path.display()
+        )))
+    };
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut temp = tempfile::NamedTempFile::new_in(folder).map_err(cannot)?;
+    temp.write_all(bytes).map_err(cannot)?;
+    temp.as_file().sync_all().map_err(cannot)?;
+    temp.persist(path).map_err(|e| cannot(e.error))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

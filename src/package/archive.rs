@@ -97,6 +97,48 @@ pub(crate) fn scan_entries<R: Read + Seek>(
         signature: None,
         payload: HashMap::new(),
     };
+    each_entry(archive, package, |index, name, facts| {
+        match classify(name, facts)? {
+            Role::Manifest => layout.manifest = Some(index),
+            Role::Signature => layout.signature = Some(index),
+            Role::PayloadFile(path) => {
+                layout.payload.insert(path.as_str().to_string(), index);
+            }
+            Role::Folder => {}
+        }
+        Ok(())
+    })?;
+    Ok(layout)
+}
+
+/// Every file entry of a zip that is no update package (the vendor's Interact API Service
+/// release), as (name, index), after the checks a package's entries get: safe names, regular
+/// files and folders only, no encryption, stored or deflate, no bomb, no names that collide
+/// on Windows. Any names are allowed.
+pub(crate) fn scan_plain_entries<R: Read + Seek>(
+    archive: &ZipArchive<R>,
+    zip: &Path,
+) -> Result<Vec<(String, usize)>, PackageError> {
+    let mut files = Vec::new();
+    each_entry(archive, zip, |index, name, facts| {
+        RelPath::new(name.strip_suffix('/').unwrap_or(name))
+            .map_err(|e| EntryProblem::UnsafeName { reason: e.reason })?;
+        check_facts(facts, true)?;
+        if !facts.is_dir {
+            files.push((name.to_string(), index));
+        }
+        Ok(())
+    })?;
+    Ok(files)
+}
+
+/// Reads each entry's name and metadata, refuses names that are no text or that collide on
+/// Windows, and gives the rest to `visit` (whose refusal names the entry).
+fn each_entry<R: Read + Seek>(
+    archive: &ZipArchive<R>,
+    package: &Path,
+    mut visit: impl FnMut(usize, &str, &EntryFacts) -> Result<(), EntryProblem>,
+) -> Result<(), PackageError> {
     // Windows key (lowercase, no trailing '/') -> the name first seen with it.
     let mut seen: HashMap<String, String> = HashMap::new();
     for index in 0..archive.len() {
@@ -125,21 +167,13 @@ pub(crate) fn scan_entries<R: Read + Seek>(
             size: entry.size(),
             compressed: entry.compressed_size(),
         };
-        let role = classify(&name, &facts).map_err(|problem| fail(&name, problem))?;
+        visit(index, &name, &facts).map_err(|problem| fail(&name, problem))?;
         let key = name.trim_end_matches('/').to_lowercase();
         if let Some(other) = seen.insert(key, name.clone()) {
             return Err(fail(&name, EntryProblem::CaseCollision { other }));
         }
-        match role {
-            Role::Manifest => layout.manifest = Some(index),
-            Role::Signature => layout.signature = Some(index),
-            Role::PayloadFile(path) => {
-                layout.payload.insert(path.as_str().to_string(), index);
-            }
-            Role::Folder => {}
-        }
     }
-    Ok(layout)
+    Ok(())
 }
 
 /// What the zip says about one entry, besides its name.
@@ -179,6 +213,23 @@ fn classify(name: &str, facts: &EntryFacts) -> Result<Role, EntryProblem> {
             Ok(_) => EntryProblem::Unexpected,
         });
     };
+    // The manifest is read through its own bound (MAX_MANIFEST_BYTES), which gives the clearer
+    // error; the bomb ratio guards the payload, whose total is only bounded by the manifest.
+    check_facts(facts, !matches!(role, Role::Manifest))?;
+    if matches!(role, Role::Signature) && facts.size > MAX_SIGNATURE_BYTES {
+        return Err(EntryProblem::Corrupt {
+            detail: format!(
+                "a signature of {} bytes; signatures are at most {MAX_SIGNATURE_BYTES}",
+                facts.size
+            ),
+        });
+    }
+    Ok(role)
+}
+
+/// The checks of an entry's metadata whatever it is: a regular file or folder, not encrypted,
+/// a folder holding no data, stored or deflate, and (with `bomb`) no bomb ratio.
+fn check_facts(facts: &EntryFacts, bomb: bool) -> Result<(), EntryProblem> {
     check_type(facts)?;
     if facts.encrypted {
         return Err(EntryProblem::Encrypted);
@@ -190,26 +241,16 @@ fn classify(name: &str, facts: &EntryFacts) -> Result<Role, EntryProblem> {
                 detail: "a folder entry that holds data".to_string(),
             });
         }
-        return Ok(role);
+        return Ok(());
     }
     check_compression(facts)?;
-    if matches!(role, Role::Signature) && facts.size > MAX_SIGNATURE_BYTES {
-        return Err(EntryProblem::Corrupt {
-            detail: format!(
-                "a signature of {} bytes; signatures are at most {MAX_SIGNATURE_BYTES}",
-                facts.size
-            ),
-        });
-    }
-    // The manifest is read through its own bound (MAX_MANIFEST_BYTES), which gives the clearer
-    // error; the bomb ratio guards the payload, whose total is only bounded by the manifest.
-    if !matches!(role, Role::Manifest) && looks_like_bomb(facts.size, facts.compressed) {
+    if bomb && looks_like_bomb(facts.size, facts.compressed) {
         return Err(EntryProblem::Bomb {
             size: facts.size,
             compressed: facts.compressed,
         });
     }
-    Ok(role)
+    Ok(())
 }
 
 /// The role of an entry named `payload/<rest>`.

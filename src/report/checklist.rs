@@ -54,9 +54,10 @@ pub fn end_of_run_checklist(
         ),
     });
     items.push(format!(
-        "update the Interact API VBO in the Blue Prism interactive client: import \"Utility - \
-         Interact API\" from the {to} Interact API Service release zip (the guide's \"Upgrade \
-         Interact API VBO\")"
+        "update the Interact API VBO in the Blue Prism interactive client: `hubup vbo \
+         --release-zip <the {to} Interact API Service release zip>` writes a release holding \
+         only \"Utility - Interact API\"; import it with File > Import > Release/Skill (the \
+         guide's \"Upgrade Interact API VBO\")"
     ));
     if to >= Version::V4_3 && value("optional.control_room_api_url").is_none() {
         items.push(
@@ -75,8 +76,9 @@ fn backups_item(steps: &[Step], from: Version) -> String {
     let folders: Vec<String> = steps.iter().map(|s| s.from.backup_folder_name()).collect();
     format!(
         "keep {} in the install location while you may want to go back (`hubup rollback --to \
-         {from}` restores from them); once the applications are proven, move them out: the \
-         guide asks for them to be removed before the next upgrade",
+         {from}` restores from them); once the applications are proven, `hubup backups prune` \
+         removes them (journaled): the guide asks for them to be removed before the next \
+         upgrade",
         folders.join(", ")
     )
 }

@@ -44,3 +44,4 @@ mod settings_dotnet;
 mod sql_execute;
 mod sql_mssql;
 mod tds_standin;
+mod vbo;
