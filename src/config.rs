@@ -273,6 +273,9 @@ impl Config {
         if let Some(p) = self.sql.ca_file.as_mut() {
             resolve(p);
         }
+        if let Some(p) = self.rabbitmq.ca_file.as_mut() {
+            resolve(p);
+        }
         if let Some(p) = self
             .optional
             .decision

@@ -19,6 +19,7 @@ mod install;
 mod install_lock;
 mod journal;
 mod model;
+mod net;
 mod op;
 mod package;
 mod plan;

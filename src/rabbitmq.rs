@@ -4,13 +4,12 @@
 //! 'quorum_queue' feature is disabled" in Hub's logs). hubup asks the broker's management API
 //! (`GET /api/feature-flags`) before anything changes and refuses with the guide's fix.
 //!
-//! The management API is plain HTTP here (the usual `http://broker:15672` listener); the
-//! request is HTTP/1.0, so the answer is one body up to the end of the connection. The
-//! password comes from an environment variable and never leaves this module except in the
-//! Authorization header.
+//! The management API is asked through hubup's one HTTP client (`net.rs`), over https (the
+//! usual production listener, `https://broker:15671`, its certificate verified against the
+//! machine's roots and `ca_file`) or plain http (`http://broker:15672`). The password comes
+//! from an environment variable and never leaves this module except in the Authorization
+//! header.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +29,10 @@ pub struct RabbitMqConfig {
     /// The environment variable holding that user's password.
     #[serde(default)]
     pub password_env: Option<String>,
+    /// A PEM file with the CA that issued an https management listener's certificate,
+    /// trusted besides the machine's roots.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// The server the broker runs on (unset: the management URL's host, else this machine).
     /// The guide's "Restart the RabbitMQ Service" runs here only when that is this machine.
     #[serde(default)]
@@ -65,10 +68,25 @@ pub enum RabbitMqError {
 /// Where the management API listens, from `management_url`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Endpoint {
+    /// https.
+    tls: bool,
     host: String,
     port: u16,
     /// Path prefix (a management API behind a reverse proxy), without a trailing `/`.
     prefix: String,
+}
+
+impl Endpoint {
+    /// `scheme://host:port/prefix`, to which API paths are appended.
+    fn base(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("{scheme}://{host}:{}{}", self.port, self.prefix)
+    }
 }
 
 impl RabbitMqConfig {
@@ -133,7 +151,8 @@ impl RabbitMqConfig {
         })
     }
 
-    /// `GET path` with basic authentication; the body of a 200 answer.
+    /// `GET path` with basic authentication, through hubup's one HTTP client (http or https,
+    /// trusting the system's roots and `ca_file`); the body of a 200 answer.
     fn get(&self, url: &str, path: &str, timeout: Duration) -> Result<Vec<u8>, RabbitMqError> {
         let endpoint = endpoint(url)?;
         let user = self.user.clone().unwrap_or_default();
@@ -142,34 +161,26 @@ impl RabbitMqConfig {
             url: url.to_string(),
             problem,
         };
-        let address = (endpoint.host.as_str(), endpoint.port)
-            .to_socket_addrs()
-            .map_err(|e| unreachable(e.to_string()))?
-            .next()
-            .ok_or_else(|| unreachable("the host name has no address".into()))?;
-        let mut stream = TcpStream::connect_timeout(&address, timeout)
-            .map_err(|e| unreachable(e.to_string()))?;
-        let _ = stream.set_read_timeout(Some(timeout));
-        let _ = stream.set_write_timeout(Some(timeout));
+        let agent =
+            crate::net::http_agent(self.ca_file.as_deref(), timeout).map_err(unreachable)?;
         let credentials = base64(format!("{user}:{}", password.expose()).as_bytes());
-        let request = format!(
-            "GET {}{path} HTTP/1.0\r\nHost: {}:{}\r\nAuthorization: Basic {credentials}\r\nAccept: application/json\r\nUser-Agent: hubup\r\n\r\n",
-            endpoint.prefix, endpoint.host, endpoint.port
-        );
-        stream
-            .write_all(request.as_bytes())
+        let mut answer = agent
+            .get(format!("{}{path}", endpoint.base()))
+            .header("Authorization", format!("Basic {credentials}"))
+            .header("Accept", "application/json")
+            .call()
             .map_err(|e| unreachable(e.to_string()))?;
-        let mut answer = Vec::new();
-        stream
-            .take(16 * 1024 * 1024)
-            .read_to_end(&mut answer)
-            .map_err(|e| unreachable(e.to_string()))?;
-        let (status, body) = split_response(&answer).ok_or_else(|| RabbitMqError::Answer {
-            url: url.to_string(),
-            problem: "not an HTTP response".into(),
-        })?;
+        let status = answer.status().as_u16();
         match status {
-            200 => Ok(body.to_vec()),
+            200 => answer
+                .body_mut()
+                .with_config()
+                .limit(16 * 1024 * 1024)
+                .read_to_vec()
+                .map_err(|e| RabbitMqError::Answer {
+                    url: url.to_string(),
+                    problem: e.to_string(),
+                }),
             401 | 403 => Err(RabbitMqError::Refused {
                 url: url.to_string(),
                 user,
@@ -198,18 +209,15 @@ fn config_error(key: &'static str, problem: &str) -> RabbitMqError {
     }
 }
 
-/// `http://host[:port][/prefix]`; https is refused with what to give instead.
+/// `http[s]://host[:port][/prefix]` (default ports: the management plugin's, 15672 for http
+/// and 15671 for https).
 fn endpoint(url: &str) -> Result<Endpoint, RabbitMqError> {
     let bad = |problem: &str| config_error("management_url", &format!("{url:?}: {problem}"));
-    if url.starts_with("https://") {
-        return Err(bad(
-            "hubup speaks plain HTTP to the management API; give its http:// listener \
-             (default port 15672)",
-        ));
-    }
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| bad("must start with http://"))?;
+    let (tls, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => return Err(bad("must start with https:// or http://")),
+    };
     let (authority, prefix) = match rest.find('/') {
         Some(at) => (&rest[..at], rest[at..].trim_end_matches('/')),
         None => (rest, ""),
@@ -227,30 +235,18 @@ fn endpoint(url: &str) -> Result<Endpoint, RabbitMqError> {
                 .filter(|p| *p > 0)
                 .ok_or_else(|| bad("the port must be 1-65535"))?,
         ),
-        _ => (authority, 15672),
+        _ => (authority, if tls { 15671 } else { 15672 }),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err(bad("the host is missing"));
     }
     Ok(Endpoint {
+        tls,
         host: host.to_string(),
         port,
         prefix: prefix.to_string(),
     })
-}
-
-/// The status code and body of an HTTP/1.x response.
-fn split_response(answer: &[u8]) -> Option<(u16, &[u8])> {
-    let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&answer[..end]).ok()?;
-    let status_line = head.lines().next()?;
-    let mut parts = status_line.split_whitespace();
-    if !parts.next()?.starts_with("HTTP/1.") {
-        return None;
-    }
-    let status = parts.next()?.parse().ok()?;
-    Some((status, &answer[end + 4..]))
 }
 
 /// Standard base64 with padding (for the Authorization header).
@@ -308,9 +304,12 @@ mod tests {
         );
         let e = endpoint("http://[::1]:15672").unwrap();
         assert_eq!((e.host.as_str(), e.port), ("::1", 15672));
+        assert_eq!(e.base(), "http://[::1]:15672");
+        let e = endpoint("https://rabbit01.corp.local/mq").unwrap();
+        assert_eq!(e.base(), "https://rabbit01.corp.local:15671/mq");
         for (url, reason) in [
-            ("https://rabbit:15671", "http:// listener"),
-            ("rabbit:15672", "must start with http://"),
+            ("rabbit:15672", "must start with https:// or http://"),
+            ("ftp://rabbit", "must start with https:// or http://"),
             ("http://guest:guest@rabbit", "not in the URL"),
             ("http://rabbit:0", "1-65535"),
             ("http://:15672", "host is missing"),
@@ -318,13 +317,6 @@ mod tests {
             let error = endpoint(url).unwrap_err().to_string();
             assert!(error.contains(reason), "{url}: {error}");
         }
-    }
-
-    #[test]
-    fn responses_give_status_and_body() {
-        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n[]";
-        assert_eq!(split_response(answer), Some((200, &b"[]"[..])));
-        assert_eq!(split_response(b"garbage"), None);
     }
 
     #[test]

@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 /// The library's layers, lowest first, each with its modules. A module may use only the
 /// modules of the layers below its own. ARCHITECTURE.md states the same list (checked below).
 const LAYERS: &[(&str, &[&str])] = &[
-    ("vocabulary", &["version", "digest", "relpath", "secret"]),
+    (
+        "vocabulary",
+        &["version", "digest", "relpath", "secret", "net"],
+    ),
     (
         "facts and formats",
         &[

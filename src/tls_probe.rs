@@ -14,8 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 
 /// What to connect to and whom to trust.
 pub struct TlsTarget<'a> {
@@ -40,8 +39,9 @@ pub struct TlsAnswer {
 /// Why the service does not answer TLS as it must, in words that say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsProblem {
-    #[error("cannot read the CA file {path}: {problem}")]
-    CaFile { path: String, problem: String },
+    /// The CA file cannot be read (the message names it).
+    #[error("{0}")]
+    CaFile(String),
     #[error("{host} has no address to connect to")]
     NoAddress { host: String },
     #[error("cannot connect to {host}:{port} ({address}): {source}")]
@@ -87,28 +87,9 @@ pub fn check_tls(target: &TlsTarget<'_>) -> Result<TlsAnswer, TlsProblem> {
 
 fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsProblem> {
     let mut roots = rustls::RootCertStore::empty();
-    // Certificates the store holds that webpki cannot use are skipped, as browsers do.
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
-    if let Some(path) = ca_file {
-        let unreadable = |problem: String| TlsProblem::CaFile {
-            path: path.display().to_string(),
-            problem,
-        };
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| unreadable(e.to_string()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| unreadable(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(unreadable("it holds no PEM certificate".into()));
-        }
-        let (_, ignored) = roots.add_parsable_certificates(certs);
-        if ignored > 0 {
-            return Err(unreadable(format!(
-                "{ignored} certificate(s) in it are not usable"
-            )));
-        }
-    }
+    // Certificates that webpki cannot use are skipped, as browsers do.
+    roots
+        .add_parsable_certificates(crate::net::trusted_roots(ca_file).map_err(TlsProblem::CaFile)?);
     Ok(rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth())

@@ -113,3 +113,43 @@ fn an_unreachable_broker_or_no_broker_config_is_reported() {
     let check = older.run(&["check", "--to", "4.1"]).expect(0);
     assert!(!check.stdout.contains("quorum_queue"), "{}", check.stdout);
 }
+
+/// The usual production listener is https: the management API is asked over TLS, its
+/// certificate verified against the machine's roots and `rabbitmq.ca_file`; without the CA
+/// the answer is an untrusted certificate, named.
+#[test]
+fn an_https_management_api_is_asked_over_tls_trusting_the_configured_ca() {
+    let broker = Broker::start_https(false);
+    let scenario = Scenario::at_version("4.1");
+    with_broker(&scenario, &broker.https_url());
+    let env = [(PASSWORD_VAR, rabbit::PASSWORD)];
+    let untrusted = scenario.run_with_env(&["check", "--to", "4.2"], &env);
+    assert_eq!(untrusted.code, 2, "{}", untrusted.stdout);
+    assert!(
+        untrusted
+            .stdout
+            .contains("cannot reach the RabbitMQ management API at https://localhost:"),
+        "{}",
+        untrusted.stdout
+    );
+    let mut config = fs::read_to_string(scenario.config()).unwrap();
+    config.push_str(&format!("ca_file = '{}'\n", broker.ca_file().display()));
+    fs::write(scenario.config(), config).unwrap();
+    let check = scenario.run_with_env(&["check", "--to", "4.2"], &env);
+    assert!(
+        check
+            .stdout
+            .contains("[FAIL] 4.1 -> 4.2: RabbitMQ quorum_queue feature flag: disabled"),
+        "{}",
+        check.stdout
+    );
+    broker.enable_quorum_queue();
+    let check = scenario.run_with_env(&["check", "--to", "4.2"], &env);
+    assert!(
+        check
+            .stdout
+            .contains("[ ok ] 4.1 -> 4.2: RabbitMQ quorum_queue feature flag: enabled"),
+        "{}",
+        check.stdout
+    );
+}

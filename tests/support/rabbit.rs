@@ -15,6 +15,8 @@ pub struct Broker {
     dir: tempfile::TempDir,
     node: String,
     management_port: u16,
+    /// The management API's https listener, when started with one.
+    https_port: Option<u16>,
     epmd_port: u16,
     child: Child,
 }
@@ -44,17 +46,37 @@ fn program(name: &str) -> PathBuf {
 impl Broker {
     /// Starts a broker; `quorum_queue` says whether that feature flag starts enabled.
     pub fn start(quorum_queue: bool) -> Broker {
+        Broker::start_with(quorum_queue, false)
+    }
+
+    /// Starts a broker whose management API also listens on https, with a certificate for
+    /// `localhost` issued by a test CA ([`Broker::ca_file`]).
+    pub fn start_https(quorum_queue: bool) -> Broker {
+        Broker::start_with(quorum_queue, true)
+    }
+
+    fn start_with(quorum_queue: bool, https: bool) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
         let management_port = free_port();
-        std::fs::write(
-            dir.path().join("rabbitmq.conf"),
-            format!(
-                "listeners.tcp.default = 127.0.0.1:{}\nmanagement.tcp.ip = 127.0.0.1\n\
-                 management.tcp.port = {management_port}\nloopback_users = none\n",
-                free_port()
-            ),
-        )
-        .unwrap();
+        let mut conf = format!(
+            "listeners.tcp.default = 127.0.0.1:{}\nmanagement.tcp.ip = 127.0.0.1\n\
+             management.tcp.port = {management_port}\nloopback_users = none\n",
+            free_port()
+        );
+        let https_port = https.then(free_port);
+        if let Some(port) = https_port {
+            crate::support::tds::tls::Issued::for_names(&["localhost"]).write_pem_files(dir.path());
+            let pem = |name: &str| dir.path().join(name).display().to_string();
+            conf.push_str(&format!(
+                "management.ssl.ip = 127.0.0.1\nmanagement.ssl.port = {port}\n\
+                 management.ssl.cacertfile = {}\nmanagement.ssl.certfile = {}\n\
+                 management.ssl.keyfile = {}\n",
+                pem("ca.pem"),
+                pem("cert.pem"),
+                pem("key.pem")
+            ));
+        }
+        std::fs::write(dir.path().join("rabbitmq.conf"), conf).unwrap();
         std::fs::write(
             dir.path().join("enabled_plugins"),
             "[rabbitmq_management].\n",
@@ -70,6 +92,7 @@ impl Broker {
             dir,
             node,
             management_port,
+            https_port,
             epmd_port: free_port(),
         };
         let mut flags = vec![
@@ -132,6 +155,19 @@ impl Broker {
 
     fn output(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.out")).unwrap_or_default()
+    }
+
+    /// `https://localhost:<port>`, the management API's https listener.
+    pub fn https_url(&self) -> String {
+        format!(
+            "https://localhost:{}",
+            self.https_port.expect("started with start_https")
+        )
+    }
+
+    /// The PEM file of the CA that issued the https listener's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// `http://127.0.0.1:<port>`, the management API.
