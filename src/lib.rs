@@ -93,10 +93,10 @@ pub use journal::{
 };
 pub use model::{FileFact, InstallModel, ObserveError, is_settings_file};
 pub use op::{
-    AclEntry, BackedUpFile, BackupOp, CommandLine, CommandOp, CommandPurpose, DeleteFileOp,
-    EditAppHostOp, EditSettingsOp, ExternalFile, FileRepair, FoundFile, HostChange, HostObject,
-    HostOp, HostState, Op, OpOutcome, Principal, RenameFolderOp, SqlBefore, SqlOp, SslBinding,
-    WriteFileOp,
+    AclEntry, BackedUpFile, BackupOp, BrokerOp, CommandLine, CommandOp, CommandPurpose,
+    DeleteFileOp, EditAppHostOp, EditSettingsOp, ExternalFile, FileRepair, FoundFile, HostChange,
+    HostObject, HostOp, HostState, Op, OpOutcome, Principal, RenameFolderOp, SqlBefore, SqlOp,
+    SslBinding, WriteFileOp,
 };
 pub use package::{
     Acceptance, BadKey, FIXTURE_SIGNER, KeyFileError, MAX_SIGNATURE_BYTES, PackageTrust, PublicKey,

@@ -40,6 +40,19 @@ pub enum Op {
     /// adapter: observed and journaled before the change, verified after it, undone to what
     /// was observed. (Appended last: journals store the variant index.)
     Host(HostOp),
+    /// A RabbitMQ feature flag the step enables through the broker's management API (the
+    /// guide's `rabbitmqctl enable_feature_flag quorum_queue` for the step from 4.1, asked
+    /// for with `--enable-quorum-queue`). RabbitMQ cannot disable a feature flag, so undo
+    /// leaves it enabled, which the versions before it do not mind. (Appended last.)
+    Broker(BrokerOp),
+}
+
+/// Enable feature flag `flag` on the broker whose management API is `management_url` (the
+/// config's at planning time, recorded so the audit says which broker).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerOp {
+    pub flag: String,
+    pub management_url: String,
 }
 
 /// Where a file the step changes is kept in the backup folder, and what it held.
@@ -311,6 +324,11 @@ impl Op {
             ),
             Op::Sql(s) => describe_sql(s),
             Op::Host(h) => h.describe(),
+            Op::Broker(b) => format!(
+                "enable the RabbitMQ feature flag {} at {} (it stays enabled on rollback: \
+                 RabbitMQ cannot disable one)",
+                b.flag, b.management_url
+            ),
         }
     }
 
@@ -326,6 +344,7 @@ impl Op {
             Op::Command(_) => "command",
             Op::Sql(_) => "sql",
             Op::Host(_) => "host",
+            Op::Broker(_) => "broker",
         }
     }
 }

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
+/// The feature flag Hub's queues need from 4.1 on.
+pub const QUORUM_QUEUE_FLAG: &str = "quorum_queue";
+
 /// The `[rabbitmq]` table.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -128,17 +131,47 @@ impl RabbitMqConfig {
         let Some(url) = &self.management_url else {
             return Ok(None);
         };
-        let flags = self.get(url, "/api/feature-flags", timeout)?;
+        self.feature_flag_enabled(url, QUORUM_QUEUE_FLAG, timeout)
+            .map(Some)
+    }
+
+    /// Enables feature flag `flag` on the broker at `url` (`PUT
+    /// /api/feature-flags/<flag>/enable`, which needs a user with the administrator tag),
+    /// then reads it back: `Ok` only once the broker says it is enabled.
+    pub fn enable_feature_flag(
+        &self,
+        url: &str,
+        flag: &str,
+        timeout: Duration,
+    ) -> Result<(), RabbitMqError> {
+        let path = format!("/api/feature-flags/{flag}/enable");
+        self.call(url, "PUT", &path, timeout)?;
+        if self.feature_flag_enabled(url, flag, timeout)? {
+            Ok(())
+        } else {
+            Err(RabbitMqError::Answer {
+                url: url.to_string(),
+                problem: format!(
+                    "the broker accepted enabling {flag}, but does not list it as enabled"
+                ),
+            })
+        }
+    }
+
+    /// Whether feature flag `flag` of the broker at `url` is enabled.
+    pub fn feature_flag_enabled(
+        &self,
+        url: &str,
+        flag: &str,
+        timeout: Duration,
+    ) -> Result<bool, RabbitMqError> {
+        let flags = self.call(url, "GET", "/api/feature-flags", timeout)?;
         let flags: Vec<FeatureFlag> =
             serde_json::from_slice(&flags).map_err(|e| RabbitMqError::Answer {
-                url: url.clone(),
+                url: url.to_string(),
                 problem: e.to_string(),
             })?;
-        Ok(Some(
-            flags
-                .iter()
-                .any(|f| f.name == "quorum_queue" && f.state == "enabled"),
-        ))
+        Ok(flags.iter().any(|f| f.name == flag && f.state == "enabled"))
     }
 
     fn password(&self) -> Result<Secret, RabbitMqError> {
@@ -151,9 +184,16 @@ impl RabbitMqConfig {
         })
     }
 
-    /// `GET path` with basic authentication, through hubup's one HTTP client (http or https,
-    /// trusting the system's roots and `ca_file`); the body of a 200 answer.
-    fn get(&self, url: &str, path: &str, timeout: Duration) -> Result<Vec<u8>, RabbitMqError> {
+    /// `method path` (GET, or PUT with an empty JSON object) with basic authentication, through hubup's one
+    /// HTTP client (http or https, trusting the system's roots and `ca_file`); the body of a
+    /// 2xx answer.
+    fn call(
+        &self,
+        url: &str,
+        method: &str,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RabbitMqError> {
         let endpoint = endpoint(url)?;
         let user = self.user.clone().unwrap_or_default();
         let password = self.password()?;
@@ -164,15 +204,26 @@ impl RabbitMqConfig {
         let agent =
             crate::net::http_agent(self.ca_file.as_deref(), timeout).map_err(unreachable)?;
         let credentials = base64(format!("{user}:{}", password.expose()).as_bytes());
-        let mut answer = agent
-            .get(format!("{}{path}", endpoint.base()))
-            .header("Authorization", format!("Basic {credentials}"))
-            .header("Accept", "application/json")
-            .call()
-            .map_err(|e| unreachable(e.to_string()))?;
+        let target = format!("{}{path}", endpoint.base());
+        let authorization = format!("Basic {credentials}");
+        let sent = if method == "PUT" {
+            // The management API takes a JSON body on PUT, even an empty object.
+            agent
+                .put(&target)
+                .header("Authorization", &authorization)
+                .header("Content-Type", "application/json")
+                .send("{}")
+        } else {
+            agent
+                .get(&target)
+                .header("Authorization", &authorization)
+                .header("Accept", "application/json")
+                .call()
+        };
+        let mut answer = sent.map_err(|e| unreachable(e.to_string()))?;
         let status = answer.status().as_u16();
         match status {
-            200 => answer
+            200..=299 => answer
                 .body_mut()
                 .with_config()
                 .limit(16 * 1024 * 1024)

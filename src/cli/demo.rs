@@ -14,8 +14,8 @@ use hubup::{
 };
 
 use super::run::{
-    BackupArgs, CheckArgs, CommonArgs, JournaledCommandArgs, LocalChangeArgs, ResumeArgs,
-    UpgradeArgs,
+    BackupArgs, BrokerArgs, CheckArgs, CommonArgs, JournaledCommandArgs, LocalChangeArgs,
+    ResumeArgs, UpgradeArgs,
 };
 use super::{Cause, CommandResult, Exit, Failure};
 
@@ -92,6 +92,9 @@ pub(crate) fn run(args: DemoArgs) -> CommandResult {
             },
             checks: CheckArgs {
                 require_logged_out: false,
+            },
+            broker: BrokerArgs {
+                enable_quorum_queue: false,
             },
             common: common(),
         },

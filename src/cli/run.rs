@@ -65,7 +65,20 @@ pub(crate) struct PlanArgs {
     #[command(flatten)]
     pub checks: CheckArgs,
     #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// What the run may do to the message broker.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct BrokerArgs {
+    /// The step from 4.1 enables RabbitMQ's quorum_queue feature flag through the management
+    /// API ([rabbitmq] with an administrator user), journaled, before Hub's sites start (the
+    /// guide's `rabbitmqctl enable_feature_flag quorum_queue`). A feature flag cannot be
+    /// disabled again: a rollback leaves it enabled.
+    #[arg(long)]
+    pub enable_quorum_queue: bool,
 }
 
 /// How strict the prerequisite check is.
@@ -96,7 +109,7 @@ pub(crate) struct UpgradeArgs {
     pub to: Option<Version>,
     /// Apply the plan saved by `hubup plan --out FILE` (its version and options); refused,
     /// with nothing changed, if the config, install or packages changed since.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["keep_local_changes", "overwrite_local_changes", "backup_databases"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["keep_local_changes", "overwrite_local_changes", "backup_databases", "enable_quorum_queue"])]
     pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub local: LocalChangeArgs,
@@ -104,6 +117,8 @@ pub(crate) struct UpgradeArgs {
     pub backup: BackupArgs,
     #[command(flatten)]
     pub checks: CheckArgs,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -457,6 +472,7 @@ pub(crate) fn plan(command: PlanCommandArgs) -> CommandResult {
             to: args.to,
             local_changes: args.local.policy(),
             backups: args.backup.backups(engine.config())?,
+            enable_quorum_queue: args.broker.enable_quorum_queue,
         };
         let json = args.common.json;
         let prepared = match engine.prepare(&request) {
@@ -470,12 +486,10 @@ pub(crate) fn plan(command: PlanCommandArgs) -> CommandResult {
                 prepared.from,
                 prepared.to,
             )?;
-            let backups = request.backups.as_ref().map(|b| b.folder.clone());
             let saved = super::saved_plan::SavedPlan::new(
                 &prepared,
                 inputs,
-                request.local_changes,
-                backups,
+                &request,
                 plan_json(&prepared),
             );
             super::saved_plan::write(out, &saved)?;
@@ -504,6 +518,7 @@ pub(crate) fn check(args: PlanArgs) -> CommandResult {
             to: args.to,
             local_changes: args.local.policy(),
             backups: args.backup.backups(engine.config())?,
+            enable_quorum_queue: args.broker.enable_quorum_queue,
         };
         let (from, report) = match engine.prepare(&request) {
             Ok(prepared) => (Some(prepared.from), engine.check_prerequisites(&prepared)),
@@ -615,6 +630,7 @@ fn upgrade_request(
             to: args.to.expect("clap requires --to without --plan"),
             local_changes: args.local.policy(),
             backups: args.backup.backups(engine.config())?,
+            enable_quorum_queue: args.broker.enable_quorum_queue,
         },
     })
 }
@@ -893,6 +909,7 @@ fn saved_request(
         to: plan.to,
         local_changes: plan.policy()?,
         backups,
+        enable_quorum_queue: plan.enable_quorum_queue,
     })
 }
 
@@ -1186,6 +1203,7 @@ pub(crate) fn sql_script(args: SqlScriptArgs) -> CommandResult {
             to: args.to,
             local_changes: LocalChangePolicy::Keep,
             backups: args.backup.backups(engine.config())?,
+            enable_quorum_queue: false,
         };
         let prepared = engine.prepare(&request)?;
         let steps: Vec<(hubup::Step, Vec<hubup::SqlOp>)> = prepared

@@ -38,6 +38,9 @@ pub(crate) struct SavedPlan {
     /// "refuse", "keep" or "overwrite".
     pub local_changes: String,
     pub backup_databases: Option<String>,
+    /// `--enable-quorum-queue` (plans saved before it existed had none).
+    #[serde(default)]
+    pub enable_quorum_queue: bool,
     pub inputs: Inputs,
     /// The plan as `plan --json` prints it.
     pub plan: serde_json::Value,
@@ -55,8 +58,7 @@ impl SavedPlan {
     pub(crate) fn new(
         prepared: &PreparedRun,
         inputs: Inputs,
-        local_changes: LocalChangePolicy,
-        backup_databases: Option<String>,
+        request: &hubup::UpgradeRequest,
         plan: serde_json::Value,
     ) -> SavedPlan {
         SavedPlan {
@@ -65,8 +67,9 @@ impl SavedPlan {
             created: format_utc(now_ms()),
             from: prepared.from,
             to: prepared.to,
-            local_changes: policy_name(local_changes).into(),
-            backup_databases,
+            local_changes: policy_name(request.local_changes).into(),
+            backup_databases: request.backups.as_ref().map(|b| b.folder.clone()),
+            enable_quorum_queue: request.enable_quorum_queue,
             inputs,
             plan,
         }

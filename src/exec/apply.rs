@@ -45,6 +45,8 @@ pub struct OpContext<'a> {
     pub dirty: &'a mut DirtyDirs,
     /// File writes wait here until the executor commits the batch (one flush for all).
     pub staging: &'a mut Staging,
+    /// The message broker's management API (the config's `[rabbitmq]`), for broker ops.
+    pub broker: &'a crate::rabbitmq::RabbitMqConfig,
 }
 
 impl OpContext<'_> {
@@ -98,6 +100,8 @@ pub enum OpError {
     Host(Box<crate::host::HostError>),
     /// A host op reached the file-op functions: the executor runs host ops itself
     /// (`exec::host`), since each journals what it observes before its change.
+    #[error(transparent)]
+    Broker(#[from] crate::rabbitmq::RabbitMqError),
     #[error("op {0} is a host op, run by the executor with its observation")]
     HostOpElsewhere(String),
     #[error(transparent)]
@@ -261,8 +265,22 @@ pub fn apply(ctx: &mut OpContext<'_>, op: &Op) -> Result<OpOutcome, OpError> {
         }
         Op::Sql(s) => Ok(ctx.sql.apply(s, ctx.sql_before.as_ref())?),
         Op::Host(h) => Err(OpError::HostOpElsewhere(h.describe())),
+        Op::Broker(b) => {
+            if ctx
+                .broker
+                .feature_flag_enabled(&b.management_url, &b.flag, BROKER_TIMEOUT)?
+            {
+                return Ok(OpOutcome::AlreadyPresent);
+            }
+            ctx.broker
+                .enable_feature_flag(&b.management_url, &b.flag, BROKER_TIMEOUT)?;
+            Ok(OpOutcome::Applied)
+        }
     }
 }
+
+/// How long one call to the broker's management API may take.
+const BROKER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// True if the op's post-state already holds (resume uses it for ops with an intent and no
 /// done record).
@@ -285,6 +303,11 @@ pub fn check(ctx: &mut OpContext<'_>, op: &Op) -> Result<bool, OpError> {
         },
         Op::Sql(s) => Ok(ctx.sql.check(s, ctx.sql_before.as_ref())?),
         Op::Host(h) => Err(OpError::HostOpElsewhere(h.describe())),
+        Op::Broker(b) => {
+            Ok(ctx
+                .broker
+                .feature_flag_enabled(&b.management_url, &b.flag, BROKER_TIMEOUT)?)
+        }
     }
 }
 
@@ -327,6 +350,9 @@ pub fn undo(ctx: &mut OpContext<'_>, op: &Op, outcome: Option<&OpOutcome>) -> Re
         },
         Op::Sql(s) => Ok(ctx.sql.undo(s, outcome, ctx.sql_before.as_ref())?),
         Op::Host(h) => Err(OpError::HostOpElsewhere(h.describe())),
+        // RabbitMQ cannot disable a feature flag: it stays enabled, which the earlier versions
+        // do not mind (they declare classic queues). The op's description says so.
+        Op::Broker(_) => Ok(()),
     }
 }
 

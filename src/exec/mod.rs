@@ -145,6 +145,9 @@ pub struct UpgradeRequest {
     pub local_changes: LocalChangePolicy,
     /// Back up the existing databases before the first change (`--backup-databases`).
     pub backups: Option<DatabaseBackups>,
+    /// `--enable-quorum-queue`: the step from 4.1 enables RabbitMQ's `quorum_queue` feature
+    /// flag (journaled, through the management API).
+    pub enable_quorum_queue: bool,
 }
 
 /// The executor and what it works with. Built with [`Engine::new`]; the other inputs have
@@ -387,6 +390,9 @@ impl Engine<'_> {
             config.push(state::BACKUP_FOLDER_KEY, backups.folder.clone());
             config.push(state::BACKUP_STAMP_KEY, backups.stamp.clone());
         }
+        if request.enable_quorum_queue {
+            config.push(state::ENABLE_QUORUM_QUEUE_KEY, "true".to_string());
+        }
         let started = Payload::RunStarted {
             from: prepared.from,
             to: request.to,
@@ -568,6 +574,7 @@ impl Engine<'_> {
             to: state.to,
             local_changes,
             backups: state.backups.clone().filter(|_| state.steps.is_empty()),
+            enable_quorum_queue: state.enable_quorum_queue,
         };
         // Once this resume has committed a step, a refusal here no longer means "nothing
         // changed": the run is unfinished at a later version than it was.

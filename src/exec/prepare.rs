@@ -188,6 +188,7 @@ pub(super) fn prepare(
             certificates: &certificates,
             now_ms: crate::journal::now_ms(),
             services: &services,
+            enable_quorum_queue: request.enable_quorum_queue,
         };
         let shipped = shipped_settings(&package)?;
         let (plan, after) = plan_step(&model, package.manifest(), &shipped, &inputs)?;
@@ -337,7 +338,9 @@ pub(super) fn check_prerequisites(
                         }
                     }
                 }
-                Prerequisite::QuorumQueues => findings.push(quorum_queue_finding(engine, step)),
+                Prerequisite::QuorumQueues => {
+                    findings.push(quorum_queue_finding(engine, step, planned))
+                }
                 Prerequisite::DnsRecords => findings.push(dns_finding(engine, step)),
                 Prerequisite::FreeDisk { .. } | Prerequisite::DatabaseCreator => {}
             }
@@ -484,16 +487,32 @@ fn sql_ready_text(engine: &Engine<'_>) -> String {
 
 /// The broker's `quorum_queue` feature flag, asked of its management API. Without a
 /// configured API the check cannot run: a warning that says how to check by hand.
-fn quorum_queue_finding(engine: &Engine<'_>, step: Step) -> Finding {
+/// The broker's `quorum_queue` before the step from 4.1: enabled, or enabled by the step's
+/// own op (`--enable-quorum-queue`), or a failure with the guide's fix.
+fn quorum_queue_finding(engine: &Engine<'_>, step: Step, planned: &PlannedStep) -> Finding {
     const FIX: &str = "on the message broker run `rabbitmqctl enable_feature_flag quorum_queue` \
-                       (after the upgrade, restart the application pools)";
+                       (after the upgrade, restart the application pools), or give \
+                       --enable-quorum-queue to have hubup enable it in this step (journaled)";
     let what = format!("{step}: RabbitMQ quorum_queue feature flag");
+    let enabling = planned
+        .plan
+        .ops
+        .iter()
+        .position(|op| matches!(op, crate::op::Op::Broker(b) if b.flag == "quorum_queue"));
     match engine
         .config
         .rabbitmq
         .quorum_queues_enabled(std::time::Duration::from_secs(10))
     {
         Ok(Some(true)) => Finding::ok(what, "enabled"),
+        Ok(Some(false)) if enabling.is_some() => Finding::ok(
+            what,
+            format!(
+                "disabled now; op {} of this step enables it through the management API \
+                 (--enable-quorum-queue), before Hub's sites start",
+                enabling.unwrap_or_default()
+            ),
+        ),
         Ok(Some(false)) => Finding::failed(
             what,
             format!("disabled: Hub's new queues would not be created after this step; {FIX}"),

@@ -300,8 +300,13 @@ fn fold_done_ops(files: &mut BTreeMap<RelPath, Expected>, step: &StepState) {
                     }),
                 );
             }
-            // Host ops change the machine outside the tree, never a product file.
-            Op::Backup(_) | Op::EditAppHost(_) | Op::Command(_) | Op::Sql(_) | Op::Host(_) => {}
+            // Host and broker ops change the machine outside the tree, never a product file.
+            Op::Backup(_)
+            | Op::EditAppHost(_)
+            | Op::Command(_)
+            | Op::Sql(_)
+            | Op::Host(_)
+            | Op::Broker(_) => {}
         }
     }
 }
@@ -313,9 +318,12 @@ fn paths_touched(op: &Op) -> Vec<&RelPath> {
         Op::DeleteFile(d) => vec![&d.path],
         Op::RenameFolder(r) => vec![&r.from, &r.to],
         Op::EditSettings(e) => vec![&e.path],
-        Op::Backup(_) | Op::EditAppHost(_) | Op::Command(_) | Op::Sql(_) | Op::Host(_) => {
-            Vec::new()
-        }
+        Op::Backup(_)
+        | Op::EditAppHost(_)
+        | Op::Command(_)
+        | Op::Sql(_)
+        | Op::Host(_)
+        | Op::Broker(_) => Vec::new(),
     }
 }
 
@@ -651,6 +659,7 @@ mod tests {
             finished: None,
             rollback_target: None,
             backups: None,
+            enable_quorum_queue: false,
         }
     }
 

@@ -108,11 +108,16 @@ pub struct RunState {
     pub rollback_target: Option<Version>,
     /// The database backups the run was asked to take (from its `RunStarted` config).
     pub backups: Option<DatabaseBackups>,
+    /// Whether the run was asked to enable RabbitMQ's `quorum_queue` (`--enable-quorum-queue`,
+    /// from its `RunStarted` config), for the steps a resume still plans.
+    pub enable_quorum_queue: bool,
 }
 
 /// Keys of `RunStarted`'s config record under which a run keeps its database backups.
 pub const BACKUP_FOLDER_KEY: &str = "sql.backup_databases";
 pub const BACKUP_STAMP_KEY: &str = "sql.backup_stamp";
+/// Key of `RunStarted`'s config record that says the run enables `quorum_queue` ("true").
+pub const ENABLE_QUORUM_QUEUE_KEY: &str = "rabbitmq.enable_quorum_queue";
 
 /// The entries do not describe a run hubup can continue (a damaged or foreign journal).
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +155,7 @@ impl RunState {
                 folder: folder.to_string(),
                 stamp: config.get(BACKUP_STAMP_KEY).unwrap_or_default().to_string(),
             }),
+            enable_quorum_queue: config.get(ENABLE_QUORUM_QUEUE_KEY) == Some("true"),
         };
         for entry in &entries[1..] {
             state.apply(entry)?;

@@ -176,6 +176,7 @@ fn run_ops(engine: &mut Engine<'_>, x: OpsRun<'_>) -> Result<OpsEnd, EngineError
             sql_before: None,
             dirty: &mut dirty,
             staging: &mut staging,
+            broker: &engine.config.rabbitmq,
         };
         for j in i..end {
             if failure.is_some() {
@@ -683,6 +684,7 @@ fn undo_ops(engine: &mut Engine<'_>, run: RunId, state: &StepState) -> Result<()
             sql_before: state.sql_before.get(&index).cloned(),
             dirty: &mut dirty,
             staging: &mut staging,
+            broker: &engine.config.rabbitmq,
         };
         let result = engine
             .faults

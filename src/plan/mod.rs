@@ -27,6 +27,7 @@
 //! `Planner` they all extend, the backup op (2) and the plan's types.
 
 pub mod app_values;
+mod broker;
 mod commands;
 pub use commands::broker_reminder;
 mod databases;
@@ -72,6 +73,8 @@ pub struct PlanInputs<'a> {
     /// The Blue Prism Windows services installed on the machine (of
     /// [`crate::components::BLUE_PRISM_SERVICES`]; an Interact-only server has fewer).
     pub services: &'a [String],
+    /// `--enable-quorum-queue`: the step from 4.1 enables RabbitMQ's `quorum_queue`.
+    pub enable_quorum_queue: bool,
 }
 
 /// The content of the settings files a package ships whole (a new component's first
@@ -152,6 +155,11 @@ pub enum PlanError {
         "step {step}: settings file {path} is missing, so the package's changes to it cannot be merged; restore it from a backup of this machine"
     )]
     SettingsFileMissing { step: Step, path: RelPath },
+    #[error(
+        "step {step}: --enable-quorum-queue needs the broker's management API: set [rabbitmq] \
+         management_url, user (with the administrator tag) and password_env in the config"
+    )]
+    BrokerNotConfigured { step: Step },
 }
 
 /// Plans one step (`manifest.from -> manifest.to`) on `model`. Returns the plan and the model
@@ -178,6 +186,7 @@ pub fn plan_step(
     planner.files(manifest, shipped, &layout)?;
     planner.settings(manifest, &layout)?;
     planner.databases()?;
+    planner.broker()?;
     planner.iis(&layout)?;
     planner.finish()?;
     planner.into_plan(manifest, &layout)

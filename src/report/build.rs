@@ -376,7 +376,7 @@ fn read_changes(report: &mut RunReport, draft: &Draft) {
                     report.databases.push(change);
                 }
             }
-            Op::Backup(_) | Op::EditAppHost(_) | Op::Command(_) | Op::Host(_) => {}
+            Op::Backup(_) | Op::EditAppHost(_) | Op::Command(_) | Op::Host(_) | Op::Broker(_) => {}
         }
     }
 }

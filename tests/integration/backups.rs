@@ -4,26 +4,9 @@
 //! by a crash is finished by the next hubup; an unfinished run's backups are never touched;
 //! a folder hubup did not make is left and named.
 
-use crate::support::{Run, Scenario, StartRetrying, hubup_asking};
+use crate::support::{Run, Scenario, StartRetrying, count_of, hubup_asking};
 
 const FAULTS: &str = "HUBUP_TEST_FAULTS";
-
-fn kinds(scenario: &Scenario) -> Vec<String> {
-    scenario
-        .journal()
-        .iter()
-        .map(|e| {
-            e["payload"]["kind"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect()
-}
-
-fn count(kinds: &[String], kind: &str) -> usize {
-    kinds.iter().filter(|k| *k == kind).count()
-}
 
 fn backup_names(scenario: &Scenario) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(scenario.root())
@@ -103,9 +86,9 @@ fn prune_removes_a_finished_runs_backups_journaled_and_rollback_past_them_is_ref
         before,
         "the install itself is untouched"
     );
-    let journal = kinds(&scenario);
-    assert_eq!(count(&journal, "backup_pruning"), 5, "{journal:?}");
-    assert_eq!(count(&journal, "backup_removed"), 5, "{journal:?}");
+    let journal = scenario.kinds();
+    assert_eq!(count_of(&journal, "backup_pruning"), 5, "{journal:?}");
+    assert_eq!(count_of(&journal, "backup_removed"), 5, "{journal:?}");
     scenario.run(&["journal", "verify"]).expect(0);
 
     let refused = scenario.run(&["rollback", "--to", "4.0"]).expect(2);
@@ -123,7 +106,7 @@ fn prune_removes_a_finished_runs_backups_journaled_and_rollback_past_them_is_ref
         again.stderr
     );
     assert_eq!(
-        kinds(&scenario),
+        scenario.kinds(),
         journal,
         "nothing journaled the second time"
     );
@@ -144,7 +127,7 @@ fn a_prune_cut_short_by_a_crash_is_finished_by_the_next_command() {
     );
     scenario.wait_for_journal();
     assert!(scenario.root().join("backup_4.0").is_dir(), "half removed");
-    assert_eq!(count(&kinds(&scenario), "backup_pruning"), 1);
+    assert_eq!(count_of(&scenario.kinds(), "backup_pruning"), 1);
 
     // The pending removal goes first, whatever the next changing command is.
     scenario.run(&["backups", "prune"]).expect(0);
@@ -153,9 +136,9 @@ fn a_prune_cut_short_by_a_crash_is_finished_by_the_next_command() {
         "{:?}",
         backup_names(&scenario)
     );
-    let journal = kinds(&scenario);
-    assert_eq!(count(&journal, "backup_pruning"), 2, "{journal:?}");
-    assert_eq!(count(&journal, "backup_removed"), 2, "{journal:?}");
+    let journal = scenario.kinds();
+    assert_eq!(count_of(&journal, "backup_pruning"), 2, "{journal:?}");
+    assert_eq!(count_of(&journal, "backup_removed"), 2, "{journal:?}");
 }
 
 #[test]
@@ -167,9 +150,9 @@ fn an_unfinished_runs_backups_are_kept_and_prune_says_to_resume_first() {
     scenario.wait_for_journal();
     let before = backup_names(&scenario);
     assert!(!before.is_empty());
-    let journal = kinds(&scenario);
+    let journal = scenario.kinds();
     let refused = scenario.run(&["backups", "prune"]).expect(4);
     assert!(refused.stderr.contains("unfinished"), "{}", refused.stderr);
     assert_eq!(backup_names(&scenario), before);
-    assert_eq!(kinds(&scenario), journal);
+    assert_eq!(scenario.kinds(), journal);
 }

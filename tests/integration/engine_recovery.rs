@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::support::{AWAITING_DBA, Run, Scenario, expected_tree_digest, hubup};
+use crate::support::{AWAITING_DBA, Run, Scenario, count_of, expected_tree_digest, hubup};
 use serde_json::Value;
 
 const FAULTS: &str = "HUBUP_TEST_FAULTS";
@@ -72,24 +72,6 @@ fn plan_writes(scenario: &Scenario, to: &str, step: &str) -> Vec<(usize, String)
         .collect()
 }
 
-/// The kinds of the journal's entries, in order.
-fn kinds(scenario: &Scenario) -> Vec<String> {
-    scenario
-        .journal()
-        .iter()
-        .map(|e| {
-            e["payload"]["kind"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect()
-}
-
-fn count(kinds: &[String], kind: &str) -> usize {
-    kinds.iter().filter(|k| *k == kind).count()
-}
-
 /// Runs `hubup <args>` with the test faults `faults`, playing the DBA while a step waits for
 /// one (the sandbox is in script mode, exit 7), until the fault aborts the process.
 #[track_caller]
@@ -130,9 +112,9 @@ fn a_crash_between_step_rolled_back_and_the_backup_removal_leaves_nothing_stuck(
         &["upgrade", "--to", "4.1"],
         &format!("fail=4.0:{index},crash-after-entry=step_rolled_back"),
     );
-    let journal = kinds(&scenario);
-    assert_eq!(count(&journal, "step_rolled_back"), 1, "{journal:?}");
-    assert_eq!(count(&journal, "run_finished"), 0, "{journal:?}");
+    let journal = scenario.kinds();
+    assert_eq!(count_of(&journal, "step_rolled_back"), 1, "{journal:?}");
+    assert_eq!(count_of(&journal, "run_finished"), 0, "{journal:?}");
     assert!(
         scenario.root().join("backup_4.0").is_dir(),
         "the rollback is journaled before its backup goes"
@@ -144,7 +126,7 @@ fn a_crash_between_step_rolled_back_and_the_backup_removal_leaves_nothing_stuck(
     scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(scenario.digests(), pristine);
     assert!(!scenario.root().join("backup_4.0").exists());
-    assert_eq!(count(&kinds(&scenario), "backup_removed"), 1);
+    assert_eq!(count_of(&scenario.kinds(), "backup_removed"), 1);
     assert_finished_and_verified(&scenario);
 
     by_rollback.run(&["rollback"]).expect(0);
@@ -157,8 +139,8 @@ fn a_crash_between_step_rolled_back_and_the_backup_removal_leaves_nothing_stuck(
     assert!(run.stdout.contains("upgraded to 4.1"), "{}", run.stdout);
     assert_eq!(by_upgrade.digests().1, expected_tree_digest("4.1"));
     assert_finished_and_verified(&by_upgrade);
-    let journal = kinds(&by_upgrade);
-    assert_eq!(count(&journal, "run_finished"), 2, "{journal:?}");
+    let journal = by_upgrade.kinds();
+    assert_eq!(count_of(&journal, "run_finished"), 2, "{journal:?}");
 }
 
 /// The state the issue found: all ops undone, the backup (half) removed, `step_rolled_back`
@@ -237,13 +219,13 @@ fn a_backup_file_that_cannot_be_deleted_is_a_warning_not_a_stuck_run() {
     assert_eq!(scenario.digests(), pristine, "the install was restored");
     assert_finished_and_verified(&scenario);
     assert!(scenario.root().join("backup_4.0").is_dir());
-    let journal = kinds(&scenario);
-    assert_eq!(count(&journal, "backup_removed"), 0, "{journal:?}");
+    let journal = scenario.kinds();
+    assert_eq!(count_of(&journal, "backup_removed"), 0, "{journal:?}");
 
     // The next changing command finishes the removal first; the upgrade then goes through.
     scenario.run(&["upgrade", "--to", "4.1"]).expect(0);
     assert_eq!(scenario.digests().1, expected_tree_digest("4.1"));
-    assert_eq!(count(&kinds(&scenario), "backup_removed"), 1);
+    assert_eq!(count_of(&scenario.kinds(), "backup_removed"), 1);
 }
 
 #[test]
@@ -268,7 +250,7 @@ fn a_crash_while_the_backup_is_being_removed_is_finished_by_the_next_command() {
     // The old backup goes before the new run makes its own backup_4.0 (which it keeps).
     by_upgrade.run(&["upgrade", "--to", "4.1"]).expect(0);
     assert_eq!(by_upgrade.digests().1, expected_tree_digest("4.1"));
-    let journal = kinds(&by_upgrade);
+    let journal = by_upgrade.kinds();
     let removed = journal.iter().position(|k| k == "backup_removed");
     let planned_again = journal.iter().rposition(|k| k == "step_planned");
     assert!(removed < planned_again, "{journal:?}");
@@ -314,7 +296,7 @@ fn a_crash_after_any_append_of_a_rollback_is_finished_by_the_next_command() {
         boundaries += 1;
         scenario.wait_for_journal();
         // After the last append (`run_finished`) there is nothing left to resume.
-        if kinds(&scenario).last().map(String::as_str) != Some("run_finished") {
+        if scenario.kinds().last().map(String::as_str) != Some("run_finished") {
             scenario.run_playing_dba(&["resume"]).expect(0);
         }
         assert_eq!(scenario.digests(), pristine, "crash after append {append}");
@@ -617,7 +599,7 @@ fn lost_writes_of_committed_steps_are_repaired_from_the_packages_by_resume() {
         first["found"]["size"], 0,
         "what was found is recorded: {first}"
     );
-    assert_eq!(count(&kinds(&scenario), "repair_done"), 1);
+    assert_eq!(count_of(&scenario.kinds(), "repair_done"), 1);
     assert_finished_and_verified(&scenario);
 }
 
@@ -628,7 +610,7 @@ fn an_upgrade_after_an_unclean_end_repairs_the_last_run_then_goes_on() {
         .run_playing_dba(&["upgrade", "--to", "4.3"])
         .expect(0);
     assert_eq!(scenario.digests().1, expected_tree_digest("4.3"));
-    assert_eq!(count(&kinds(&scenario), "repair_done"), 1);
+    assert_eq!(count_of(&scenario.kinds(), "repair_done"), 1);
     assert_finished_and_verified(&scenario);
 }
 
@@ -685,8 +667,8 @@ fn a_crash_during_a_repair_is_repaired_again() {
     crash(&scenario, &["resume"], "crash-after-entry=repair_planned");
     scenario.run_playing_dba(&["resume"]).expect(0);
     assert_eq!(scenario.digests().1, expected_tree_digest("4.2"));
-    assert_eq!(count(&kinds(&scenario), "repair_planned"), 2);
-    assert_eq!(count(&kinds(&scenario), "repair_done"), 1);
+    assert_eq!(count_of(&scenario.kinds(), "repair_planned"), 2);
+    assert_eq!(count_of(&scenario.kinds(), "repair_done"), 1);
     assert_finished_and_verified(&scenario);
 }
 

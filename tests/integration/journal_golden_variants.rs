@@ -56,8 +56,14 @@ const GOLDEN_V1_PRUNE: Golden = Golden {
     batches: golden_v1_prune_batches,
 };
 
+/// The broker's feature-flag op (issue 15, `--enable-quorum-queue`).
+const GOLDEN_V1_BROKER: Golden = Golden {
+    file: "journal-v1-broker.redb",
+    batches: golden_v1_broker_batches,
+};
+
 /// Every golden journal, oldest first.
-pub const GOLDENS: [&Golden; 7] = [
+pub const GOLDENS: [&Golden; 8] = [
     &GOLDEN_V1,
     &GOLDEN_V1_ALL_OPS,
     &GOLDEN_V1_SQL,
@@ -65,7 +71,48 @@ pub const GOLDENS: [&Golden; 7] = [
     &GOLDEN_V1_HOST,
     &GOLDEN_V1_HOST_DIGEST,
     &GOLDEN_V1_PRUNE,
+    &GOLDEN_V1_BROKER,
 ];
+
+/// What golden v1-broker holds: an unfinished run 4.1 -> 4.2 whose step is planned with the
+/// ops of [`all_ops`] after those of v1-all-ops and v1-host (the broker's feature flag), each
+/// with its intent and done (4 entries).
+fn golden_v1_broker_batches() -> Vec<(RunId, Vec<Payload>)> {
+    const RUN: RunId = RunId(*b"golden-v1-brokr1");
+    let s = step(Version::V4_1);
+    let ops: Vec<hubup::Op> = all_ops()
+        .into_iter()
+        .skip(ALL_OPS_V1 + crate::support::journal::host_ops().len())
+        .collect();
+    let config = hubup::ConfigRecord::from_pairs([("rabbitmq.enable_quorum_queue", "true")]);
+    let mut batches = vec![
+        vec![run_started(Version::V4_1, Version::V4_2, config)],
+        vec![Payload::StepPlanned {
+            step: s,
+            ops: ops.clone(),
+            package: hubup::Digest::of(b"package 4.2"),
+            tree_before: hubup::Digest::of(b"tree 4.1"),
+            apphost_before: hubup::Digest::of(b"apphost 4.1"),
+        }],
+    ];
+    for index in 0..ops.len() as u32 {
+        batches.push(vec![Payload::OpIntent { step: s, index }]);
+        batches.push(vec![Payload::OpDone {
+            step: s,
+            index,
+            outcome: OpOutcome::Applied,
+        }]);
+    }
+    batches.into_iter().map(|batch| (RUN, batch)).collect()
+}
+
+#[test]
+fn golden_v1_broker_opens_verifies_and_decodes_to_the_expected_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, entries) = open_and_check(&GOLDEN_V1_BROKER, dir.path(), 1);
+    assert!(variants_in(&entries).contains("Op::Broker"));
+    assert_written_the_same(&GOLDEN_V1_BROKER);
+}
 
 /// What golden v1-prune holds: a finished run 4.0 -> 4.1 (the frozen full run), then
 /// `hubup backups prune` taking its step's backup: `backup_pruning`, `backup_removed`.
@@ -137,7 +184,11 @@ fn golden_v1_host_digest_opens_verifies_and_decodes_to_the_expected_entries() {
 fn golden_v1_host_batches() -> Vec<(RunId, Vec<Payload>)> {
     const RUN: RunId = RunId(*b"golden-v1-host01");
     let s = step(Version::V4_1);
-    let ops: Vec<hubup::Op> = all_ops().into_iter().skip(ALL_OPS_V1).collect();
+    let ops: Vec<hubup::Op> = all_ops()
+        .into_iter()
+        .skip(ALL_OPS_V1)
+        .take(crate::support::journal::host_ops().len())
+        .collect();
     let config = hubup::ConfigRecord::from_pairs([("host.adapter", "sandbox")]);
     let mut batches = vec![
         vec![run_started(Version::V4_1, Version::V4_2, config)],

@@ -153,3 +153,83 @@ fn an_https_management_api_is_asked_over_tls_trusting_the_configured_ca() {
         check.stdout
     );
 }
+
+/// `--enable-quorum-queue` (issue 15): the step from 4.1 enables the flag itself, as a
+/// journaled op before Hub's sites start; `check` counts it; a crash after its intent, or
+/// after the broker enabled it but before its done record, is finished by `resume`; a
+/// rollback leaves the flag enabled (RabbitMQ cannot disable one) and the install as it was.
+#[test]
+fn enable_quorum_queue_is_a_journaled_op_of_the_step_from_4_1_that_resume_finishes() {
+    let env = [(PASSWORD_VAR, rabbit::PASSWORD)];
+    for crash in ["crash-after-entry=op_intent", "crash-before-entry=op_done"] {
+        let broker = Broker::start(false);
+        let scenario = Scenario::at_version("4.1");
+        let before = scenario.digests();
+        with_broker(&scenario, &broker.url());
+        let plan = scenario
+            .run_with_env(
+                &["plan", "--to", "4.2", "--enable-quorum-queue", "--json"],
+                &env,
+            )
+            .expect(0)
+            .json();
+        let ops = plan["steps"][0]["ops"].as_array().unwrap();
+        let index = ops
+            .iter()
+            .position(|op| op["kind"] == "broker")
+            .unwrap_or_else(|| panic!("a broker op: {plan}"));
+        let check = scenario
+            .run_with_env(&["check", "--to", "4.2", "--enable-quorum-queue"], &env)
+            .expect(0);
+        assert!(
+            check.stdout.contains(&format!(
+                "[ ok ] 4.1 -> 4.2: RabbitMQ quorum_queue feature flag: disabled now; op {index} \
+                 of this step enables it"
+            )),
+            "{}",
+            check.stdout
+        );
+        // The broker op's own intent (or done): the entry of that kind numbered index + 1.
+        let fault = format!("{crash}:{}", index + 1);
+        let crashed = scenario.run_with_env(
+            &["upgrade", "--to", "4.2", "--enable-quorum-queue"],
+            &[env[0], ("HUBUP_TEST_FAULTS", &fault)],
+        );
+        assert!(
+            crashed.stderr.contains("simulated crash"),
+            "{fault}: {}",
+            crashed.stderr
+        );
+        scenario.wait_for_journal();
+        let resumed = scenario.run_with_env_playing_dba(&["resume"], &env);
+        assert_eq!(resumed.code, 0, "{fault}: {}", resumed.stderr);
+        assert!(broker.quorum_queue_enabled(), "{fault}");
+        assert_eq!(scenario.digests().0, "4.2");
+        let journal = scenario.journal();
+        let broker_done = journal
+            .iter()
+            .any(|e| e["payload"]["kind"] == "op_done" && e["payload"]["index"] == index as u64);
+        assert!(broker_done, "{fault}: the op's done record");
+
+        scenario
+            .run_with_env(&["rollback", "--to", "4.1"], &env)
+            .expect(0);
+        assert_eq!(scenario.digests(), before, "{fault}: the install as it was");
+        assert!(
+            broker.quorum_queue_enabled(),
+            "a feature flag stays enabled"
+        );
+    }
+}
+
+#[test]
+fn enable_quorum_queue_without_a_broker_config_is_refused_naming_what_to_set() {
+    let scenario = Scenario::at_version("4.1");
+    let before = scenario.digests();
+    let run = scenario
+        .run(&["upgrade", "--to", "4.2", "--enable-quorum-queue"])
+        .expect(2);
+    assert!(run.stderr.contains("[rabbitmq]"), "{}", run.stderr);
+    assert!(run.stderr.contains("management_url"), "{}", run.stderr);
+    assert_eq!(scenario.digests(), before);
+}

@@ -206,6 +206,11 @@ pub fn all_ops() -> Vec<Op> {
         }),
     ]);
     ops.extend(host_ops());
+    // Issue 15: the broker's feature flag (golden v1-broker).
+    ops.push(Op::Broker(hubup::BrokerOp {
+        flag: "quorum_queue".into(),
+        management_url: "https://rabbit01.corp.local:15671".into(),
+    }));
     ops
 }
 

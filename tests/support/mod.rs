@@ -276,6 +276,24 @@ impl Scenario {
             .map(|l| serde_json::from_str(l).expect("export line is JSON"))
             .collect()
     }
+
+    /// The kinds of the journal's entries, in order (`run_started`, `step_planned`, ...).
+    pub fn kinds(&self) -> Vec<String> {
+        self.journal()
+            .iter()
+            .map(|e| {
+                e["payload"]["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+}
+
+/// How many of `kinds` are `kind`.
+pub fn count_of(kinds: &[String], kind: &str) -> usize {
+    kinds.iter().filter(|k| *k == kind).count()
 }
 
 /// (version, install-tree digest, applicationHost.config digest) of a `status --json` output.

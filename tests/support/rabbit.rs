@@ -184,6 +184,18 @@ impl Broker {
         );
     }
 
+    /// Whether the broker lists `quorum_queue` as enabled.
+    pub fn quorum_queue_enabled(&self) -> bool {
+        let (status, body) = self.request("GET", "/api/feature-flags");
+        assert_eq!(status, 200, "feature flags: {body}");
+        let flags: serde_json::Value = serde_json::from_str(&body).expect("feature flags JSON");
+        flags
+            .as_array()
+            .expect("a list of flags")
+            .iter()
+            .any(|f| f["name"] == "quorum_queue" && f["state"] == "enabled")
+    }
+
     /// One HTTP/1.0 request as the test user: (status, body); status 0 if nobody answers.
     fn request(&self, method: &str, path: &str) -> (u16, String) {
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.management_port)) else {

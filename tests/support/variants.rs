@@ -28,6 +28,7 @@ pub fn variants_in_op(op: &Op) -> Vec<&'static str> {
         Op::Command(_) => "Op::Command",
         Op::Sql(_) => "Op::Sql",
         Op::Host(_) => "Op::Host",
+        Op::Broker(_) => "Op::Broker",
     }];
     match op {
         Op::Backup(backup) => {
@@ -37,7 +38,7 @@ pub fn variants_in_op(op: &Op) -> Vec<&'static str> {
                 });
             }
         }
-        Op::WriteFile(_) | Op::DeleteFile(_) | Op::RenameFolder(_) => {}
+        Op::WriteFile(_) | Op::DeleteFile(_) | Op::RenameFolder(_) | Op::Broker(_) => {}
         Op::EditAppHost(edit) => out.push(match edit.edit {
             AppHostEdit::RenameSite { .. } => "AppHostEdit::RenameSite",
             AppHostEdit::AddSite(_) => "AppHostEdit::AddSite",
