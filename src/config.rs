@@ -8,6 +8,7 @@
 
 mod init_file;
 mod journal_path;
+mod probes;
 mod steering_paths;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use crate::version::Version;
 pub use crate::host::{CommandTemplates, PLACEHOLDERS, Template, render_part};
 pub use init_file::{InitAnswers, InitSql, render_init_config};
 pub use journal_path::{ConfigPathError, journal_path_from_config};
+pub use probes::{DISCOVERY_PATH, ProbeConfig, SiteProbe};
 pub use steering_paths::check_config_paths;
 
 /// The config view's key for `[install] machines` (the end-of-run checklist reads it).
@@ -58,6 +60,9 @@ pub struct Config {
     /// Which package signers hubup trusts (`[packages] trusted_keys`, `allow_unsigned`).
     #[serde(default)]
     pub packages: crate::package::PackageTrust,
+    /// How `hubup probe` asks the sites whether they answer (`[probes]`).
+    #[serde(default)]
+    pub probes: ProbeConfig,
     /// Where the file was loaded from (not part of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -276,6 +281,9 @@ impl Config {
         if let Some(p) = self.rabbitmq.ca_file.as_mut() {
             resolve(p);
         }
+        if let Some(p) = self.probes.ca_file.as_mut() {
+            resolve(p);
+        }
         if let Some(p) = self
             .optional
             .decision
@@ -344,6 +352,9 @@ impl Config {
         self.host
             .validate()
             .map_err(|(key, problem)| invalid(format!("host.{key}"), problem))?;
+        self.probes
+            .validate()
+            .map_err(|(key, problem)| invalid(format!("probes.{key}"), problem))?;
         Ok(())
     }
 
@@ -487,6 +498,7 @@ impl Config {
             "windows_auth": self.windows_auth,
             "host": self.host,
             "packages": self.packages,
+            "probes": self.probes,
             "journal": self.journal,
             "output": self.output,
         });
@@ -772,6 +784,26 @@ mod tests {
         assert!(text.contains("`sites.hub.port` (line "), "{text}");
         assert!(text.contains("expected a number from 0 to 65535"), "{text}");
         assert!(!text.contains("u16"), "{text}");
+    }
+
+    #[test]
+    fn a_probe_table_is_checked_by_key() {
+        let with = |table: &str| parse(&format!("{MINIMAL}[probes]\n{table}"));
+        with("address = \"10.0.0.5\"\nwait_secs = 30\n").unwrap();
+        let err = with("address = \"localhost\"\n").unwrap_err().to_string();
+        assert!(err.contains("probes.address"), "{err}");
+        let err = with("[probes.sites.hubb]\npath = \"/\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("probes.sites.hubb"), "{err}");
+        let err = with("[probes.sites.hub]\npath = \"health\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must start with /"), "{err}");
+        let err = with("[probes.sites.hub]\nstatuses = [700]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("700 is not an HTTP status"), "{err}");
     }
 
     #[test]

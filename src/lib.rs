@@ -23,6 +23,7 @@ mod net;
 mod op;
 mod package;
 mod plan;
+mod probe;
 mod process;
 mod rabbitmq;
 mod relpath;
@@ -45,14 +46,16 @@ pub use apphost::{
     apply_apphost_edit, default_pool_identity_type, pool_principal, validate_new_site,
 };
 pub use catalog::{NewDatabase, OptionalSetting, Prerequisite, STEPS, StepSpec, step_spec};
+pub use components::info as component_info;
 pub use components::{
     COMPONENTS, Component, ComponentInfo, INSTALLED_VERSION_KEY, INSTALLED_VERSION_VALUE,
     LIVE_DATA_FOLDERS, LIVE_DATA_PREFIX, RABBITMQ_SERVICE,
 };
 pub use config::{
-    CommandTemplates, Config, ConfigError, ConfigPathError, ConfiguredSite, DecisionConfig,
-    InitAnswers, InitSql, PLACEHOLDERS, SiteConfig, Template, check_config_paths,
-    journal_path_from_config, render_init_config, render_part, validate_https_url, validate_site,
+    CommandTemplates, Config, ConfigError, ConfigPathError, ConfiguredSite, DISCOVERY_PATH,
+    DecisionConfig, InitAnswers, InitSql, PLACEHOLDERS, ProbeConfig, SiteConfig, SiteProbe,
+    Template, check_config_paths, journal_path_from_config, render_init_config, render_part,
+    validate_https_url, validate_site,
 };
 pub use digest::{BadDigest, Digest};
 pub use exec::{
@@ -117,6 +120,7 @@ pub use plan::{
     LocalChange, LocalChangeKind, LocalChangePolicy, PlanError, PlanInputs, ShippedSettings,
     StepPlan, broker_reminder, plan_step,
 };
+pub use probe::{Expect, ProbeResult, ProbeTarget, probe, probe_targets};
 pub use rabbitmq::{RabbitMqConfig, RabbitMqError};
 pub use relpath::{RelPath, UnsafePath};
 pub use report::{

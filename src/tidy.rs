@@ -41,7 +41,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("records", &["model", "journal"]),
     ("database and machine", &["sql", "host"]),
     ("configuration", &["config"]),
-    ("planning and reporting", &["plan", "status", "report"]),
+    (
+        "planning and reporting",
+        &["plan", "status", "report", "probe"],
+    ),
     ("doing", &["exec", "fixture"]),
 ];
 

@@ -158,6 +158,7 @@ pub(crate) enum Cause {
     /// The command's own output cannot be written (standard output, `--out`, a temp folder).
     #[error("{0}")]
     Output(String),
+
     /// A changing command (`action`) is refused before it creates or runs anything: others
     /// than administrators can change files that steer hubup (`report` names each).
     #[error("{}", report.refusal(action))]

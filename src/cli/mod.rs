@@ -41,6 +41,7 @@ mod journal;
 mod log;
 mod output;
 mod package;
+mod probe;
 mod progress;
 mod refused;
 mod report;
@@ -136,6 +137,9 @@ enum Command {
     /// Check update packages (BluePrismHubAndInteractUpdate4.n.bin) without changing anything.
     #[command(subcommand)]
     Package(package::PackageCommand),
+    /// Ask each Blue Prism site over HTTPS whether it answers (the Authentication Server's
+    /// discovery document and issuer; the others a status below 500). Reads only.
+    Probe(probe::ProbeArgs),
     /// Take the Interact API VBO out of the Interact API Service release zip: a release holding
     /// only "Utility - Interact API", for the client's File > Import > Release/Skill.
     Vbo(vbo::VboArgs),
@@ -180,6 +184,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Audit(command) => audit::run(command),
         Command::Fixture(command) => fixture::run(command),
         Command::Package(command) => package::run(command),
+        Command::Probe(args) => probe::run(args),
         Command::Vbo(args) => vbo::run(args),
         Command::Completions(args) => shell::completions(args),
         Command::Man(args) => shell::man(args),

@@ -37,6 +37,7 @@ mod package_interop;
 mod package_memory;
 mod package_read;
 mod plan_snapshot;
+mod probe;
 mod rabbitmq;
 mod report;
 mod security;

@@ -72,7 +72,9 @@ impl Issued {
         }
     }
 
-    /// Writes `ca.pem`, `cert.pem` and `key.pem` into `dir` (what a server's config names).
+    /// Writes `ca.pem`, `cert.pem` and `key.pem` into `dir` (what a server's config names;
+    /// the test broker's, Unix only).
+    #[cfg(unix)]
     pub fn write_pem_files(&self, dir: &std::path::Path) {
         std::fs::write(dir.join("ca.pem"), &self.ca_pem).unwrap();
         std::fs::write(dir.join("cert.pem"), self.certificate.pem()).unwrap();
