@@ -11,7 +11,7 @@ use hubup::{BackupUse, Engine, PruneReport};
 
 use super::package::human_bytes;
 use super::run::{CommonArgs, Phase, confirmed, refuse_unless_terminal, with_engine};
-use super::{CommandResult, Exit, Failure};
+use super::{CommandResult, Exit, Failure, Outcome};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum BackupsCommand {
@@ -106,7 +106,7 @@ fn nothing_to_prune(uses: &[BackupUse], json: bool) -> CommandResult {
         errln!("hubup: nothing to prune");
     }
     Ok(if unfinished.is_some() {
-        Exit::NeedsResume
+        super::exit::code(Outcome::Status(super::exit::Pending::Unfinished))
     } else {
         Exit::Ok
     })

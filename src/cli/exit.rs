@@ -41,6 +41,9 @@ pub(crate) enum Exit {
     /// `audit diff`: the two machines' receipts differ (the output lists what). Nothing is
     /// wrong with either input; they are not the same.
     Differs = 8,
+    /// `probe`: some Blue Prism sites do not answer as they must (the output lists each).
+    /// Nothing was changed.
+    Unhealthy = 9,
     /// Ctrl-C before the first change: nothing was journaled or changed, nothing is pending
     /// (128 + SIGINT, as shells report an interrupted command).
     CancelledBeforeStart = 130,
@@ -64,6 +67,9 @@ impl Exit {
                 "give the script the message names to a DBA, then run `hubup resume`"
             }
             Exit::Differs => "compare the differences listed; nothing was changed",
+            Exit::Unhealthy => {
+                "look at each site listed (its application pool, its logs), then probe again"
+            }
             Exit::CancelledBeforeStart => "nothing is pending: run the command again when ready",
         }
     }
@@ -98,6 +104,8 @@ pub(crate) enum Outcome<'a> {
     Status(Pending),
     /// `hubup audit diff` compared two machines' receipts.
     Audited { identical: bool },
+    /// `hubup probe` asked the sites; `healthy` if every one answered as it must.
+    Probed { healthy: bool },
     /// It failed.
     Failed(&'a Cause),
 }
@@ -205,6 +213,8 @@ pub(crate) fn code(outcome: Outcome<'_>) -> Exit {
         Outcome::Status(Pending::Unknown) => Exit::Failure,
         Outcome::Audited { identical: true } => Exit::Ok,
         Outcome::Audited { identical: false } => Exit::Differs,
+        Outcome::Probed { healthy: true } => Exit::Ok,
+        Outcome::Probed { healthy: false } => Exit::Unhealthy,
         Outcome::Checked(report) if report.all_ok() => Exit::Ok,
         // `upgrade` would refuse to start: a failed prerequisite.
         Outcome::Checked(_) => Exit::BadInput,
@@ -364,9 +374,12 @@ impl Failure {
     /// journal says).
     pub(crate) fn json(&self) -> serde_json::Value {
         let changed = match self.code {
-            Exit::Ok | Exit::BadInput | Exit::Busy | Exit::Differs | Exit::CancelledBeforeStart => {
-                json!(false)
-            }
+            Exit::Ok
+            | Exit::BadInput
+            | Exit::Busy
+            | Exit::Differs
+            | Exit::Unhealthy
+            | Exit::CancelledBeforeStart => json!(false),
             Exit::RolledBack => json!(true),
             // The run waits for its DBA: the steps before it changed the install.
             Exit::Failure | Exit::NeedsResume | Exit::JournalCorrupt | Exit::AwaitingDba => {
@@ -929,6 +942,13 @@ mod tests {
                 .advice()
                 .contains("nothing is pending")
         );
+    }
+
+    #[test]
+    fn a_probe_exits_0_when_every_site_answers_and_9_when_one_does_not() {
+        assert_eq!(code(Outcome::Probed { healthy: true }), Exit::Ok);
+        assert_eq!(code(Outcome::Probed { healthy: false }), Exit::Unhealthy);
+        assert_eq!(Exit::Unhealthy as u8, 9);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::json;
 use hubup::ProbeResult;
 
 use super::run::{CommonArgs, Phase, with_engine};
-use super::{Cause, CommandResult, Exit, Failure};
+use super::{Cause, CommandResult, Failure, Outcome};
 
 #[derive(Args, Debug)]
 pub(crate) struct ProbeArgs {
@@ -83,12 +83,9 @@ pub(crate) fn run(args: ProbeArgs) -> CommandResult {
             errln!("hubup: {message}");
         }
     }
-    // Unhealthy is no bad input and changed nothing: the "read the message" code.
-    Ok(if unhealthy == 0 {
-        Exit::Ok
-    } else {
-        Exit::Failure
-    })
+    Ok(super::exit::code(Outcome::Probed {
+        healthy: unhealthy == 0,
+    }))
 }
 
 fn result_line(r: &ProbeResult) -> String {

@@ -99,7 +99,7 @@ fn every_site_is_probed_and_each_kind_of_unhealthy_is_named() {
         a.issuer = Some("https://someone-else.local".into());
         a.slow.insert("interact.local".into(), 2);
     }
-    let run = scenario.run(&["probe", "--wait", "10"]).expect(1);
+    let run = scenario.run(&["probe", "--wait", "10"]).expect(9);
     assert!(
         run.stdout.contains(&format!(
             "[FAIL] Blue Prism - Hub https://hub.local:{port}/: HTTP 500"
@@ -128,7 +128,7 @@ fn every_site_is_probed_and_each_kind_of_unhealthy_is_named() {
     );
     let json = scenario
         .run(&["probe", "--json", "--site", "hub"])
-        .expect(1)
+        .expect(9)
         .json();
     assert_eq!(json["ok"], false);
     assert_eq!(json["probes"].as_array().unwrap().len(), 1, "{json}");
@@ -141,7 +141,7 @@ fn an_untrusted_certificate_or_a_refused_connection_is_unhealthy() {
     let scenario = Scenario::new();
     // No CA file: the sites' certificate is issued by a CA nobody trusts.
     configure(&scenario, server.port(), None);
-    let untrusted = scenario.run(&["probe", "--site", "hub"]).expect(1);
+    let untrusted = scenario.run(&["probe", "--site", "hub"]).expect(9);
     assert!(
         untrusted.stdout.contains("[FAIL] Blue Prism - Hub"),
         "{}",
@@ -160,7 +160,7 @@ fn an_untrusted_certificate_or_a_refused_connection_is_unhealthy() {
         .port();
     let other = Scenario::new();
     configure(&other, closed, Some(server.ca_pem()));
-    let refused = other.run(&["probe", "--site", "hub"]).expect(1);
+    let refused = other.run(&["probe", "--site", "hub"]).expect(9);
     assert!(
         refused
             .stdout
