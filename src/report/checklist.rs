@@ -39,6 +39,11 @@ pub fn end_of_run_checklist(
         );
     }
     items.push(
+        "before users come back, check that every site answers: `hubup probe` asks each over \
+         HTTPS (the Authentication Server by its discovery document)"
+            .to_string(),
+    );
+    items.push(
         "ask every user to log in to Hub and clear the browser cache with Ctrl+F5, so that \
          the pages of the new version load"
             .to_string(),
@@ -99,6 +104,7 @@ mod tests {
         let items = end_of_run_checklist(Version::V4_0, Version::V4_5, &[]);
         assert!(items[0].contains("Complete updating"), "{items:?}");
         assert!(items.iter().any(|i| i.contains("Ctrl+F5")));
+        assert!(items.iter().any(|i| i.contains("hubup probe")));
         assert!(items.iter().any(|i| i.contains("control_room_api_url")));
         let backups = items.last().unwrap();
         for version in ["4.0", "4.1", "4.2", "4.3", "4.4"] {
