@@ -120,7 +120,7 @@ pub use plan::{
     LocalChange, LocalChangeKind, LocalChangePolicy, PlanError, PlanInputs, ShippedSettings,
     StepPlan, broker_reminder, plan_step,
 };
-pub use probe::{Expect, ProbeResult, ProbeTarget, probe, probe_targets};
+pub use probe::{Expect, ProbeResult, ProbeTarget, probe, probe_all, probe_targets};
 pub use rabbitmq::{RabbitMqConfig, RabbitMqError};
 pub use relpath::{RelPath, UnsafePath};
 pub use report::{

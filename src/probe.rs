@@ -95,6 +95,40 @@ pub fn probe_targets(config: &Config, version: Version) -> Vec<ProbeTarget> {
         .collect()
 }
 
+/// Probes every target at once (one thread each), each for up to `wait`.
+pub fn probe_all(
+    targets: &[ProbeTarget],
+    ca_file: Option<&std::path::Path>,
+    wait: Duration,
+) -> Vec<ProbeResult> {
+    std::thread::scope(|scope| {
+        let running: Vec<_> = targets
+            .iter()
+            .map(|target| scope.spawn(move || probe(target, ca_file, wait, std::thread::sleep)))
+            .collect();
+        running
+            .into_iter()
+            .map(|r| r.join().expect("a probe thread does not panic"))
+            .collect()
+    })
+}
+
+impl ProbeResult {
+    /// One line for a person: the verdict, the site, its URL and what it answered.
+    pub fn line(&self) -> String {
+        format!(
+            "[{}] {} {}: {} ({} attempt{}, {:.1} s)",
+            if self.healthy { " ok " } else { "FAIL" },
+            self.site,
+            self.url,
+            self.answer,
+            self.attempts,
+            if self.attempts == 1 { "" } else { "s" },
+            self.elapsed_ms as f64 / 1000.0
+        )
+    }
+}
+
 /// Connects every request to one address, whatever the URL's host (which stays the SNI and
 /// the Host header): `curl --resolve` for ureq.
 #[derive(Debug)]

@@ -8,8 +8,6 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use hubup::ProbeResult;
-
 use super::run::{CommonArgs, Phase, with_engine};
 use super::{Cause, CommandResult, Failure, Outcome};
 
@@ -49,18 +47,7 @@ pub(crate) fn run(args: ProbeArgs) -> CommandResult {
         }
         let wait = Duration::from_secs(args.wait.unwrap_or(config.probes.wait_secs).max(1));
         let ca_file = config.probes.ca_file.as_deref();
-        Ok(std::thread::scope(|scope| {
-            let running: Vec<_> = targets
-                .iter()
-                .map(|target| {
-                    scope.spawn(move || hubup::probe(target, ca_file, wait, std::thread::sleep))
-                })
-                .collect();
-            running
-                .into_iter()
-                .map(|r| r.join().expect("a probe thread does not panic"))
-                .collect::<Vec<ProbeResult>>()
-        }))
+        Ok(hubup::probe_all(&targets, ca_file, wait))
     })?;
     let unhealthy = results.iter().filter(|r| !r.healthy).count();
     let message = (unhealthy > 0).then(|| {
@@ -77,7 +64,7 @@ pub(crate) fn run(args: ProbeArgs) -> CommandResult {
         );
     } else {
         for r in &results {
-            outln!("{}", result_line(r));
+            outln!("{}", r.line());
         }
         if let Some(message) = &message {
             errln!("hubup: {message}");
@@ -86,17 +73,4 @@ pub(crate) fn run(args: ProbeArgs) -> CommandResult {
     Ok(super::exit::code(Outcome::Probed {
         healthy: unhealthy == 0,
     }))
-}
-
-fn result_line(r: &ProbeResult) -> String {
-    format!(
-        "[{}] {} {}: {} ({} attempt{}, {:.1} s)",
-        if r.healthy { " ok " } else { "FAIL" },
-        r.site,
-        r.url,
-        r.answer,
-        r.attempts,
-        if r.attempts == 1 { "" } else { "s" },
-        r.elapsed_ms as f64 / 1000.0
-    )
 }

@@ -23,6 +23,11 @@ pub struct ProbeConfig {
     /// A PEM file of CA certificates trusted besides the machine's roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// Probe the sites at the end of each step, after its restarts and before it is
+    /// committed: a site that does not answer as it must rolls the step back. Off by default
+    /// for now (the sandbox does not serve its sites yet).
+    #[serde(default)]
+    pub after_steps: bool,
     /// Per component key: the path to ask and the statuses that count as healthy.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sites: BTreeMap<String, SiteProbe>,
@@ -32,6 +37,7 @@ impl Default for ProbeConfig {
     fn default() -> Self {
         ProbeConfig {
             address: None,
+            after_steps: false,
             wait_secs: default_wait(),
             ca_file: None,
             sites: BTreeMap::new(),

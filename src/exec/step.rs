@@ -82,8 +82,15 @@ fn progress_bar(engine: &Engine<'_>, step: Step, len: usize, verb: &str) -> Prog
 enum OpsEnd {
     Completed,
     Cancelled,
-    Failed { index: u32, error: String },
-    AwaitingDba { script: std::path::PathBuf },
+    Failed {
+        index: u32,
+        error: String,
+    },
+    AwaitingDba {
+        script: std::path::PathBuf,
+    },
+    /// Every op is done, but a site does not answer as it must (`[probes] after_steps`).
+    Unhealthy(String),
 }
 
 /// What [`run_ops`] needs besides the engine.
@@ -442,7 +449,23 @@ fn finish_ops(
     tree_after: Digest,
     apphost_after: Digest,
 ) -> Result<StepEnd, EngineError> {
+    let end = match end {
+        OpsEnd::Completed => match probe_sites(engine, run, step)? {
+            Some(unhealthy) => OpsEnd::Unhealthy(unhealthy),
+            None => OpsEnd::Completed,
+        },
+        other => other,
+    };
     match end {
+        OpsEnd::Unhealthy(reason) => {
+            let state = RunState::from_entries(&engine.journal.run_entries(run)?)?;
+            let open = state
+                .open_step()
+                .expect("a step whose sites were just probed is open")
+                .clone();
+            roll_back(engine, run, &open, &reason, step.from)?;
+            Ok(StepEnd::RolledBack { error: reason })
+        }
         OpsEnd::Completed => {
             engine.record(
                 run,
@@ -468,6 +491,42 @@ fn finish_ops(
             Ok(StepEnd::RolledBack { error: reason })
         }
     }
+}
+
+/// With `[probes] after_steps`: every site of the step's target version is probed after the
+/// step's restarts and before it is committed; the results are journaled (a note with one
+/// line per site) before anything else happens, and the first unhealthy site, in words, is
+/// returned: the step is then rolled back.
+fn probe_sites(
+    engine: &mut Engine<'_>,
+    run: RunId,
+    step: Step,
+) -> Result<Option<String>, EngineError> {
+    let probes = &engine.config.probes;
+    if !probes.after_steps {
+        return Ok(None);
+    }
+    let targets = crate::probe::probe_targets(engine.config, step.to);
+    let wait = std::time::Duration::from_secs(probes.wait_secs);
+    let results = crate::probe::probe_all(&targets, probes.ca_file.as_deref(), wait);
+    let lines: Vec<String> = results.iter().map(|r| r.line()).collect();
+    engine.record(
+        run,
+        &[Payload::Note {
+            step: Some(step),
+            text: format!("sites probed before the commit:\n{}", lines.join("\n")),
+        }],
+    )?;
+    for line in &lines {
+        tracing::info!("{line}");
+    }
+    Ok(results.iter().find(|r| !r.healthy).map(|r| {
+        format!(
+            "the site {} does not answer as it must at {}: {} (the sites were probed after \
+             the step's restarts; `hubup probe` asks them again)",
+            r.site, r.url, r.answer
+        )
+    }))
 }
 
 /// Continues an interrupted step from the journal: done ops are skipped, ops with an intent

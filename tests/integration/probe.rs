@@ -169,3 +169,76 @@ fn an_untrusted_certificate_or_a_refused_connection_is_unhealthy() {
         refused.stdout
     );
 }
+
+/// `[probes] after_steps`: the sites are probed after a step's restarts and before its
+/// commit, the results journaled; an unhealthy site rolls the step back (exit 3, the install
+/// as it was); a crash between the probe and the commit is resumed by probing again.
+#[test]
+fn after_steps_an_unhealthy_site_rolls_the_step_back_and_a_resume_probes_again() {
+    let answers = Arc::new(Mutex::new(Answers::default()));
+    let server = sites_server(answers.clone());
+    let port = server.port();
+    answers.lock().unwrap().issuer = Some(format!("https://ims.local:{port}"));
+    let probed = |scenario: &Scenario| {
+        configure(scenario, port, Some(server.ca_pem()));
+        let mut config = fs::read_to_string(scenario.config()).unwrap();
+        config = config.replacen("[probes]\n", "[probes]\nafter_steps = true\n", 1);
+        fs::write(scenario.config(), config).unwrap();
+    };
+    let notes = |scenario: &Scenario| -> Vec<String> {
+        scenario
+            .journal()
+            .iter()
+            .filter(|e| e["payload"]["kind"] == "note")
+            .map(|e| {
+                e["payload"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .filter(|t| t.starts_with("sites probed before the commit"))
+            .collect()
+    };
+
+    let healthy = Scenario::new();
+    probed(&healthy);
+    healthy.run(&["upgrade", "--to", "4.1"]).expect(0);
+    let journaled = notes(&healthy);
+    assert_eq!(journaled.len(), 1, "{journaled:?}");
+    assert!(
+        journaled[0].contains("[ ok ] Blue Prism - Hub"),
+        "{journaled:?}"
+    );
+
+    let crashed = Scenario::new();
+    probed(&crashed);
+    let run = crashed.run_with_env(
+        &["upgrade", "--to", "4.1"],
+        &[("HUBUP_TEST_FAULTS", "crash-before-entry=step_committed")],
+    );
+    assert!(run.stderr.contains("simulated crash"), "{}", run.stderr);
+    crashed.wait_for_journal();
+    crashed.run(&["resume"]).expect(0);
+    assert_eq!(crashed.digests().0, "4.1");
+    assert_eq!(notes(&crashed).len(), 2, "probed again on resume");
+
+    answers
+        .lock()
+        .unwrap()
+        .status
+        .insert("hub.local".into(), 500);
+    let unhealthy = Scenario::new();
+    probed(&unhealthy);
+    let before = unhealthy.digests();
+    let run = unhealthy.run(&["upgrade", "--to", "4.1"]).expect(3);
+    assert!(
+        run.stderr.contains(&format!(
+            "the site Blue Prism - Hub does not answer as it must at https://hub.local:{port}/: \
+             HTTP 500"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(unhealthy.digests(), before, "rolled back");
+    assert!(notes(&unhealthy)[0].contains("[FAIL] Blue Prism - Hub"));
+}
