@@ -420,6 +420,11 @@ impl<'a> Interview<'a> {
         }
     }
 
+    /// IIS's config as this process reaches it: the answer, else the vendor's path.
+    fn apphost_path(&self) -> PathBuf {
+        self.local(self.answers.apphost.as_deref().unwrap_or(DEFAULT_APPHOST))
+    }
+
     /// Lists the machine's certificates to offer them (a note if the store cannot be read).
     fn host_adapter_and_certificates(&mut self) {
         let host = HostConfig {
@@ -433,13 +438,7 @@ impl<'a> Interview<'a> {
         };
         let commands = CommandTemplates::default();
         let root = self.local(&self.answers.root);
-        let apphost = self.local(
-            self.answers
-                .apphost
-                .clone()
-                .as_deref()
-                .unwrap_or(DEFAULT_APPHOST),
-        );
+        let apphost = self.apphost_path();
         let setup = HostSetup {
             host: &host,
             commands: &commands,
@@ -459,13 +458,7 @@ impl<'a> Interview<'a> {
     /// The existing sites' host names and ports as IIS has them, where they differ from the
     /// vendor's defaults (the applications' settings name them).
     fn existing_sites(&mut self) {
-        let path = self.local(
-            self.answers
-                .apphost
-                .clone()
-                .as_deref()
-                .unwrap_or(DEFAULT_APPHOST),
-        );
+        let path = self.apphost_path();
         let Ok(sites) = std::fs::read(&path).map(|b| hubup::apphost_sites(&b)) else {
             return;
         };

@@ -127,17 +127,7 @@ fn keep_local_changes_leaves_the_file_and_journals_it() {
         fs::read(scenario.root().join(PATCHED)).unwrap(),
         b"hotfix from support"
     );
-    let notes: Vec<String> = scenario
-        .journal()
-        .iter()
-        .filter(|e| e["payload"]["kind"] == "note")
-        .map(|e| {
-            e["payload"]["text"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
+    let notes: Vec<String> = scenario.notes();
     assert!(
         notes
             .iter()

@@ -187,15 +187,8 @@ fn after_steps_an_unhealthy_site_rolls_the_step_back_and_a_resume_probes_again()
     };
     let notes = |scenario: &Scenario| -> Vec<String> {
         scenario
-            .journal()
-            .iter()
-            .filter(|e| e["payload"]["kind"] == "note")
-            .map(|e| {
-                e["payload"]["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
+            .notes()
+            .into_iter()
             .filter(|t| t.starts_with("sites probed before the commit"))
             .collect()
     };

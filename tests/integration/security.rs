@@ -590,17 +590,7 @@ mod journaled_commands {
             "{}",
             run.stderr
         );
-        let notes: Vec<String> = scenario
-            .journal()
-            .iter()
-            .filter(|e| e["payload"]["kind"] == "note")
-            .map(|e| {
-                e["payload"]["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect();
+        let notes: Vec<String> = scenario.notes();
         assert!(
             notes
                 .iter()

@@ -277,6 +277,20 @@ impl Scenario {
             .collect()
     }
 
+    /// The texts of the journal's `note` entries, in order.
+    pub fn notes(&self) -> Vec<String> {
+        self.journal()
+            .iter()
+            .filter(|e| e["payload"]["kind"] == "note")
+            .map(|e| {
+                e["payload"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+
     /// The kinds of the journal's entries, in order (`run_started`, `step_planned`, ...).
     pub fn kinds(&self) -> Vec<String> {
         self.journal()
